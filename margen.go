@@ -1,0 +1,354 @@
+// Package margen holds the domain of margen: the entities a business works
+// with (organisations, members, customers, policies, decisions, acts,
+// refusals, budgets and their ledger, the audit trail), the one error type,
+// and the Store contract that both database engines implement.
+//
+// It must never import infrastructure (SQL drivers, HTTP, the CLI): those
+// packages depend on this one, not the other way round.
+package margen
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Access levels: what a member may do in margen itself (publish policy,
+// manage members), independent of the latitude their policy role gives them
+// at the counter.
+const (
+	AccessOwner      = "owner"
+	AccessManager    = "manager"
+	AccessSupervisor = "supervisor"
+	AccessFrontline  = "frontline"
+)
+
+// AccessRank orders access levels; a higher rank includes the lower ones.
+func AccessRank(access string) int {
+	switch access {
+	case AccessOwner:
+		return 4
+	case AccessManager:
+		return 3
+	case AccessSupervisor:
+		return 2
+	case AccessFrontline:
+		return 1
+	}
+	return 0
+}
+
+// Decision outcomes.
+const (
+	OutcomeAllowed       = "allowed"
+	OutcomeNeedsApproval = "needs_approval"
+	OutcomeDenied        = "denied"
+)
+
+// Org is a tenant: a business with its currency, time zone and language.
+type Org struct {
+	ID        string    `json:"id"`
+	Slug      string    `json:"slug"`
+	Name      string    `json:"name"`
+	Currency  string    `json:"currency"`
+	Timezone  string    `json:"timezone"`
+	Language  string    `json:"language"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Team is a team or a site inside an organisation.
+type Team struct {
+	ID        string    `json:"id"`
+	OrgID     string    `json:"-"`
+	Slug      string    `json:"slug"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Member is a person of the organisation: an owner, a manager, a supervisor
+// or frontline staff. Role is their role in the latitude policy; Access is
+// what they may administer in margen.
+type Member struct {
+	ID           string    `json:"id"`
+	OrgID        string    `json:"-"`
+	Login        string    `json:"login"`
+	Name         string    `json:"name"`
+	Access       string    `json:"access"`
+	Role         string    `json:"role"`
+	Team         string    `json:"team,omitempty"` // team slug
+	Language     string    `json:"language,omitempty"`
+	Active       bool      `json:"active"`
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Token is an API token; only its SHA-256 hash is stored.
+type Token struct {
+	ID        string     `json:"id"`
+	OrgID     string     `json:"-"`
+	MemberID  string     `json:"member_id"`
+	Hash      []byte     `json:"-"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Customer is a person served at the counter, created on first sight by an
+// external reference (a loyalty number, a phone, a table and date...).
+type Customer struct {
+	ID        string    `json:"id"`
+	OrgID     string    `json:"-"`
+	Ref       string    `json:"ref"`
+	Name      string    `json:"name,omitempty"`
+	Contact   string    `json:"contact,omitempty"`
+	Tags      []string  `json:"tags"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// PolicyVersion is one immutable version of an organisation's latitude
+// policy. Exactly one version per organisation is active.
+type PolicyVersion struct {
+	OrgID     string    `json:"-"`
+	Version   int       `json:"version"`
+	Source    string    `json:"source"`
+	Active    bool      `json:"active"`
+	CreatedBy string    `json:"created_by"`
+	Note      string    `json:"note,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// BudgetKey identifies one budget account: a policy budget, for one subject
+// (member id, customer id, team slug or "org"), in one period ("2026-11-25",
+// "2026-W48", "2026-11").
+type BudgetKey struct {
+	BudgetID string `json:"budget"`
+	Subject  string `json:"subject"`
+	Period   string `json:"period"`
+}
+
+// Less orders keys; accounts are always locked in this order.
+func (k BudgetKey) Less(o BudgetKey) bool {
+	if k.BudgetID != o.BudgetID {
+		return k.BudgetID < o.BudgetID
+	}
+	if k.Subject != o.Subject {
+		return k.Subject < o.Subject
+	}
+	return k.Period < o.Period
+}
+
+// Balance is what an account has used: Posted by allowed and approved acts,
+// Pending held by approval requests still open.
+type Balance struct {
+	Posted  int64 `json:"posted"`
+	Pending int64 `json:"pending"`
+}
+
+// Used is what counts against the limit.
+func (b Balance) Used() int64 { return b.Posted + b.Pending }
+
+// BudgetAccount is a budget account with its balance. Scope and
+// PeriodKind come from the policy that opened it; Limit is the limit in
+// force at the last write.
+type BudgetAccount struct {
+	BudgetKey
+	Scope      string    `json:"scope"`
+	PeriodKind string    `json:"period_kind"`
+	Limit      int64     `json:"limit"`
+	Balance              // posted, pending
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// BudgetView is a budget as a decision saw it: what it allows, what had been
+// used before the decision and what remains after it.
+type BudgetView struct {
+	Budget    string `json:"budget"`
+	Scope     string `json:"scope"`
+	Subject   string `json:"subject"`
+	Period    string `json:"period"`
+	Limit     int64  `json:"limit"`
+	Used      int64  `json:"used"`
+	Remaining int64  `json:"remaining"`
+	Hard      bool   `json:"hard"`
+}
+
+// Ledger entry kinds: a posted amount is spent; a pending amount is held by
+// an open approval request until it is posted or voided.
+const (
+	EntryPosted  = "posted"
+	EntryPending = "pending"
+)
+
+// LedgerEntry moves Amount (signed) into the Kind column of one account.
+// Every entry names the decision that caused it, so balances can be
+// re-derived from decisions and checked.
+type LedgerEntry struct {
+	ID         string    `json:"id"`
+	OrgID      string    `json:"-"`
+	Key        BudgetKey `json:"key"`
+	DecisionID string    `json:"decision_id"`
+	Kind       string    `json:"kind"`
+	Amount     int64     `json:"amount"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Explanation says in words why a decision came out as it did. Code selects
+// the message; Args fill it in. Message is the rendered text in the
+// member's language (set when answering, not stored).
+type Explanation struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message,omitempty"`
+	Args    map[string]any `json:"args,omitempty"`
+}
+
+// Decision is one "¿puedo?": a member asking to take an action for a
+// customer, and the verdict of the policy version in force.
+type Decision struct {
+	ID            string          `json:"id"`
+	OrgID         string          `json:"-"`
+	MemberID      string          `json:"member_id"`
+	CustomerID    string          `json:"customer_id"`
+	Action        string          `json:"action"`
+	Amount        int64           `json:"amount"`
+	Currency      string          `json:"currency"`
+	Reason        string          `json:"reason,omitempty"`
+	Context       json.RawMessage `json:"context,omitempty"`
+	Outcome       string          `json:"outcome"`
+	PolicyVersion int             `json:"policy_version"`
+	Rule          string          `json:"rule,omitempty"`
+	Explanation   Explanation     `json:"explanation"`
+	Flagged       bool            `json:"flagged"`
+	Budgets       []BudgetView    `json:"budgets"`
+	ActID         string          `json:"act_id,omitempty"`
+	ApprovalID    string          `json:"approval_id,omitempty"`
+	RefusalID     string          `json:"refusal_id,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+}
+
+// Act is an action of power taken for a customer: what, for whom, at what
+// cost and why, with the reactions it drew.
+type Act struct {
+	ID         string     `json:"id"`
+	OrgID      string     `json:"-"`
+	DecisionID string     `json:"decision_id"`
+	MemberID   string     `json:"member_id"`
+	CustomerID string     `json:"customer_id"`
+	Action     string     `json:"action"`
+	Amount     int64      `json:"amount"`
+	Currency   string     `json:"currency"`
+	Reason     string     `json:"reason,omitempty"`
+	Flagged    bool       `json:"flagged"`
+	CreatedAt  time.Time  `json:"created_at"`
+	Reactions  []Reaction `json:"reactions"`
+}
+
+// Reaction sources and sentiments.
+const (
+	SourceEmployee = "employee"
+	SourceCustomer = "customer"
+
+	SentimentPositive = "positive"
+	SentimentNeutral  = "neutral"
+	SentimentNegative = "negative"
+)
+
+// Reaction is the customer's reaction to an act: observed by the employee,
+// or given by the customer through a survey.
+type Reaction struct {
+	ID        string    `json:"id"`
+	OrgID     string    `json:"-"`
+	ActID     string    `json:"act_id"`
+	Source    string    `json:"source"`
+	Sentiment string    `json:"sentiment"`
+	Note      string    `json:"note,omitempty"`
+	MemberID  string    `json:"member_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Refusal reasons: why the customer could not be satisfied.
+const (
+	RefusalNotAllowed      = "not_allowed"
+	RefusalNoRule          = "no_rule"
+	RefusalOtherDepartment = "other_department"
+	RefusalOther           = "other"
+)
+
+// How the customer left after a "no".
+const (
+	LeftAccepted   = "accepted"   // took an alternative, satisfied enough
+	LeftNeutral    = "neutral"    // left without a clear reaction
+	LeftUnhappy    = "unhappy"    // left annoyed
+	LeftLost       = "lost"       // said or showed they will not come back
+	LeftUnknown    = "unknown"    // not observed
+	LeftEscalation = "escalation" // asked for a manager or filed a complaint
+)
+
+// Refusal is a "no" given to a customer: what they wanted, which rule or gap
+// blocked it, and how they left. Refusals feed the friction report.
+type Refusal struct {
+	ID         string    `json:"id"`
+	OrgID      string    `json:"-"`
+	DecisionID string    `json:"decision_id,omitempty"`
+	MemberID   string    `json:"member_id"`
+	CustomerID string    `json:"customer_id,omitempty"`
+	Action     string    `json:"action,omitempty"`
+	Amount     int64     `json:"amount"`
+	Wanted     string    `json:"wanted"`
+	ReasonKind string    `json:"reason"`
+	Rule       string    `json:"rule,omitempty"`
+	Left       string    `json:"customer_left"`
+	Note       string    `json:"note,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Approval statuses.
+const (
+	ApprovalPending  = "pending"
+	ApprovalApproved = "approved"
+	ApprovalRejected = "rejected"
+	ApprovalExpired  = "expired"
+)
+
+// Approval is a request for someone above the member's latitude to say yes.
+// It holds the amount on the budgets it would charge.
+type Approval struct {
+	ID           string        `json:"id"`
+	OrgID        string        `json:"-"`
+	DecisionID   string        `json:"decision_id"`
+	MemberID     string        `json:"member_id"`
+	CustomerID   string        `json:"customer_id"`
+	Action       string        `json:"action"`
+	Amount       int64         `json:"amount"`
+	ApproverRole string        `json:"approver_role"`
+	SLA          time.Duration `json:"-"`
+	DueAt        time.Time     `json:"due_at"`
+	OnTimeout    string        `json:"on_timeout"`
+	EscalateTo   string        `json:"escalate_to,omitempty"`
+	Status       string        `json:"status"`
+	CreatedAt    time.Time     `json:"created_at"`
+}
+
+// AuditEntry is one line of the append-only, hash-chained audit trail.
+// Hash = SHA-256(PrevHash || Seq || At || Actor || Action || Subject || Data).
+type AuditEntry struct {
+	OrgID    string          `json:"-"`
+	Seq      int64           `json:"seq"`
+	At       time.Time       `json:"at"`
+	Actor    string          `json:"actor"`
+	Action   string          `json:"action"`
+	Subject  string          `json:"subject"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+}
+
+// Idempotency records the first answer to a state-changing call made with
+// an Idempotency-Key, so a retry gets the same answer.
+type Idempotency struct {
+	OrgID       string    `json:"-"`
+	MemberID    string    `json:"-"`
+	Key         string    `json:"key"`
+	RequestHash string    `json:"-"`
+	Status      int       `json:"status"`
+	Body        []byte    `json:"-"`
+	CreatedAt   time.Time `json:"created_at"`
+}

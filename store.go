@@ -1,0 +1,208 @@
+package margen
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the contract of the database. Two engines implement it (SQLite and
+// PostgreSQL) and one conformance suite (store/storetest) checks both.
+//
+// Tenancy is enforced here: every method that reads or writes tenant data
+// takes the organisation id and never returns rows of another organisation;
+// an id of another organisation answers exactly like a missing one
+// (ENOTFOUND).
+//
+// Every write appends to the organisation's hash-chained audit trail in the
+// same transaction. Writes that accept an *Idempotency record store it in the
+// same transaction too; if the key is already recorded they change nothing
+// and return an ECONFLICT error with key "error.idempotency_exists".
+type Store interface {
+	Ping(ctx context.Context) error
+	Close() error
+
+	// Organisations.
+	CreateOrg(ctx context.Context, org *Org, owner *Member, actor string) error
+	OrgByID(ctx context.Context, id string) (*Org, error)
+	OrgBySlug(ctx context.Context, slug string) (*Org, error)
+
+	// Teams and members.
+	CreateTeam(ctx context.Context, t *Team, actor string) error
+	ListTeams(ctx context.Context, orgID string) ([]Team, error)
+	CreateMember(ctx context.Context, m *Member, actor string) error
+	MemberByID(ctx context.Context, orgID, id string) (*Member, error)
+	MemberByLogin(ctx context.Context, orgID, login string) (*Member, error)
+	ListMembers(ctx context.Context, orgID string) ([]Member, error)
+
+	// API tokens (hash lookup is global: the token names its organisation).
+	CreateToken(ctx context.Context, t *Token, actor string) error
+	TokenByHash(ctx context.Context, hash []byte) (*Token, error)
+
+	// Customers.
+	UpsertCustomer(ctx context.Context, c *Customer, actor string) error
+	CustomerByID(ctx context.Context, orgID, id string) (*Customer, error)
+	ListCustomers(ctx context.Context, orgID string, page Page) ([]Customer, error)
+
+	// Policies: PublishPolicy numbers the version (1, 2, ...), stores it and
+	// makes it the active one, atomically.
+	PublishPolicy(ctx context.Context, pv *PolicyVersion, idem *Idempotency) error
+	ActivePolicy(ctx context.Context, orgID string) (*PolicyVersion, error)
+	PolicyByVersion(ctx context.Context, orgID string, version int) (*PolicyVersion, error)
+	ListPolicies(ctx context.Context, orgID string) ([]PolicyVersion, error)
+
+	// Decisions are written in batches: see DecideBatch.
+	DecideBatch(ctx context.Context, q BatchQuery, decide func(*BatchState) (*BatchWrite, error)) error
+
+	GetDecision(ctx context.Context, orgID, id string) (*Decision, error)
+	ListDecisions(ctx context.Context, orgID string, f DecisionFilter) ([]Decision, error)
+	GetAct(ctx context.Context, orgID, id string) (*Act, error)
+	ListActs(ctx context.Context, orgID string, f ActFilter) ([]Act, error)
+	GetRefusal(ctx context.Context, orgID, id string) (*Refusal, error)
+	ListRefusals(ctx context.Context, orgID string, f RefusalFilter) ([]Refusal, error)
+	GetApproval(ctx context.Context, orgID, id string) (*Approval, error)
+	ListBudgets(ctx context.Context, orgID string, f BudgetFilter) ([]BudgetAccount, error)
+
+	// RecordReaction adds a reaction to an act. An employee reaction may be
+	// recorded once per act (ECONFLICT "error.reaction_exists" after that).
+	RecordReaction(ctx context.Context, r *Reaction, idem *Idempotency) error
+	// RecordRefusal stores a refusal given outside the decision flow.
+	RecordRefusal(ctx context.Context, r *Refusal, idem *Idempotency) error
+
+	// Idempotency returns the stored answer for a key, or ENOTFOUND.
+	Idempotency(ctx context.Context, orgID, memberID, key string) (*Idempotency, error)
+
+	// Control.
+	ListAudit(ctx context.Context, orgID string, afterSeq int64, limit int) ([]AuditEntry, error)
+	// VerifyAudit recomputes the hash chain and reports the first broken seq
+	// (0 when the chain is intact) and how many entries it checked.
+	VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error)
+	// CheckLedger re-derives every account of the organisation from its
+	// ledger entries and from the decisions and approvals that caused them.
+	CheckLedger(ctx context.Context, orgID string) (LedgerReport, error)
+}
+
+// Page is cursor pagination: items after the cursor (an id), at most Limit.
+type Page struct {
+	After string
+	Limit int
+}
+
+// DecisionFilter narrows ListDecisions. Empty fields match everything.
+type DecisionFilter struct {
+	Page
+	MemberID   string
+	CustomerID string
+	Action     string
+	Outcome    string
+	Since      time.Time
+	Until      time.Time
+}
+
+// ActFilter narrows ListActs.
+type ActFilter struct {
+	Page
+	MemberID   string
+	CustomerID string
+	Action     string
+	Flagged    *bool
+	Since      time.Time
+	Until      time.Time
+}
+
+// RefusalFilter narrows ListRefusals.
+type RefusalFilter struct {
+	Page
+	MemberID   string
+	CustomerID string
+	ReasonKind string
+	Rule       string
+	Since      time.Time
+	Until      time.Time
+}
+
+// BudgetFilter narrows ListBudgets.
+type BudgetFilter struct {
+	BudgetID string
+	Subject  string
+	Period   string
+}
+
+// LedgerReport is the result of re-deriving the ledger.
+type LedgerReport struct {
+	Accounts   int              `json:"accounts"`
+	Entries    int              `json:"entries"`
+	Mismatches []LedgerMismatch `json:"mismatches"`
+}
+
+// OK reports whether the ledger checked clean.
+func (r LedgerReport) OK() bool { return len(r.Mismatches) == 0 }
+
+// LedgerMismatch is one inconsistency found by CheckLedger.
+type LedgerMismatch struct {
+	Key    BudgetKey `json:"key"`
+	What   string    `json:"what"`
+	Want   int64     `json:"want"`
+	Got    int64     `json:"got"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// BatchQuery names what a batch of decisions needs to read and lock: the
+// organisations (their active policy version), the budget accounts, the
+// customers and the idempotency keys.
+type BatchQuery struct {
+	OrgIDs    []string
+	Budgets   []OrgBudgetKey
+	Customers []OrgRef
+	Idem      []IdemKey
+}
+
+// OrgBudgetKey is a budget key within an organisation.
+type OrgBudgetKey struct {
+	OrgID string
+	BudgetKey
+}
+
+// OrgRef is a customer reference within an organisation.
+type OrgRef struct {
+	OrgID string
+	Ref   string
+}
+
+// IdemKey identifies an idempotency record.
+type IdemKey struct {
+	OrgID, MemberID, Key string
+}
+
+// BatchState is what DecideBatch read inside its transaction, with the
+// budget accounts locked: the decide function evaluates against it.
+type BatchState struct {
+	PolicyVersions map[string]int // org id -> active version (0: none)
+	Balances       map[OrgBudgetKey]Balance
+	Customers      map[OrgRef]Customer
+	Idem           map[IdemKey]Idempotency
+}
+
+// BatchWrite is everything a batch of decisions writes, committed together
+// or not at all. Deltas are applied to the budget accounts (created when
+// missing with the given scope, period kind and limit).
+type BatchWrite struct {
+	Customers []Customer
+	Decisions []Decision
+	Acts      []Act
+	Refusals  []Refusal
+	Approvals []Approval
+	Ledger    []LedgerEntry
+	Accounts  []AccountDelta
+	Audit     []AuditEntry // Seq, PrevHash and Hash are filled by the store
+	Idem      []Idempotency
+}
+
+// AccountDelta changes one budget account.
+type AccountDelta struct {
+	OrgBudgetKey
+	Scope      string
+	PeriodKind string
+	Limit      int64
+	Posted     int64
+	Pending    int64
+}
