@@ -1,0 +1,479 @@
+package decision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/policy"
+)
+
+// MaxAmount bounds the amount of one decision (in minor units): far above any
+// goodwill gesture, far below overflow when budgets add amounts up.
+const MaxAmount = 1_000_000_000_000
+
+// Limits on free-text and context sizes, so a decision stays a small row.
+const (
+	maxReason   = 1000
+	maxRef      = 200
+	maxName     = 200
+	maxContext  = 8 << 10
+	maxTags     = 20
+	maxIdemKey  = 255
+	maxAttempts = 5
+)
+
+// Options tune an Engine. Zero values take the defaults.
+type Options struct {
+	Clock    margen.Clock
+	Logger   *slog.Logger
+	MaxBatch int           // decisions per transaction (default 128)
+	MaxWait  time.Duration // how long the writer waits to fill a batch (default 0: take what is waiting)
+}
+
+// Engine evaluates and records decisions. It is safe for concurrent use.
+type Engine struct {
+	store  margen.Store
+	clock  margen.Clock
+	log    *slog.Logger
+	max    int
+	wait   time.Duration
+	queue  chan *pending
+	done   chan struct{}
+	closed sync.Once
+	stop   chan struct{}
+
+	mu       sync.RWMutex
+	policies map[string]*compiled // org id -> active policy
+
+	inflightMu sync.Mutex
+	inflight   map[margen.IdemKey]struct{}
+}
+
+type compiled struct {
+	version int
+	pol     *policy.Policy
+}
+
+// CustomerInput identifies the customer of a decision; a new reference
+// creates the customer.
+type CustomerInput struct {
+	Ref     string   `json:"ref"`
+	Name    string   `json:"name,omitempty"`
+	Contact string   `json:"contact,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
+}
+
+// Request is a member asking whether they may take an action.
+type Request struct {
+	Org      *margen.Org
+	Member   *margen.Member
+	Action   string
+	Amount   int64
+	Currency string // empty: the organisation's
+	Customer CustomerInput
+	Reason   string
+	Context  json.RawMessage // a JSON object, or empty
+
+	// IdemKey, when set, makes the call idempotent; RequestHash fingerprints
+	// the request body so a reuse with another body is refused.
+	IdemKey     string
+	RequestHash string
+}
+
+// Result is the recorded decision; Replayed is true when it is the stored
+// answer to an earlier call with the same idempotency key.
+type Result struct {
+	Decision *margen.Decision
+	Replayed bool
+}
+
+type pending struct {
+	req     *Request
+	pol     *compiled
+	ctxMap  map[string]any
+	cusID   string
+	keys    []margen.OrgBudgetKey
+	at      time.Time
+	result  Result
+	err     error
+	ready   chan struct{}
+	idemKey margen.IdemKey
+}
+
+// New starts an engine over a store. Close stops it.
+func New(store margen.Store, opt Options) *Engine {
+	if opt.Clock == nil {
+		opt.Clock = margen.SystemClock{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 128
+	}
+	e := &Engine{
+		store:    store,
+		clock:    opt.Clock,
+		log:      opt.Logger,
+		max:      opt.MaxBatch,
+		wait:     opt.MaxWait,
+		queue:    make(chan *pending, 4*opt.MaxBatch),
+		done:     make(chan struct{}),
+		stop:     make(chan struct{}),
+		policies: make(map[string]*compiled),
+		inflight: make(map[margen.IdemKey]struct{}),
+	}
+	go e.writer()
+	return e
+}
+
+// Close stops accepting decisions, finishes those already queued and
+// returns when the writer has stopped.
+func (e *Engine) Close() {
+	e.closed.Do(func() { close(e.stop) })
+	<-e.done
+}
+
+// HashRequest fingerprints a request body for idempotency checks.
+func HashRequest(body []byte) string {
+	s := sha256.Sum256(body)
+	return hex.EncodeToString(s[:])
+}
+
+// Policy returns the active compiled policy of an organisation and its
+// version, from the cache or the store.
+func (e *Engine) Policy(ctx context.Context, orgID string) (*policy.Policy, int, error) {
+	c, err := e.policy(ctx, orgID, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c.pol, c.version, nil
+}
+
+// Invalidate drops an organisation's cached policy (after a publish).
+func (e *Engine) Invalidate(orgID string) {
+	e.mu.Lock()
+	delete(e.policies, orgID)
+	e.mu.Unlock()
+}
+
+// policy returns the cached policy unless it is older than minVersion.
+func (e *Engine) policy(ctx context.Context, orgID string, minVersion int) (*compiled, error) {
+	e.mu.RLock()
+	c := e.policies[orgID]
+	e.mu.RUnlock()
+	if c != nil && c.version >= minVersion {
+		return c, nil
+	}
+	pv, err := e.store.ActivePolicy(ctx, orgID)
+	if margen.IsCode(err, margen.ENOTFOUND) {
+		return nil, margen.Errorf(margen.ECONFLICT, "error.no_policy")
+	}
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.Parse([]byte(pv.Source))
+	if err != nil {
+		// A stored version passed validation when it was published; failing
+		// now means the validator changed. Say so loudly.
+		return nil, &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
+	}
+	c = &compiled{version: pv.Version, pol: pol}
+	e.mu.Lock()
+	if old := e.policies[orgID]; old == nil || old.version <= c.version {
+		e.policies[orgID] = c
+	}
+	e.mu.Unlock()
+	return c, nil
+}
+
+// Decide evaluates a request against the active policy and records the
+// decision. It returns once the decision is durable.
+func (e *Engine) Decide(ctx context.Context, req *Request) (Result, error) {
+	p, err := e.prepare(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	if req.IdemKey != "" {
+		e.inflightMu.Lock()
+		if _, busy := e.inflight[p.idemKey]; busy {
+			e.inflightMu.Unlock()
+			return Result{}, margen.Errorf(margen.ECONFLICT, "error.idempotency_in_flight")
+		}
+		e.inflight[p.idemKey] = struct{}{}
+		e.inflightMu.Unlock()
+		defer func() {
+			e.inflightMu.Lock()
+			delete(e.inflight, p.idemKey)
+			e.inflightMu.Unlock()
+		}()
+	}
+	select {
+	case e.queue <- p:
+	case <-e.stop:
+		return Result{}, margen.Errorf(margen.EUNAVAILABLE, "error.shutting_down")
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+	// Once queued, the decision will be written whatever the caller does:
+	// wait for the answer so it is never acknowledged before it is durable.
+	<-p.ready
+	return p.result, p.err
+}
+
+// prepare validates a request and does the work that needs no lock, in the
+// caller's goroutine: parsing the context, finding the budget accounts the
+// decision may touch.
+func (e *Engine) prepare(ctx context.Context, req *Request) (*pending, error) {
+	if req.Org == nil || req.Member == nil {
+		return nil, margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized")
+	}
+	if !req.Member.Active {
+		return nil, margen.Errorf(margen.EFORBIDDEN, "error.member_inactive")
+	}
+	if err := validate(req); err != nil {
+		return nil, err
+	}
+	c, err := e.policy(ctx, req.Org.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	act, ok := c.pol.Action(req.Action)
+	if !ok {
+		return nil, margen.Invalid("action", "error.unknown_action", "action", req.Action)
+	}
+	if !act.Monetary && req.Amount != 0 {
+		return nil, margen.Invalid("amount", "error.amount_not_monetary", "action", req.Action)
+	}
+	p := &pending{
+		req:   req,
+		pol:   c,
+		cusID: margen.CustomerID(req.Org.ID, req.Customer.Ref),
+		at:    e.clock.Now(),
+		ready: make(chan struct{}),
+	}
+	if len(req.Context) > 0 {
+		if err := json.Unmarshal(req.Context, &p.ctxMap); err != nil || p.ctxMap == nil {
+			return nil, margen.Invalid("context", "error.context_object")
+		}
+	}
+	p.keys = e.possibleKeys(c.pol, p)
+	if req.IdemKey != "" {
+		p.idemKey = margen.IdemKey{OrgID: req.Org.ID, MemberID: req.Member.ID, Key: req.IdemKey}
+	}
+	return p, nil
+}
+
+func validate(req *Request) error {
+	switch {
+	case req.Action == "":
+		return margen.Invalid("action", "error.required", "field", "action")
+	case req.Amount < 0:
+		return margen.Invalid("amount", "error.amount_negative")
+	case req.Amount > MaxAmount:
+		return margen.Invalid("amount", "error.amount_too_large", "max", int64(MaxAmount))
+	case req.Currency != "" && req.Currency != req.Org.Currency:
+		return margen.Invalid("currency", "error.currency_mismatch", "currency", req.Currency, "expected", req.Org.Currency)
+	case req.Customer.Ref == "":
+		return margen.Invalid("customer.ref", "error.required", "field", "customer.ref")
+	case len(req.Customer.Ref) > maxRef:
+		return margen.Invalid("customer.ref", "error.too_long", "field", "customer.ref", "max", maxRef)
+	case len(req.Customer.Name) > maxName:
+		return margen.Invalid("customer.name", "error.too_long", "field", "customer.name", "max", maxName)
+	case len(req.Customer.Contact) > maxName:
+		return margen.Invalid("customer.contact", "error.too_long", "field", "customer.contact", "max", maxName)
+	case len(req.Customer.Tags) > maxTags:
+		return margen.Invalid("customer.tags", "error.too_many", "field", "customer.tags", "max", maxTags)
+	case len(req.Reason) > maxReason:
+		return margen.Invalid("reason", "error.too_long", "field", "reason", "max", maxReason)
+	case len(req.Context) > maxContext:
+		return margen.Invalid("context", "error.too_long", "field", "context", "max", maxContext)
+	case len(req.IdemKey) > maxIdemKey:
+		return margen.Invalid("Idempotency-Key", "error.too_long", "field", "Idempotency-Key", "max", maxIdemKey)
+	}
+	return nil
+}
+
+// policyRequest builds the policy's view of a decision.
+func policyRequest(p *pending, cus margen.Customer, isNew bool, loc *time.Location) *policy.Request {
+	r := p.req
+	return &policy.Request{
+		MemberID:     r.Member.ID,
+		MemberLogin:  r.Member.Login,
+		Role:         r.Member.Role,
+		Team:         r.Member.Team,
+		CustomerID:   cus.ID,
+		CustomerRef:  cus.Ref,
+		CustomerTags: cus.Tags,
+		CustomerNew:  isNew,
+		Action:       r.Action,
+		Amount:       r.Amount,
+		Context:      p.ctxMap,
+		At:           p.at,
+		Loc:          loc,
+	}
+}
+
+// writer is the one goroutine that writes decisions: it takes what is
+// waiting, commits it as one batch and answers every caller.
+func (e *Engine) writer() {
+	defer close(e.done)
+	batch := make([]*pending, 0, e.max)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-e.queue:
+			batch = append(batch, p)
+		case <-e.stop:
+			// Drain what was queued before the stop, then end.
+			for {
+				select {
+				case p := <-e.queue:
+					batch = append(batch, p)
+					if len(batch) == e.max {
+						e.commit(batch)
+						batch = batch[:0]
+					}
+					continue
+				default:
+				}
+				break
+			}
+			if len(batch) > 0 {
+				e.commit(batch)
+			}
+			return
+		}
+		var timer <-chan time.Time
+		if e.wait > 0 {
+			timer = time.After(e.wait)
+		}
+	fill:
+		for len(batch) < e.max {
+			select {
+			case p := <-e.queue:
+				batch = append(batch, p)
+			default:
+				if timer == nil {
+					break fill
+				}
+				select {
+				case p := <-e.queue:
+					batch = append(batch, p)
+				case <-timer:
+					break fill
+				}
+			}
+		}
+		e.commit(batch)
+	}
+}
+
+// errStale says a batch was evaluated with an older policy than the one
+// now active; the batch is retried with the new policy.
+var errStale = errors.New("decision: policy changed")
+
+// commit writes a batch, retrying transient failures; if the batch keeps
+// failing it is split so one bad decision cannot sink the others.
+func (e *Engine) commit(batch []*pending) {
+	err := e.commitOnce(batch)
+	for attempt := 1; err != nil && attempt < maxAttempts && retryable(err); attempt++ {
+		time.Sleep(time.Duration(attempt) * time.Millisecond)
+		err = e.commitOnce(batch)
+	}
+	if err != nil && len(batch) > 1 {
+		for _, p := range batch {
+			e.commit([]*pending{p})
+		}
+		return
+	}
+	for _, p := range batch {
+		if err != nil {
+			p.err = err
+			if margen.ErrorCode(err) == margen.EINTERNAL {
+				e.log.Error("decision not recorded", "org", p.req.Org.ID, "err", err)
+			}
+		}
+		close(p.ready)
+	}
+}
+
+func retryable(err error) bool {
+	if errors.Is(err, errStale) {
+		return true
+	}
+	var r interface{ Retryable() bool }
+	return errors.As(err, &r) && r.Retryable()
+}
+
+func (e *Engine) commitOnce(batch []*pending) error {
+	ctx := context.Background()
+	q := margen.BatchQuery{}
+	orgs := map[string]bool{}
+	keys := map[margen.OrgBudgetKey]bool{}
+	refs := map[margen.OrgRef]bool{}
+	for _, p := range batch {
+		org := p.req.Org.ID
+		if !orgs[org] {
+			orgs[org] = true
+			q.OrgIDs = append(q.OrgIDs, org)
+		}
+		for _, k := range p.keys {
+			if !keys[k] {
+				keys[k] = true
+				q.Budgets = append(q.Budgets, k)
+			}
+		}
+		r := margen.OrgRef{OrgID: org, Ref: p.req.Customer.Ref}
+		if !refs[r] {
+			refs[r] = true
+			q.Customers = append(q.Customers, r)
+		}
+		if p.req.IdemKey != "" {
+			q.Idem = append(q.Idem, p.idemKey)
+		}
+	}
+	sort.Strings(q.OrgIDs)
+	sort.Slice(q.Budgets, func(i, j int) bool {
+		a, b := q.Budgets[i], q.Budgets[j]
+		if a.OrgID != b.OrgID {
+			return a.OrgID < b.OrgID
+		}
+		return a.BudgetKey.Less(b.BudgetKey)
+	})
+
+	var stale []string
+	err := e.store.DecideBatch(ctx, q, func(st *margen.BatchState) (*margen.BatchWrite, error) {
+		for _, p := range batch {
+			if v := st.PolicyVersions[p.req.Org.ID]; v != p.pol.version {
+				stale = append(stale, p.req.Org.ID)
+			}
+		}
+		if len(stale) > 0 {
+			return nil, errStale
+		}
+		return e.evaluate(batch, st)
+	})
+	if errors.Is(err, errStale) {
+		for _, org := range stale {
+			e.Invalidate(org)
+		}
+		for _, p := range batch {
+			c, perr := e.policy(ctx, p.req.Org.ID, 0)
+			if perr != nil {
+				return perr
+			}
+			p.pol = c
+			p.keys = e.possibleKeys(c.pol, p)
+		}
+	}
+	return err
+}

@@ -1,0 +1,337 @@
+package decision
+
+import (
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/policy"
+)
+
+// possibleKeys lists every budget account a request could charge: the
+// budgets of every grant that applies to the member's role, team and action,
+// whatever the grants' conditions say. Conditions are evaluated under the
+// lock, so the batch locks this superset up front.
+func (e *Engine) possibleKeys(pol *policy.Policy, p *pending) []margen.OrgBudgetKey {
+	r := p.req
+	ids := budgetsFor(pol, r.Member.Role, r.Member.Team, r.Action)
+	if len(ids) == 0 {
+		return nil
+	}
+	loc := location(r.Org.Timezone)
+	keys := make([]margen.OrgBudgetKey, 0, len(ids))
+	for _, b := range ids {
+		keys = append(keys, margen.OrgBudgetKey{OrgID: r.Org.ID, BudgetKey: margen.BudgetKey{
+			BudgetID: b.ID,
+			Subject:  subject(b.Scope, r.Member, p.cusID),
+			Period:   policy.PeriodKey(b.Period, p.at, loc),
+		}})
+	}
+	return keys
+}
+
+func subject(scope string, m *margen.Member, customerID string) string {
+	switch scope {
+	case policy.ScopeMember:
+		return m.ID
+	case policy.ScopeCustomer:
+		return customerID
+	case policy.ScopeTeam:
+		return m.Team
+	}
+	return "org"
+}
+
+// budgetsFor memoises, per policy, the budgets reachable for a role, team
+// and action.
+var budgetMemo sync.Map // *policy.Policy -> *sync.Map[string][]policy.Budget
+
+func budgetsFor(pol *policy.Policy, role, team, action string) []policy.Budget {
+	m, _ := budgetMemo.LoadOrStore(pol, &sync.Map{})
+	memo := m.(*sync.Map)
+	k := role + "\x00" + team + "\x00" + action
+	if v, ok := memo.Load(k); ok {
+		return v.([]policy.Budget)
+	}
+	roles := pol.RolesReaching(role)
+	var out []policy.Budget
+	for _, g := range pol.Grants() {
+		if !slices.Contains(roles, g.Role) {
+			continue
+		}
+		if len(g.Teams) > 0 && !slices.Contains(g.Teams, team) {
+			continue
+		}
+		if !(len(g.Actions) == 1 && g.Actions[0] == "*") && !slices.Contains(g.Actions, action) {
+			continue
+		}
+		for _, id := range g.Budgets {
+			b, ok := pol.Budget(id)
+			if ok && !slices.ContainsFunc(out, func(x policy.Budget) bool { return x.ID == id }) {
+				out = append(out, b)
+			}
+		}
+	}
+	memo.Store(k, out)
+	return out
+}
+
+var locations sync.Map // time zone name -> *time.Location
+
+// location loads a time zone once; an unknown zone (rejected when the
+// organisation was created) falls back to UTC.
+func location(name string) *time.Location {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		l = time.UTC
+	}
+	locations.Store(name, l)
+	return l
+}
+
+// evaluate decides every request of a batch, in arrival order, against the
+// balances read under lock, and returns what to write. Per-request problems
+// (an idempotency key reused with another body) fail that request alone.
+func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.BatchWrite, error) {
+	w := &margen.BatchWrite{}
+	bal := make(map[margen.OrgBudgetKey]margen.Balance, len(st.Balances))
+	for k, v := range st.Balances {
+		bal[k] = v
+	}
+	deltas := map[margen.OrgBudgetKey]*margen.AccountDelta{}
+	var order []margen.OrgBudgetKey
+	addDelta := func(k margen.OrgBudgetKey, c policy.Charge, posted, held int64) {
+		d := deltas[k]
+		if d == nil {
+			d = &margen.AccountDelta{OrgBudgetKey: k, Scope: c.Scope, PeriodKind: c.Period, Limit: c.Limit}
+			deltas[k] = d
+			order = append(order, k)
+		}
+		d.Posted += posted
+		d.Pending += held
+		b := bal[k]
+		b.Posted += posted
+		b.Pending += held
+		bal[k] = b
+	}
+	customers := map[margen.OrgRef]bool{}
+
+	for _, p := range batch {
+		p.err, p.result = nil, Result{}
+		r := p.req
+		org := r.Org.ID
+		if r.IdemKey != "" {
+			if rec, ok := st.Idem[p.idemKey]; ok {
+				p.result, p.err = replay(rec, r.RequestHash)
+				continue
+			}
+		}
+		ref := margen.OrgRef{OrgID: org, Ref: r.Customer.Ref}
+		cus, known := st.Customers[ref]
+		isNew := !known && !customers[ref]
+		if !known {
+			cus = margen.Customer{ID: p.cusID, OrgID: org, Ref: r.Customer.Ref, Name: r.Customer.Name,
+				Contact: r.Customer.Contact, Tags: tags(r.Customer.Tags), CreatedAt: p.at}
+			if !customers[ref] {
+				customers[ref] = true
+				w.Customers = append(w.Customers, cus)
+			}
+		}
+		loc := location(r.Org.Timezone)
+		v, err := p.pol.pol.Evaluate(policyRequest(p, cus, isNew, loc))
+		if err != nil {
+			p.err = margen.Invalid("action", "error.invalid_request", "detail", err.Error())
+			continue
+		}
+		{
+			v = v.Settle(r.Amount, func(k policy.BudgetKey) int64 {
+				return bal[orgKey(org, k)].Used()
+			})
+		}
+		for _, c := range v.Charges {
+			if _, locked := bal[orgKey(org, c.Key)]; !locked {
+				// possibleKeys must cover every charge; if it does not, do
+				// not write an unlocked account.
+				p.err = &margen.Error{Code: margen.EINTERNAL, Key: "error.internal"}
+				break
+			}
+		}
+		if p.err != nil {
+			continue
+		}
+
+		d := &margen.Decision{
+			ID:            margen.NewID("dec"),
+			OrgID:         org,
+			MemberID:      r.Member.ID,
+			CustomerID:    cus.ID,
+			Action:        r.Action,
+			Amount:        r.Amount,
+			Currency:      r.Org.Currency,
+			Reason:        r.Reason,
+			Context:       r.Context,
+			Outcome:       string(v.Outcome),
+			PolicyVersion: p.pol.version,
+			Rule:          v.Rule,
+			Flagged:       v.Flagged,
+			Explanation:   explain(v, r),
+			Budgets:       views(v, r.Amount),
+			CreatedAt:     p.at,
+		}
+		switch v.Outcome {
+		case policy.Allowed:
+			d.ActID = margen.NewID("act")
+			w.Acts = append(w.Acts, margen.Act{ID: d.ActID, OrgID: org, DecisionID: d.ID, MemberID: r.Member.ID,
+				CustomerID: cus.ID, Action: r.Action, Amount: r.Amount, Currency: d.Currency, Reason: r.Reason,
+				Flagged: v.Flagged, CreatedAt: p.at})
+			if r.Amount > 0 {
+				for _, c := range v.Charges {
+					k := orgKey(org, c.Key)
+					w.Ledger = append(w.Ledger, entry(d, k, margen.EntryPosted))
+					addDelta(k, c, r.Amount, 0)
+				}
+			}
+		case policy.NeedsApproval:
+			d.ApprovalID = margen.NewID("apr")
+			rt := v.Route
+			w.Approvals = append(w.Approvals, margen.Approval{ID: d.ApprovalID, OrgID: org, DecisionID: d.ID,
+				MemberID: r.Member.ID, CustomerID: cus.ID, Action: r.Action, Amount: r.Amount,
+				ApproverRole: rt.Approver, SLA: rt.SLA, DueAt: p.at.Add(rt.SLA), OnTimeout: rt.OnTimeout,
+				EscalateTo: rt.EscalateTo, Status: margen.ApprovalPending, CreatedAt: p.at})
+			if r.Amount > 0 {
+				for _, c := range v.Charges {
+					k := orgKey(org, c.Key)
+					w.Ledger = append(w.Ledger, entry(d, k, margen.EntryPending))
+					addDelta(k, c, 0, r.Amount)
+				}
+			}
+		default:
+			d.RefusalID = margen.NewID("ref")
+			w.Refusals = append(w.Refusals, margen.Refusal{ID: d.RefusalID, OrgID: org, DecisionID: d.ID,
+				MemberID: r.Member.ID, CustomerID: cus.ID, Action: r.Action, Amount: r.Amount,
+				Wanted: wanted(r), ReasonKind: refusalKind(v.Code), Rule: v.Rule, Left: margen.LeftUnknown,
+				CreatedAt: p.at})
+		}
+		w.Decisions = append(w.Decisions, *d)
+		w.Audit = append(w.Audit, margen.AuditEntry{OrgID: org, At: p.at, Actor: r.Member.ID,
+			Action: "decision.create", Subject: d.ID, Data: auditData(d)})
+		if r.IdemKey != "" {
+			body, err := json.Marshal(d)
+			if err != nil {
+				return nil, err
+			}
+			w.Idem = append(w.Idem, margen.Idempotency{OrgID: org, MemberID: r.Member.ID, Key: r.IdemKey,
+				RequestHash: r.RequestHash, Status: 201, Body: body, CreatedAt: p.at})
+		}
+		p.result = Result{Decision: d}
+	}
+	for _, k := range order {
+		w.Accounts = append(w.Accounts, *deltas[k])
+	}
+	return w, nil
+}
+
+func orgKey(org string, k policy.BudgetKey) margen.OrgBudgetKey {
+	return margen.OrgBudgetKey{OrgID: org, BudgetKey: margen.BudgetKey{BudgetID: k.BudgetID, Subject: k.Subject, Period: k.Period}}
+}
+
+func entry(d *margen.Decision, k margen.OrgBudgetKey, kind string) margen.LedgerEntry {
+	return margen.LedgerEntry{ID: margen.NewID("led"), OrgID: d.OrgID, Key: k.BudgetKey, DecisionID: d.ID,
+		Kind: kind, Amount: d.Amount, CreatedAt: d.CreatedAt}
+}
+
+func replay(rec margen.Idempotency, hash string) (Result, error) {
+	if rec.RequestHash != hash {
+		return Result{}, margen.Errorf(margen.EMISMATCH, "error.idempotency_mismatch")
+	}
+	var d margen.Decision
+	if err := json.Unmarshal(rec.Body, &d); err != nil {
+		return Result{}, &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
+	}
+	d.OrgID = rec.OrgID
+	return Result{Decision: &d, Replayed: true}, nil
+}
+
+func tags(in []string) []string {
+	if in == nil {
+		return []string{}
+	}
+	return in
+}
+
+// views reports, for each budget the deciding rule charges, what it allows,
+// what was used before this decision and what remains after it.
+func views(v policy.Verdict, amount int64) []margen.BudgetView {
+	out := make([]margen.BudgetView, 0, len(v.Budgets))
+	for _, b := range v.Budgets {
+		used := b.Used
+		if v.Outcome != policy.Denied {
+			used += amount // posted, or held by the approval request
+		}
+		out = append(out, margen.BudgetView{Budget: b.Key.BudgetID, Scope: b.Scope, Subject: b.Key.Subject,
+			Period: b.Key.Period, Limit: b.Limit, Used: used, Remaining: b.Remaining, Hard: b.Hard})
+	}
+	return out
+}
+
+// explain turns a verdict into an explanation code with the values its
+// message needs; the message itself is rendered in the member's language
+// when answering.
+func explain(v policy.Verdict, r *Request) margen.Explanation {
+	args := map[string]any{"amount": r.Amount, "action": r.Action}
+	if v.Rule != "" {
+		args["rule"] = v.Rule
+	}
+	if v.Max > 0 || v.Code == "over_max" {
+		args["max"] = v.Max
+	}
+	if len(v.Reason) > 0 {
+		args["reason"] = v.Reason
+	}
+	if v.Route != nil && v.Outcome == policy.NeedsApproval {
+		args["approver"] = v.Route.Approver
+		args["sla"] = v.Route.SLA.String()
+	}
+	for _, b := range v.Budgets {
+		if b.Exceeded {
+			args["budget"] = b.Key.BudgetID
+			args["remaining"] = max(b.Limit-b.Used, 0)
+			break
+		}
+	}
+	if v.Code == "no_grant" {
+		args["role"] = r.Member.Role
+	}
+	return margen.Explanation{Code: v.Code, Args: args}
+}
+
+func refusalKind(code string) string {
+	if code == "no_grant" {
+		return margen.RefusalNoRule
+	}
+	return margen.RefusalNotAllowed
+}
+
+func wanted(r *Request) string {
+	if r.Reason != "" {
+		return r.Reason
+	}
+	return r.Action
+}
+
+func auditData(d *margen.Decision) json.RawMessage {
+	b, _ := json.Marshal(struct {
+		Outcome  string `json:"outcome"`
+		Action   string `json:"action"`
+		Amount   int64  `json:"amount"`
+		Customer string `json:"customer"`
+		Rule     string `json:"rule,omitempty"`
+		Version  int    `json:"policy_version"`
+	}{d.Outcome, d.Action, d.Amount, d.CustomerID, d.Rule, d.PolicyVersion})
+	return b
+}

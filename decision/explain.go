@@ -1,0 +1,62 @@
+package decision
+
+import (
+	"context"
+
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/policy"
+)
+
+// Explain evaluates a request exactly as Decide would, against the balances
+// as they are now, and records nothing. The returned decision has no id.
+func (e *Engine) Explain(ctx context.Context, req *Request) (*margen.Decision, error) {
+	p, err := e.prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r := p.req
+	used := map[margen.BudgetKey]int64{}
+	for _, k := range p.keys {
+		accts, err := e.store.ListBudgets(ctx, r.Org.ID, margen.BudgetFilter{BudgetID: k.BudgetID, Subject: k.Subject, Period: k.Period})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range accts {
+			used[a.BudgetKey] = a.Used()
+		}
+	}
+	cus, err := e.store.CustomerByID(ctx, r.Org.ID, p.cusID)
+	isNew := margen.IsCode(err, margen.ENOTFOUND)
+	switch {
+	case isNew:
+		cus = &margen.Customer{ID: p.cusID, Ref: r.Customer.Ref, Tags: tags(r.Customer.Tags)}
+	case err != nil:
+		return nil, err
+	}
+	v, err := p.pol.pol.Evaluate(policyRequest(p, *cus, isNew, location(r.Org.Timezone)))
+	if err != nil {
+		return nil, margen.Invalid("action", "error.invalid_request", "detail", err.Error())
+	}
+	{
+		v = v.Settle(r.Amount, func(k policy.BudgetKey) int64 {
+			return used[margen.BudgetKey{BudgetID: k.BudgetID, Subject: k.Subject, Period: k.Period}]
+		})
+	}
+	return &margen.Decision{
+		OrgID:         r.Org.ID,
+		MemberID:      r.Member.ID,
+		CustomerID:    cus.ID,
+		Action:        r.Action,
+		Amount:        r.Amount,
+		Currency:      r.Org.Currency,
+		Reason:        r.Reason,
+		Context:       r.Context,
+		Outcome:       string(v.Outcome),
+		PolicyVersion: p.pol.version,
+		Rule:          v.Rule,
+		Flagged:       v.Flagged,
+		Explanation:   explain(v, r),
+		Budgets:       views(v, r.Amount),
+		CreatedAt:     p.at,
+	}, nil
+}
