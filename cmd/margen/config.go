@@ -1,0 +1,185 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/margenhq/margen/store"
+)
+
+// config is the configuration shared by the commands: read once from the
+// MARGEN_* environment, then overridden by the command's flags, validated,
+// and passed down explicitly.
+type config struct {
+	DB        string     // SQLite path or postgres:// URL (MARGEN_DB, --db)
+	Addr      string     // listen address of serve (MARGEN_ADDR, --addr)
+	LogFormat string     // text or json (MARGEN_LOG_FORMAT)
+	LogLevel  slog.Level // MARGEN_LOG_LEVEL
+}
+
+const (
+	defaultDB   = "./margen.db"
+	defaultAddr = "127.0.0.1:8080"
+)
+
+// config reads the environment. Flags are applied on top by each command.
+func (a *app) config() (config, error) {
+	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo}
+	if v := a.getenv("MARGEN_DB"); v != "" {
+		c.DB = v
+	}
+	if v := a.getenv("MARGEN_ADDR"); v != "" {
+		c.Addr = v
+	}
+	if v := a.getenv("MARGEN_LOG_FORMAT"); v != "" {
+		c.LogFormat = strings.ToLower(v)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return c, fmt.Errorf("MARGEN_LOG_FORMAT: %q is not a log format: use text or json", c.LogFormat)
+	}
+	if v := a.getenv("MARGEN_LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return c, fmt.Errorf("MARGEN_LOG_LEVEL: %q is not a log level: use debug, info, warn or error", v)
+		}
+	}
+	return c, nil
+}
+
+// LogValue writes the configuration into logs with its secrets masked.
+func (c config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("db", maskDSN(c.DB)),
+		slog.String("addr", c.Addr),
+		slog.String("log_format", c.LogFormat),
+		slog.String("log_level", c.LogLevel.String()),
+	)
+}
+
+// String is the configuration with its secrets masked.
+func (c config) String() string {
+	return fmt.Sprintf("db=%s addr=%s log_format=%s log_level=%s", maskDSN(c.DB), c.Addr, c.LogFormat, c.LogLevel)
+}
+
+// maskDSN hides the password of a PostgreSQL URL (in the user info or as a
+// password= parameter). A SQLite path is shown as is.
+func maskDSN(dsn string) string {
+	if !store.IsPostgres(dsn) {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://(unreadable URL hidden)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// logger builds the one logger of the process: text or JSON on w.
+func (c config) logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// errHelp says the command printed its help: the run succeeded.
+var errHelp = errors.New("help shown")
+
+// flagSet is a command's flags, its help text and its required flags.
+type flagSet struct {
+	*flag.FlagSet
+	a        *app
+	name     string
+	synopsis string // positional arguments, e.g. "FILE"
+	help     string
+	required []string
+}
+
+func (a *app) flags(name, synopsis, help string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet("margen "+name, flag.ContinueOnError), a: a, name: name,
+		synopsis: synopsis, help: help}
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// dbFlag adds --db, defaulting to MARGEN_DB.
+func (fs *flagSet) dbFlag(cfg *config) {
+	fs.StringVar(&cfg.DB, "db", cfg.DB, "database: a SQLite file path or a postgres:// URL (env MARGEN_DB)")
+}
+
+// require marks flags that must be given a non-empty value.
+func (fs *flagSet) require(names ...string) { fs.required = append(fs.required, names...) }
+
+func (fs *flagSet) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage:\n  margen %s [flags]", fs.name)
+	if fs.synopsis != "" {
+		fmt.Fprintf(w, " %s", fs.synopsis)
+	}
+	fmt.Fprintf(w, "\n\n%s\n", strings.TrimSpace(fs.help))
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprint(w, "\nFlags:\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			typ, text := flag.UnquoteUsage(f)
+			fmt.Fprintf(w, "  --%s", f.Name)
+			if typ != "" {
+				fmt.Fprintf(w, " %s", strings.ToUpper(typ))
+			}
+			fmt.Fprintf(w, "\n      %s", text)
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+				fmt.Fprintf(w, " (default %q)", f.DefValue)
+			}
+			fmt.Fprintln(w)
+		})
+	}
+}
+
+// parse parses the flags, which may come before, between or after the
+// positional arguments, and returns the positional arguments; nargs is how
+// many there must be.
+func (fs *flagSet) parse(args []string, nargs int) ([]string, error) {
+	var pos []string
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.usage(fs.a.stdout)
+			return nil, errHelp
+		}
+		if err != nil {
+			return nil, &usageError{err.Error(), fs.usage}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	for _, name := range fs.required {
+		if f := fs.Lookup(name); f != nil && f.Value.String() == "" {
+			return nil, &usageError{fmt.Sprintf("flag --%s is required", name), fs.usage}
+		}
+	}
+	if len(pos) != nargs {
+		switch {
+		case nargs == 0:
+			return nil, &usageError{fmt.Sprintf("unexpected argument %q", pos[0]), fs.usage}
+		case len(pos) < nargs:
+			return nil, &usageError{fmt.Sprintf("missing argument %s", fs.synopsis), fs.usage}
+		default:
+			return nil, &usageError{fmt.Sprintf("too many arguments: %s", strings.Join(pos, " ")), fs.usage}
+		}
+	}
+	return pos, nil
+}

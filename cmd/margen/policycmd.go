@@ -1,0 +1,392 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/policy"
+)
+
+// policyErrors is a policy file that did not validate. It prints like a
+// compiler's errors, one per line: FILE:LINE:COL: path: message.
+type policyErrors struct {
+	file string
+	errs policy.Errors
+}
+
+func (e *policyErrors) Error() string {
+	var b strings.Builder
+	for i, pe := range e.errs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.file)
+		if pe.Line > 0 {
+			fmt.Fprintf(&b, ":%d:%d", pe.Line, pe.Column)
+		}
+		b.WriteString(": ")
+		if pe.Path != "" {
+			b.WriteString(pe.Path + ": ")
+		}
+		b.WriteString(pe.Msg)
+	}
+	return b.String()
+}
+
+// readPolicy reads and validates a policy file.
+func readPolicy(file string) (*policy.Policy, []byte, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := policy.Parse(src)
+	var errs policy.Errors
+	if errors.As(err, &errs) {
+		return nil, nil, &policyErrors{file: file, errs: errs}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return p, src, nil
+}
+
+func summary(p *policy.Policy) string {
+	return fmt.Sprintf("%d actions, %d roles, %d grants, %d forbid rules",
+		len(p.Actions()), len(p.Roles()), len(p.Grants()), len(p.Forbids()))
+}
+
+func cmdPolicyCheck(_ context.Context, a *app, args []string) error {
+	fs := a.flags("policy check", "FILE", `Validates a latitude policy file without touching any database. Each problem
+is printed as FILE:LINE:COL: path: message and the exit status is 1;
+a valid file prints a one-line summary.
+
+Example:
+  margen policy check policy.yaml`)
+	pos, err := fs.parse(args, 1)
+	if err != nil {
+		return err
+	}
+	p, _, err := readPolicy(pos[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s: ok (%s)\n", pos[0], summary(p))
+	return nil
+}
+
+func cmdPolicyPublish(ctx context.Context, a *app, args []string) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	fs := a.flags("policy publish", "FILE", `Validates a policy file and publishes it as the organisation's next version,
+which takes effect at once for every new decision. It refuses a policy in
+another currency than the organisation's, and one that leaves an active
+member with a role it does not declare.
+
+Example:
+  margen policy publish --org la-brasa --note "Canasta de pan sin permiso" policy.yaml`)
+	fs.dbFlag(&cfg)
+	orgSlug := fs.String("org", "", "slug of the organisation (required)")
+	note := fs.String("note", "", "what changed, for the history of versions")
+	fs.require("org")
+	pos, err := fs.parse(args, 1)
+	if err != nil {
+		return err
+	}
+	file := pos[0]
+	p, src, err := readPolicy(file)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	org, err := orgBySlug(ctx, st, *orgSlug)
+	if err != nil {
+		return err
+	}
+	if p.Currency() != org.Currency {
+		return fmt.Errorf("%s: the policy is in %s but %s counts in %s", file, p.Currency(), org.Slug, org.Currency)
+	}
+	members, err := st.ListMembers(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, m := range members {
+		if m.Active && !p.HasRole(m.Role) {
+			missing = append(missing, fmt.Sprintf("%s (role %s)", m.Login, m.Role))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: not published: these active members have a role the policy does not declare: %s; add the roles to the policy or change the members' roles",
+			file, strings.Join(missing, ", "))
+	}
+	pv := &margen.PolicyVersion{OrgID: org.ID, Source: string(src), CreatedBy: actor, Note: *note}
+	if err := st.PublishPolicy(ctx, pv, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "published %s as policy version %d of %s (%s)\n", file, pv.Version, org.Slug, summary(p))
+	return nil
+}
+
+func cmdPolicyExplain(ctx context.Context, a *app, args []string) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	fs := a.flags("policy explain", "", `Shows what the organisation's active policy would answer if a member asked
+now: the outcome, the rule that decides, the explanation in the member's
+language and the budgets with their limit, use and remainder. It records
+nothing: no decision, no budget use, no audit entry.
+
+--amount is in integer minor units of the organisation's currency
+(COP in centavos: 800000 = $8.000).
+
+Example:
+  margen policy explain --org demo --member camila --action cortesia \
+      --amount 800000 --customer mesa-12 --context '{"order_total": 33000000}'`)
+	fs.dbFlag(&cfg)
+	orgSlug := fs.String("org", "", "slug of the organisation (required)")
+	login := fs.String("member", "", "login of the member who would ask (required)")
+	action := fs.String("action", "", "action id of the policy, e.g. cortesia (required)")
+	amount := fs.Int64("amount", 0, "cost in integer minor units (centavos for COP); 0 for non-monetary actions")
+	ref := fs.String("customer", "explain", "customer reference (loyalty id, phone, table...); an unknown one is a new customer")
+	ctxJSON := fs.String("context", "", `facts the conditions read, as a JSON object, e.g. '{"order_total": 33000000}'`)
+	reason := fs.String("reason", "", "why, as the member would say it")
+	fs.require("org", "member", "action")
+	if _, err := fs.parse(args, 0); err != nil {
+		return err
+	}
+	var rawCtx json.RawMessage
+	if s := strings.TrimSpace(*ctxJSON); s != "" {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(s), &obj); err != nil || obj == nil {
+			return fmt.Errorf("--context: give a JSON object such as '{\"order_total\": 33000000}'")
+		}
+		rawCtx = json.RawMessage(s)
+	}
+	if *amount < 0 {
+		return fmt.Errorf("--amount: must not be negative")
+	}
+	log := cfg.logger(a.stderr)
+	cat, err := i18n.New()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	org, err := orgBySlug(ctx, st, *orgSlug)
+	if err != nil {
+		return err
+	}
+	m, err := memberByLogin(ctx, st, org, *login)
+	if err != nil {
+		return err
+	}
+	engine := decision.New(st, decision.Options{Logger: log})
+	defer engine.Close()
+	d, err := engine.Explain(ctx, &decision.Request{Org: org, Member: m, Action: *action, Amount: *amount,
+		Customer: decision.CustomerInput{Ref: *ref}, Reason: *reason, Context: rawCtx})
+	if err != nil {
+		if margen.IsCode(err, margen.ECONFLICT) {
+			return fmt.Errorf("%s has no active policy: publish one with margen policy publish", org.Slug)
+		}
+		if margen.IsCode(err, margen.EINVALID) {
+			var me *margen.Error
+			if errors.As(err, &me) && me.Key == "error.unknown_action" {
+				if pol, _, perr := engine.Policy(ctx, org.ID); perr == nil {
+					var ids []string
+					for _, x := range pol.Actions() {
+						ids = append(ids, x.ID)
+					}
+					return fmt.Errorf("--action: the policy has no action %q (actions: %s)", *action, strings.Join(ids, ", "))
+				}
+			}
+		}
+		return err
+	}
+	pol, _, err := engine.Policy(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	lang := m.Language
+	if lang == "" {
+		lang = org.Language
+	}
+	money := func(v int64) string { return i18n.FormatMoney(lang, org.Currency, v) }
+
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "outcome:\t%s\n", d.Outcome)
+	rule := d.Rule
+	if rule == "" {
+		rule = "(none)"
+	}
+	fmt.Fprintf(w, "rule:\t%s (policy version %d, code %s)\n", rule, d.PolicyVersion, d.Explanation.Code)
+	fmt.Fprintf(w, "why:\t%s\n", explanation(cat, pol, lang, org.Currency, d))
+	fmt.Fprintf(w, "amount:\t%s\n", money(d.Amount))
+	if d.Flagged {
+		fmt.Fprintf(w, "flagged:\tyes, the act would be flagged for review\n")
+	}
+	if d.Outcome == margen.OutcomeNeedsApproval {
+		ap, _ := d.Explanation.Args["approver"].(string)
+		for _, r := range pol.Roles() {
+			if r.ID == ap && r.Label[lang] != "" {
+				ap = r.ID + " (" + r.Label[lang] + ")"
+			}
+		}
+		sla := fmt.Sprint(d.Explanation.Args["sla"])
+		if dur, err := time.ParseDuration(sla); err == nil {
+			sla = i18n.FormatDuration(dur)
+		}
+		fmt.Fprintf(w, "approver:\t%s, within %s\n", ap, sla)
+	}
+	w.Flush()
+	if len(d.Budgets) == 0 {
+		fmt.Fprintln(a.stdout, "budgets: none charged")
+	} else {
+		fmt.Fprintln(a.stdout, "budgets:")
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "  budget\tscope\tsubject\tperiod\tlimit\tused\tremaining\tkind\t\n")
+		for _, b := range d.Budgets {
+			subject := b.Subject
+			switch {
+			case b.Scope == policy.ScopeMember && b.Subject == m.ID:
+				subject = m.Login
+			case b.Scope == policy.ScopeCustomer:
+				subject = *ref
+			}
+			kind := "hard"
+			if !b.Hard {
+				kind = "soft"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", b.Budget, b.Scope, subject, b.Period,
+				money(b.Limit), money(b.Used), money(b.Remaining), kind)
+		}
+		tw.Flush()
+		if d.Outcome == margen.OutcomeAllowed {
+			fmt.Fprintln(a.stdout, "  (used and remaining include this act)")
+		}
+	}
+	fmt.Fprintln(a.stdout, "(nothing was recorded)")
+	return nil
+}
+
+// explanation renders a decision's explanation in lang, with the policy's
+// labels for the action and roles, as the API does.
+func explanation(cat *i18n.Catalog, pol *policy.Policy, lang, currency string, d *margen.Decision) string {
+	args := maps.Clone(d.Explanation.Args)
+	if args == nil {
+		args = map[string]any{}
+	}
+	if id, ok := args["action"].(string); ok {
+		if x, ok := pol.Action(id); ok && x.Label[lang] != "" {
+			args["action"] = x.Label[lang]
+		}
+	}
+	for _, k := range []string{"approver", "role"} {
+		if id, ok := args[k].(string); ok {
+			i := slices.IndexFunc(pol.Roles(), func(r policy.Role) bool { return r.ID == id })
+			if i >= 0 && pol.Roles()[i].Label[lang] != "" {
+				args[k] = pol.Roles()[i].Label[lang]
+			}
+		}
+	}
+	if _, ok := args["remaining"]; !ok && d.Outcome == margen.OutcomeAllowed && len(d.Budgets) > 0 {
+		low := d.Budgets[0]
+		for _, b := range d.Budgets[1:] {
+			if b.Remaining < low.Remaining {
+				low = b
+			}
+		}
+		args["remaining"] = low.Remaining
+		args["budget"] = low.Budget
+		if b, ok := pol.Budget(low.Budget); ok {
+			args["period"] = b.Period
+		}
+	}
+	return cat.Explain(lang, currency, d.Explanation.Code, args)
+}
+
+func cmdLedgerCheck(ctx context.Context, a *app, args []string) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	fs := a.flags("ledger check", "", `Re-derives every budget account of an organisation from its ledger entries
+and from the decisions and approvals that caused them, and verifies the
+hash chain of its audit trail. Prints a summary; the exit status is 1 on any
+mismatch or a broken chain.
+
+Example:
+  margen ledger check --org demo`)
+	fs.dbFlag(&cfg)
+	orgSlug := fs.String("org", "", "slug of the organisation (required)")
+	fs.require("org")
+	if _, err := fs.parse(args, 0); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	org, err := orgBySlug(ctx, st, *orgSlug)
+	if err != nil {
+		return err
+	}
+	rep, err := st.CheckLedger(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	broken, checked, err := st.VerifyAudit(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "ledger: %d accounts, %d entries: ", rep.Accounts, rep.Entries)
+	if rep.OK() {
+		fmt.Fprintln(w, "ok")
+	} else {
+		fmt.Fprintf(w, "%d mismatches\n", len(rep.Mismatches))
+		for _, mm := range rep.Mismatches {
+			fmt.Fprintf(w, "  %s/%s/%s: %s: want %d, got %d", mm.Key.BudgetID, mm.Key.Subject, mm.Key.Period, mm.What, mm.Want, mm.Got)
+			if mm.Detail != "" {
+				fmt.Fprintf(w, " (%s)", mm.Detail)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintf(w, "audit:  %d entries: ", checked)
+	if broken == 0 {
+		fmt.Fprintln(w, "chain intact")
+	} else {
+		fmt.Fprintf(w, "chain broken at entry %d\n", broken)
+	}
+	switch {
+	case !rep.OK() && broken != 0:
+		return fmt.Errorf("%s: %d ledger mismatches and the audit chain is broken at entry %d", org.Slug, len(rep.Mismatches), broken)
+	case !rep.OK():
+		return fmt.Errorf("%s: %d ledger mismatches", org.Slug, len(rep.Mismatches))
+	case broken != 0:
+		return fmt.Errorf("%s: the audit chain is broken at entry %d", org.Slug, broken)
+	}
+	return nil
+}
