@@ -1,0 +1,185 @@
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/i18n"
+)
+
+// Config is what the API needs; Store, Engine and Catalog are required.
+type Config struct {
+	Store   margen.Store
+	Engine  *decision.Engine
+	Catalog *i18n.Catalog
+	Logger  *slog.Logger // default slog.Default()
+	Clock   margen.Clock // default margen.SystemClock
+	Version string       // reported by the OpenAPI document's server and /healthz
+
+	// AuthCacheTTL is how long a token lookup is trusted without asking the
+	// store again (default 5s; negative disables the cache). It is also the
+	// lag after which a revoked token or a deactivated member is refused.
+	AuthCacheTTL time.Duration
+}
+
+// Limits on request bodies.
+const (
+	maxJSONBody   = 64 << 10
+	maxPolicyBody = 1 << 20 // policy.MaxPolicySize
+	defaultLimit  = 50
+	maxLimit      = 200
+)
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+type server struct {
+	store   margen.Store
+	engine  *decision.Engine
+	cat     *i18n.Catalog
+	log     *slog.Logger
+	clock   margen.Clock
+	version string
+	auth    *tokenCache
+
+	// inflight holds the idempotency keys being processed in this process,
+	// so a concurrent duplicate is refused (409) instead of racing.
+	inflightMu sync.Mutex
+	inflight   map[margen.IdemKey]struct{}
+
+	// publishLocks serialises policy publishes per organisation in this
+	// process, so the version announced in the answer (stored with the
+	// idempotency record before the store numbers the version) is the one
+	// the store assigns.
+	publishLocks sync.Map // org id -> *sync.Mutex
+}
+
+// route is one entry of the route table. minAccess is the least access
+// level that may call it ("" for public routes that need no token).
+type route struct {
+	pattern   string
+	handler   func(http.ResponseWriter, *http.Request)
+	minAccess string
+}
+
+func (s *server) routes() []route {
+	const (
+		public    = ""
+		frontline = margen.AccessFrontline
+		manager   = margen.AccessManager
+	)
+	return []route{
+		{"GET /healthz", s.healthz, public},
+		{"GET /api/v1/openapi.json", s.openapi, public},
+		{"GET /api/v1/me", s.me, frontline},
+
+		{"POST /api/v1/decisions", s.createDecision, frontline},
+		{"POST /api/v1/decisions/explain", s.explainDecision, frontline},
+		{"GET /api/v1/decisions", s.listDecisions, frontline},
+		{"GET /api/v1/decisions/{id}", s.getDecision, frontline},
+
+		{"GET /api/v1/acts", s.listActs, frontline},
+		{"GET /api/v1/acts/{id}", s.getAct, frontline},
+		{"POST /api/v1/acts/{id}/reaction", s.createReaction, frontline},
+
+		{"GET /api/v1/refusals", s.listRefusals, frontline},
+		{"GET /api/v1/refusals/{id}", s.getRefusal, frontline},
+		{"POST /api/v1/refusals", s.createRefusal, frontline},
+
+		{"GET /api/v1/budgets", s.listBudgets, frontline},
+		{"GET /api/v1/approvals/{id}", s.getApproval, frontline},
+
+		{"POST /api/v1/policies", s.publishPolicy, manager},
+		{"GET /api/v1/policies", s.listPolicies, frontline},
+		{"GET /api/v1/policies/active", s.activePolicy, frontline},
+		{"GET /api/v1/policies/{version}", s.getPolicy, frontline},
+
+		{"GET /api/v1/audit", s.listAudit, manager},
+		{"GET /api/v1/ledger/check", s.checkLedger, manager},
+	}
+}
+
+// Routes returns the patterns of the route table ("POST /api/v1/decisions"),
+// for documentation and for the test that keeps openapi.json complete.
+func Routes() []string {
+	var out []string
+	for _, r := range (&server{}).routes() {
+		out = append(out, r.pattern)
+	}
+	return out
+}
+
+// New builds the API handler.
+//
+// CSRF: every /api route authenticates with a bearer token that a browser
+// never attaches on its own (no cookies, no ambient credentials), so a
+// cross-site request cannot act as a member and http.CrossOriginProtection
+// is not needed here. It will be needed by the cookie-session HTML routes.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Store == nil || cfg.Engine == nil || cfg.Catalog == nil {
+		return nil, errors.New("httpapi: Store, Engine and Catalog are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = margen.SystemClock{}
+	}
+	ttl := cfg.AuthCacheTTL
+	if ttl == 0 {
+		ttl = 5 * time.Second
+	}
+	s := &server{
+		store:    cfg.Store,
+		engine:   cfg.Engine,
+		cat:      cfg.Catalog,
+		log:      cfg.Logger,
+		clock:    cfg.Clock,
+		version:  cfg.Version,
+		auth:     newTokenCache(ttl),
+		inflight: make(map[margen.IdemKey]struct{}),
+	}
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		h := http.Handler(http.HandlerFunc(rt.handler))
+		if rt.minAccess != "" {
+			h = s.authenticate(rt.minAccess, h)
+		}
+		mux.Handle(rt.pattern, h)
+	}
+	var h http.Handler = s.fallback(mux)
+	h = s.recoverPanics(h)
+	h = s.accessLog(h)
+	h = securityHeaders(h)
+	h = requestID(h)
+	return h, nil
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("health check failed", "request_id", reqID(r), "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+func (s *server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(openapiDoc)
+}
+
+func (s *server) me(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	writeJSON(w, http.StatusOK, map[string]any{"member": st.member, "org": st.org})
+}

@@ -1,0 +1,321 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/margenhq/margen"
+)
+
+const (
+	maxNote   = 1000
+	maxWanted = 1000
+	maxRef    = 200
+)
+
+func (s *server) listActs(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	q := r.URL.Query()
+	p, err := page(q)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	f := margen.ActFilter{Page: fetch(p), Action: q.Get("action")}
+	if f.Since, f.Until, err = window(q); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if f.MemberID, err = memberFilter(st, q); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	f.CustomerID = customerFilter(st, q)
+	if v := q.Get("flagged"); v != "" {
+		b, perr := strconv.ParseBool(v)
+		if perr != nil {
+			s.problem(w, r, margen.Invalid("flagged", "error.invalid_value", "field", "flagged", "allowed", "true, false"))
+			return
+		}
+		f.Flagged = &b
+	}
+	items, err := s.store.ListActs(r.Context(), st.org.ID, f)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	items, next := cut(items, p.Limit, func(a margen.Act) string { return a.ID })
+	writeJSON(w, http.StatusOK, list(items, next))
+}
+
+// visibleAct returns an act the member may see: frontline members see only
+// their own, and another's act answers exactly like a missing one.
+func (s *server) visibleAct(r *http.Request, st *reqState) (*margen.Act, error) {
+	a, err := s.store.GetAct(r.Context(), st.org.ID, r.PathValue("id"))
+	if err == nil && !seesAll(st.member) && a.MemberID != st.member.ID {
+		return nil, margen.NotFound("act")
+	}
+	return a, err
+}
+
+func (s *server) getAct(w http.ResponseWriter, r *http.Request) {
+	a, err := s.visibleAct(r, state(r))
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+type reactionBody struct {
+	Sentiment string `json:"sentiment"`
+	Note      string `json:"note"`
+}
+
+func (s *server) createReaction(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	body, err := readBody(w, r, maxJSONBody)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	var in reactionBody
+	if err := decodeStrict(body, &in); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	switch {
+	case in.Sentiment == "":
+		err = margen.Invalid("sentiment", "error.required", "field", "sentiment")
+	case in.Sentiment != margen.SentimentPositive && in.Sentiment != margen.SentimentNeutral && in.Sentiment != margen.SentimentNegative:
+		err = margen.Invalid("sentiment", "error.invalid_value", "field", "sentiment", "allowed", "positive, neutral, negative")
+	case len(in.Note) > maxNote:
+		err = margen.Invalid("note", "error.too_long", "field", "note", "max", maxNote)
+	}
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	ic, done := s.beginIdem(w, r, body)
+	if done {
+		return
+	}
+	defer ic.release()
+	act, err := s.visibleAct(r, st)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	rea := &margen.Reaction{
+		ID:        margen.NewID("rea"),
+		OrgID:     st.org.ID,
+		ActID:     act.ID,
+		Source:    margen.SourceEmployee,
+		Sentiment: in.Sentiment,
+		Note:      in.Note,
+		MemberID:  st.member.ID,
+		CreatedAt: s.clock.Now(),
+	}
+	out, _ := json.Marshal(rea)
+	err = s.store.RecordReaction(r.Context(), rea, ic.record(http.StatusCreated, out))
+	s.respond(w, r, ic, err, http.StatusCreated, out)
+}
+
+func (s *server) listRefusals(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	q := r.URL.Query()
+	p, err := page(q)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	f := margen.RefusalFilter{Page: fetch(p), ReasonKind: q.Get("reason"), Rule: q.Get("rule")}
+	if f.Since, f.Until, err = window(q); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if f.MemberID, err = memberFilter(st, q); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	f.CustomerID = customerFilter(st, q)
+	items, err := s.store.ListRefusals(r.Context(), st.org.ID, f)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	items, next := cut(items, p.Limit, func(x margen.Refusal) string { return x.ID })
+	writeJSON(w, http.StatusOK, list(items, next))
+}
+
+func (s *server) getRefusal(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	x, err := s.store.GetRefusal(r.Context(), st.org.ID, r.PathValue("id"))
+	if err == nil && !seesAll(st.member) && x.MemberID != st.member.ID {
+		err = margen.NotFound("refusal")
+	}
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, x)
+}
+
+type refusalBody struct {
+	Wanted   string `json:"wanted"`
+	Reason   string `json:"reason"`
+	Left     string `json:"customer_left"`
+	Customer *struct {
+		Ref  string `json:"ref"`
+		Name string `json:"name"`
+	} `json:"customer"`
+	Action string          `json:"action"`
+	Amount json.RawMessage `json:"amount"`
+	Rule   string          `json:"rule"`
+	Note   string          `json:"note"`
+}
+
+var (
+	refusalReasons = []string{margen.RefusalNotAllowed, margen.RefusalNoRule, margen.RefusalOtherDepartment, margen.RefusalOther}
+	leftValues     = []string{margen.LeftAccepted, margen.LeftNeutral, margen.LeftUnhappy, margen.LeftLost, margen.LeftEscalation, margen.LeftUnknown}
+)
+
+func oneOf(field, v string, allowed []string) error {
+	if v == "" {
+		return margen.Invalid(field, "error.required", "field", field)
+	}
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return margen.Invalid(field, "error.invalid_value", "field", field, "allowed", allowed)
+}
+
+func (s *server) createRefusal(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	body, err := readBody(w, r, maxJSONBody)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	var in refusalBody
+	if err := decodeStrict(body, &in); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	amount, err := parseAmount(in.Amount)
+	if err == nil {
+		err = validateRefusal(&in)
+	}
+	if err == nil && in.Action != "" {
+		if pol, _, perr := s.engine.Policy(r.Context(), st.org.ID); perr == nil {
+			if _, ok := pol.Action(in.Action); !ok {
+				err = margen.Invalid("action", "error.unknown_action", "action", in.Action)
+			}
+		}
+	}
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	ic, done := s.beginIdem(w, r, body)
+	if done {
+		return
+	}
+	defer ic.release()
+	ref := &margen.Refusal{
+		ID:         margen.NewID("ref"),
+		OrgID:      st.org.ID,
+		MemberID:   st.member.ID,
+		Action:     in.Action,
+		Amount:     amount,
+		Wanted:     in.Wanted,
+		ReasonKind: in.Reason,
+		Rule:       in.Rule,
+		Left:       in.Left,
+		Note:       in.Note,
+		CreatedAt:  s.clock.Now(),
+	}
+	if in.Customer != nil && in.Customer.Ref != "" {
+		ref.CustomerID = margen.CustomerID(st.org.ID, in.Customer.Ref)
+		// A customer first met by a "no" is still a customer: create it so
+		// the refusal's customer id resolves.
+		if _, err := s.store.CustomerByID(r.Context(), st.org.ID, ref.CustomerID); margen.IsCode(err, margen.ENOTFOUND) {
+			c := &margen.Customer{ID: ref.CustomerID, OrgID: st.org.ID, Ref: in.Customer.Ref, Name: in.Customer.Name,
+				Tags: []string{}, CreatedAt: ref.CreatedAt}
+			if err := s.store.UpsertCustomer(r.Context(), c, st.member.ID); err != nil {
+				s.problem(w, r, err)
+				return
+			}
+		} else if err != nil {
+			s.problem(w, r, err)
+			return
+		}
+	}
+	out, _ := json.Marshal(ref)
+	err = s.store.RecordRefusal(r.Context(), ref, ic.record(http.StatusCreated, out))
+	s.respond(w, r, ic, err, http.StatusCreated, out)
+}
+
+func validateRefusal(in *refusalBody) error {
+	switch {
+	case in.Wanted == "":
+		return margen.Invalid("wanted", "error.required", "field", "wanted")
+	case len(in.Wanted) > maxWanted:
+		return margen.Invalid("wanted", "error.too_long", "field", "wanted", "max", maxWanted)
+	case len(in.Note) > maxNote:
+		return margen.Invalid("note", "error.too_long", "field", "note", "max", maxNote)
+	case len(in.Rule) > 64:
+		return margen.Invalid("rule", "error.too_long", "field", "rule", "max", 64)
+	case len(in.Action) > 64:
+		return margen.Invalid("action", "error.too_long", "field", "action", "max", 64)
+	case in.Customer != nil && len(in.Customer.Ref) > maxRef:
+		return margen.Invalid("customer.ref", "error.too_long", "field", "customer.ref", "max", maxRef)
+	case in.Customer != nil && len(in.Customer.Name) > maxRef:
+		return margen.Invalid("customer.name", "error.too_long", "field", "customer.name", "max", maxRef)
+	}
+	if err := oneOf("reason", in.Reason, refusalReasons); err != nil {
+		return err
+	}
+	return oneOf("customer_left", in.Left, leftValues)
+}
+
+func (s *server) listBudgets(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	q := r.URL.Query()
+	f := margen.BudgetFilter{BudgetID: q.Get("budget"), Subject: q.Get("subject"), Period: q.Get("period")}
+	if !seesAll(st.member) {
+		if f.Subject != "" && f.Subject != st.member.ID {
+			s.problem(w, r, margen.Errorf(margen.EFORBIDDEN, "error.forbidden"))
+			return
+		}
+		f.Subject = st.member.ID
+	}
+	items, err := s.store.ListBudgets(r.Context(), st.org.ID, f)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list(items, ""))
+}
+
+func (s *server) getApproval(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	a, err := s.store.GetApproval(r.Context(), st.org.ID, r.PathValue("id"))
+	if err == nil && !seesAll(st.member) && a.MemberID != st.member.ID {
+		err = margen.NotFound("approval")
+	}
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, approvalView{Approval: a, SLA: a.SLA.String()})
+}
+
+// approvalView adds the SLA as a Go duration string ("10m0s").
+type approvalView struct {
+	*margen.Approval
+	SLA string `json:"sla"`
+}
