@@ -1,0 +1,392 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/margenhq/margen"
+)
+
+// Engine names returned by (*DB).Engine.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
+
+// sqliteReadConns is the size of the SQLite read pool. Readers never block
+// the writer in WAL mode, so a few connections serve the UI and the API.
+const sqliteReadConns = 4
+
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+var migrations embed.FS
+
+// Options configure Open.
+type Options struct {
+	// Migrate applies pending migrations on open. When false, Open refuses a
+	// database whose schema is not at the version this binary expects.
+	Migrate bool
+	// Logger receives migration progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// DB is the margen store on SQLite or PostgreSQL. It implements margen.Store.
+type DB struct {
+	engine string
+	d      dialect
+	// write runs every write transaction. On SQLite it holds exactly one
+	// connection, so writers queue in the process instead of spinning on
+	// SQLITE_BUSY; BEGIN IMMEDIATE (via _txlock) takes the file's write lock
+	// up front, which also serialises writers of other processes.
+	write *sql.DB
+	// read serves reads. On SQLite it is a separate query_only pool; on
+	// PostgreSQL it is the same pool as write.
+	read *sql.DB
+	log  *slog.Logger
+	// ckpt copies the SQLite WAL back into the database file off the
+	// commit path (nil on PostgreSQL).
+	ckpt *checkpointer
+	// stmts caches prepared statements on the SQLite write connection (nil
+	// on PostgreSQL, where pgx caches prepared statements per connection).
+	stmts *stmtCache
+}
+
+var _ margen.Store = (*DB)(nil)
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open connects to the database named by dsn: a postgres:// or
+// postgresql:// URL selects PostgreSQL, anything else is a SQLite file path.
+// With opt.Migrate it brings the schema up to date; without, it fails unless
+// the schema is already at the latest version.
+func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var (
+		db  *DB
+		err error
+	)
+	if IsPostgres(dsn) {
+		db, err = openPostgres(ctx, dsn, opt.Migrate)
+	} else {
+		db, err = openSQLite(ctx, dsn, opt.Migrate)
+	}
+	if err != nil {
+		return nil, err
+	}
+	db.log = log
+	if err := db.checkSchema(ctx, opt.Migrate); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Migrate applies pending migrations to the database named by dsn.
+func Migrate(ctx context.Context, dsn string) error {
+	db, err := Open(ctx, dsn, Options{Migrate: true})
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+func openPostgres(ctx context.Context, dsn string, _ bool) (*DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse postgres url: %w", err)
+	}
+	pool := stdlib.OpenDB(*cfg)
+	pool.SetMaxOpenConns(32)
+	pool.SetMaxIdleConns(32)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	if err := pool.PingContext(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to postgres: %w", err)
+	}
+	return &DB{engine: EnginePostgres, d: dialect{pg: true}, write: pool, read: pool}, nil
+}
+
+func openSQLite(ctx context.Context, path string, migrate bool) (*DB, error) {
+	path = strings.TrimPrefix(path, "sqlite://")
+	path = strings.TrimPrefix(path, "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i] // our pragmas are not negotiable
+	}
+	if path == "" {
+		return nil, errors.New("store: empty database path")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, ":memory:") {
+		// The write connection and the read pool would each get a database
+		// of their own.
+		return nil, errors.New("store: SQLite needs a file path (:memory: cannot be shared by the write and read connections)")
+	}
+	if !migrate {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("store: database %s does not exist: run `margen migrate` to create it", path)
+		}
+	}
+	base := "file:" + (&url.URL{Path: path}).EscapedPath()
+	// Writer: WAL so readers never wait for it; synchronous(FULL) so a
+	// committed decision survives power loss (see doc.go); busy_timeout for
+	// the rare writer of another process; immediate transactions so a write
+	// transaction never has to upgrade a read lock (and deadlock on it).
+	writeDSN := base + "?_txlock=immediate" +
+		"&_pragma=busy_timeout(10000)" +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)" +
+		"&_pragma=foreign_keys(1)" +
+		"&_pragma=cache_size(-32000)" +
+		"&_pragma=temp_store(MEMORY)" +
+		// Checkpoints run in the background (see checkpointer), not in
+		// the commit of whichever writer crosses the threshold.
+		"&_pragma=wal_autocheckpoint(0)"
+	write, err := sql.Open("sqlite", writeDSN)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	readDSN := base + "?_pragma=busy_timeout(10000)" +
+		"&_pragma=query_only(1)" +
+		"&_pragma=foreign_keys(1)" +
+		"&_pragma=cache_size(-16000)" +
+		"&_pragma=temp_store(MEMORY)"
+	read, err := sql.Open("sqlite", readDSN)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	read.SetMaxOpenConns(sqliteReadConns)
+	read.SetMaxIdleConns(sqliteReadConns)
+	read.SetConnMaxIdleTime(0)
+	ckpt, err := newCheckpointer(base)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, err
+	}
+	return &DB{engine: EngineSQLite, d: dialect{}, write: write, read: read, ckpt: ckpt, stmts: newStmtCache(write)}, nil
+}
+
+// checkSchema migrates, or verifies that the schema is current.
+func (db *DB) checkSchema(ctx context.Context, migrate bool) error {
+	p, err := db.provider(ctx)
+	if err != nil {
+		return err
+	}
+	if migrate {
+		res, err := p.Up(ctx)
+		if err != nil {
+			return fmt.Errorf("store: migrate %s: %w", db.engine, err)
+		}
+		for _, r := range res {
+			db.log.Info("migration applied", "engine", db.engine, "version", r.Source.Version,
+				"file", r.Source.Path, "duration", r.Duration)
+		}
+		return nil
+	}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	switch {
+	case current < target:
+		return fmt.Errorf("store: database schema is at version %d, this margen needs version %d: run `margen migrate` first", max(current, 0), target)
+	case current > target:
+		return fmt.Errorf("store: database schema is at version %d, newer than this margen knows (%d): upgrade margen", current, target)
+	}
+	return nil
+}
+
+func (db *DB) provider(ctx context.Context) (*goose.Provider, error) {
+	var (
+		dialect goose.Dialect
+		dir     string
+		opts    = []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	)
+	switch db.engine {
+	case EnginePostgres:
+		dialect, dir = goose.DialectPostgres, "migrations/postgres"
+		// Serialise concurrent migrators (two servers starting at once) with
+		// an advisory lock named after the schema, so databases that host
+		// several schemas (tests, staging) do not wait on each other.
+		var schema string
+		if err := db.write.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+			return nil, fmt.Errorf("store: read current schema: %w", err)
+		}
+		h := fnv.New64a()
+		h.Write([]byte("margen/migrate/" + schema))
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64()>>1)), lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	default:
+		dialect, dir = goose.DialectSQLite3, "migrations/sqlite"
+	}
+	sub, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(dialect, db.write, sub, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Engine returns "sqlite" or "postgres".
+func (db *DB) Engine() string { return db.engine }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return err
+	}
+	if db.read != db.write {
+		return db.read.PingContext(ctx)
+	}
+	return nil
+}
+
+// Close closes the connection pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
+	}
+	errs = append(errs, db.stmts.close())
+	errs = append(errs, db.write.Close())
+	if db.read != db.write {
+		errs = append(errs, db.read.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// SQL returns the write handle, for tests and tools that need raw access
+// (e.g. to tamper with a row and check that VerifyAudit notices). The
+// application must not use it.
+func (db *DB) SQL() *sql.DB { return db.write }
+
+// Rebind rewrites ? placeholders for the engine (tests use it with SQL).
+func (db *DB) Rebind(query string) string { return db.d.rebind(query) }
+
+// IsRetryable reports whether err is a transient failure that the caller may
+// retry with the same input: a serialization failure or deadlock on
+// PostgreSQL, SQLITE_BUSY or SQLITE_LOCKED on SQLite. Packages that must not
+// import store (the decision engine) can ask the same question with
+// errors.As(err, &r) for r of type interface{ Retryable() bool }.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var r interface{ Retryable() bool }
+	if errors.As(err, &r) && r.Retryable() {
+		return true
+	}
+	return isTransient(err)
+}
+
+// retryableError marks a transient driver error.
+type retryableError struct{ err error }
+
+func (e *retryableError) Error() string   { return e.err.Error() }
+func (e *retryableError) Unwrap() error   { return e.err }
+func (e *retryableError) Retryable() bool { return true }
+
+// isTransient recognises the drivers' transient errors.
+func isTransient(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01", "55P03": // serialization_failure, deadlock_detected, lock_not_available
+			return true
+		}
+		return false
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+	}
+	return false
+}
+
+// isUnique reports whether err is a unique or primary key violation.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return true
+		}
+	}
+	return false
+}
+
+// dbErr wraps a driver error: transient ones become EUNAVAILABLE errors that
+// IsRetryable (and a Retryable() bool check) recognise; others keep their
+// cause for the logs.
+func dbErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *margen.Error
+	if errors.As(err, &me) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if isTransient(err) {
+		return &margen.Error{Code: margen.EUNAVAILABLE, Key: "error.busy",
+			Err: &retryableError{fmt.Errorf("store: %s: %w", op, err)}}
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// conflictOr maps a unique violation to ECONFLICT with key, other errors
+// through dbErr.
+func conflictOr(op string, err error, key string, kv ...any) error {
+	if isUnique(err) {
+		e := margen.Errorf(margen.ECONFLICT, key, kv...)
+		e.Err = err
+		return e
+	}
+	return dbErr(op, err)
+}

@@ -1,0 +1,410 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/margenhq/margen"
+)
+
+// DecideBatch runs one batch of decisions in one write transaction:
+//
+//  1. lock the organisation rows of q.OrgIDs (sorted) and read each one's
+//     active policy version;
+//  2. make sure the budget accounts of q.Budgets exist, then lock and read
+//     them, always in (org, budget, subject, period) order;
+//  3. read the customers and idempotency records the batch names;
+//  4. call decide with that state: an error rolls everything back and is
+//     returned unchanged;
+//  5. write the result with one multi-row statement per table, apply the
+//     account deltas and chain the audit entries;
+//  6. commit.
+//
+// The number of statements does not grow with the batch, which is what makes
+// a batch cheap per decision. Because every writer takes the organisation
+// rows and then the accounts in one global order, concurrent batches (of
+// this process or of another one on the same PostgreSQL) wait for each other
+// instead of losing updates or deadlocking. A transient failure (deadlock,
+// serialization failure, SQLITE_BUSY) is returned as an EUNAVAILABLE error
+// for which IsRetryable is true; retrying is the caller's job.
+//
+// q must name every organisation and budget account the write touches: an
+// organisation missing from q is locked late, out of order, when its audit
+// entries are written, which on PostgreSQL can deadlock with another batch
+// (it is then reported as retryable, not as a lost update).
+func (db *DB) DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) error {
+	return db.writeTx(ctx, func(t *wtx) error {
+		st := &margen.BatchState{
+			PolicyVersions: make(map[string]int, len(q.OrgIDs)),
+			Balances:       make(map[margen.OrgBudgetKey]margen.Balance, len(q.Budgets)),
+			Customers:      make(map[margen.OrgRef]margen.Customer, len(q.Customers)),
+			Idem:           make(map[margen.IdemKey]margen.Idempotency, len(q.Idem)),
+		}
+		chains, err := t.lockOrgs(q.OrgIDs, st)
+		if err != nil {
+			return err
+		}
+		if err := t.lockAccounts(q.Budgets, chains, st); err != nil {
+			return err
+		}
+		if err := t.readCustomers(q.Customers, st); err != nil {
+			return err
+		}
+		if err := t.readIdem(q.Idem, st); err != nil {
+			return err
+		}
+		w, err := decide(st)
+		if err != nil {
+			return err
+		}
+		if w == nil {
+			return nil
+		}
+		return t.writeBatch(w, chains)
+	})
+}
+
+// lockOrgs locks the organisation rows in id order, then reads their active
+// policy versions. The versions are read by a second statement on purpose:
+// on PostgreSQL (READ COMMITTED) it takes a fresh snapshot after the locks
+// are held, so a policy published while we waited is seen.
+func (t *wtx) lockOrgs(ids []string, st *margen.BatchState) (map[string]*chain, error) {
+	ids = sortedUnique(ids)
+	chains := make(map[string]*chain, len(ids))
+	if len(ids) == 0 {
+		return chains, nil
+	}
+	in := "?" + strings.Repeat(", ?", len(ids)-1)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+		st.PolicyVersions[id] = 0
+	}
+	rows, err := t.query("SELECT id, audit_seq, audit_head FROM orgs WHERE id IN ("+in+") ORDER BY id"+t.db.d.forNoKeyUpdate(), args...)
+	if err != nil {
+		return nil, dbErr("lock orgs", err)
+	}
+	for rows.Next() {
+		var id string
+		c := &chain{}
+		if err := rows.Scan(&id, &c.seq, &c.head); err != nil {
+			rows.Close()
+			return nil, dbErr("lock orgs", err)
+		}
+		chains[id] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("lock orgs", err)
+	}
+	rows, err = t.query("SELECT org_id, version FROM policy_versions WHERE active AND org_id IN ("+in+")", args...)
+	if err != nil {
+		return nil, dbErr("read policy versions", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var v int
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, dbErr("read policy versions", err)
+		}
+		st.PolicyVersions[id] = v
+	}
+	return chains, dbErr("read policy versions", rows.Err())
+}
+
+func compareKeys(a, b margen.OrgBudgetKey) int {
+	return cmp.Or(
+		strings.Compare(a.OrgID, b.OrgID),
+		strings.Compare(a.BudgetID, b.BudgetID),
+		strings.Compare(a.Subject, b.Subject),
+		strings.Compare(a.Period, b.Period),
+	)
+}
+
+// lockAccounts creates the missing accounts, then locks and reads them, in
+// key order. Keys of organisations that do not exist read as zero.
+func (t *wtx) lockAccounts(keys []margen.OrgBudgetKey, chains map[string]*chain, st *margen.BatchState) error {
+	keys = slices.Clone(keys)
+	keys = slices.DeleteFunc(keys, func(k margen.OrgBudgetKey) bool {
+		st.Balances[k] = margen.Balance{}
+		return chains[k.OrgID] == nil
+	})
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.SortFunc(keys, compareKeys)
+	keys = slices.CompactFunc(keys, func(a, b margen.OrgBudgetKey) bool { return a == b })
+	at := t.db.d.ts(now())
+	err := t.insertMany("budget_accounts", []string{"org_id", "budget_id", "subject", "period", "updated_at"},
+		" ON CONFLICT DO NOTHING", len(keys), func(i int, a []any) []any {
+			k := &keys[i]
+			return append(a, k.OrgID, k.BudgetID, k.Subject, k.Period, at)
+		})
+	if err != nil {
+		return dbErr("open budget accounts", err)
+	}
+	per := t.lookupChunk(4)
+	for start := 0; start < len(keys); start += per {
+		chunk := keys[start:min(start+per, len(keys))]
+		args := make([]any, 0, len(chunk)*4)
+		for _, k := range chunk {
+			args = append(args, k.OrgID, k.BudgetID, k.Subject, k.Period)
+		}
+		n, args := t.padTuples(args, len(chunk), 4)
+		rows, err := t.queryRaw(`SELECT org_id, budget_id, subject, period, posted, pending
+			FROM budget_accounts
+			WHERE (org_id, budget_id, subject, period) IN (VALUES `+t.db.d.inValues(n, 4)+`)
+			ORDER BY org_id, budget_id, subject, period`+t.db.d.forUpdate(), args...)
+		if err != nil {
+			return dbErr("lock budget accounts", err)
+		}
+		for rows.Next() {
+			var k margen.OrgBudgetKey
+			var b margen.Balance
+			if err := rows.Scan(&k.OrgID, &k.BudgetID, &k.Subject, &k.Period, &b.Posted, &b.Pending); err != nil {
+				rows.Close()
+				return dbErr("lock budget accounts", err)
+			}
+			st.Balances[k] = b
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return dbErr("lock budget accounts", err)
+		}
+	}
+	return nil
+}
+
+func (t *wtx) readCustomers(refs []margen.OrgRef, st *margen.BatchState) error {
+	per := t.lookupChunk(2)
+	for start := 0; start < len(refs); start += per {
+		chunk := refs[start:min(start+per, len(refs))]
+		args := make([]any, 0, len(chunk)*2)
+		for _, r := range chunk {
+			args = append(args, r.OrgID, r.Ref)
+		}
+		n, args := t.padTuples(args, len(chunk), 2)
+		rows, err := t.queryRaw(customerSelect+
+			" WHERE (org_id, ref) IN (VALUES "+t.db.d.inValues(n, 2)+")", args...)
+		if err != nil {
+			return dbErr("read customers", err)
+		}
+		cs, err := collect(rows, scanCustomer)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			st.Customers[margen.OrgRef{OrgID: c.OrgID, Ref: c.Ref}] = c
+		}
+	}
+	return nil
+}
+
+func (t *wtx) readIdem(keys []margen.IdemKey, st *margen.BatchState) error {
+	per := t.lookupChunk(3)
+	for start := 0; start < len(keys); start += per {
+		chunk := keys[start:min(start+per, len(keys))]
+		args := make([]any, 0, len(chunk)*3)
+		for _, k := range chunk {
+			args = append(args, k.OrgID, k.MemberID, k.Key)
+		}
+		n, args := t.padTuples(args, len(chunk), 3)
+		rows, err := t.queryRaw(idemSelect+
+			" WHERE (org_id, member_id, key) IN (VALUES "+t.db.d.inValues(n, 3)+")", args...)
+		if err != nil {
+			return dbErr("read idempotency", err)
+		}
+		is, err := collect(rows, scanIdem)
+		if err != nil {
+			return err
+		}
+		for _, i := range is {
+			st.Idem[margen.IdemKey{OrgID: i.OrgID, MemberID: i.MemberID, Key: i.Key}] = i
+		}
+	}
+	return nil
+}
+
+var customerCols = []string{"org_id", "id", "ref", "name", "contact", "tags", "created_at"}
+
+var ledgerCols = []string{"org_id", "id", "budget_id", "subject", "period", "decision_id", "kind", "amount", "created_at"}
+
+var accountCols = []string{"org_id", "budget_id", "subject", "period", "scope", "period_kind", "limit_amount",
+	"posted", "pending", "updated_at"}
+
+// applyDeltas adds to the balances; a delta that names a scope also sets the
+// account's scope, period kind and limit (one without a scope only moves
+// amounts, e.g. voiding a hold).
+const applyDeltas = ` ON CONFLICT (org_id, budget_id, subject, period) DO UPDATE SET
+	scope        = CASE WHEN excluded.scope = '' THEN budget_accounts.scope ELSE excluded.scope END,
+	period_kind  = CASE WHEN excluded.scope = '' THEN budget_accounts.period_kind ELSE excluded.period_kind END,
+	limit_amount = CASE WHEN excluded.scope = '' THEN budget_accounts.limit_amount ELSE excluded.limit_amount END,
+	posted       = budget_accounts.posted + excluded.posted,
+	pending      = budget_accounts.pending + excluded.pending,
+	updated_at   = excluded.updated_at`
+
+// writeBatch writes everything the batch decided.
+func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain) error {
+	d := t.db.d
+	ts := now()
+	for i := range w.Customers {
+		c := &w.Customers[i]
+		if c.ID == "" {
+			c.ID = margen.CustomerID(c.OrgID, c.Ref)
+		}
+		stampAt(&c.CreatedAt, ts)
+	}
+	err := t.insertMany("customers", customerCols, " ON CONFLICT DO NOTHING", len(w.Customers), func(i int, a []any) []any {
+		c := &w.Customers[i]
+		return append(a, c.OrgID, c.ID, c.Ref, c.Name, c.Contact, customerTags(c.Tags), d.ts(c.CreatedAt))
+	})
+	if err != nil {
+		return dbErr("insert customers", err)
+	}
+
+	var encErr error
+	for i := range w.Decisions {
+		stampAt(&w.Decisions[i].CreatedAt, ts)
+	}
+	err = t.insertMany("decisions", decisionCols, "", len(w.Decisions), func(i int, a []any) []any {
+		a, err := decisionArgs(d, &w.Decisions[i], a)
+		if err != nil {
+			encErr = err
+		}
+		return a
+	})
+	if encErr != nil {
+		return encErr
+	}
+	if err != nil {
+		return conflictOr("insert decisions", err, "error.decision_exists")
+	}
+
+	for i := range w.Acts {
+		stampAt(&w.Acts[i].CreatedAt, ts)
+	}
+	err = t.insertMany("acts", actCols, "", len(w.Acts), func(i int, a []any) []any { return actArgs(d, &w.Acts[i], a) })
+	if err != nil {
+		return conflictOr("insert acts", err, "error.act_exists")
+	}
+
+	for i := range w.Refusals {
+		stampAt(&w.Refusals[i].CreatedAt, ts)
+	}
+	err = t.insertMany("refusals", refusalCols, "", len(w.Refusals), func(i int, a []any) []any {
+		return refusalArgs(d, &w.Refusals[i], a)
+	})
+	if err != nil {
+		return conflictOr("insert refusals", err, "error.refusal_exists")
+	}
+
+	for i := range w.Approvals {
+		stampAt(&w.Approvals[i].CreatedAt, ts)
+		stampAt(&w.Approvals[i].DueAt, w.Approvals[i].CreatedAt.Add(w.Approvals[i].SLA))
+	}
+	err = t.insertMany("approvals", approvalCols, "", len(w.Approvals), func(i int, a []any) []any {
+		return approvalArgs(d, &w.Approvals[i], a)
+	})
+	if err != nil {
+		return conflictOr("insert approvals", err, "error.approval_exists")
+	}
+
+	for i := range w.Ledger {
+		e := &w.Ledger[i]
+		if e.ID == "" {
+			e.ID = margen.NewID("led")
+		}
+		stampAt(&e.CreatedAt, ts)
+	}
+	err = t.insertMany("ledger_entries", ledgerCols, "", len(w.Ledger), func(i int, a []any) []any {
+		e := &w.Ledger[i]
+		return append(a, e.OrgID, e.ID, e.Key.BudgetID, e.Key.Subject, e.Key.Period, e.DecisionID, e.Kind, e.Amount, d.ts(e.CreatedAt))
+	})
+	if err != nil {
+		return conflictOr("insert ledger entries", err, "error.ledger_entry_exists")
+	}
+
+	deltas := mergeDeltas(w.Accounts)
+	at := d.ts(ts)
+	err = t.insertMany("budget_accounts", accountCols, applyDeltas, len(deltas), func(i int, a []any) []any {
+		x := &deltas[i]
+		return append(a, x.OrgID, x.BudgetID, x.Subject, x.Period, x.Scope, x.PeriodKind, x.Limit, x.Posted, x.Pending, at)
+	})
+	if err != nil {
+		return dbErr("apply account deltas", err)
+	}
+
+	if err := t.appendAudit(chains, w.Audit); err != nil {
+		return err
+	}
+	return t.insertIdems(w.Idem)
+}
+
+// stampAt fills a zero time with def and truncates it to microseconds.
+func stampAt(t *time.Time, def time.Time) {
+	if t.IsZero() {
+		*t = def
+	}
+	*t = t.UTC().Truncate(time.Microsecond)
+}
+
+// mergeDeltas sums the deltas of each account (an upsert may touch a row
+// only once per statement) and sorts them in lock order.
+func mergeDeltas(in []margen.AccountDelta) []margen.AccountDelta {
+	if len(in) == 0 {
+		return nil
+	}
+	out := slices.Clone(in)
+	slices.SortStableFunc(out, func(a, b margen.AccountDelta) int { return compareKeys(a.OrgBudgetKey, b.OrgBudgetKey) })
+	n := 0
+	for i := range out {
+		if n > 0 && out[n-1].OrgBudgetKey == out[i].OrgBudgetKey {
+			m := &out[n-1]
+			m.Posted += out[i].Posted
+			m.Pending += out[i].Pending
+			if out[i].Scope != "" {
+				m.Scope, m.PeriodKind, m.Limit = out[i].Scope, out[i].PeriodKind, out[i].Limit
+			}
+			continue
+		}
+		out[n] = out[i]
+		n++
+	}
+	return out[:n]
+}
+
+// lookupChunk is how many tuples of width columns one lookup carries.
+func (t *wtx) lookupChunk(width int) int {
+	if t.db.stmts != nil {
+		return maxChunk
+	}
+	return t.db.d.maxParams() / width
+}
+
+// padTuples pads an IN (VALUES ...) list on SQLite to a power of two by
+// repeating its last tuple (harmless in IN), so that few statement texts
+// exist and they stay prepared. It returns the padded count and args.
+func (t *wtx) padTuples(args []any, n, width int) (int, []any) {
+	if t.db.stmts == nil || n == 0 {
+		return n, args
+	}
+	m := 1
+	for m < n {
+		m <<= 1
+	}
+	last := args[len(args)-width:]
+	for i := n; i < m; i++ {
+		args = append(args, last...)
+	}
+	return m, args
+}
+
+func sortedUnique(ids []string) []string {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}

@@ -1,0 +1,75 @@
+// Package store is the margen database: one implementation of margen.Store
+// that runs on two engines, SQLite (the embedded default: one file, nothing
+// to install) and PostgreSQL (many sites, several app instances behind a
+// load balancer).
+//
+// # One contract, two engines
+//
+// The SQL is written once, visibly, in the methods that run it. The engines
+// differ only where they must, and that is the whole dialect seam (sql.go):
+// placeholders (? becomes $n on PostgreSQL), row locks (FOR UPDATE only on
+// PostgreSQL), and how a time travels (timestamptz on PostgreSQL, INTEGER
+// unix microseconds on SQLite; both exact to the microsecond, returned in
+// UTC). Upserts use ON CONFLICT on both. The schemas live side by side in
+// migrations/sqlite and migrations/postgres, embedded and applied by goose,
+// each migration in a transaction. Open refuses a database whose schema is
+// not at this binary's version unless asked to migrate (margen migrate).
+// The conformance suite in store/storetest runs against both engines.
+//
+// # SQLite, configured for production
+//
+// WAL, so readers never wait for the writer and the writer never waits for
+// readers. All writes go through one dedicated connection (a pool of one)
+// with BEGIN IMMEDIATE (_txlock=immediate): writers of this process queue
+// in Go instead of spinning on SQLITE_BUSY, and a write transaction never
+// has to upgrade a read lock (which can deadlock). busy_timeout(10000)
+// covers writers of other processes. Reads use a separate pool of
+// query_only connections. foreign_keys is on.
+//
+// synchronous(FULL): every commit fsyncs the write-ahead log, so a decision
+// that was answered survives a power cut, not only a crash of the process.
+// NORMAL would be faster per commit but may lose the last transactions on
+// power loss, and an answered "yes" whose budget charge is then lost is
+// exactly the double spend the ledger exists to prevent. The price is one
+// fsync per commit, and group commit pays it once per batch: DecideBatch
+// writes a whole batch of decisions in one transaction, so the fsync is
+// amortised over every decision in it. WAL checkpoints run on a separate
+// connection in the background (checkpoint.go), so no caller's commit pays
+// for copying the log back into the database file. The hot statements stay
+// prepared on the write connection (stmtcache.go).
+//
+// # PostgreSQL
+//
+// One pool (pgx through database/sql). Writers lock the organisation row
+// (FOR NO KEY UPDATE) and then the budget accounts (FOR UPDATE, in key
+// order), always in the same global order, so any number of processes on one
+// database neither lose updates nor deadlock. Serialization failures and
+// deadlocks are still possible in principle; they are returned as retryable
+// (IsRetryable) and retrying is the caller's job.
+//
+// # Invariants the store keeps
+//
+//   - Tenancy: every tenant query is scoped by org_id; an id of another
+//     organisation is answered exactly like a missing one (margen.NotFound).
+//   - Audit: every write appends its audit entries in the same transaction,
+//     hash-chained per organisation (margen.ChainHash); the head (seq and
+//     hash) lives on the organisation row, so VerifyAudit also notices a cut
+//     tail. Audit data never carries secrets (password or token hashes) nor
+//     customers' contact details.
+//   - Idempotency: a write given an idempotency record stores it in the same
+//     transaction; a key already stored fails the whole write with ECONFLICT
+//     "error.idempotency_exists" and changes nothing.
+//   - Unique violations become ECONFLICT errors with a catalogue key
+//     ("error.slug_taken", "error.login_taken", ...).
+//
+// # What the store must never do
+//
+// It makes no business decisions. It does not evaluate policy, decide
+// outcomes, compute limits or budget periods, or choose what an answer
+// says: DecideBatch reads and locks the state the decision engine needs,
+// hands it to the engine's decide function, and writes back exactly what the
+// engine returned. It does not read the clock for business purposes (it only
+// stamps rows the caller left without a time), does not retry (the caller
+// knows whether a retry is safe), and never shows internal errors to users
+// (it returns them wrapped, for the logs).
+package store

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+
+	"github.com/margenhq/margen"
+)
+
+const policySelect = "SELECT org_id, version, source, active, created_by, note, created_at FROM policy_versions"
+
+func scanPolicy(s scanner) (margen.PolicyVersion, error) {
+	var p margen.PolicyVersion
+	err := s.Scan(&p.OrgID, &p.Version, &p.Source, &p.Active, &p.CreatedBy, &p.Note, tsCol{&p.CreatedAt})
+	return p, err
+}
+
+// PublishPolicy stores pv as the organisation's next version (max + 1) and
+// makes it the active one, in one transaction; pv.Version is set.
+func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem *margen.Idempotency) error {
+	p := *pv
+	stamp(&p.CreatedAt)
+	p.Active = true
+	err := db.writeTx(ctx, func(t *wtx) error {
+		c, err := t.lockOrg(p.OrgID)
+		if err != nil {
+			return err
+		}
+		if err := t.insertIdem(idem); err != nil {
+			return err
+		}
+		// Versions are numbered under the org row lock, so max+1 is safe.
+		if err := t.queryRow("SELECT COALESCE(MAX(version), 0) + 1 FROM policy_versions WHERE org_id = ?", p.OrgID).
+			Scan(&p.Version); err != nil {
+			return dbErr("next policy version", err)
+		}
+		if _, err := t.exec("UPDATE policy_versions SET active = FALSE WHERE org_id = ? AND active", p.OrgID); err != nil {
+			return dbErr("deactivate policy", err)
+		}
+		_, err = t.exec(`INSERT INTO policy_versions (org_id, version, source, active, created_by, note, created_at)
+			VALUES (?, ?, ?, TRUE, ?, ?, ?)`,
+			p.OrgID, p.Version, p.Source, p.CreatedBy, p.Note, db.d.ts(p.CreatedAt))
+		if err != nil {
+			return conflictOr("publish policy", err, "error.policy_version_exists")
+		}
+		return t.audit(c, newAudit(p.OrgID, p.CreatedBy, "policy.publish", "policy", map[string]any{
+			"version": p.Version, "note": p.Note,
+		}, p.CreatedAt))
+	})
+	if err != nil {
+		return err
+	}
+	*pv = p
+	return nil
+}
+
+// ActivePolicy returns the organisation's active version.
+func (db *DB) ActivePolicy(ctx context.Context, orgID string) (*margen.PolicyVersion, error) {
+	return getOne(ctx, db, "policy", scanPolicy, policySelect+" WHERE org_id = ? AND active", orgID)
+}
+
+// PolicyByVersion returns one version.
+func (db *DB) PolicyByVersion(ctx context.Context, orgID string, version int) (*margen.PolicyVersion, error) {
+	return getOne(ctx, db, "policy", scanPolicy, policySelect+" WHERE org_id = ? AND version = ?", orgID, version)
+}
+
+// ListPolicies returns all versions, newest first.
+func (db *DB) ListPolicies(ctx context.Context, orgID string) ([]margen.PolicyVersion, error) {
+	return getMany(ctx, db, scanPolicy, policySelect+" WHERE org_id = ? ORDER BY version DESC", orgID)
+}

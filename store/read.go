@@ -1,0 +1,252 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/margenhq/margen"
+)
+
+// --- decisions ---
+
+var decisionCols = []string{"org_id", "id", "member_id", "customer_id", "action", "amount", "currency", "reason",
+	"context", "outcome", "policy_version", "rule", "explanation_code", "explanation_args", "flagged", "budgets",
+	"act_id", "approval_id", "refusal_id", "created_at"}
+
+var decisionSelect = "SELECT " + strings.Join(decisionCols, ", ") + " FROM decisions"
+
+// decisionArgs appends a decision's values in decisionCols order.
+func decisionArgs(d dialect, x *margen.Decision, a []any) ([]any, error) {
+	var args any
+	if len(x.Explanation.Args) > 0 {
+		s, err := jsonValue(x.Explanation.Args)
+		if err != nil {
+			return nil, err
+		}
+		args = s
+	}
+	budgets := "[]"
+	if len(x.Budgets) > 0 {
+		s, err := jsonValue(x.Budgets)
+		if err != nil {
+			return nil, err
+		}
+		budgets = s
+	}
+	return append(a, x.OrgID, x.ID, x.MemberID, x.CustomerID, x.Action, x.Amount, x.Currency, x.Reason,
+		jsonArg(x.Context), x.Outcome, x.PolicyVersion, x.Rule, x.Explanation.Code, args, x.Flagged, budgets,
+		x.ActID, x.ApprovalID, x.RefusalID, d.ts(x.CreatedAt)), nil
+}
+
+func scanDecision(s scanner) (margen.Decision, error) {
+	var x margen.Decision
+	var ctx, args, budgets []byte
+	err := s.Scan(&x.OrgID, &x.ID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount, &x.Currency, &x.Reason,
+		&ctx, &x.Outcome, &x.PolicyVersion, &x.Rule, &x.Explanation.Code, &args, &x.Flagged, &budgets,
+		&x.ActID, &x.ApprovalID, &x.RefusalID, tsCol{&x.CreatedAt})
+	if err != nil {
+		return x, err
+	}
+	if len(ctx) > 0 {
+		x.Context = json.RawMessage(ctx)
+	}
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &x.Explanation.Args); err != nil {
+			return x, err
+		}
+	}
+	x.Budgets = []margen.BudgetView{}
+	if len(budgets) > 0 {
+		if err := json.Unmarshal(budgets, &x.Budgets); err != nil {
+			return x, err
+		}
+	}
+	return x, nil
+}
+
+// GetDecision returns a decision of the organisation.
+func (db *DB) GetDecision(ctx context.Context, orgID, id string) (*margen.Decision, error) {
+	return getOne(ctx, db, "decision", scanDecision, decisionSelect+" WHERE org_id = ? AND id = ?", orgID, id)
+}
+
+// ListDecisions pages through decisions, newest first.
+func (db *DB) ListDecisions(ctx context.Context, orgID string, f margen.DecisionFilter) ([]margen.Decision, error) {
+	var w where
+	w.add("org_id = ?", orgID)
+	w.eq("member_id", f.MemberID)
+	w.eq("customer_id", f.CustomerID)
+	w.eq("action", f.Action)
+	w.eq("outcome", f.Outcome)
+	w.since(db.d, f.Since, f.Until)
+	w.page(f.Page)
+	return getMany(ctx, db, scanDecision, decisionSelect+w.sql()+" ORDER BY id DESC LIMIT ?", w.argsLimit(f.Page)...)
+}
+
+// since bounds created_at: Since inclusive, Until exclusive.
+func (w *where) since(d dialect, since, until time.Time) {
+	if !since.IsZero() {
+		w.add("created_at >= ?", d.ts(since))
+	}
+	if !until.IsZero() {
+		w.add("created_at < ?", d.ts(until))
+	}
+}
+
+// --- acts ---
+
+var actCols = []string{"org_id", "id", "decision_id", "member_id", "customer_id", "action", "amount", "currency",
+	"reason", "flagged", "created_at"}
+
+var actSelect = "SELECT " + strings.Join(actCols, ", ") + " FROM acts"
+
+func actArgs(d dialect, x *margen.Act, a []any) []any {
+	return append(a, x.OrgID, x.ID, x.DecisionID, x.MemberID, x.CustomerID, x.Action, x.Amount, x.Currency,
+		x.Reason, x.Flagged, d.ts(x.CreatedAt))
+}
+
+func scanAct(s scanner) (margen.Act, error) {
+	var x margen.Act
+	err := s.Scan(&x.OrgID, &x.ID, &x.DecisionID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount, &x.Currency,
+		&x.Reason, &x.Flagged, tsCol{&x.CreatedAt})
+	x.Reactions = []margen.Reaction{}
+	return x, err
+}
+
+// GetAct returns an act of the organisation with its reactions.
+func (db *DB) GetAct(ctx context.Context, orgID, id string) (*margen.Act, error) {
+	act, err := getOne(ctx, db, "act", scanAct, actSelect+" WHERE org_id = ? AND id = ?", orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	acts := []margen.Act{*act}
+	if err := db.attachReactions(ctx, orgID, acts); err != nil {
+		return nil, err
+	}
+	return &acts[0], nil
+}
+
+// ListActs pages through acts, newest first, with their reactions.
+func (db *DB) ListActs(ctx context.Context, orgID string, f margen.ActFilter) ([]margen.Act, error) {
+	var w where
+	w.add("org_id = ?", orgID)
+	w.eq("member_id", f.MemberID)
+	w.eq("customer_id", f.CustomerID)
+	w.eq("action", f.Action)
+	if f.Flagged != nil {
+		if *f.Flagged {
+			w.add("flagged")
+		} else {
+			w.add("NOT flagged")
+		}
+	}
+	w.since(db.d, f.Since, f.Until)
+	w.page(f.Page)
+	acts, err := getMany(ctx, db, scanAct, actSelect+w.sql()+" ORDER BY id DESC LIMIT ?", w.argsLimit(f.Page)...)
+	if err != nil {
+		return nil, err
+	}
+	return acts, db.attachReactions(ctx, orgID, acts)
+}
+
+// attachReactions loads the reactions of acts with one query.
+func (db *DB) attachReactions(ctx context.Context, orgID string, acts []margen.Act) error {
+	if len(acts) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(acts))
+	args := make([]any, 0, len(acts)+1)
+	args = append(args, orgID)
+	for i := range acts {
+		idx[acts[i].ID] = i
+		args = append(args, acts[i].ID)
+	}
+	q := reactionSelect + " WHERE org_id = ? AND act_id IN (?" + strings.Repeat(", ?", len(acts)-1) + ") ORDER BY id"
+	rs, err := getMany(ctx, db, scanReaction, q, args...)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		i := idx[r.ActID]
+		acts[i].Reactions = append(acts[i].Reactions, r)
+	}
+	return nil
+}
+
+// --- refusals ---
+
+var refusalSelect = "SELECT " + strings.Join(refusalCols, ", ") + " FROM refusals"
+
+func scanRefusal(s scanner) (margen.Refusal, error) {
+	var r margen.Refusal
+	err := s.Scan(&r.OrgID, &r.ID, &r.DecisionID, &r.MemberID, &r.CustomerID, &r.Action, &r.Amount, &r.Wanted,
+		&r.ReasonKind, &r.Rule, &r.Left, &r.Note, tsCol{&r.CreatedAt})
+	return r, err
+}
+
+// GetRefusal returns a refusal of the organisation.
+func (db *DB) GetRefusal(ctx context.Context, orgID, id string) (*margen.Refusal, error) {
+	return getOne(ctx, db, "refusal", scanRefusal, refusalSelect+" WHERE org_id = ? AND id = ?", orgID, id)
+}
+
+// ListRefusals pages through refusals, newest first.
+func (db *DB) ListRefusals(ctx context.Context, orgID string, f margen.RefusalFilter) ([]margen.Refusal, error) {
+	var w where
+	w.add("org_id = ?", orgID)
+	w.eq("member_id", f.MemberID)
+	w.eq("customer_id", f.CustomerID)
+	w.eq("reason_kind", f.ReasonKind)
+	w.eq("rule", f.Rule)
+	w.since(db.d, f.Since, f.Until)
+	w.page(f.Page)
+	return getMany(ctx, db, scanRefusal, refusalSelect+w.sql()+" ORDER BY id DESC LIMIT ?", w.argsLimit(f.Page)...)
+}
+
+// --- approvals ---
+
+var approvalCols = []string{"org_id", "id", "decision_id", "member_id", "customer_id", "action", "amount",
+	"approver_role", "sla_us", "due_at", "on_timeout", "escalate_to", "status", "created_at"}
+
+var approvalSelect = "SELECT " + strings.Join(approvalCols, ", ") + " FROM approvals"
+
+func approvalArgs(d dialect, x *margen.Approval, a []any) []any {
+	return append(a, x.OrgID, x.ID, x.DecisionID, x.MemberID, x.CustomerID, x.Action, x.Amount,
+		x.ApproverRole, x.SLA.Microseconds(), d.ts(x.DueAt), x.OnTimeout, x.EscalateTo, x.Status, d.ts(x.CreatedAt))
+}
+
+func scanApproval(s scanner) (margen.Approval, error) {
+	var x margen.Approval
+	var sla int64
+	err := s.Scan(&x.OrgID, &x.ID, &x.DecisionID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount,
+		&x.ApproverRole, &sla, tsCol{&x.DueAt}, &x.OnTimeout, &x.EscalateTo, &x.Status, tsCol{&x.CreatedAt})
+	x.SLA = time.Duration(sla) * time.Microsecond
+	return x, err
+}
+
+// GetApproval returns an approval request of the organisation.
+func (db *DB) GetApproval(ctx context.Context, orgID, id string) (*margen.Approval, error) {
+	return getOne(ctx, db, "approval", scanApproval, approvalSelect+" WHERE org_id = ? AND id = ?", orgID, id)
+}
+
+// --- budgets ---
+
+const accountSelect = `SELECT budget_id, subject, period, scope, period_kind, limit_amount, posted, pending, updated_at
+	FROM budget_accounts`
+
+func scanAccount(s scanner) (margen.BudgetAccount, error) {
+	var a margen.BudgetAccount
+	err := s.Scan(&a.BudgetID, &a.Subject, &a.Period, &a.Scope, &a.PeriodKind, &a.Limit, &a.Posted, &a.Pending,
+		tsCol{&a.UpdatedAt})
+	return a, err
+}
+
+// ListBudgets returns the organisation's budget accounts by key.
+func (db *DB) ListBudgets(ctx context.Context, orgID string, f margen.BudgetFilter) ([]margen.BudgetAccount, error) {
+	var w where
+	w.add("org_id = ?", orgID)
+	w.eq("budget_id", f.BudgetID)
+	w.eq("subject", f.Subject)
+	w.eq("period", f.Period)
+	return getMany(ctx, db, scanAccount, accountSelect+w.sql()+" ORDER BY budget_id, subject, period", w.args...)
+}

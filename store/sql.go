@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// dialect is the whole seam between the engines: placeholders, row locks and
+// how times travel. Everything else is the same SQL on both.
+type dialect struct{ pg bool }
+
+// maxParams is how many bind parameters one statement may carry.
+func (d dialect) maxParams() int {
+	if d.pg {
+		return 65535
+	}
+	return 32766
+}
+
+// rebind turns ? placeholders into $1, $2... on PostgreSQL.
+func (d dialect) rebind(q string) string {
+	if !d.pg || strings.IndexByte(q, '?') < 0 {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n, quoted := 0, false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+		case c == '?' && !quoted:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// forUpdate locks the selected rows on PostgreSQL. SQLite needs no row
+// locks: a write transaction there (BEGIN IMMEDIATE) owns the whole file.
+func (d dialect) forUpdate() string {
+	if d.pg {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// forNoKeyUpdate locks an organisation row on PostgreSQL without blocking
+// the foreign-key checks (FOR KEY SHARE) of inserts that reference it.
+func (d dialect) forNoKeyUpdate() string {
+	if d.pg {
+		return " FOR NO KEY UPDATE"
+	}
+	return ""
+}
+
+// ts is a time as the engine stores it: timestamptz on PostgreSQL, INTEGER
+// unix microseconds on SQLite. Both keep exactly microseconds.
+func (d dialect) ts(t time.Time) any {
+	t = t.UTC().Truncate(time.Microsecond)
+	if d.pg {
+		return t
+	}
+	return t.UnixMicro()
+}
+
+// tsPtr is ts for a nullable time.
+func (d dialect) tsPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return d.ts(*t)
+}
+
+// tsCol scans a time stored by either engine, in UTC.
+type tsCol struct{ t *time.Time }
+
+func (c tsCol) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.t = time.Time{}
+	case time.Time:
+		*c.t = v.UTC()
+	case int64:
+		*c.t = time.UnixMicro(v).UTC()
+	case string:
+		return c.parse(v)
+	case []byte:
+		return c.parse(string(v))
+	default:
+		return fmt.Errorf("store: cannot scan %T into a time", src)
+	}
+	return nil
+}
+
+func (c tsCol) parse(s string) error {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("store: bad time %q: %w", s, err)
+	}
+	*c.t = t.UTC()
+	return nil
+}
+
+// tsNullCol scans a nullable time.
+type tsNullCol struct{ t **time.Time }
+
+func (c tsNullCol) Scan(src any) error {
+	if src == nil {
+		*c.t = nil
+		return nil
+	}
+	var t time.Time
+	if err := (tsCol{&t}).Scan(src); err != nil {
+		return err
+	}
+	*c.t = &t
+	return nil
+}
+
+// jsonArg is raw JSON as a bind argument: NULL when empty.
+func jsonArg(raw []byte) any {
+	if len(raw) == 0 {
+		return nil
+	}
+	return string(raw)
+}
+
+// jsonValue marshals v for a JSON column.
+func jsonValue(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("store: encode json: %w", err)
+	}
+	return string(b), nil
+}
+
+// placeholders writes "(?, ?, ?)" for one row of cols values, numbered from
+// n+1 on PostgreSQL.
+func (d dialect) placeholders(b *strings.Builder, cols, n int) {
+	b.WriteByte('(')
+	for i := 0; i < cols; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if d.pg {
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n + i + 1))
+		} else {
+			b.WriteByte('?')
+		}
+	}
+	b.WriteByte(')')
+}
+
+// querier is what reads need: a pool or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// wtx is a write transaction with the engine's helpers.
+type wtx struct {
+	db  *DB
+	tx  *sql.Tx
+	ctx context.Context
+}
+
+// writeTx runs fn in one write transaction: committed if fn returns nil,
+// rolled back otherwise (fn's error is returned unchanged).
+func (db *DB) writeTx(ctx context.Context, fn func(t *wtx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return dbErr("begin", err)
+	}
+	t := &wtx{db: db, tx: tx, ctx: ctx}
+	// Deferred calls run last-in first-out: the rollback (a no-op after a
+	// commit) frees the connection even if fn panics, then the statements
+	// this transaction missed are prepared on the free connection.
+	defer db.stmts.prepareWanted(ctx)
+	defer tx.Rollback()
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return dbErr("commit", err)
+	}
+	db.ckpt.poke()
+	return nil
+}
+
+// exec runs a statement written with ? placeholders.
+func (t *wtx) exec(query string, args ...any) (sql.Result, error) {
+	return t.execRaw(t.db.d.rebind(query), args...)
+}
+
+// query runs a query written with ? placeholders.
+func (t *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	return t.queryRaw(t.db.d.rebind(query), args...)
+}
+
+// queryRaw runs a query already written for the engine.
+func (t *wtx) queryRaw(query string, args ...any) (*sql.Rows, error) {
+	if st := t.db.stmts.get(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+	}
+	return t.tx.QueryContext(t.ctx, query, args...)
+}
+
+// queryRow runs a one-row query written with ? placeholders.
+func (t *wtx) queryRow(query string, args ...any) *sql.Row {
+	query = t.db.d.rebind(query)
+	if st := t.db.stmts.get(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, query, args...)
+}
+
+// insertMany inserts n rows with multi-row INSERT statements.
+// row appends the values of row i (len(cols) of them) to args.
+//
+//	INSERT INTO <table> (<cols>) VALUES (...), (...), ... <tail>
+//
+// On PostgreSQL every statement is a round trip, so there are as few as the
+// parameter limit allows: one per table per batch in practice. On SQLite a
+// statement costs no round trip but compiling one costs as much as running
+// it, so rows go in power-of-two chunks (a batch of 100 is 64 + 32 + 4)
+// whose few texts stay prepared in the statement cache.
+func (t *wtx) insertMany(table string, cols []string, tail string, n int, row func(i int, args []any) []any) error {
+	if n == 0 {
+		return nil
+	}
+	per := t.db.d.maxParams() / len(cols)
+	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
+	args := make([]any, 0, min(n, per)*len(cols))
+	for start := 0; start < n; {
+		end := min(start+per, n)
+		if t.db.stmts != nil {
+			end = start + chunkRows(end-start)
+		}
+		var b strings.Builder
+		b.Grow(len(head) + len(tail) + (end-start)*len(cols)*6)
+		b.WriteString(head)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			if i > start {
+				b.WriteString(", ")
+			}
+			t.db.d.placeholders(&b, len(cols), len(args))
+			args = row(i, args)
+		}
+		b.WriteString(tail)
+		if _, err := t.execRaw(b.String(), args...); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// maxChunk is the largest power-of-two chunk of rows on SQLite.
+const maxChunk = 128
+
+// chunkRows is the largest power of two not above n (and maxChunk).
+func chunkRows(n int) int {
+	c := maxChunk
+	for c > n {
+		c >>= 1
+	}
+	return c
+}
+
+// execRaw runs a statement already written for the engine.
+func (t *wtx) execRaw(query string, args ...any) (sql.Result, error) {
+	if st := t.db.stmts.get(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	}
+	return t.tx.ExecContext(t.ctx, query, args...)
+}
+
+// inValues renders "(?, ?), (?, ?)" for n tuples of width cols, for
+// "WHERE (a, b) IN (VALUES ...)" lookups.
+func (d dialect) inValues(n, cols int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		d.placeholders(&b, cols, i*cols)
+	}
+	return b.String()
+}
