@@ -87,7 +87,7 @@ func setup(t testing.TB, open func(testing.TB) margen.Store, src string) *fixtur
 	return &fixture{st: st, eng: eng, org: org, member: m}
 }
 
-func engines(t *testing.T) []struct {
+func engines(t testing.TB) []struct {
 	name string
 	open func(testing.TB) margen.Store
 } {
@@ -156,7 +156,7 @@ func TestBudgetNeverExceeded(t *testing.T) {
 	}
 }
 
-func checkLedger(t *testing.T, f *fixture) {
+func checkLedger(t testing.TB, f *fixture) {
 	t.Helper()
 	rep, err := f.st.CheckLedger(context.Background(), f.org.ID)
 	if err != nil {
