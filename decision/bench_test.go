@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-
 )
 
 // benchPolicy gives a large daily budget per member and per customer so a
@@ -48,4 +47,3 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	}
 }
-
