@@ -308,23 +308,60 @@ const (
 	ApprovalExpired  = "expired"
 )
 
+// Approval kinds: a monetary request above a member's latitude, or an
+// exception that no grant covers.
+const (
+	ApprovalKindAmount    = "amount"
+	ApprovalKindException = "exception"
+)
+
 // Approval is a request for someone above the member's latitude to say yes.
-// It holds the amount on the budgets it would charge.
+// It holds the amount on the budgets it would charge until it is approved
+// (posted), or rejected or expired (voided).
 type Approval struct {
-	ID           string        `json:"id"`
-	OrgID        string        `json:"-"`
-	DecisionID   string        `json:"decision_id"`
-	MemberID     string        `json:"member_id"`
-	CustomerID   string        `json:"customer_id"`
-	Action       string        `json:"action"`
-	Amount       int64         `json:"amount"`
-	ApproverRole string        `json:"approver_role"`
-	SLA          time.Duration `json:"-"`
-	DueAt        time.Time     `json:"due_at"`
-	OnTimeout    string        `json:"on_timeout"`
-	EscalateTo   string        `json:"escalate_to,omitempty"`
-	Status       string        `json:"status"`
-	CreatedAt    time.Time     `json:"created_at"`
+	ID           string          `json:"id"`
+	OrgID        string          `json:"-"`
+	DecisionID   string          `json:"decision_id"`
+	Kind         string          `json:"kind"`
+	MemberID     string          `json:"member_id"`
+	CustomerID   string          `json:"customer_id"`
+	Action       string          `json:"action,omitempty"`
+	Amount       int64           `json:"amount"`
+	Description  string          `json:"description,omitempty"`
+	ApproverRole string          `json:"approver_role"`
+	Level        int             `json:"level"` // 0 as first routed, +1 per escalation
+	SLA          time.Duration   `json:"-"`
+	DueAt        time.Time       `json:"due_at"`
+	OnTimeout    string          `json:"on_timeout"`
+	EscalateTo   string          `json:"escalate_to,omitempty"`
+	Status       string          `json:"status"`
+	DecidedBy    string          `json:"decided_by,omitempty"` // member id, or "system" for timeouts
+	DecidedAt    *time.Time      `json:"decided_at,omitempty"`
+	Comment      string          `json:"comment,omitempty"`
+	ActID        string          `json:"act_id,omitempty"` // the act an approval created
+	CreatedAt    time.Time       `json:"created_at"`
+	History      []ApprovalEvent `json:"history,omitempty"`
+}
+
+// Approval event kinds, the history of a request.
+const (
+	EventRequested = "requested"
+	EventEscalated = "escalated"
+	EventApproved  = "approved"
+	EventRejected  = "rejected"
+	EventExpired   = "expired"
+)
+
+// ApprovalEvent is one step in an approval request's history.
+type ApprovalEvent struct {
+	ID         string    `json:"id"`
+	ApprovalID string    `json:"approval_id"`
+	Kind       string    `json:"kind"`
+	Actor      string    `json:"actor"` // member id, or "system"
+	FromRole   string    `json:"from_role,omitempty"`
+	ToRole     string    `json:"to_role,omitempty"`
+	Comment    string    `json:"comment,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // AuditEntry is one line of the append-only, hash-chained audit trail.

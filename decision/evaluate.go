@@ -199,7 +199,7 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 		case policy.NeedsApproval:
 			d.ApprovalID = margen.NewID("apr")
 			rt := v.Route
-			w.Approvals = append(w.Approvals, margen.Approval{ID: d.ApprovalID, OrgID: org, DecisionID: d.ID,
+			w.Approvals = append(w.Approvals, margen.Approval{ID: d.ApprovalID, OrgID: org, DecisionID: d.ID, Kind: margen.ApprovalKindAmount,
 				MemberID: r.Member.ID, CustomerID: cus.ID, Action: r.Action, Amount: r.Amount,
 				ApproverRole: rt.Approver, SLA: rt.SLA, DueAt: p.at.Add(rt.SLA), OnTimeout: rt.OnTimeout,
 				EscalateTo: rt.EscalateTo, Status: margen.ApprovalPending, CreatedAt: p.at})
@@ -218,8 +218,12 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 				CreatedAt: p.at})
 		}
 		w.Decisions = append(w.Decisions, *d)
+		var apr *margen.Approval
+		if d.ApprovalID != "" {
+			apr = &w.Approvals[len(w.Approvals)-1]
+		}
 		w.Audit = append(w.Audit, margen.AuditEntry{OrgID: org, At: p.at, Actor: r.Member.ID,
-			Action: "decision.create", Subject: d.ID, Data: auditData(d)})
+			Action: "decision.create", Subject: d.ID, Data: auditData(d, r.Member, apr)})
 		if r.IdemKey != "" {
 			body, err := json.Marshal(d)
 			if err != nil {
@@ -324,14 +328,16 @@ func wanted(r *Request) string {
 	return r.Action
 }
 
-func auditData(d *margen.Decision) json.RawMessage {
-	b, _ := json.Marshal(struct {
-		Outcome  string `json:"outcome"`
-		Action   string `json:"action"`
-		Amount   int64  `json:"amount"`
-		Customer string `json:"customer"`
-		Rule     string `json:"rule,omitempty"`
-		Version  int    `json:"policy_version"`
-	}{d.Outcome, d.Action, d.Amount, d.CustomerID, d.Rule, d.PolicyVersion})
+// auditData is what the audit entry of a decision says; events (webhooks,
+// the live stream) are derived from it, so it carries what routing needs.
+func auditData(d *margen.Decision, m *margen.Member, a *margen.Approval) json.RawMessage {
+	ed := margen.EventData{Outcome: d.Outcome, Action: d.Action, Amount: d.Amount, Customer: d.CustomerID,
+		Rule: d.Rule, Version: d.PolicyVersion, Member: m.ID, Team: m.Team, DecisionID: d.ID,
+		ActID: d.ActID, ApprovalID: d.ApprovalID, RefusalID: d.RefusalID}
+	if a != nil {
+		ed.ApproverRole = a.ApproverRole
+		ed.DueAt = a.DueAt.UTC().Format(time.RFC3339)
+	}
+	b, _ := json.Marshal(ed)
 	return b
 }
