@@ -269,7 +269,8 @@ func tags(in []string) []string {
 }
 
 // views reports, for each budget the deciding rule charges, what it allows,
-// what was used before this decision and what remains after it.
+// what is used including this decision (posted, or held for approval) and
+// what remains after it.
 func views(v policy.Verdict, amount int64) []margen.BudgetView {
 	out := make([]margen.BudgetView, 0, len(v.Budgets))
 	for _, b := range v.Budgets {
@@ -310,6 +311,11 @@ func explain(v policy.Verdict, r *Request) margen.Explanation {
 	}
 	if v.Code == "no_grant" {
 		args["role"] = r.Member.Role
+	}
+	if len(v.ConditionErrors) > 0 {
+		// Say which facts were missing, e.g. a forbid rule that failed
+		// closed because the request did not state the payment method.
+		args["condition_errors"] = v.ConditionErrors
 	}
 	return margen.Explanation{Code: v.Code, Args: args}
 }

@@ -10,6 +10,13 @@ import (
 // Explain evaluates a request exactly as Decide would, against the balances
 // as they are now, and records nothing. The returned decision has no id.
 func (e *Engine) Explain(ctx context.Context, req *Request) (*margen.Decision, error) {
+	// Explain is not on the hot path: make sure it answers with the version
+	// active now, even if another process published it.
+	if pv, err := e.store.ActivePolicy(ctx, req.Org.ID); err == nil {
+		if _, err := e.policy(ctx, req.Org.ID, pv.Version); err != nil {
+			return nil, err
+		}
+	}
 	p, err := e.prepare(ctx, req)
 	if err != nil {
 		return nil, err

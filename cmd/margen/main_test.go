@@ -205,7 +205,7 @@ func TestAdminCommands(t *testing.T) {
 	}
 
 	// policy check: a good file, and a bad one reported like a compiler.
-	if out := mustRun(t, "policy", "check", good); out != good+": ok (2 actions, 2 roles, 2 grants, 1 forbid rules)\n" {
+	if out := mustRun(t, "policy", "check", good); out != good+": ok (2 actions, 2 roles, 2 grants, 1 forbid rule)\n" {
 		t.Errorf("policy check good: %q", out)
 	}
 	bad := filepath.Join("testdata", "bad.yaml")

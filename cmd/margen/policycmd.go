@@ -62,8 +62,15 @@ func readPolicy(file string) (*policy.Policy, []byte, error) {
 }
 
 func summary(p *policy.Policy) string {
-	return fmt.Sprintf("%d actions, %d roles, %d grants, %d forbid rules",
-		len(p.Actions()), len(p.Roles()), len(p.Grants()), len(p.Forbids()))
+	return strings.Join([]string{count(len(p.Actions()), "action", "actions"), count(len(p.Roles()), "role", "roles"),
+		count(len(p.Grants()), "grant", "grants"), count(len(p.Forbids()), "forbid rule", "forbid rules")}, ", ")
+}
+
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func cmdPolicyCheck(_ context.Context, a *app, args []string) error {
