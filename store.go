@@ -37,6 +37,11 @@ type Store interface {
 	// API tokens (hash lookup is global: the token names its organisation).
 	CreateToken(ctx context.Context, t *Token, actor string) error
 	TokenByHash(ctx context.Context, hash []byte) (*Token, error)
+	ListTokens(ctx context.Context, orgID, memberID string) ([]Token, error)
+	RevokeToken(ctx context.Context, orgID, id, actor string) error
+	// SetMemberActive deactivates (or reactivates) a member: a deactivated
+	// member's tokens stop working.
+	SetMemberActive(ctx context.Context, orgID, memberID string, active bool, actor string) error
 
 	// Customers.
 	UpsertCustomer(ctx context.Context, c *Customer, actor string) error
