@@ -1,0 +1,840 @@
+package approval
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/events"
+	"github.com/margenhq/margen/policy"
+)
+
+// Store is what the service needs of the database.
+type Store interface {
+	margen.Store
+	margen.ApprovalStore
+}
+
+// Options tune a Service. Zero values take the defaults.
+type Options struct {
+	Clock  margen.Clock
+	Logger *slog.Logger
+	// Notify is called after every committed change (a new request, an
+	// answer, an escalation), e.g. to wake the live stream's broker.
+	Notify func(orgID string)
+	// Observe records each resolution: kind is "approved", "rejected",
+	// "expired" or "escalated"; seconds is the time from the request to
+	// this answer (time to yes, for approvals).
+	Observe func(org string, kind string, seconds float64)
+}
+
+// Names and limits.
+const (
+	// OwnerRole is the pseudo-role of the members with access owner: where
+	// a request goes when nobody else can decide it.
+	OwnerRole = "owner"
+	// SystemActor answers requests on timeout.
+	SystemActor = "system"
+	// ExceptionAction is the action of an exception request's decision.
+	ExceptionAction = margen.ApprovalKindException
+	// DefaultSLA applies to exceptions without a default approval route
+	// and to escalations of requests that had no SLA.
+	DefaultSLA = time.Hour
+	// MaxLevel bounds escalations: after it, the next timeout denies.
+	MaxLevel = 8
+
+	maxComment     = 1000
+	maxDescription = 1000
+	maxReason      = 1000
+	maxRef         = 200
+	maxName        = 200
+	maxContext     = 8 << 10
+	maxTags        = policy.MaxCustomerTags
+	dirTTL         = 5 * time.Second // member directory cache
+	scanPage       = 500             // rows per ListApprovals call
+	maxScan        = 10000           // pending requests Pending sorts at most
+	sweepBatch     = 500
+	sweepWorkers   = 4
+)
+
+// Service answers, routes and times out approval requests. It is safe for
+// concurrent use; several services (processes) may share one database.
+type Service struct {
+	st      Store
+	eng     *decision.Engine
+	clock   margen.Clock
+	log     *slog.Logger
+	notify  func(string)
+	observe func(string, string, float64)
+
+	dirMu sync.Mutex
+	dirs  map[string]*directory
+}
+
+// New returns the approval service over a store and the decision engine
+// (whose compiled policy cache it shares).
+func New(st Store, eng *decision.Engine, opt Options) *Service {
+	if opt.Clock == nil {
+		opt.Clock = margen.SystemClock{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Notify == nil {
+		opt.Notify = func(string) {}
+	}
+	if opt.Observe == nil {
+		opt.Observe = func(string, string, float64) {}
+	}
+	return &Service{st: st, eng: eng, clock: opt.Clock, log: opt.Logger, notify: opt.Notify,
+		observe: opt.Observe, dirs: make(map[string]*directory)}
+}
+
+// ExceptionRequest asks for something no grant covers.
+type ExceptionRequest struct {
+	Description string                 `json:"description"`
+	Customer    decision.CustomerInput `json:"customer"` // optional: Ref "" for none
+	Reason      string                 `json:"reason,omitempty"`
+	Context     json.RawMessage        `json:"context,omitempty"`
+}
+
+// ExceptionResult is the answer to an exception request, and the body
+// stored with its idempotency record.
+type ExceptionResult struct {
+	Decision *margen.Decision `json:"decision"`
+	Approval *margen.Approval `json:"approval"`
+}
+
+// CanApprove reports whether m may decide requests routed to approverRole:
+// owners (access owner) may decide everything; others when their policy
+// role reaches approverRole (it or a role that inherits it).
+func (s *Service) CanApprove(pol *policy.Policy, m *margen.Member, approverRole string) bool {
+	if m == nil {
+		return false
+	}
+	if m.Access == margen.AccessOwner {
+		return true
+	}
+	return reaches(pol, m.Role, approverRole)
+}
+
+func reaches(pol *policy.Policy, role, target string) bool {
+	if pol == nil || target == "" {
+		return false
+	}
+	return slices.Contains(pol.RolesReaching(role), target)
+}
+
+// Answer approves or rejects a pending request as approver.
+//
+// Refused with EFORBIDDEN "error.self_approval" for the requester's own
+// request, "error.not_approver" when the approver cannot decide the role the
+// request is routed to, and "error.approval_beyond_latitude" (args max,
+// escalated_to) when approving is beyond the approver's own latitude: the
+// request is then escalated at once. ECONFLICT
+// "error.approval_already_decided" when the request was answered (or moved)
+// meanwhile.
+//
+// When idem is given and its Body is empty, Answer stores the JSON of the
+// answered approval (without history) as the answer, status 200: the
+// caller should send idem.Body so that a replay is byte-identical.
+func (s *Service) Answer(ctx context.Context, org *margen.Org, approver *margen.Member, id string, approve bool, comment string, idem *margen.Idempotency) (*margen.Approval, error) {
+	if org == nil || approver == nil {
+		return nil, margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized")
+	}
+	if !approver.Active {
+		return nil, margen.Errorf(margen.EFORBIDDEN, "error.member_inactive")
+	}
+	if len(comment) > maxComment {
+		return nil, margen.Invalid("comment", "error.too_long", "field", "comment", "max", maxComment)
+	}
+	a, err := s.st.GetApproval(ctx, org.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	if a.MemberID == approver.ID {
+		return nil, margen.Errorf(margen.EFORBIDDEN, "error.self_approval")
+	}
+	pol, err := s.policy(ctx, org.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !s.CanApprove(pol, approver, a.ApproverRole) {
+		return nil, margen.Errorf(margen.EFORBIDDEN, "error.not_approver", "role", a.ApproverRole)
+	}
+	if a.Status != margen.ApprovalPending {
+		return nil, margen.Errorf(margen.ECONFLICT, "error.approval_already_decided")
+	}
+	now := s.clock.Now()
+	r := margen.Resolution{ApprovalID: a.ID, Level: a.Level, Actor: approver.ID, Comment: comment, At: now}
+	if approve {
+		lat, err := s.latitude(ctx, org, pol, approver, a, now)
+		if err != nil {
+			return nil, err
+		}
+		if lat.beyond {
+			to := nextRole(pol, approver, a, lat.route)
+			esc, err := s.escalate(ctx, org.ID, pol, a, to, approver.ID, comment, now)
+			if err != nil {
+				return nil, err
+			}
+			return nil, margen.Errorf(margen.EFORBIDDEN, "error.approval_beyond_latitude",
+				"max", lat.max, "escalated_to", esc.Approver)
+		}
+		r.Status = margen.ApprovalApproved
+		r.ActID = margen.NewID("act")
+	} else {
+		r.Status = margen.ApprovalRejected
+	}
+	if idem != nil && len(idem.Body) == 0 {
+		out := *a
+		out.Status, out.DecidedBy, out.DecidedAt, out.Comment, out.ActID, out.History = r.Status, r.Actor, &now, comment, r.ActID, nil
+		if idem.Body, err = json.Marshal(&out); err != nil {
+			return nil, &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
+		}
+		if idem.Status == 0 {
+			idem.Status = 200
+		}
+	}
+	out, err := s.st.ResolveApproval(ctx, org.ID, r, idem)
+	if err != nil {
+		return nil, err
+	}
+	s.resolved(org.ID, r.Status, a, now)
+	return out, nil
+}
+
+// latitudeCheck is an approver's own verdict on a request.
+type latitudeCheck struct {
+	beyond bool
+	max    int64  // the approver's max_amount (0 without a grant)
+	route  string // the approver's own approval route, if any
+}
+
+// latitude evaluates the active policy for the approver as if they were
+// asking: same action, amount, customer and context as the request's
+// decision, at the time of the answer. Only the grants' max_amount bounds
+// an approver (the amount is held on the requester's budgets, not the
+// approver's). Owners are not bounded; neither are exceptions, which are
+// non-monetary: being able to decide their role is enough.
+func (s *Service) latitude(ctx context.Context, org *margen.Org, pol *policy.Policy, m *margen.Member, a *margen.Approval, now time.Time) (latitudeCheck, error) {
+	if m.Access == margen.AccessOwner || pol == nil || a.Kind == margen.ApprovalKindException {
+		return latitudeCheck{}, nil
+	}
+	monetary := a.Amount > 0
+	d, err := s.st.GetDecision(ctx, org.ID, a.DecisionID)
+	if err != nil {
+		return latitudeCheck{}, err
+	}
+	act, ok := pol.Action(d.Action)
+	if !ok {
+		// The action left the policy since the request was made: nobody
+		// but an owner can vouch for an amount under it.
+		return latitudeCheck{beyond: monetary}, nil
+	}
+	req := &policy.Request{
+		MemberID:    m.ID,
+		MemberLogin: m.Login,
+		Role:        m.Role,
+		Team:        m.Team,
+		CustomerID:  d.CustomerID,
+		Action:      d.Action,
+		Amount:      d.Amount,
+		At:          now,
+		Loc:         location(org.Timezone),
+	}
+	if d.CustomerID != "" {
+		c, err := s.st.CustomerByID(ctx, org.ID, d.CustomerID)
+		switch {
+		case err == nil:
+			req.CustomerRef, req.CustomerTags = c.Ref, c.Tags
+		case !margen.IsCode(err, margen.ENOTFOUND):
+			return latitudeCheck{}, err
+		}
+	}
+	if len(d.Context) > 0 {
+		_ = json.Unmarshal(d.Context, &req.Context) // validated when decided
+	}
+	v, err := pol.Evaluate(req)
+	if err != nil {
+		return latitudeCheck{beyond: monetary}, nil
+	}
+	lc := latitudeCheck{max: v.Max}
+	if v.Route != nil {
+		lc.route = v.Route.Approver
+	}
+	switch {
+	case v.Code == policy.CodeOverMax:
+		lc.beyond = true
+	case v.Code == policy.CodeNoGrant && act.Monetary:
+		lc.beyond = true
+	}
+	return lc, nil
+}
+
+// nextRole is where a request goes when its approver lacks the latitude:
+// the approver's own route, else the request's escalate_to, else owner;
+// never a role the approver already reaches (that would bring it back to
+// them or to peers with the same latitude).
+func nextRole(pol *policy.Policy, m *margen.Member, a *margen.Approval, own string) string {
+	reach := pol.RolesReaching(m.Role)
+	for _, r := range []string{own, a.EscalateTo} {
+		if r != "" && r != a.ApproverRole && !slices.Contains(reach, r) {
+			return r
+		}
+	}
+	return OwnerRole
+}
+
+// escalate moves a request to role to, under the package's escalation rule.
+func (s *Service) escalate(ctx context.Context, orgID string, pol *policy.Policy, a *margen.Approval, to, actor, comment string, now time.Time) (margen.Resolution, error) {
+	to = s.servable(ctx, orgID, pol, to, a.MemberID)
+	sla := a.SLA
+	if sla <= 0 {
+		sla = DefaultSLA
+	}
+	onTimeout, escTo := routeAfter(pol, a.Level+1, to)
+	r := margen.Resolution{ApprovalID: a.ID, Level: a.Level, Status: margen.Escalated, Actor: actor,
+		Comment: comment, At: now, Approver: to, DueAt: now.Add(sla), OnTimeout: onTimeout, EscalateTo: escTo}
+	if _, err := s.st.ResolveApproval(ctx, orgID, r, nil); err != nil {
+		return r, err
+	}
+	s.resolved(orgID, margen.Escalated, a, now)
+	return r, nil
+}
+
+// routeAfter is what a request routed to role at level does on its next
+// timeout: what the policy's route for that role says, else deny.
+func routeAfter(pol *policy.Policy, level int, role string) (onTimeout, escalateTo string) {
+	if rt, ok := routeFor(pol, role); ok {
+		switch rt.OnTimeout {
+		case policy.OnTimeoutApprove:
+			return policy.OnTimeoutApprove, ""
+		case policy.OnTimeoutEscalate:
+			if rt.EscalateTo != "" && rt.EscalateTo != role && level < MaxLevel {
+				return policy.OnTimeoutEscalate, rt.EscalateTo
+			}
+		}
+	}
+	return policy.OnTimeoutDeny, ""
+}
+
+// routeFor finds the policy's approval route for a role: the default route
+// if it names the role, else the first grant's `above` route that does.
+func routeFor(pol *policy.Policy, role string) (policy.Route, bool) {
+	if pol == nil {
+		return policy.Route{}, false
+	}
+	if rt, ok := pol.DefaultApproval(); ok && rt.Approver == role {
+		return rt, true
+	}
+	for _, g := range pol.Grants() {
+		if g.Above != nil && g.Above.Approver == role {
+			return *g.Above, true
+		}
+	}
+	return policy.Route{}, false
+}
+
+// servable returns role, or OwnerRole when no active member other than the
+// requester (and other than the owners, who can decide everything anyway)
+// can decide it: nobody may be left waiting on a role nobody holds.
+func (s *Service) servable(ctx context.Context, orgID string, pol *policy.Policy, role, requester string) string {
+	if role == OwnerRole {
+		return role
+	}
+	dir, err := s.directory(ctx, orgID, "")
+	if err != nil {
+		s.log.Warn("approval: cannot list members", "org", orgID, "err", err)
+		return role
+	}
+	for _, m := range dir.members {
+		if m.Active && m.ID != requester && m.Access != margen.AccessOwner && reaches(pol, m.Role, role) {
+			return role
+		}
+	}
+	return OwnerRole
+}
+
+func (s *Service) resolved(orgID, kind string, a *margen.Approval, now time.Time) {
+	s.notify(orgID)
+	s.observe(orgID, kind, max(now.Sub(a.CreatedAt).Seconds(), 0))
+}
+
+// policy returns the organisation's active policy, or nil when it has none
+// (owners may still decide what is pending).
+func (s *Service) policy(ctx context.Context, orgID string) (*policy.Policy, error) {
+	pol, _, err := s.eng.Policy(ctx, orgID)
+	if margen.IsCode(err, margen.ECONFLICT) {
+		return nil, nil
+	}
+	return pol, err
+}
+
+// Pending lists the pending requests m can decide now, oldest due first.
+// The cursor (page.After) is the id of the last request of the previous
+// page.
+func (s *Service) Pending(ctx context.Context, org *margen.Org, m *margen.Member, page margen.Page) ([]margen.Approval, error) {
+	pol, err := s.policy(ctx, org.ID)
+	if err != nil {
+		return nil, err
+	}
+	f := margen.ApprovalFilter{Status: margen.ApprovalPending}
+	if m.Access != margen.AccessOwner {
+		if pol == nil {
+			return []margen.Approval{}, nil
+		}
+		f.ApproverRoles = pol.RolesReaching(m.Role)
+		if len(f.ApproverRoles) == 0 {
+			return []margen.Approval{}, nil
+		}
+	}
+	var all []margen.Approval
+	for len(all) < maxScan {
+		f.Page = margen.Page{Limit: scanPage}
+		if len(all) > 0 {
+			f.Page.After = all[len(all)-1].ID
+		}
+		got, err := s.st.ListApprovals(ctx, org.ID, f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, got...)
+		if len(got) < scanPage {
+			break
+		}
+	}
+	dir, err := s.directory(ctx, org.ID, "")
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, a := range all {
+		if s.routedTo(pol, dir, m, a.ApproverRole, a.MemberID) {
+			out = append(out, a)
+		}
+	}
+	byDue := func(a, b margen.Approval) int {
+		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
+	}
+	slices.SortFunc(out, byDue)
+	if page.After != "" {
+		c, err := s.st.GetApproval(ctx, org.ID, page.After)
+		if margen.IsCode(err, margen.ENOTFOUND) {
+			return nil, margen.Invalid("after", "error.invalid_cursor")
+		}
+		if err != nil {
+			return nil, err
+		}
+		i, _ := slices.BinarySearchFunc(out, *c, byDue)
+		for i < len(out) && byDue(out[i], *c) <= 0 {
+			i++
+		}
+		out = out[i:]
+	}
+	limit := page.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, scanPage)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return slices.Clip(out), nil
+}
+
+// Mine lists the requests m made, newest first.
+func (s *Service) Mine(ctx context.Context, org *margen.Org, m *margen.Member, page margen.Page) ([]margen.Approval, error) {
+	return s.st.ListApprovals(ctx, org.ID, margen.ApprovalFilter{Page: page, MemberID: m.ID})
+}
+
+// routedTo reports whether a request of requester, routed to role, is in
+// m's inbox: m can decide it, and it is in m's team or the requester's
+// team has nobody who can (see the package doc).
+func (s *Service) routedTo(pol *policy.Policy, dir *directory, m *margen.Member, role, requester string) bool {
+	if m.ID == requester || !s.CanApprove(pol, m, role) {
+		return false
+	}
+	if m.Access == margen.AccessOwner || m.Team == "" {
+		return true
+	}
+	req := dir.byID[requester]
+	if req == nil || req.Team == "" || req.Team == m.Team {
+		return true
+	}
+	return !dir.teamCan(pol, req.Team, role, requester)
+}
+
+// Visible reports whether an event of the live stream is for m:
+//   - owners see everything; policy publications go to everyone;
+//   - approval events go to the requester and to the members whose inbox
+//     the request is (or was, for escalations and answers) in;
+//   - other events (decisions, refusals, reactions) go to the member they
+//     are about and to supervisors and above, as the API's lists do.
+//
+// It fails closed: when the policy or the members cannot be read it
+// answers false.
+func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member, ev events.Event) bool {
+	if m == nil || org == nil {
+		return false
+	}
+	if m.Access == margen.AccessOwner || ev.Type == margen.EventPolicyPublished {
+		return true
+	}
+	d := ev.Data
+	if (d.Member != "" && d.Member == m.ID) || ev.Actor == m.ID {
+		return true
+	}
+	switch ev.Type {
+	case margen.EventApprovalRequested, margen.EventApprovalEscalated, margen.EventApprovalDecided:
+		pol, err := s.policy(ctx, org.ID)
+		if err != nil || pol == nil {
+			return false
+		}
+		dir, err := s.directory(ctx, org.ID, d.Member)
+		if err != nil {
+			s.log.Warn("approval: cannot list members", "org", org.ID, "err", err)
+			return false
+		}
+		for _, role := range []string{d.ApproverRole, d.FromRole} {
+			if role != "" && s.routedTo(pol, dir, m, role, d.Member) {
+				return true
+			}
+		}
+		return false
+	}
+	return margen.AccessRank(m.Access) >= margen.AccessRank(margen.AccessSupervisor)
+}
+
+// RequestException records a request for something no grant covers: a
+// decision with outcome needs_approval and an approval request of kind
+// exception (action "exception", amount 0), routed to the policy's default
+// approval route, or to owner with SLA 1h and on_timeout deny when the
+// policy has none (or nobody holds the route's role). A customer reference,
+// when given, creates the customer on first sight.
+//
+// When idem is given and its Body is empty, the JSON of ExceptionResult is
+// stored as the answer, status 201.
+func (s *Service) RequestException(ctx context.Context, org *margen.Org, m *margen.Member, x ExceptionRequest, idem *margen.Idempotency) (*margen.Decision, *margen.Approval, error) {
+	if org == nil || m == nil {
+		return nil, nil, margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized")
+	}
+	if !m.Active {
+		return nil, nil, margen.Errorf(margen.EFORBIDDEN, "error.member_inactive")
+	}
+	if err := validateException(&x); err != nil {
+		return nil, nil, err
+	}
+	pol, version, err := s.eng.Policy(ctx, org.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, ok := pol.DefaultApproval()
+	if !ok {
+		rt = policy.Route{Approver: OwnerRole, SLA: DefaultSLA, OnTimeout: policy.OnTimeoutDeny}
+	}
+	if to := s.servable(ctx, org.ID, pol, rt.Approver, m.ID); to != rt.Approver {
+		rt.Approver = to
+		rt.OnTimeout, rt.EscalateTo = routeAfter(pol, 0, to)
+	}
+	if rt.SLA <= 0 {
+		rt.SLA = DefaultSLA
+	}
+	now := s.clock.Now()
+
+	var cusID string
+	if x.Customer.Ref != "" {
+		cusID = margen.CustomerID(org.ID, x.Customer.Ref)
+		if err := s.ensureCustomer(ctx, org.ID, cusID, x.Customer, m.ID); err != nil {
+			return nil, nil, err
+		}
+	}
+	d := &margen.Decision{
+		ID:            margen.NewID("dec"),
+		OrgID:         org.ID,
+		MemberID:      m.ID,
+		CustomerID:    cusID,
+		Action:        ExceptionAction,
+		Currency:      org.Currency,
+		Reason:        x.Reason,
+		Context:       x.Context,
+		Outcome:       margen.OutcomeNeedsApproval,
+		PolicyVersion: version,
+		Explanation: margen.Explanation{Code: "exception", Args: map[string]any{
+			"description": x.Description, "approver": rt.Approver, "sla": rt.SLA.String()}},
+		Budgets:   []margen.BudgetView{},
+		CreatedAt: now,
+	}
+	a := &margen.Approval{
+		ID:           margen.NewID("apr"),
+		OrgID:        org.ID,
+		DecisionID:   d.ID,
+		Kind:         margen.ApprovalKindException,
+		MemberID:     m.ID,
+		CustomerID:   cusID,
+		Action:       ExceptionAction,
+		Description:  x.Description,
+		ApproverRole: rt.Approver,
+		SLA:          rt.SLA,
+		DueAt:        now.Add(rt.SLA),
+		OnTimeout:    rt.OnTimeout,
+		EscalateTo:   rt.EscalateTo,
+		Status:       margen.ApprovalPending,
+		CreatedAt:    now,
+	}
+	d.ApprovalID = a.ID
+	if idem != nil && len(idem.Body) == 0 {
+		if idem.Body, err = json.Marshal(ExceptionResult{Decision: d, Approval: a}); err != nil {
+			return nil, nil, &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
+		}
+		if idem.Status == 0 {
+			idem.Status = 201
+		}
+	}
+	if err := s.st.RequestException(ctx, d, a, idem); err != nil {
+		return nil, nil, err
+	}
+	s.notify(org.ID)
+	return d, a, nil
+}
+
+func validateException(x *ExceptionRequest) error {
+	switch {
+	case x.Description == "":
+		return margen.Invalid("description", "error.required", "field", "description")
+	case len(x.Description) > maxDescription:
+		return margen.Invalid("description", "error.too_long", "field", "description", "max", maxDescription)
+	case len(x.Reason) > maxReason:
+		return margen.Invalid("reason", "error.too_long", "field", "reason", "max", maxReason)
+	case len(x.Customer.Ref) > maxRef:
+		return margen.Invalid("customer.ref", "error.too_long", "field", "customer.ref", "max", maxRef)
+	case len(x.Customer.Name) > maxName:
+		return margen.Invalid("customer.name", "error.too_long", "field", "customer.name", "max", maxName)
+	case len(x.Customer.Contact) > maxName:
+		return margen.Invalid("customer.contact", "error.too_long", "field", "customer.contact", "max", maxName)
+	case len(x.Customer.Tags) > maxTags:
+		return margen.Invalid("customer.tags", "error.too_many", "field", "customer.tags", "max", maxTags)
+	case slices.ContainsFunc(x.Customer.Tags, func(t string) bool { return len(t) > policy.MaxTagLen }):
+		return margen.Invalid("customer.tags", "error.too_long", "field", "customer.tags", "max", policy.MaxTagLen)
+	case len(x.Context) > maxContext:
+		return margen.Invalid("context", "error.too_long", "field", "context", "max", maxContext)
+	}
+	if len(x.Context) > 0 {
+		var obj map[string]any
+		if err := json.Unmarshal(x.Context, &obj); err != nil || obj == nil {
+			return margen.Invalid("context", "error.context_object")
+		}
+	}
+	return nil
+}
+
+// ensureCustomer creates the customer on first sight; an existing one is
+// left as it is (an exception request does not edit customers).
+func (s *Service) ensureCustomer(ctx context.Context, orgID, id string, in decision.CustomerInput, actor string) error {
+	_, err := s.st.CustomerByID(ctx, orgID, id)
+	if !margen.IsCode(err, margen.ENOTFOUND) {
+		return err
+	}
+	tags := in.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return s.st.UpsertCustomer(ctx, &margen.Customer{ID: id, OrgID: orgID, Ref: in.Ref, Name: in.Name,
+		Contact: in.Contact, Tags: tags, CreatedAt: s.clock.Now()}, actor)
+}
+
+// Sweep runs one SLA scan: every request due now gets its on_timeout
+// (escalate, approve, deny), exactly once even when several processes sweep
+// at the same time (a request another sweeper or an approver resolved first
+// is skipped silently). It returns how many requests this call resolved.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	now := s.clock.Now()
+	var (
+		mu       sync.Mutex
+		done     int
+		firstErr error
+	)
+	tried := map[string]int{} // approval id -> level tried in this sweep
+	for {
+		if err := ctx.Err(); err != nil {
+			return done, err
+		}
+		due, err := s.st.DueApprovals(ctx, now, sweepBatch)
+		if err != nil {
+			return done, err
+		}
+		todo := make(chan *margen.Approval, len(due))
+		for i := range due {
+			a := &due[i]
+			if lvl, ok := tried[a.ID]; ok && lvl == a.Level {
+				continue // failed earlier in this sweep: next sweep retries it
+			}
+			tried[a.ID] = a.Level
+			todo <- a
+		}
+		close(todo)
+		if len(todo) == 0 {
+			break
+		}
+		var wg sync.WaitGroup
+		for range min(sweepWorkers, len(todo)) {
+			wg.Go(func() {
+				for a := range todo {
+					if ctx.Err() != nil {
+						return
+					}
+					ok, err := s.timeout(ctx, a)
+					mu.Lock()
+					if ok {
+						done++
+					}
+					if err != nil && firstErr == nil && ctx.Err() == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					if err != nil && ctx.Err() == nil {
+						s.log.Warn("approval: timeout not applied", "org", a.OrgID, "approval", a.ID, "err", err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if len(due) < sweepBatch {
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return done, err
+	}
+	return done, firstErr
+}
+
+// timeout applies a due request's on_timeout. ok is false when someone
+// else resolved it first.
+func (s *Service) timeout(ctx context.Context, a *margen.Approval) (ok bool, err error) {
+	pol, err := s.policy(ctx, a.OrgID)
+	if err != nil {
+		return false, err
+	}
+	now := s.clock.Now()
+	switch a.OnTimeout {
+	case policy.OnTimeoutEscalate:
+		to := a.EscalateTo
+		if to == "" || to == a.ApproverRole {
+			to = OwnerRole
+		}
+		if a.ApproverRole == OwnerRole {
+			// Nowhere above the owners: deny.
+			err = s.resolve(ctx, a, margen.ApprovalExpired, "", now)
+			break
+		}
+		_, err = s.escalate(ctx, a.OrgID, pol, a, to, SystemActor, "", now)
+	case policy.OnTimeoutApprove:
+		err = s.resolve(ctx, a, margen.ApprovalApproved, margen.NewID("act"), now)
+	default:
+		err = s.resolve(ctx, a, margen.ApprovalExpired, "", now)
+	}
+	if margen.IsCode(err, margen.ECONFLICT) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (s *Service) resolve(ctx context.Context, a *margen.Approval, status, actID string, now time.Time) error {
+	r := margen.Resolution{ApprovalID: a.ID, Level: a.Level, Status: status, Actor: SystemActor, At: now, ActID: actID}
+	if _, err := s.st.ResolveApproval(ctx, a.OrgID, r, nil); err != nil {
+		return err
+	}
+	s.resolved(a.OrgID, status, a, now)
+	return nil
+}
+
+// RunSLA sweeps every interval until ctx is done.
+func (s *Service) RunSLA(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.Sweep(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			s.log.Error("approval: SLA sweep failed", "resolved", n, "err", err)
+		} else if n > 0 {
+			s.log.Info("approval: SLA sweep", "resolved", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// directory is a short-lived cache of an organisation's members, for
+// routing by team.
+type directory struct {
+	at      time.Time
+	members []margen.Member
+	byID    map[string]*margen.Member
+}
+
+// directory returns the organisation's members, cached for dirTTL (by the
+// injected clock); a member id not in the cache (need) reloads it.
+func (s *Service) directory(ctx context.Context, orgID, need string) (*directory, error) {
+	now := s.clock.Now()
+	s.dirMu.Lock()
+	d := s.dirs[orgID]
+	s.dirMu.Unlock()
+	if d != nil {
+		age := now.Sub(d.at)
+		if age >= 0 && age < dirTTL && (need == "" || d.byID[need] != nil) {
+			return d, nil
+		}
+	}
+	ms, err := s.st.ListMembers(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	d = &directory{at: now, members: ms, byID: make(map[string]*margen.Member, len(ms))}
+	for i := range ms {
+		d.byID[ms[i].ID] = &ms[i]
+	}
+	s.dirMu.Lock()
+	s.dirs[orgID] = d
+	s.dirMu.Unlock()
+	return d, nil
+}
+
+// teamCan reports whether an active member of team other than the
+// requester (and other than the owners, who are organisation-wide) can
+// decide requests routed to role.
+func (d *directory) teamCan(pol *policy.Policy, team, role, requester string) bool {
+	for i := range d.members {
+		m := &d.members[i]
+		if m.Active && m.Team == team && m.ID != requester && m.Access != margen.AccessOwner && reaches(pol, m.Role, role) {
+			return true
+		}
+	}
+	return false
+}
+
+var locations sync.Map // time zone name -> *time.Location
+
+func location(name string) *time.Location {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		l = time.UTC
+	}
+	locations.Store(name, l)
+	return l
+}

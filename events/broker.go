@@ -1,0 +1,369 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/margenhq/margen"
+)
+
+// Event is one thing that happened in an organisation, as the live stream
+// sends it. Seq is the audit entry it comes from (one entry may announce
+// several event types, each its own Event with the same Seq).
+type Event struct {
+	Seq     int64            `json:"seq"`
+	Type    string           `json:"type"`
+	At      time.Time        `json:"at"`
+	Actor   string           `json:"actor"`
+	Subject string           `json:"subject"`
+	Data    margen.EventData `json:"data"`
+	// Lagged is set on the first event a subscriber receives after the
+	// broker dropped older events it was too slow to take: the client has
+	// missed something and should reload what it shows.
+	Lagged bool `json:"lagged,omitempty"`
+}
+
+// Options tune a Broker. Zero values take the defaults.
+type Options struct {
+	// Clock is accepted for symmetry with the other workers; event times
+	// come from the audit trail, so the broker itself reads no clock.
+	Clock  margen.Clock
+	Logger *slog.Logger
+	Every  time.Duration // how often to poll the audit trail (default 200ms)
+	// Buffer is each subscriber's channel capacity (default 64).
+	Buffer int
+}
+
+// Defaults.
+const (
+	DefaultEvery  = 200 * time.Millisecond
+	DefaultBuffer = 64
+	pollLimit     = 500 // audit entries per query
+	primeTimeout  = 5 * time.Second
+)
+
+// Broker polls the audit trail of every organisation that has subscribers
+// and fans the events out. It is safe for concurrent use.
+//
+// Slow subscribers: each subscriber has a buffered channel; when it is full
+// the broker drops the oldest queued event to make room, and the next event
+// the subscriber receives carries Lagged = true. The broker never blocks on
+// a subscriber, so one stalled client cannot delay the others. Channels are
+// closed by the cancel function Subscribe returns, or when Run ends.
+type Broker struct {
+	st     margen.Store
+	clock  margen.Clock
+	log    *slog.Logger
+	every  time.Duration
+	buffer int
+	wake   chan struct{}
+
+	mu      sync.Mutex
+	orgs    map[string]*orgState
+	stopped bool
+}
+
+// orgState is the cursor and subscribers of one organisation.
+type orgState struct {
+	id   string
+	last int64 // last audit seq fanned out; -1: not primed yet
+	subs map[*sub]struct{}
+}
+
+type sub struct {
+	filter func(Event) bool
+
+	mu     sync.Mutex // guards ch sends and close
+	ch     chan Event
+	closed bool
+	lagged bool
+}
+
+// NewBroker returns a broker over a store. Run starts it.
+func NewBroker(st margen.Store, opt Options) *Broker {
+	if opt.Clock == nil {
+		opt.Clock = margen.SystemClock{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Every <= 0 {
+		opt.Every = DefaultEvery
+	}
+	if opt.Buffer <= 0 {
+		opt.Buffer = DefaultBuffer
+	}
+	return &Broker{st: st, clock: opt.Clock, log: opt.Logger, every: opt.Every, buffer: opt.Buffer,
+		wake: make(chan struct{}, 1), orgs: make(map[string]*orgState)}
+}
+
+// Subscribe starts receiving the events of an organisation committed from
+// now on that pass filter (nil: every event). The filter runs in the
+// broker's goroutine and must be quick. The returned function unsubscribes
+// and closes the channel; it may be called more than once.
+//
+// The first subscriber of an organisation reads where its audit trail ends
+// (a few indexed queries) before Subscribe returns, so an event committed
+// after Subscribe returns is never missed.
+func (b *Broker) Subscribe(orgID string, filter func(Event) bool) (<-chan Event, func()) {
+	s := &sub{filter: filter, ch: make(chan Event, b.buffer)}
+
+	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		s.close()
+		return s.ch, func() {}
+	}
+	o := b.orgs[orgID]
+	fresh := o == nil
+	if fresh {
+		o = &orgState{id: orgID, last: -1, subs: make(map[*sub]struct{})}
+		b.orgs[orgID] = o
+	}
+	o.subs[s] = struct{}{}
+	b.mu.Unlock()
+
+	if fresh {
+		// Prime outside the lock: other organisations' subscribers need
+		// not wait for this one's queries.
+		ctx, cancel := context.WithTimeout(context.Background(), primeTimeout)
+		last, err := lastSeq(ctx, b.st, orgID)
+		cancel()
+		b.mu.Lock()
+		if o.last < 0 {
+			if err != nil {
+				// The poller primes it on its next tick; events committed
+				// in between may be missed, so say so.
+				b.log.Warn("events: cannot read the end of the audit trail", "org", orgID, "err", err)
+			} else {
+				o.last = last
+			}
+		}
+		b.mu.Unlock()
+	}
+
+	var once sync.Once
+	return s.ch, func() {
+		once.Do(func() {
+			b.mu.Lock()
+			if cur := b.orgs[orgID]; cur != nil {
+				delete(cur.subs, s)
+				if len(cur.subs) == 0 {
+					delete(b.orgs, orgID)
+				}
+			}
+			b.mu.Unlock()
+			s.close()
+		})
+	}
+}
+
+// Notify wakes the poller now (call it after a local commit). The org id
+// is accepted for callers' clarity; the poller checks every subscribed
+// organisation, which costs one indexed query each.
+func (b *Broker) Notify(orgID string) {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run polls until ctx is done, then closes every subscriber's channel.
+func (b *Broker) Run(ctx context.Context) {
+	t := time.NewTicker(b.every)
+	defer t.Stop()
+	defer b.stop()
+	for {
+		b.Poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-b.wake:
+		}
+	}
+}
+
+// Poll reads and fans out what was committed since the last poll, for every
+// subscribed organisation. Run calls it; tests may call it directly.
+func (b *Broker) Poll(ctx context.Context) {
+	b.mu.Lock()
+	orgs := make([]*orgState, 0, len(b.orgs))
+	for _, o := range b.orgs {
+		orgs = append(orgs, o)
+	}
+	b.mu.Unlock()
+	for _, o := range orgs {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := b.pollOrg(ctx, o); err != nil && ctx.Err() == nil {
+			b.log.Warn("events: poll failed", "org", o.id, "err", err)
+		}
+	}
+}
+
+func (b *Broker) pollOrg(ctx context.Context, o *orgState) error {
+	b.mu.Lock()
+	last := o.last
+	b.mu.Unlock()
+	if last < 0 {
+		l, err := lastSeq(ctx, b.st, o.id)
+		if err != nil {
+			return err
+		}
+		b.mu.Lock()
+		if o.last < 0 {
+			o.last = l
+		}
+		last = o.last
+		b.mu.Unlock()
+	}
+	for {
+		entries, err := b.st.ListAudit(ctx, o.id, last, pollLimit)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		b.mu.Lock()
+		subs := make([]*sub, 0, len(o.subs))
+		for s := range o.subs {
+			subs = append(subs, s)
+		}
+		b.mu.Unlock()
+		for i := range entries {
+			for _, ev := range FromAudit(&entries[i]) {
+				for _, s := range subs {
+					s.send(ev)
+				}
+			}
+		}
+		last = entries[len(entries)-1].Seq
+		b.mu.Lock()
+		o.last = last
+		b.mu.Unlock()
+		if len(entries) < pollLimit {
+			return nil
+		}
+	}
+}
+
+// stop closes every subscriber; later subscriptions get a closed channel.
+func (b *Broker) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	orgs := b.orgs
+	b.orgs = make(map[string]*orgState)
+	b.mu.Unlock()
+	for _, o := range orgs {
+		for s := range o.subs {
+			s.close()
+		}
+	}
+}
+
+// FromAudit turns an audit entry into the events it announces (none for
+// entries that announce nothing).
+func FromAudit(e *margen.AuditEntry) []Event {
+	types := margen.EventTypes(e)
+	if len(types) == 0 {
+		return nil
+	}
+	var data margen.EventData
+	if len(e.Data) > 0 {
+		// Entries of other shapes simply leave fields empty.
+		_ = json.Unmarshal(e.Data, &data)
+	}
+	out := make([]Event, len(types))
+	for i, t := range types {
+		out[i] = Event{Seq: e.Seq, Type: t, At: e.At, Actor: e.Actor, Subject: e.Subject, Data: data}
+	}
+	return out
+}
+
+func (s *sub) send(ev Event) {
+	if s.filter != nil && !s.filter(ev) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if s.lagged {
+		ev.Lagged = true
+	}
+	select {
+	case s.ch <- ev:
+		s.lagged = false
+		return
+	default:
+	}
+	// Full: drop the oldest queued event. Only this goroutine sends (under
+	// s.mu), so after one receive there is room.
+	select {
+	case <-s.ch:
+	default:
+	}
+	ev.Lagged = true
+	select {
+	case s.ch <- ev:
+		s.lagged = false
+	default:
+		s.lagged = true
+	}
+}
+
+func (s *sub) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.ch)
+	}
+}
+
+// lastSeq finds the last audit sequence number of an organisation with a
+// handful of one-row queries: "is there an entry after k" is monotone in k,
+// so an exponential probe and a binary search find the end of the trail in
+// O(log n) indexed lookups.
+func lastSeq(ctx context.Context, st margen.Store, orgID string) (int64, error) {
+	has := func(k int64) (bool, error) {
+		e, err := st.ListAudit(ctx, orgID, k, 1)
+		return len(e) > 0, err
+	}
+	ok, err := has(0)
+	if err != nil || !ok {
+		return 0, err
+	}
+	lo, hi := int64(0), int64(1) // an entry after lo; none known after hi yet
+	for {
+		ok, err := has(hi)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		lo, hi = hi, hi*2
+	}
+	// Invariant: an entry exists after lo, none after hi.
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		ok, err := has(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi, nil
+}
