@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -15,9 +16,10 @@ import (
 	"github.com/margenhq/margen/policy"
 )
 
-// MaxAmount bounds the amount of one decision (in minor units): far above any
-// goodwill gesture, far below overflow when budgets add amounts up.
-const MaxAmount = 1_000_000_000_000
+// MaxAmount bounds the amount of one decision (in minor units): the policy's
+// own bound, far above any goodwill gesture, far below overflow when budgets
+// add amounts up.
+const MaxAmount = policy.MaxAmount
 
 // Limits on free-text and context sizes, so a decision stays a small row.
 const (
@@ -25,7 +27,7 @@ const (
 	maxRef      = 200
 	maxName     = 200
 	maxContext  = 8 << 10
-	maxTags     = 20
+	maxTags     = policy.MaxCustomerTags
 	maxIdemKey  = 255
 	maxAttempts = 5
 )
@@ -292,6 +294,8 @@ func validate(req *Request) error {
 		return margen.Invalid("customer.contact", "error.too_long", "field", "customer.contact", "max", maxName)
 	case len(req.Customer.Tags) > maxTags:
 		return margen.Invalid("customer.tags", "error.too_many", "field", "customer.tags", "max", maxTags)
+	case slices.ContainsFunc(req.Customer.Tags, func(t string) bool { return len(t) > policy.MaxTagLen }):
+		return margen.Invalid("customer.tags", "error.too_long", "field", "customer.tags", "max", policy.MaxTagLen)
 	case len(req.Reason) > maxReason:
 		return margen.Invalid("reason", "error.too_long", "field", "reason", "max", maxReason)
 	case len(req.Context) > maxContext:

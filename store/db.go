@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,6 +67,39 @@ type DB struct {
 	// stmts caches prepared statements on the SQLite write connection (nil
 	// on PostgreSQL, where pgx caches prepared statements per connection).
 	stmts *stmtCache
+	// pgTypes caches, per table, the PostgreSQL type of each column (for
+	// the casts of insertUnnest).
+	pgTypes sync.Map // table -> map[string]string
+}
+
+// columnTypes returns the types of a table's columns on PostgreSQL, as
+// format_type spells them, read once per table.
+func (db *DB) columnTypes(ctx context.Context, q querier, table string) (map[string]string, error) {
+	if m, ok := db.pgTypes.Load(table); ok {
+		return m.(map[string]string), nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+		FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, table)
+	if err != nil {
+		return nil, dbErr("read column types", err)
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, dbErr("read column types", err)
+		}
+		m[name] = typ
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("read column types", err)
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("store: table %s not found", table)
+	}
+	db.pgTypes.Store(table, m)
+	return m, nil
 }
 
 var _ margen.Store = (*DB)(nil)

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ import (
 // (it is then reported as retryable, not as a lost update).
 func (db *DB) DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) error {
 	return db.writeTx(ctx, func(t *wtx) error {
+		t.batch = true
 		st := &margen.BatchState{
 			PolicyVersions: make(map[string]int, len(q.OrgIDs)),
 			Balances:       make(map[margen.OrgBudgetKey]margen.Balance, len(q.Budgets)),
@@ -63,7 +65,7 @@ func (db *DB) DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(
 		if w == nil {
 			return nil
 		}
-		return t.writeBatch(w, chains)
+		return t.writeBatch(w, chains, st.Balances)
 	})
 }
 
@@ -154,10 +156,10 @@ func (t *wtx) lockAccounts(keys []margen.OrgBudgetKey, chains map[string]*chain,
 		for _, k := range chunk {
 			args = append(args, k.OrgID, k.BudgetID, k.Subject, k.Period)
 		}
-		n, args := t.padTuples(args, len(chunk), 4)
+		set, args := t.tupleSet(args, len(chunk), 4)
 		rows, err := t.queryRaw(`SELECT org_id, budget_id, subject, period, posted, pending
 			FROM budget_accounts
-			WHERE (org_id, budget_id, subject, period) IN (VALUES `+t.db.d.inValues(n, 4)+`)
+			WHERE (org_id, budget_id, subject, period) IN (`+set+`)
 			ORDER BY org_id, budget_id, subject, period`+t.db.d.forUpdate(), args...)
 		if err != nil {
 			return dbErr("lock budget accounts", err)
@@ -187,9 +189,8 @@ func (t *wtx) readCustomers(refs []margen.OrgRef, st *margen.BatchState) error {
 		for _, r := range chunk {
 			args = append(args, r.OrgID, r.Ref)
 		}
-		n, args := t.padTuples(args, len(chunk), 2)
-		rows, err := t.queryRaw(customerSelect+
-			" WHERE (org_id, ref) IN (VALUES "+t.db.d.inValues(n, 2)+")", args...)
+		set, args := t.tupleSet(args, len(chunk), 2)
+		rows, err := t.queryRaw(customerSelect+" WHERE (org_id, ref) IN ("+set+")", args...)
 		if err != nil {
 			return dbErr("read customers", err)
 		}
@@ -212,9 +213,8 @@ func (t *wtx) readIdem(keys []margen.IdemKey, st *margen.BatchState) error {
 		for _, k := range chunk {
 			args = append(args, k.OrgID, k.MemberID, k.Key)
 		}
-		n, args := t.padTuples(args, len(chunk), 3)
-		rows, err := t.queryRaw(idemSelect+
-			" WHERE (org_id, member_id, key) IN (VALUES "+t.db.d.inValues(n, 3)+")", args...)
+		set, args := t.tupleSet(args, len(chunk), 3)
+		rows, err := t.queryRaw(idemSelect+" WHERE (org_id, member_id, key) IN ("+set+")", args...)
 		if err != nil {
 			return dbErr("read idempotency", err)
 		}
@@ -247,8 +247,9 @@ const applyDeltas = ` ON CONFLICT (org_id, budget_id, subject, period) DO UPDATE
 	pending      = budget_accounts.pending + excluded.pending,
 	updated_at   = excluded.updated_at`
 
-// writeBatch writes everything the batch decided.
-func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain) error {
+// writeBatch writes everything the batch decided. locked holds the accounts
+// lockAccounts opened and locked.
+func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked map[margen.OrgBudgetKey]margen.Balance) error {
 	d := t.db.d
 	ts := now()
 	for i := range w.Customers {
@@ -330,10 +331,14 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain) error {
 
 	deltas := mergeDeltas(w.Accounts)
 	at := d.ts(ts)
-	err = t.insertMany("budget_accounts", accountCols, applyDeltas, len(deltas), func(i int, a []any) []any {
-		x := &deltas[i]
-		return append(a, x.OrgID, x.BudgetID, x.Subject, x.Period, x.Scope, x.PeriodKind, x.Limit, x.Posted, x.Pending, at)
-	})
+	if !d.pg && allLocked(deltas, locked) {
+		err = t.updateDeltas(deltas, at)
+	} else {
+		err = t.insertMany("budget_accounts", accountCols, applyDeltas, len(deltas), func(i int, a []any) []any {
+			x := &deltas[i]
+			return append(a, x.OrgID, x.BudgetID, x.Subject, x.Period, x.Scope, x.PeriodKind, x.Limit, x.Posted, x.Pending, at)
+		})
+	}
 	if err != nil {
 		return dbErr("apply account deltas", err)
 	}
@@ -407,4 +412,63 @@ func sortedUnique(ids []string) []string {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// allLocked reports whether every delta names an account lockAccounts has
+// opened (so it exists and an UPDATE reaches it).
+func allLocked(deltas []margen.AccountDelta, locked map[margen.OrgBudgetKey]margen.Balance) bool {
+	for i := range deltas {
+		if _, ok := locked[deltas[i].OrgBudgetKey]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// updateDeltasSQL applies account deltas on SQLite to accounts that exist.
+// It is the applyDeltas upsert as an UPDATE ... FROM: an upsert's DO UPDATE
+// may abort, which makes SQLite keep a statement journal; UPDATE OR ROLLBACK
+// does not.
+const (
+	updateDeltasHead = `WITH v (org_id, budget_id, subject, period, scope, period_kind, limit_amount, posted, pending, updated_at) AS (VALUES `
+	updateDeltasTail = `)
+UPDATE OR ROLLBACK budget_accounts SET
+	scope        = CASE WHEN v.scope = '' THEN budget_accounts.scope ELSE v.scope END,
+	period_kind  = CASE WHEN v.scope = '' THEN budget_accounts.period_kind ELSE v.period_kind END,
+	limit_amount = CASE WHEN v.scope = '' THEN budget_accounts.limit_amount ELSE v.limit_amount END,
+	posted       = budget_accounts.posted + v.posted,
+	pending      = budget_accounts.pending + v.pending,
+	updated_at   = v.updated_at
+FROM v WHERE budget_accounts.org_id = v.org_id AND budget_accounts.budget_id = v.budget_id
+	AND budget_accounts.subject = v.subject AND budget_accounts.period = v.period`
+)
+
+// updateDeltas runs updateDeltasSQL in power-of-two chunks (see insertMany)
+// and checks that every account was reached.
+func (t *wtx) updateDeltas(deltas []margen.AccountDelta, at any) error {
+	args := make([]any, 0, min(len(deltas), maxChunk)*10)
+	for start := 0; start < len(deltas); {
+		end := start + chunkRows(len(deltas)-start)
+		var b strings.Builder
+		b.WriteString(updateDeltasHead)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			if i > start {
+				b.WriteString(", ")
+			}
+			t.db.d.placeholders(&b, 10, len(args))
+			x := &deltas[i]
+			args = append(args, x.OrgID, x.BudgetID, x.Subject, x.Period, x.Scope, x.PeriodKind, x.Limit, x.Posted, x.Pending, at)
+		}
+		b.WriteString(updateDeltasTail)
+		res, err := t.execRaw(b.String(), args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err == nil && n != int64(end-start) {
+			return fmt.Errorf("store: account deltas reached %d of %d accounts", n, end-start)
+		}
+		start = end
+	}
+	return nil
 }

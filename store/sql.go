@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -177,6 +179,11 @@ type wtx struct {
 	db  *DB
 	tx  *sql.Tx
 	ctx context.Context
+	// batch marks the decision batch (DecideBatch), whose inserts may use
+	// cheaper forms that abandon the whole transaction on any failure:
+	// INSERT OR ROLLBACK on SQLite (no statement journal) and unnest()
+	// arrays on PostgreSQL (one statement text whatever the row count).
+	batch bool
 }
 
 // writeTx runs fn in one write transaction: committed if fn returns nil,
@@ -243,8 +250,20 @@ func (t *wtx) insertMany(table string, cols []string, tail string, n int, row fu
 	if n == 0 {
 		return nil
 	}
+	if t.batch && t.db.d.pg {
+		return t.insertUnnest(table, cols, tail, n, row)
+	}
 	per := t.db.d.maxParams() / len(cols)
-	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
+	verb := "INSERT INTO "
+	if t.batch && !t.db.d.pg {
+		// Any failure of a batch statement fails the whole batch, so a
+		// constraint violation may as well roll the transaction back: the
+		// statement then cannot "abort alone", and SQLite keeps no
+		// statement journal (a copy of every page the statement touches).
+		// Foreign keys are deferred for the same reason (see the schema).
+		verb = "INSERT OR ROLLBACK INTO "
+	}
+	head := verb + table + " (" + strings.Join(cols, ", ") + ") VALUES "
 	args := make([]any, 0, min(n, per)*len(cols))
 	for start := 0; start < n; {
 		end := min(start+per, n)
@@ -302,4 +321,145 @@ func (d dialect) inValues(n, cols int) string {
 		d.placeholders(&b, cols, i*cols)
 	}
 	return b.String()
+}
+
+// insertUnnest is insertMany on PostgreSQL for the decision batch: the rows
+// travel as one text[] per column and are cast to the columns' types.
+//
+//	INSERT INTO <table> (<cols>) SELECT u.c1::<type>, ... FROM unnest($1::text[], ...) AS u(c1, ...) <tail>
+//
+// The statement text depends only on the table, not on the row count, so
+// pgx prepares it once per connection and the server plans it generically;
+// a VALUES list with one parameter per value is a new statement (a parse,
+// a plan and tens of bind parameters per row) for every batch size.
+func (t *wtx) insertUnnest(table string, cols []string, tail string, n int, row func(i int, args []any) []any) error {
+	types, err := t.db.columnTypes(t.ctx, t.tx, table)
+	if err != nil {
+		return err
+	}
+	arrays := make([][]*string, len(cols))
+	for j := range arrays {
+		arrays[j] = make([]*string, 0, n)
+	}
+	var a []any
+	for i := 0; i < n; i++ {
+		a = row(i, a[:0])
+		if len(a) != len(cols) {
+			return fmt.Errorf("store: insert %s: %d values for %d columns", table, len(a), len(cols))
+		}
+		for j, v := range a {
+			arrays[j] = append(arrays[j], pgText(v, types[cols[j]] == "bytea"))
+		}
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") SELECT ")
+	for j, c := range cols {
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		typ := types[c]
+		if typ == "" {
+			return fmt.Errorf("store: insert %s: unknown column %s", table, c)
+		}
+		fmt.Fprintf(&b, "u.c%d::%s", j+1, typ)
+	}
+	b.WriteString(" FROM unnest(")
+	args := make([]any, len(cols))
+	for j := range cols {
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::text[]", j+1)
+		args[j] = arrays[j]
+	}
+	b.WriteString(") AS u(")
+	for j := range cols {
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "c%d", j+1)
+	}
+	b.WriteString(")")
+	b.WriteString(tail)
+	_, err = t.execRaw(b.String(), args...)
+	return err
+}
+
+// pgText is a bind value as PostgreSQL text input (nil for NULL).
+func pgText(v any, bytea bool) *string {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		s = x
+	case []byte:
+		if x == nil {
+			return nil
+		}
+		if bytea {
+			s = `\x` + hex.EncodeToString(x)
+		} else {
+			s = string(x)
+		}
+	case json.RawMessage:
+		if x == nil {
+			return nil
+		}
+		s = string(x)
+	case int64:
+		s = strconv.FormatInt(x, 10)
+	case int:
+		s = strconv.Itoa(x)
+	case int32:
+		s = strconv.FormatInt(int64(x), 10)
+	case bool:
+		s = strconv.FormatBool(x)
+	case time.Time:
+		s = x.UTC().Format("2006-01-02 15:04:05.999999Z07:00")
+	case *time.Time:
+		if x == nil {
+			return nil
+		}
+		return pgText(*x, bytea)
+	case driver.Valuer:
+		dv, err := x.Value()
+		if err != nil {
+			s = fmt.Sprint(x)
+		} else {
+			return pgText(dv, bytea)
+		}
+	default:
+		s = fmt.Sprint(x)
+	}
+	return &s
+}
+
+// tupleSet renders the right-hand side of "(a, b) IN (...)" for n tuples
+// of width text values in args (row-major): a padded VALUES list on SQLite
+// (see padTuples), unnest() of one text[] per column on PostgreSQL (one
+// statement text whatever n is).
+func (t *wtx) tupleSet(args []any, n, width int) (string, []any) {
+	if !t.db.d.pg {
+		m, args := t.padTuples(args, n, width)
+		return "VALUES " + t.db.d.inValues(m, width), args
+	}
+	cols := make([]any, width)
+	for j := range cols {
+		col := make([]*string, 0, n)
+		for i := 0; i < n; i++ {
+			col = append(col, pgText(args[i*width+j], false))
+		}
+		cols[j] = col
+	}
+	var b strings.Builder
+	b.WriteString("SELECT * FROM unnest(")
+	for j := range cols {
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::text[]", j+1)
+	}
+	b.WriteString(")")
+	return b.String(), cols
 }

@@ -7,6 +7,13 @@
 -- Tenant tables are keyed (org_id, id): the same index scopes every lookup to
 -- one organisation and serves newest-first cursor pagination (ids are
 -- time-ordered).
+--
+-- Foreign keys are DEFERRABLE INITIALLY DEFERRED: still enforced, but at
+-- COMMIT (a violation fails the commit and the transaction is rolled back).
+-- An immediate foreign key makes every multi-row INSERT "may abort", and
+-- SQLite then copies each page it touches into a statement journal in case
+-- the statement has to be undone alone; the decision batch writes with
+-- INSERT OR ROLLBACK and needs no statement journal (see store/sql.go).
 
 -- +goose Up
 CREATE TABLE orgs (
@@ -22,7 +29,7 @@ CREATE TABLE orgs (
 );
 
 CREATE TABLE teams (
-    org_id      TEXT    NOT NULL REFERENCES orgs (id),
+    org_id      TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     id          TEXT    NOT NULL,
     slug        TEXT    NOT NULL,
     name        TEXT    NOT NULL,
@@ -32,7 +39,7 @@ CREATE TABLE teams (
 );
 
 CREATE TABLE members (
-    org_id         TEXT    NOT NULL REFERENCES orgs (id),
+    org_id         TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     id             TEXT    NOT NULL,
     login          TEXT    NOT NULL,
     name           TEXT    NOT NULL,
@@ -55,12 +62,12 @@ CREATE TABLE tokens (
     name        TEXT    NOT NULL,
     created_at  INTEGER NOT NULL,
     revoked_at  INTEGER,
-    FOREIGN KEY (org_id, member_id) REFERENCES members (org_id, id)
+    FOREIGN KEY (org_id, member_id) REFERENCES members (org_id, id) DEFERRABLE INITIALLY DEFERRED
 );
 CREATE INDEX tokens_member ON tokens (org_id, member_id);
 
 CREATE TABLE customers (
-    org_id      TEXT    NOT NULL REFERENCES orgs (id),
+    org_id      TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     id          TEXT    NOT NULL,
     ref         TEXT    NOT NULL,
     name        TEXT    NOT NULL DEFAULT '',
@@ -72,7 +79,7 @@ CREATE TABLE customers (
 );
 
 CREATE TABLE policy_versions (
-    org_id      TEXT    NOT NULL REFERENCES orgs (id),
+    org_id      TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     version     INTEGER NOT NULL,
     source      TEXT    NOT NULL,
     active      INTEGER NOT NULL DEFAULT 0,
@@ -85,7 +92,7 @@ CREATE TABLE policy_versions (
 CREATE UNIQUE INDEX policy_versions_active ON policy_versions (org_id) WHERE active = 1;
 
 CREATE TABLE decisions (
-    org_id            TEXT    NOT NULL REFERENCES orgs (id),
+    org_id            TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     id                TEXT    NOT NULL,
     member_id         TEXT    NOT NULL,
     customer_id       TEXT    NOT NULL DEFAULT '',
@@ -112,7 +119,7 @@ CREATE INDEX decisions_customer ON decisions (org_id, customer_id, id);
 CREATE INDEX decisions_created  ON decisions (org_id, created_at);
 
 CREATE TABLE acts (
-    org_id       TEXT    NOT NULL REFERENCES orgs (id),
+    org_id       TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     id           TEXT    NOT NULL,
     decision_id  TEXT    NOT NULL DEFAULT '',
     member_id    TEXT    NOT NULL,
@@ -131,7 +138,7 @@ CREATE INDEX acts_created  ON acts (org_id, created_at);
 CREATE INDEX acts_flagged  ON acts (org_id, id) WHERE flagged = 1;
 
 CREATE TABLE reactions (
-    org_id      TEXT    NOT NULL REFERENCES orgs (id),
+    org_id      TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     id          TEXT    NOT NULL,
     act_id      TEXT    NOT NULL,
     source      TEXT    NOT NULL,
@@ -140,14 +147,14 @@ CREATE TABLE reactions (
     member_id   TEXT    NOT NULL DEFAULT '',
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (org_id, id),
-    FOREIGN KEY (org_id, act_id) REFERENCES acts (org_id, id)
+    FOREIGN KEY (org_id, act_id) REFERENCES acts (org_id, id) DEFERRABLE INITIALLY DEFERRED
 );
 CREATE INDEX reactions_act ON reactions (org_id, act_id);
 -- One employee reaction per act.
 CREATE UNIQUE INDEX reactions_employee ON reactions (org_id, act_id) WHERE source = 'employee';
 
 CREATE TABLE refusals (
-    org_id         TEXT    NOT NULL REFERENCES orgs (id),
+    org_id         TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     id             TEXT    NOT NULL,
     decision_id    TEXT    NOT NULL DEFAULT '',
     member_id      TEXT    NOT NULL,
@@ -167,7 +174,7 @@ CREATE INDEX refusals_rule    ON refusals (org_id, rule, id);
 CREATE INDEX refusals_created ON refusals (org_id, created_at);
 
 CREATE TABLE approvals (
-    org_id         TEXT    NOT NULL REFERENCES orgs (id),
+    org_id         TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     id             TEXT    NOT NULL,
     decision_id    TEXT    NOT NULL,
     member_id      TEXT    NOT NULL,
@@ -190,7 +197,7 @@ CREATE INDEX approvals_due ON approvals (due_at) WHERE status = 'pending';
 
 -- A budget account: one policy budget, for one subject, in one period.
 CREATE TABLE budget_accounts (
-    org_id        TEXT    NOT NULL REFERENCES orgs (id),
+    org_id        TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     budget_id     TEXT    NOT NULL,
     subject       TEXT    NOT NULL,
     period        TEXT    NOT NULL,
@@ -204,7 +211,7 @@ CREATE TABLE budget_accounts (
 ) WITHOUT ROWID;
 
 CREATE TABLE ledger_entries (
-    org_id       TEXT    NOT NULL REFERENCES orgs (id),
+    org_id       TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     id           TEXT    NOT NULL,
     budget_id    TEXT    NOT NULL,
     subject      TEXT    NOT NULL,
@@ -219,7 +226,7 @@ CREATE INDEX ledger_entries_decision ON ledger_entries (org_id, decision_id);
 
 -- Append-only, hash-chained per organisation (see margen.ChainHash).
 CREATE TABLE audit_log (
-    org_id     TEXT    NOT NULL REFERENCES orgs (id),
+    org_id     TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     seq        INTEGER NOT NULL,
     at         INTEGER NOT NULL,
     actor      TEXT    NOT NULL,
@@ -232,7 +239,7 @@ CREATE TABLE audit_log (
 ) WITHOUT ROWID;
 
 CREATE TABLE idempotency (
-    org_id        TEXT    NOT NULL REFERENCES orgs (id),
+    org_id        TEXT    NOT NULL REFERENCES orgs (id) DEFERRABLE INITIALLY DEFERRED,
     member_id     TEXT    NOT NULL,
     key           TEXT    NOT NULL,
     request_hash  TEXT    NOT NULL,
