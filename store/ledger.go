@@ -14,7 +14,9 @@ import (
 // entries (posted and pending must equal the sums of their entries), and
 // from the decisions that caused the entries (an allowed decision posts its
 // amount on every budget it lists; a decision waiting for approval holds it
-// as pending; an approved one has it posted). Every difference is reported.
+// as pending; an approved one has it posted, its hold reversed to zero, and
+// the act the approval created; a rejected or expired one has its hold
+// reversed to zero and nothing posted). Every difference is reported.
 func (db *DB) CheckLedger(ctx context.Context, orgID string) (margen.LedgerReport, error) {
 	rep := margen.LedgerReport{Mismatches: []margen.LedgerMismatch{}}
 	var opts *sql.TxOptions
@@ -123,20 +125,35 @@ func (db *DB) CheckLedger(ctx context.Context, orgID string) (margen.LedgerRepor
 
 	// 2. Entries against the decisions that caused them.
 	want := map[dk]sums{}
-	rows, err = q(`SELECT d.id, d.outcome, d.amount, d.budgets, COALESCE(a.status, '')
+	rows, err = q(`SELECT d.id, d.outcome, d.amount, d.budgets, COALESCE(a.status, ''), d.act_id,
+			COALESCE(a.act_id, ''), COALESCE(x.amount, -1)
 		FROM decisions d
 		LEFT JOIN approvals a ON a.org_id = d.org_id AND a.decision_id = d.id
+		LEFT JOIN acts x ON x.org_id = d.org_id AND x.id = a.act_id
 		WHERE d.org_id = ? AND d.outcome IN ('allowed', 'needs_approval')`, orgID)
 	if err != nil {
 		return rep, dbErr("check ledger", err)
 	}
 	for rows.Next() {
-		var id, outcome, status string
-		var amount int64
+		var id, outcome, status, decisionAct, approvalAct string
+		var amount, actAmount int64
 		var budgets []byte
-		if err := rows.Scan(&id, &outcome, &amount, &budgets, &status); err != nil {
+		if err := rows.Scan(&id, &outcome, &amount, &budgets, &status, &decisionAct, &approvalAct, &actAmount); err != nil {
 			rows.Close()
 			return rep, dbErr("check ledger", err)
+		}
+		// An approved request posted its amount through the act it created
+		// (linked from both the request and the decision); a request not
+		// approved created none.
+		if outcome == margen.OutcomeNeedsApproval {
+			switch {
+			case status == margen.ApprovalApproved && (approvalAct == "" || decisionAct != approvalAct || actAmount != amount):
+				rep.Mismatches = append(rep.Mismatches, margen.LedgerMismatch{What: "approval_act", Want: amount, Got: actAmount,
+					Detail: "decision " + id + ": approved request without its act (act " + approvalAct + ", decision links " + decisionAct + ")"})
+			case status != margen.ApprovalApproved && decisionAct != "":
+				rep.Mismatches = append(rep.Mismatches, margen.LedgerMismatch{What: "approval_act",
+					Detail: "decision " + id + ": act " + decisionAct + " without an approved request (" + status + ")"})
+			}
 		}
 		var views []margen.BudgetView
 		if len(budgets) > 0 {
@@ -151,7 +168,7 @@ func (db *DB) CheckLedger(ctx context.Context, orgID string) (margen.LedgerRepor
 			s.posted = amount
 		case status == margen.ApprovalPending:
 			s.pending = amount
-		default: // rejected or expired: the hold was voided, nothing remains
+		default: // rejected or expired: the hold was reversed, nothing remains
 		}
 		for _, v := range views {
 			x := dk{id, margen.BudgetKey{BudgetID: v.Budget, Subject: v.Subject, Period: v.Period}}

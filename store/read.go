@@ -205,10 +205,18 @@ func (db *DB) ListRefusals(ctx context.Context, orgID string, f margen.RefusalFi
 
 // --- approvals ---
 
+// approvalCols are the columns DecideBatch inserts (the 00001 schema); the
+// columns added by 00002 take their defaults there (kind 'amount', level 0,
+// not decided). Exceptions are inserted by RequestException with all columns.
 var approvalCols = []string{"org_id", "id", "decision_id", "member_id", "customer_id", "action", "amount",
 	"approver_role", "sla_us", "due_at", "on_timeout", "escalate_to", "status", "created_at"}
 
-var approvalSelect = "SELECT " + strings.Join(approvalCols, ", ") + " FROM approvals"
+// approvalReadCols are what an approval reads back: approvalCols and the
+// resolution columns.
+var approvalReadCols = append(append([]string(nil), approvalCols...),
+	"kind", "description", "level", "decided_by", "decided_at", "comment", "act_id")
+
+var approvalSelect = "SELECT " + strings.Join(approvalReadCols, ", ") + " FROM approvals"
 
 func approvalArgs(d dialect, x *margen.Approval, a []any) []any {
 	return append(a, x.OrgID, x.ID, x.DecisionID, x.MemberID, x.CustomerID, x.Action, x.Amount,
@@ -219,8 +227,12 @@ func scanApproval(s scanner) (margen.Approval, error) {
 	var x margen.Approval
 	var sla int64
 	err := s.Scan(&x.OrgID, &x.ID, &x.DecisionID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount,
-		&x.ApproverRole, &sla, tsCol{&x.DueAt}, &x.OnTimeout, &x.EscalateTo, &x.Status, tsCol{&x.CreatedAt})
+		&x.ApproverRole, &sla, tsCol{&x.DueAt}, &x.OnTimeout, &x.EscalateTo, &x.Status, tsCol{&x.CreatedAt},
+		&x.Kind, &x.Description, &x.Level, &x.DecidedBy, tsNullCol{&x.DecidedAt}, &x.Comment, &x.ActID)
 	x.SLA = time.Duration(sla) * time.Microsecond
+	if x.Kind == "" {
+		x.Kind = margen.ApprovalKindAmount
+	}
 	return x, err
 }
 

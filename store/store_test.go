@@ -22,6 +22,17 @@ func TestStore(t *testing.T) {
 	}
 }
 
+// TestControl runs the approvals and webhooks conformance suite on both
+// engines.
+func TestControl(t *testing.T) {
+	for name, dsn := range dsns(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			storetest.RunControl(t, dsn)
+		})
+	}
+}
+
 // dsns returns a fresh database name per engine.
 func dsns(t *testing.T) map[string]func(*testing.T) string {
 	return map[string]func(*testing.T) string{
