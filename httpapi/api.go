@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/metrics"
 )
 
 // Config is what the API needs; Store, Engine and Catalog are required.
@@ -27,6 +30,24 @@ type Config struct {
 	// store again (default 5s; negative disables the cache). It is also the
 	// lag after which a revoked token or a deactivated member is refused.
 	AuthCacheTTL time.Duration
+
+	// Approvals answers, lists and routes approval requests; without it the
+	// approval and exception routes and the event stream answer 503.
+	Approvals *approval.Service
+	// Broker feeds GET /api/v1/events; without it the stream answers 503.
+	Broker *events.Broker
+	// Shutdown, closed when the server begins shutting down, ends the event
+	// streams so a graceful shutdown does not wait for them.
+	Shutdown <-chan struct{}
+	// Heartbeat is how often an idle event stream sends a comment line
+	// (default 15s).
+	Heartbeat time.Duration
+
+	// Metrics, when set, is served at GET /metrics and counts decisions.
+	Metrics *metrics.Metrics
+	// MetricsPublic serves /metrics to any client; by default only to
+	// clients on this machine that did not come through a proxy.
+	MetricsPublic bool
 }
 
 // Limits on request bodies.
@@ -48,6 +69,17 @@ type server struct {
 	clock   margen.Clock
 	version string
 	auth    *tokenCache
+
+	approvals     *approval.Service
+	approvalStore margen.ApprovalStore // nil when the store does not keep approvals
+	webhooks      margen.WebhookStore  // nil when the store does not keep webhooks
+	broker        *events.Broker
+	shutdown      <-chan struct{}
+	heartbeat     time.Duration
+
+	metrics        *metrics.Metrics
+	metricsHandler http.Handler
+	metricsPublic  bool
 
 	// inflight holds the idempotency keys being processed in this process,
 	// so a concurrent duplicate is refused (409) instead of racing.
@@ -71,12 +103,14 @@ type route struct {
 
 func (s *server) routes() []route {
 	const (
-		public    = ""
-		frontline = margen.AccessFrontline
-		manager   = margen.AccessManager
+		public     = ""
+		frontline  = margen.AccessFrontline
+		supervisor = margen.AccessSupervisor
+		manager    = margen.AccessManager
 	)
 	return []route{
 		{"GET /healthz", s.healthz, public},
+		{"GET /metrics", s.serveMetrics, public},
 		{"GET /api/v1/openapi.json", s.openapi, public},
 		{"GET /api/v1/me", s.me, frontline},
 
@@ -94,7 +128,23 @@ func (s *server) routes() []route {
 		{"POST /api/v1/refusals", s.createRefusal, frontline},
 
 		{"GET /api/v1/budgets", s.listBudgets, frontline},
+
+		{"GET /api/v1/approvals/pending", s.pendingApprovals, frontline},
+		{"GET /api/v1/requests", s.myRequests, frontline},
+		{"GET /api/v1/approvals", s.listApprovals, supervisor},
 		{"GET /api/v1/approvals/{id}", s.getApproval, frontline},
+		{"POST /api/v1/approvals/{id}/approve", s.approveApproval, frontline},
+		{"POST /api/v1/approvals/{id}/reject", s.rejectApproval, frontline},
+		{"POST /api/v1/exceptions", s.requestException, frontline},
+		{"GET /api/v1/events", s.streamEvents, frontline},
+
+		{"POST /api/v1/webhooks", s.createWebhook, manager},
+		{"GET /api/v1/webhooks", s.listWebhooks, manager},
+		{"GET /api/v1/webhooks/{id}", s.getWebhook, manager},
+		{"DELETE /api/v1/webhooks/{id}", s.deleteWebhook, manager},
+		{"GET /api/v1/webhooks/{id}/deliveries", s.listDeliveries, manager},
+		{"GET /api/v1/deliveries/{id}", s.getDelivery, manager},
+		{"POST /api/v1/deliveries/{id}/replay", s.replayDelivery, manager},
 
 		{"POST /api/v1/policies", s.publishPolicy, manager},
 		{"GET /api/v1/policies", s.listPolicies, frontline},
@@ -145,10 +195,28 @@ func New(cfg Config) (http.Handler, error) {
 		version:  cfg.Version,
 		auth:     newTokenCache(ttl),
 		inflight: make(map[margen.IdemKey]struct{}),
+
+		approvals:     cfg.Approvals,
+		broker:        cfg.Broker,
+		shutdown:      cfg.Shutdown,
+		heartbeat:     cfg.Heartbeat,
+		metrics:       cfg.Metrics,
+		metricsPublic: cfg.MetricsPublic,
+	}
+	s.approvalStore, _ = cfg.Store.(margen.ApprovalStore)
+	s.webhooks, _ = cfg.Store.(margen.WebhookStore)
+	if s.heartbeat <= 0 {
+		s.heartbeat = defaultHeartbeat
+	}
+	if s.metrics != nil {
+		s.metricsHandler = s.metrics.Handler()
 	}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		h := http.Handler(http.HandlerFunc(rt.handler))
+		if rt.pattern == "POST /api/v1/decisions" && s.metrics != nil {
+			h = s.countDecisions(h)
+		}
 		if rt.minAccess != "" {
 			h = s.authenticate(rt.minAccess, h)
 		}

@@ -300,22 +300,3 @@ func (s *server) listBudgets(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, list(items, ""))
 }
-
-func (s *server) getApproval(w http.ResponseWriter, r *http.Request) {
-	st := state(r)
-	a, err := s.store.GetApproval(r.Context(), st.org.ID, r.PathValue("id"))
-	if err == nil && !seesAll(st.member) && a.MemberID != st.member.ID {
-		err = margen.NotFound("approval")
-	}
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, approvalView{Approval: a, SLA: a.SLA.String()})
-}
-
-// approvalView adds the SLA as a Go duration string ("10m0s").
-type approvalView struct {
-	*margen.Approval
-	SLA string `json:"sla"`
-}

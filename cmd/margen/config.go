@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/margenhq/margen/store"
 )
@@ -20,16 +22,24 @@ type config struct {
 	Addr      string     // listen address of serve (MARGEN_ADDR, --addr)
 	LogFormat string     // text or json (MARGEN_LOG_FORMAT)
 	LogLevel  slog.Level // MARGEN_LOG_LEVEL
+
+	// SLAEvery is how often serve's SLA worker looks for overdue approval
+	// requests (MARGEN_SLA_EVERY, --sla-every).
+	SLAEvery time.Duration
+	// MetricsPublic serves /metrics to any client, not only to this
+	// machine (MARGEN_METRICS_PUBLIC, --metrics-public).
+	MetricsPublic bool
 }
 
 const (
-	defaultDB   = "./margen.db"
-	defaultAddr = "127.0.0.1:8080"
+	defaultDB       = "./margen.db"
+	defaultAddr     = "127.0.0.1:8080"
+	defaultSLAEvery = time.Second
 )
 
 // config reads the environment. Flags are applied on top by each command.
 func (a *app) config() (config, error) {
-	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo}
+	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -47,6 +57,20 @@ func (a *app) config() (config, error) {
 			return c, fmt.Errorf("MARGEN_LOG_LEVEL: %q is not a log level: use debug, info, warn or error", v)
 		}
 	}
+	if v := a.getenv("MARGEN_SLA_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("MARGEN_SLA_EVERY: %q is not a positive duration: use e.g. 1s or 500ms", v)
+		}
+		c.SLAEvery = d
+	}
+	if v := a.getenv("MARGEN_METRICS_PUBLIC"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("MARGEN_METRICS_PUBLIC: %q is not a boolean: use true or false", v)
+		}
+		c.MetricsPublic = b
+	}
 	return c, nil
 }
 
@@ -57,6 +81,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("addr", c.Addr),
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),
+		slog.Duration("sla_every", c.SLAEvery),
+		slog.Bool("metrics_public", c.MetricsPublic),
 	)
 }
 

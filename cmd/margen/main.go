@@ -123,6 +123,8 @@ Environment (flags win over it):
   MARGEN_ADDR        address serve listens on (default 127.0.0.1:8080)
   MARGEN_LOG_FORMAT  text (default) or json; logs go to standard error
   MARGEN_LOG_LEVEL   debug, info (default), warn or error
+  MARGEN_SLA_EVERY   how often serve looks for approval requests past their SLA (default 1s)
+  MARGEN_METRICS_PUBLIC  true: serve /metrics to any client, not only this machine
 
 Amounts are integer minor units of the organisation's currency
 (COP in centavos: 800000 = $8.000).

@@ -7,13 +7,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
+	"github.com/margenhq/margen/webhook"
 )
 
 // HTTP server limits. The API answers in milliseconds; the timeouts only
@@ -34,21 +39,33 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := a.flags("serve", "", `Runs the HTTP server: the JSON API under /api/v1 and /healthz.
+	fs := a.flags("serve", "", `Runs the HTTP server: the JSON API under /api/v1, the live event stream
+(/api/v1/events), /healthz and /metrics; and the background workers: the
+SLA worker (escalates or settles approval requests whose SLA has passed),
+the webhook delivery worker and the event broker.
 
 The database schema is migrated on start. The server prints one line,
 "margen listening on http://ADDR", once it accepts connections (with the
 real port when --addr asks for port 0). On SIGINT or SIGTERM it stops
-accepting, lets the requests in flight finish (up to 20s), drains the
-decision engine and closes the database.
+accepting, ends the event streams, lets the requests in flight finish (up
+to 20s), stops the workers, drains the decision engine and closes the
+database.
+
+/metrics (Prometheus) needs no token, so it answers only clients on this
+machine unless --metrics-public is given.
 
 Example:
   margen serve --addr 127.0.0.1:8080 --db ./margen.db
   MARGEN_DB=postgres://margen:secret@db/margen margen serve --addr :8080`)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on, host:port (env MARGEN_ADDR)")
 	fs.dbFlag(&cfg)
+	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
+	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
+	}
+	if cfg.SLAEvery <= 0 {
+		return &usageError{"--sla-every must be a positive duration, like 1s", fs.usage}
 	}
 	return serve(ctx, a, cfg)
 }
@@ -75,8 +92,41 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// so no handler can queue a decision on a closed engine.
 	defer engine.Close()
 
+	// The background work: the event broker (the live stream), the SLA
+	// worker and the webhook delivery worker. They share one context that
+	// is cancelled after the HTTP server has stopped, so no handler talks to
+	// a stopped worker; the defer runs before engine.Close and st.Close.
+	clock := margen.SystemClock{}
+	met := metrics.New(metrics.Options{Counts: st, Clock: clock, Logger: log})
+	broker := events.NewBroker(st, events.Options{Clock: clock, Logger: log})
+	approvals := approval.New(st, engine, approval.Options{Clock: clock, Logger: log,
+		Notify: broker.Notify, Observe: met.ApprovalAnswered})
+	deliveries := webhook.NewWorker(st, webhook.Options{Clock: clock, Logger: log, OnFailure: met.WebhookFailure})
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	for name, run := range map[string]func(context.Context){
+		"events":   broker.Run,
+		"sla":      func(ctx context.Context) { approvals.RunSLA(ctx, cfg.SLAEvery) },
+		"webhooks": deliveries.Run,
+	} {
+		workers.Go(func() {
+			run(wctx)
+			log.Debug("worker stopped", "worker", name)
+		})
+	}
+	defer func() {
+		stopWorkers()
+		workers.Wait()
+	}()
+
+	// Closed when the HTTP server starts shutting down: ends the event
+	// streams, which would otherwise keep Shutdown waiting.
+	streamsDone := make(chan struct{})
+	var endStreams sync.Once
 	h, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
-		Clock: margen.SystemClock{}, Version: versionString()})
+		Clock: clock, Version: versionString(),
+		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
+		Metrics: met, MetricsPublic: cfg.MetricsPublic})
 	if err != nil {
 		return err
 	}
@@ -97,6 +147,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		// shutdown, which must let them finish.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(func() { endStreams.Do(func() { close(streamsDone) }) })
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "engine", st.Engine())

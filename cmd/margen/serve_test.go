@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServeConfig(t *testing.T) {
+	env := map[string]string{"MARGEN_SLA_EVERY": "250ms", "MARGEN_METRICS_PUBLIC": "true"}
+	a := &app{getenv: func(k string) string { return env[k] }}
+	cfg, err := a.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SLAEvery != 250*time.Millisecond || !cfg.MetricsPublic {
+		t.Errorf("config = %+v", cfg)
+	}
+	if def, _ := (&app{getenv: func(string) string { return "" }}).config(); def.SLAEvery != time.Second || def.MetricsPublic {
+		t.Errorf("defaults = %+v", def)
+	}
+	for k, v := range map[string]string{"MARGEN_SLA_EVERY": "soon", "MARGEN_METRICS_PUBLIC": "maybe"} {
+		bad := map[string]string{k: v}
+		a := &app{getenv: func(k string) string { return bad[k] }}
+		if _, err := a.config(); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	bad := map[string]string{"MARGEN_SLA_EVERY": "-1s"}
+	if _, err := (&app{getenv: func(k string) string { return bad[k] }}).config(); err == nil {
+		t.Error("a negative MARGEN_SLA_EVERY was accepted")
+	}
+	_, _, err = margenRun(t, "serve", "--sla-every", "0s", "--db", filepath.Join(t.TempDir(), "x.db"))
+	if err == nil || !strings.Contains(err.Error(), "--sla-every") {
+		t.Errorf("serve --sla-every 0s: %v", err)
+	}
+}
+
+// TestServeWiring: serve exposes /metrics, runs the event stream and
+// ends it when asked to stop, without waiting for the client to leave.
+func TestServeWiring(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "m.db")
+	mustRun(t, "migrate", "--db", db)
+	mustRun(t, "org", "create", "--db", db, "--slug", "wiring", "--name", "Wiring", "--currency", "EUR",
+		"--timezone", "Europe/Madrid", "--owner", "boss")
+	token := tokenRE(t, mustRun(t, "token", "create", "--db", db, "--org", "wiring", "--member", "boss"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--sla-every", "100ms"},
+			strings.NewReader(""), &stdout, &stderr)
+	}()
+	base := waitListening(t, &stdout, &stderr, done)
+
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"margen_decisions_total", "margen_pending_approvals 0", "margen_job_queue_depth 0",
+		"margen_webhook_failures_total 0", "go_goroutines"} {
+		if resp.StatusCode != 200 || !strings.Contains(string(b), name) {
+			t.Errorf("GET /metrics: %d, lacks %s", resp.StatusCode, name)
+		}
+	}
+
+	req, _ := http.NewRequest("GET", base+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /api/v1/events: %s", resp.Status)
+	}
+	ended := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+		}
+		close(ended)
+	}()
+
+	began := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve after cancel: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not shut down with a stream open")
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream was not ended")
+	}
+	t.Logf("stopped %s after the cancel", time.Since(began))
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("shutdown took %s with a stream open", d)
+	}
+}
+
+func tokenRE(t *testing.T, out string) string {
+	t.Helper()
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "mgn_") {
+			return f
+		}
+	}
+	t.Fatalf("no token in %q", out)
+	return ""
+}
+
+// waitListening waits for serve's "margen listening on" line.
+func waitListening(t *testing.T, stdout, stderr *syncBuffer, done chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended early: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", stderr.String())
+		}
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if addr, ok := strings.CutPrefix(line, "margen listening on "); ok {
+				return addr
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,211 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/webhook"
+)
+
+const (
+	maxWebhookURL    = 2000
+	maxWebhookEvents = 32
+)
+
+var deliveryStatuses = []string{margen.DeliveryPending, margen.DeliveryDelivered, margen.DeliveryFailed}
+
+// needWebhooks answers 503 when the store does not keep webhooks.
+func (s *server) needWebhooks(w http.ResponseWriter, r *http.Request) bool {
+	if s.webhooks == nil {
+		s.problem(w, r, margen.Errorf(margen.EUNAVAILABLE, "error.unavailable"))
+		return false
+	}
+	return true
+}
+
+type webhookBody struct {
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+}
+
+// validateWebhook checks an endpoint: an absolute http or https URL with a
+// host, and a non-empty list of known event types, or ["*"] for all.
+func validateWebhook(in *webhookBody) ([]string, error) {
+	switch {
+	case in.URL == "":
+		return nil, margen.Invalid("url", "error.required", "field", "url")
+	case len(in.URL) > maxWebhookURL:
+		return nil, margen.Invalid("url", "error.too_long", "field", "url", "max", maxWebhookURL)
+	}
+	u, err := url.Parse(in.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" ||
+		u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return nil, margen.Invalid("url", "error.webhook_url")
+	}
+	if len(in.Events) == 0 {
+		return nil, margen.Invalid("events", "error.required", "field", "events")
+	}
+	if len(in.Events) > maxWebhookEvents {
+		return nil, margen.Invalid("events", "error.too_many", "field", "events", "max", maxWebhookEvents)
+	}
+	var out []string
+	for _, ev := range in.Events {
+		switch {
+		case ev == "*" && len(in.Events) == 1:
+		case ev == "*":
+			return nil, margen.Invalid("events", "error.webhook_wildcard")
+		case !slices.Contains(margen.EventTypesAll, ev):
+			return nil, margen.Invalid("events", "error.unknown_event", "event", ev, "allowed", strings.Join(margen.EventTypesAll, ", "))
+		}
+		if !slices.Contains(out, ev) {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// createWebhook registers an endpoint; the answer is the only place its
+// signing secret is ever shown.
+func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) {
+	if !s.needWebhooks(w, r) {
+		return
+	}
+	st := state(r)
+	body, err := readBody(w, r, maxJSONBody)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	var in webhookBody
+	if err := decodeStrict(body, &in); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	evs, err := validateWebhook(&in)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	ic, done := s.beginIdem(w, r, body)
+	if done {
+		return
+	}
+	defer ic.release()
+	hook := &margen.Webhook{
+		ID:        margen.NewID("whk"),
+		OrgID:     st.org.ID,
+		URL:       in.URL,
+		Events:    evs,
+		Secret:    webhook.NewSecret(),
+		Active:    true,
+		CreatedAt: s.clock.Now(),
+	}
+	out, _ := json.Marshal(hook)
+	err = s.webhooks.CreateWebhook(r.Context(), hook, st.member.ID, ic.record(http.StatusCreated, out))
+	s.respond(w, r, ic, err, http.StatusCreated, out)
+}
+
+func (s *server) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	if !s.needWebhooks(w, r) {
+		return
+	}
+	items, err := s.webhooks.ListWebhooks(r.Context(), state(r).org.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	for i := range items {
+		items[i].Secret = "" // shown once, when created
+	}
+	writeJSON(w, http.StatusOK, list(items, ""))
+}
+
+func (s *server) getWebhook(w http.ResponseWriter, r *http.Request) {
+	if !s.needWebhooks(w, r) {
+		return
+	}
+	hook, err := s.webhooks.GetWebhook(r.Context(), state(r).org.ID, r.PathValue("id"))
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	hook.Secret = ""
+	writeJSON(w, http.StatusOK, hook)
+}
+
+// deleteWebhook deactivates an endpoint: nothing more is sent to it, and
+// its deliveries stay visible.
+func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	if !s.needWebhooks(w, r) {
+		return
+	}
+	st := state(r)
+	if err := s.webhooks.DeleteWebhook(r.Context(), st.org.ID, r.PathValue("id"), st.member.ID); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	if !s.needWebhooks(w, r) {
+		return
+	}
+	st := state(r)
+	q := r.URL.Query()
+	p, err := page(q)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	f := margen.DeliveryFilter{Page: fetch(p), WebhookID: r.PathValue("id"), Status: q.Get("status")}
+	if f.Status != "" && !slices.Contains(deliveryStatuses, f.Status) {
+		s.problem(w, r, margen.Invalid("status", "error.invalid_value", "field", "status", "allowed", deliveryStatuses))
+		return
+	}
+	// A webhook of another organisation answers like a missing one.
+	if _, err := s.webhooks.GetWebhook(r.Context(), st.org.ID, f.WebhookID); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	items, err := s.webhooks.ListDeliveries(r.Context(), st.org.ID, f)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	items, next := cut(items, p.Limit, func(d margen.Delivery) string { return d.ID })
+	writeJSON(w, http.StatusOK, list(items, next))
+}
+
+func (s *server) getDelivery(w http.ResponseWriter, r *http.Request) {
+	if !s.needWebhooks(w, r) {
+		return
+	}
+	d, err := s.webhooks.GetDelivery(r.Context(), state(r).org.ID, r.PathValue("id"))
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// replayDelivery queues a delivery again for an attempt now, whatever its
+// status. Queuing twice is harmless (the receiver deduplicates by the
+// webhook-id header, which stays the delivery id), so it takes no
+// Idempotency-Key.
+func (s *server) replayDelivery(w http.ResponseWriter, r *http.Request) {
+	if !s.needWebhooks(w, r) {
+		return
+	}
+	st := state(r)
+	d, err := s.webhooks.ReplayDelivery(r.Context(), st.org.ID, r.PathValue("id"), st.member.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, d)
+}
