@@ -38,19 +38,23 @@ type Options struct {
 	Logger   *slog.Logger
 	MaxBatch int           // decisions per transaction (default 128)
 	MaxWait  time.Duration // how long the writer waits to fill a batch (default 0: take what is waiting)
+	// Committed, when set, is called after each committed batch with the
+	// organisations it wrote to (e.g. to wake the live-event broker).
+	Committed func(orgID string)
 }
 
 // Engine evaluates and records decisions. It is safe for concurrent use.
 type Engine struct {
-	store  margen.Store
-	clock  margen.Clock
-	log    *slog.Logger
-	max    int
-	wait   time.Duration
-	queue  chan *pending
-	done   chan struct{}
-	closed sync.Once
-	stop   chan struct{}
+	store     margen.Store
+	committed func(orgID string)
+	clock     margen.Clock
+	log       *slog.Logger
+	max       int
+	wait      time.Duration
+	queue     chan *pending
+	done      chan struct{}
+	closed    sync.Once
+	stop      chan struct{}
 
 	mu       sync.RWMutex
 	policies map[string]*compiled // org id -> active policy
@@ -122,16 +126,17 @@ func New(store margen.Store, opt Options) *Engine {
 		opt.MaxBatch = 128
 	}
 	e := &Engine{
-		store:    store,
-		clock:    opt.Clock,
-		log:      opt.Logger,
-		max:      opt.MaxBatch,
-		wait:     opt.MaxWait,
-		queue:    make(chan *pending, 4*opt.MaxBatch),
-		done:     make(chan struct{}),
-		stop:     make(chan struct{}),
-		policies: make(map[string]*compiled),
-		inflight: make(map[margen.IdemKey]struct{}),
+		store:     store,
+		committed: opt.Committed,
+		clock:     opt.Clock,
+		log:       opt.Logger,
+		max:       opt.MaxBatch,
+		wait:      opt.MaxWait,
+		queue:     make(chan *pending, 4*opt.MaxBatch),
+		done:      make(chan struct{}),
+		stop:      make(chan struct{}),
+		policies:  make(map[string]*compiled),
+		inflight:  make(map[margen.IdemKey]struct{}),
 	}
 	go e.writer()
 	return e
@@ -407,6 +412,15 @@ func (e *Engine) commit(batch []*pending) {
 			}
 		}
 		close(p.ready)
+	}
+	if err == nil && e.committed != nil {
+		last := ""
+		for _, p := range batch {
+			if org := p.req.Org.ID; org != last {
+				e.committed(org)
+				last = org
+			}
+		}
 	}
 }
 

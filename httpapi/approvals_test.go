@@ -82,7 +82,7 @@ func setupFull(t *testing.T, db *store.DB) *fullEnv {
 	broker := events.NewBroker(db, events.Options{Clock: clk, Logger: log, Every: 100 * time.Millisecond})
 	svc := approval.New(db, eng, approval.Options{Clock: clk, Logger: log, Notify: broker.Notify, Observe: met.ApprovalAnswered})
 	// The worker keeps the real clock: the store schedules deliveries by it.
-	worker := webhook.NewWorker(db, webhook.Options{Logger: log, OnFailure: met.WebhookFailure,
+	worker := webhook.NewWorker(db, webhook.Options{Logger: log, AllowPrivate: true, OnFailure: met.WebhookFailure,
 		BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

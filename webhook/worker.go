@@ -35,6 +35,9 @@ type Options struct {
 	OnFailure func()
 	// Concurrency bounds the requests in flight (default 16).
 	Concurrency int
+	// AllowPrivate lets the default client deliver to loopback, private
+	// and link-local addresses (refused by default: see publicOnly).
+	AllowPrivate bool
 	// Timeout bounds each request when Client has none (default 10s).
 	Timeout time.Duration
 }
@@ -90,10 +93,7 @@ func NewWorker(st margen.WebhookStore, opt Options) *Worker {
 		w.timeout = DefaultTimeout
 	}
 	if w.client == nil {
-		w.client = &http.Client{
-			Timeout:       w.timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		w.client = newClient(w.timeout, opt.AllowPrivate)
 	}
 	if w.client.Timeout > 0 {
 		w.timeout = w.client.Timeout

@@ -154,7 +154,7 @@ func TestDeliveries(t *testing.T) {
 			}
 
 			var failures atomic.Int64
-			opt := webhook.Options{Clock: clock, MaxAttempts: 12, BaseBackoff: time.Second,
+			opt := webhook.Options{Clock: clock, AllowPrivate: true, MaxAttempts: 12, BaseBackoff: time.Second,
 				MaxBackoff: time.Minute, OnFailure: func() { failures.Add(1) }, Concurrency: 4}
 			ws := []*webhook.Worker{webhook.NewWorker(st, opt), webhook.NewWorker(st, opt)}
 			start := time.Now()
@@ -308,7 +308,7 @@ func TestGiveUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	var failures atomic.Int64
-	w := webhook.NewWorker(st, webhook.Options{Clock: clock, MaxAttempts: 3, BaseBackoff: time.Second,
+	w := webhook.NewWorker(st, webhook.Options{Clock: clock, AllowPrivate: true, MaxAttempts: 3, BaseBackoff: time.Second,
 		MaxBackoff: 10 * time.Second, OnFailure: func() { failures.Add(1) }})
 	drain(t, ctx, st, []*webhook.Worker{w}, clock)
 	ds := allDeliveries(t, st, org.ID)

@@ -29,6 +29,9 @@ type config struct {
 	// MetricsPublic serves /metrics to any client, not only to this
 	// machine (MARGEN_METRICS_PUBLIC, --metrics-public).
 	MetricsPublic bool
+	// WebhookAllowPrivate lets webhooks deliver to loopback and private
+	// addresses (MARGEN_WEBHOOK_ALLOW_PRIVATE, --webhook-allow-private).
+	WebhookAllowPrivate bool
 }
 
 const (
@@ -63,6 +66,13 @@ func (a *app) config() (config, error) {
 			return c, fmt.Errorf("MARGEN_SLA_EVERY: %q is not a positive duration: use e.g. 1s or 500ms", v)
 		}
 		c.SLAEvery = d
+	}
+	if v := a.getenv("MARGEN_WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("MARGEN_WEBHOOK_ALLOW_PRIVATE: %q is not a boolean: use true or false", v)
+		}
+		c.WebhookAllowPrivate = b
 	}
 	if v := a.getenv("MARGEN_METRICS_PUBLIC"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -60,6 +60,7 @@ Example:
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on, host:port (env MARGEN_ADDR)")
 	fs.dbFlag(&cfg)
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
+	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
@@ -87,7 +88,11 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 			err = fmt.Errorf("close database: %w", cerr)
 		}
 	}()
-	engine := decision.New(st, decision.Options{Logger: log})
+	clock := margen.SystemClock{}
+	// The broker follows the audit trail; the engine wakes it after each
+	// committed batch so live streams see decisions at once.
+	broker := events.NewBroker(st, events.Options{Clock: clock, Logger: log})
+	engine := decision.New(st, decision.Options{Logger: log, Committed: broker.Notify})
 	// Runs after the HTTP server has stopped (defers run in reverse order),
 	// so no handler can queue a decision on a closed engine.
 	defer engine.Close()
@@ -96,12 +101,11 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// worker and the webhook delivery worker. They share one context that
 	// is cancelled after the HTTP server has stopped, so no handler talks to
 	// a stopped worker; the defer runs before engine.Close and st.Close.
-	clock := margen.SystemClock{}
 	met := metrics.New(metrics.Options{Counts: st, Clock: clock, Logger: log})
-	broker := events.NewBroker(st, events.Options{Clock: clock, Logger: log})
 	approvals := approval.New(st, engine, approval.Options{Clock: clock, Logger: log,
 		Notify: broker.Notify, Observe: met.ApprovalAnswered})
-	deliveries := webhook.NewWorker(st, webhook.Options{Clock: clock, Logger: log, OnFailure: met.WebhookFailure})
+	deliveries := webhook.NewWorker(st, webhook.Options{Clock: clock, Logger: log, OnFailure: met.WebhookFailure,
+		AllowPrivate: cfg.WebhookAllowPrivate})
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	for name, run := range map[string]func(context.Context){
