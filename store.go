@@ -18,6 +18,9 @@ import (
 // same transaction too; if the key is already recorded they change nothing
 // and return an ECONFLICT error with key "error.idempotency_exists".
 type Store interface {
+	ApprovalStore
+	WebhookStore
+
 	Ping(ctx context.Context) error
 	Close() error
 

@@ -62,6 +62,7 @@ type Result struct {
 	Decisions                 int
 	Allowed                   int
 	NeedsApproval             int
+	Approved, Rejected        int // requests answered by a supervisor or manager
 	Denied                    int
 	Flagged                   int
 	Reactions                 int
@@ -131,7 +132,10 @@ func Load(ctx context.Context, st margen.Store, opt Options) (Result, error) {
 
 	now := opt.Now.In(loc)
 	y, m, d := now.Date()
-	first := time.Date(y, m, d, 0, 0, 0, 0, loc).AddDate(0, 0, -(Days - 1))
+	// The history covers the Days days before today and stops at midnight,
+	// so today's budgets are untouched: the quick tour works at any hour.
+	today := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	first := today.AddDate(0, 0, -Days)
 	setup := first.AddDate(0, 0, -1).Add(9 * time.Hour)
 
 	g := &generator{
@@ -139,13 +143,13 @@ func Load(ctx context.Context, st margen.Store, opt Options) (Result, error) {
 		rng:    rand.New(rand.NewPCG(uint64(opt.Seed), uint64(opt.Seed)^0x9e3779b97f4a7c15)),
 		clock:  &stepClock{},
 		loc:    loc,
-		now:    now,
+		now:    today,
 		first:  first,
 		pol:    pol,
 		out:    out,
 		byRole: map[string][]*margen.Member{},
 	}
-	res := Result{AdminLogin: AdminLogin, From: first, To: now}
+	res := Result{AdminLogin: AdminLogin, From: first, To: today}
 
 	fmt.Fprintf(out, "demo: creating %s (%s)\n", Name, Slug)
 	res.AdminPassword = auth.NewPassword()
@@ -215,7 +219,7 @@ func Load(ctx context.Context, st margen.Store, opt Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	fmt.Fprintf(out, "demo: %d decisions (%d allowed, %d to approve, %d denied), %d reactions, %d other refusals\n",
-		res.Decisions, res.Allowed, res.NeedsApproval, res.Denied, res.Reactions, res.Refusals)
+	fmt.Fprintf(out, "demo: %d decisions (%d allowed, %d asked for approval: %d approved, %d rejected; %d denied), %d reactions, %d other refusals\n",
+		res.Decisions, res.Allowed, res.NeedsApproval, res.Approved, res.Rejected, res.Denied, res.Reactions, res.Refusals)
 	return res, nil
 }

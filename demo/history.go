@@ -381,6 +381,11 @@ func (g *generator) scheduleDecision(s *scenario, at, date time.Time, progress f
 	surveyDelay := time.Duration(1+g.rng.IntN(30)) * time.Hour
 	surveySentiment := g.sentiment(progress)
 	notePick := g.rng.Uint64()
+	// Most requests above latitude are answered within minutes, most of
+	// them with a yes; a few are left for the SLA worker.
+	answered := g.rng.Float64() < 0.94
+	approve := g.rng.Float64() < 0.8+0.1*progress
+	answerDelay := time.Duration(1+g.rng.IntN(12)) * time.Minute
 
 	g.today = append(g.today, &plannedDecision{at: at, req: req, follow: func(d *margen.Decision) {
 		res.Decisions++
@@ -393,6 +398,9 @@ func (g *generator) scheduleDecision(s *scenario, at, date time.Time, progress f
 			res.Allowed++
 		case margen.OutcomeNeedsApproval:
 			res.NeedsApproval++
+			if answered {
+				g.scheduleAnswer(d, m, at.Add(answerDelay), approve, res)
+			}
 		default:
 			res.Denied++
 		}
@@ -487,6 +495,46 @@ func (g *generator) scheduleRefusal(s *refusalScenario, at time.Time, res *Resul
 			return fmt.Errorf("demo: refusal: %w", err)
 		}
 		res.Refusals++
+		return nil
+	})
+}
+
+// scheduleAnswer has someone who may decide answer an approval request: a
+// member of the routed role in the requester's team if there is one, else
+// anyone with that role, else the owner.
+func (g *generator) scheduleAnswer(d *margen.Decision, requester *margen.Member, at time.Time, approve bool, res *Result) {
+	if at.After(g.now) {
+		return
+	}
+	g.schedule(at, func(ctx context.Context) error {
+		a, err := g.st.GetApproval(ctx, g.org.ID, d.ApprovalID)
+		if err != nil {
+			return fmt.Errorf("demo: approval: %w", err)
+		}
+		var by *margen.Member
+		for _, m := range g.byRole[a.ApproverRole] {
+			if m.ID != requester.ID && (by == nil || m.Team == requester.Team) {
+				by = m
+			}
+		}
+		if by == nil {
+			by = g.byRole["owner"][0]
+		}
+		r := margen.Resolution{ApprovalID: a.ID, Level: a.Level, Status: margen.ApprovalRejected, Actor: by.ID, At: at}
+		if approve {
+			r.Status, r.ActID = margen.ApprovalApproved, margen.NewID("act")
+			r.Comment = "Adelante."
+		} else {
+			r.Comment = "Esta vez no: ofrécele otra alternativa."
+		}
+		if _, err := g.st.ResolveApproval(ctx, g.org.ID, r, nil); err != nil {
+			return fmt.Errorf("demo: answer approval: %w", err)
+		}
+		if approve {
+			res.Approved++
+		} else {
+			res.Rejected++
+		}
 		return nil
 	})
 }

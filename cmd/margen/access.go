@@ -32,15 +32,11 @@ Example:
 		if _, err := fs.parse(args, 0); err != nil {
 			return err
 		}
-		st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+		st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		org, err := orgBySlug(ctx, st, *orgSlug)
-		if err != nil {
-			return err
-		}
 		m, err := memberByLogin(ctx, st, org, *login)
 		if err != nil {
 			return err
@@ -73,15 +69,11 @@ Example:
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := orgBySlug(ctx, st, *orgSlug)
-	if err != nil {
-		return err
-	}
 	m, err := memberByLogin(ctx, st, org, *login)
 	if err != nil {
 		return err
@@ -121,15 +113,11 @@ Example:
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := orgBySlug(ctx, st, *orgSlug)
-	if err != nil {
-		return err
-	}
 	if err := st.RevokeToken(ctx, org.ID, rest[0], "cli"); err != nil {
 		if margen.IsCode(err, margen.ENOTFOUND) {
 			return fmt.Errorf("TOKEN_ID: no token %q in %s (margen token list shows the ids)", rest[0], org.Slug)

@@ -38,6 +38,21 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger, migrate bool) 
 	return st, nil
 }
 
+// openOrg opens the database (which must exist and be migrated) and finds
+// the organisation named by --org; the caller closes the store.
+func openOrg(ctx context.Context, a *app, cfg config, slug string) (*store.DB, *margen.Org, error) {
+	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	org, err := orgBySlug(ctx, st, slug)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, org, nil
+}
+
 // orgBySlug finds an organisation, with a message naming the flag.
 func orgBySlug(ctx context.Context, st margen.Store, slug string) (*margen.Org, error) {
 	org, err := st.OrgBySlug(ctx, slug)
@@ -218,15 +233,11 @@ Example:
 	if err := errors.Join(checkSlug("slug", *slug), checkName("name", *name)); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := orgBySlug(ctx, st, *orgSlug)
-	if err != nil {
-		return err
-	}
 	t := &margen.Team{OrgID: org.ID, Slug: *slug, Name: strings.TrimSpace(*name)}
 	if err := st.CreateTeam(ctx, t, actor); err != nil {
 		if margen.IsCode(err, margen.ECONFLICT) {
@@ -279,15 +290,11 @@ Example:
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := orgBySlug(ctx, st, *orgSlug)
-	if err != nil {
-		return err
-	}
 	if *team != "" {
 		teams, err := st.ListTeams(ctx, org.ID)
 		if err != nil {
@@ -365,15 +372,11 @@ Example:
 	if err := checkName("name", *name); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := orgBySlug(ctx, st, *orgSlug)
-	if err != nil {
-		return err
-	}
 	m, err := memberByLogin(ctx, st, org, *login)
 	if err != nil {
 		return err
@@ -430,8 +433,9 @@ Example:
 	} else {
 		fmt.Fprintf(w, "Loaded %s (slug %s) in %s:\n", res.Org.Name, res.Org.Slug, time.Since(start).Round(100*time.Millisecond))
 		fmt.Fprintf(w, "  %d teams, %d members, %d customers, policy version %d\n", res.Teams, res.Members, res.Customers, res.PolicyVersion)
-		fmt.Fprintf(w, "  %d decisions from %s to %s: %d allowed (%d flagged), %d waiting for approval, %d denied\n",
-			res.Decisions, res.From.Format("2006-01-02"), res.To.Format("2006-01-02"), res.Allowed, res.Flagged, res.NeedsApproval, res.Denied)
+		fmt.Fprintf(w, "  %d decisions from %s to %s: %d allowed (%d flagged), %d denied, %d asked for approval (%d approved, %d rejected, %d still open)\n",
+			res.Decisions, res.From.Format("2006-01-02"), res.To.AddDate(0, 0, -1).Format("2006-01-02"), res.Allowed, res.Flagged, res.Denied,
+			res.NeedsApproval, res.Approved, res.Rejected, res.NeedsApproval-res.Approved-res.Rejected)
 		fmt.Fprintf(w, "  %d customer reactions, %d other refusals\n\n", res.Reactions, res.Refusals)
 		fmt.Fprintf(w, "Sign in: login %s, password %s (shown once: note it now)\n", res.AdminLogin, res.AdminPassword)
 	}

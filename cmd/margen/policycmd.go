@@ -117,15 +117,11 @@ Example:
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := orgBySlug(ctx, st, *orgSlug)
-	if err != nil {
-		return err
-	}
 	if p.Currency() != org.Currency {
 		return fmt.Errorf("%s: the policy is in %s but %s counts in %s", file, p.Currency(), org.Slug, org.Currency)
 	}
@@ -350,15 +346,11 @@ Example:
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
+	st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := orgBySlug(ctx, st, *orgSlug)
-	if err != nil {
-		return err
-	}
 	rep, err := st.CheckLedger(ctx, org.ID)
 	if err != nil {
 		return err
