@@ -66,6 +66,7 @@ type Engine struct {
 type compiled struct {
 	version int
 	pol     *policy.Policy
+	budgets sync.Map // role, team, action -> []policy.Budget (see budgetsFor)
 }
 
 // CustomerInput identifies the customer of a decision; a new reference
@@ -272,7 +273,7 @@ func (e *Engine) prepare(ctx context.Context, req *Request) (*pending, error) {
 			return nil, margen.Invalid("context", "error.context_object")
 		}
 	}
-	p.keys = e.possibleKeys(c.pol, p)
+	p.keys = e.possibleKeys(c, p)
 	if req.IdemKey != "" {
 		p.idemKey = margen.IdemKey{OrgID: req.Org.ID, MemberID: req.Member.ID, Key: req.IdemKey}
 	}
@@ -490,7 +491,7 @@ func (e *Engine) commitOnce(batch []*pending) error {
 				return perr
 			}
 			p.pol = c
-			p.keys = e.possibleKeys(c.pol, p)
+			p.keys = e.possibleKeys(c, p)
 		}
 	}
 	return err

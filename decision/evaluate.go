@@ -14,9 +14,9 @@ import (
 // budgets of every grant that applies to the member's role, team and action,
 // whatever the grants' conditions say. Conditions are evaluated under the
 // lock, so the batch locks this superset up front.
-func (e *Engine) possibleKeys(pol *policy.Policy, p *pending) []margen.OrgBudgetKey {
+func (e *Engine) possibleKeys(c *compiled, p *pending) []margen.OrgBudgetKey {
 	r := p.req
-	ids := budgetsFor(pol, r.Member.Role, r.Member.Team, r.Action)
+	ids := c.budgetsFor(r.Member.Role, r.Member.Team, r.Action)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -44,13 +44,10 @@ func subject(scope string, m *margen.Member, customerID string) string {
 	return "org"
 }
 
-// budgetsFor memoises, per policy, the budgets reachable for a role, team
-// and action.
-var budgetMemo sync.Map // *policy.Policy -> *sync.Map[string][]policy.Budget
-
-func budgetsFor(pol *policy.Policy, role, team, action string) []policy.Budget {
-	m, _ := budgetMemo.LoadOrStore(pol, &sync.Map{})
-	memo := m.(*sync.Map)
+// budgetsFor memoises, for the compiled policy, the budgets reachable for a
+// role, team and action (the memo goes away with the policy version).
+func (c *compiled) budgetsFor(role, team, action string) []policy.Budget {
+	pol, memo := c.pol, &c.budgets
 	k := role + "\x00" + team + "\x00" + action
 	if v, ok := memo.Load(k); ok {
 		return v.([]policy.Budget)
