@@ -78,15 +78,25 @@ func (s *server) withContext(ctx context.Context, st *reqState, a *margen.Approv
 	} else if !margen.IsCode(err, margen.ENOTFOUND) {
 		return v, err
 	}
+	// The customer's record and their recent acts (by anyone) are for those
+	// who decide: a frontline requester sees only their own acts, or a
+	// request naming any customer reference would read that customer's file.
+	approver := seesAll(st.member) || a.MemberID != st.member.ID
 	if a.CustomerID != "" {
-		cus, err := s.store.CustomerByID(ctx, st.org.ID, a.CustomerID)
-		switch {
-		case err == nil:
-			c.Customer = cus
-		case !margen.IsCode(err, margen.ENOTFOUND):
-			return v, err
+		if approver {
+			cus, err := s.store.CustomerByID(ctx, st.org.ID, a.CustomerID)
+			switch {
+			case err == nil:
+				c.Customer = cus
+			case !margen.IsCode(err, margen.ENOTFOUND):
+				return v, err
+			}
 		}
-		acts, err := s.store.ListActs(ctx, st.org.ID, margen.ActFilter{Page: margen.Page{Limit: recentActs}, CustomerID: a.CustomerID})
+		f := margen.ActFilter{Page: margen.Page{Limit: recentActs}, CustomerID: a.CustomerID}
+		if !approver {
+			f.MemberID = st.member.ID
+		}
+		acts, err := s.store.ListActs(ctx, st.org.ID, f)
 		if err != nil {
 			return v, err
 		}

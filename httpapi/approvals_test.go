@@ -772,3 +772,30 @@ func TestMetricsEndpoint(t *testing.T) {
 		wantKey(t, e.do("GET", "/metrics", "", "", "X-Forwarded-For", "203.0.113.9"), 403, "error.metrics_local")
 	})
 }
+
+// TestRequesterSeesNoOtherFiles: a frontline requester reading their own
+// request does not get the customer's file nor other members' acts on that
+// customer (naming any customer in an exception request must not open it).
+func TestRequesterSeesNoOtherFiles(t *testing.T) {
+	eachEngineFull(t, func(t *testing.T, e *fullEnv) {
+		_, res := e.decide("bob", gift(100, "LB-9"))
+		res.want(http.StatusCreated)
+		var x struct {
+			Approval margen.Approval `json:"approval"`
+		}
+		e.do("POST", "/api/v1/exceptions", "ana", `{"description":"x","customer":{"ref":"LB-9"}}`).want(201).decode(&x)
+		var mine approvalJSON
+		e.do("GET", "/api/v1/approvals/"+x.Approval.ID, "ana", "").want(http.StatusOK).decode(&mine)
+		if mine.Context == nil {
+			t.Fatal("no context")
+		}
+		if mine.Context.Customer != nil || len(mine.Context.RecentActs) != 0 {
+			t.Fatalf("requester sees customer %+v and acts %+v", mine.Context.Customer, mine.Context.RecentActs)
+		}
+		var theirs approvalJSON
+		e.do("GET", "/api/v1/approvals/"+x.Approval.ID, "sara", "").want(http.StatusOK).decode(&theirs)
+		if theirs.Context.Customer == nil || len(theirs.Context.RecentActs) != 1 {
+			t.Fatalf("supervisor sees customer %+v and acts %+v; want the file and bob's act", theirs.Context.Customer, theirs.Context.RecentActs)
+		}
+	})
+}
