@@ -799,3 +799,20 @@ func TestRequesterSeesNoOtherFiles(t *testing.T) {
 		}
 	})
 }
+
+// TestEventStreamEndsWhenAccessEnds: an open stream outlives the token cache,
+// so it checks the credentials again on every heartbeat and ends when the
+// member is deactivated.
+func TestEventStreamEndsWhenAccessEnds(t *testing.T) {
+	e := setupFull(t, storetest.OpenSQLite(t))
+	sara := e.stream("sara")
+	e.stream("mario") // stays open: nothing changed for mario
+	if err := e.db.SetMemberActive(context.Background(), e.orgA.ID, e.member["sara"].ID, false, "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sara.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream of a deactivated member is still open")
+	}
+}

@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/auth"
 	"github.com/margenhq/margen/events"
 )
 
@@ -119,6 +121,12 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		case <-s.shutdown:
 			return
 		case <-heartbeat.C:
+			// A stream outlives the token cache: check the credentials
+			// again, so a revoked token, a deactivated member or a changed
+			// role ends it (the client reconnects with what it may see now).
+			if !s.stillAllowed(ctx, r, m) {
+				return
+			}
 			if _, err := w.Write([]byte(": ping\n\n")); err != nil {
 				return
 			}
@@ -158,4 +166,20 @@ func writeEvent(buf *bytes.Buffer, ev events.Event) {
 	buf.WriteString("\ndata: ")
 	buf.Write(b)
 	buf.WriteString("\n\n")
+}
+
+// stillAllowed re-reads, bypassing the cache, the token of a long-lived
+// request and its member, and reports whether the member may still see
+// what the stream was opened with.
+func (s *server) stillAllowed(ctx context.Context, r *http.Request, was *margen.Member) bool {
+	token, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return false
+	}
+	t, err := s.store.TokenByHash(ctx, auth.HashToken(token))
+	if err != nil || t.RevokedAt != nil || t.MemberID != was.ID {
+		return false
+	}
+	m, err := s.store.MemberByID(ctx, t.OrgID, t.MemberID)
+	return err == nil && m.Active && m.Access == was.Access && m.Role == was.Role && m.Team == was.Team
 }
