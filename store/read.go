@@ -131,8 +131,22 @@ func (db *DB) GetAct(ctx context.Context, orgID, id string) (*margen.Act, error)
 func (db *DB) ListActs(ctx context.Context, orgID string, f margen.ActFilter) ([]margen.Act, error) {
 	var w where
 	w.add("org_id = ?", orgID)
-	w.eq("member_id", f.MemberID)
-	w.eq("customer_id", f.CustomerID)
+	if f.MemberID != "" || f.CustomerID != "" {
+		// Every act comes from a decision of the same member and customer,
+		// so these filters go through the decisions' indexes: acts carry
+		// no member or customer index of their own, two random-key index
+		// inserts fewer per decision on the hot path.
+		sub, args := "id IN (SELECT act_id FROM decisions WHERE org_id = ? AND act_id <> ''", []any{orgID}
+		if f.MemberID != "" {
+			sub += " AND member_id = ?"
+			args = append(args, f.MemberID)
+		}
+		if f.CustomerID != "" {
+			sub += " AND customer_id = ?"
+			args = append(args, f.CustomerID)
+		}
+		w.add(sub+")", args...)
+	}
 	w.eq("action", f.Action)
 	if f.Flagged != nil {
 		if *f.Flagged {
