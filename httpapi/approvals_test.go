@@ -487,7 +487,12 @@ func TestWebhooksAPI(t *testing.T) {
 			t.Fatalf("created: %s", res.body)
 		}
 		secret.Store(hook.Secret)
-		e.do("POST", "/api/v1/webhooks", "mario", body, "Idempotency-Key", "wh-1").want(201)
+		again := e.do("POST", "/api/v1/webhooks", "mario", body, "Idempotency-Key", "wh-1").want(201)
+		var replayed margen.Webhook
+		again.decode(&replayed)
+		if replayed.ID != hook.ID || replayed.Secret != "" || strings.Contains(string(again.body), "whsec_") {
+			t.Fatalf("replay (same webhook, secret shown once only): %s", again.body)
+		}
 		var hooks struct{ Items []margen.Webhook }
 		e.do("GET", "/api/v1/webhooks", "olga", "").want(200).decode(&hooks)
 		if len(hooks.Items) != 1 || hooks.Items[0].ID != hook.ID || hooks.Items[0].Secret != "" {

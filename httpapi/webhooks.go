@@ -105,7 +105,12 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		CreatedAt: s.clock.Now(),
 	}
 	out, _ := json.Marshal(hook)
-	err = s.webhooks.CreateWebhook(r.Context(), hook, st.member.ID, ic.record(http.StatusCreated, out))
+	// The stored answer for a retry leaves the secret out: it is shown
+	// once, in this response, and nowhere else.
+	shown := *hook
+	shown.Secret = ""
+	stored, _ := json.Marshal(&shown)
+	err = s.webhooks.CreateWebhook(r.Context(), hook, st.member.ID, ic.record(http.StatusCreated, stored))
 	s.respond(w, r, ic, err, http.StatusCreated, out)
 }
 
