@@ -186,3 +186,18 @@ func parseAmount(raw json.RawMessage) (int64, error) {
 	}
 	return n, nil
 }
+
+// readJSON reads a JSON body of at most maxJSONBody bytes into v, strictly
+// (see decodeStrict), answering the problem itself when it fails. It returns
+// the raw body, which idempotency fingerprints, and whether to go on.
+func (s *server) readJSON(w http.ResponseWriter, r *http.Request, v any) ([]byte, bool) {
+	body, err := readBody(w, r, maxJSONBody)
+	if err == nil {
+		err = decodeStrict(body, v)
+	}
+	if err != nil {
+		s.problem(w, r, err)
+		return nil, false
+	}
+	return body, true
+}

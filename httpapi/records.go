@@ -75,16 +75,12 @@ type reactionBody struct {
 
 func (s *server) createReaction(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
-	body, err := readBody(w, r, maxJSONBody)
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
 	var in reactionBody
-	if err := decodeStrict(body, &in); err != nil {
-		s.problem(w, r, err)
+	body, ok := s.readJSON(w, r, &in)
+	if !ok {
 		return
 	}
+	var err error
 	switch {
 	case in.Sentiment == "":
 		err = margen.Invalid("sentiment", "error.required", "field", "sentiment")
@@ -195,14 +191,9 @@ func oneOf(field, v string, allowed []string) error {
 
 func (s *server) createRefusal(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
-	body, err := readBody(w, r, maxJSONBody)
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
 	var in refusalBody
-	if err := decodeStrict(body, &in); err != nil {
-		s.problem(w, r, err)
+	body, ok := s.readJSON(w, r, &in)
+	if !ok {
 		return
 	}
 	amount, err := parseAmount(in.Amount)

@@ -75,14 +75,9 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := state(r)
-	body, err := readBody(w, r, maxJSONBody)
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
 	var in webhookBody
-	if err := decodeStrict(body, &in); err != nil {
-		s.problem(w, r, err)
+	body, ok := s.readJSON(w, r, &in)
+	if !ok {
 		return
 	}
 	evs, err := validateWebhook(&in)
