@@ -70,12 +70,10 @@ type server struct {
 	version string
 	auth    *tokenCache
 
-	approvals     *approval.Service
-	approvalStore margen.ApprovalStore // nil when the store does not keep approvals
-	webhooks      margen.WebhookStore  // nil when the store does not keep webhooks
-	broker        *events.Broker
-	shutdown      <-chan struct{}
-	heartbeat     time.Duration
+	approvals *approval.Service
+	broker    *events.Broker
+	shutdown  <-chan struct{}
+	heartbeat time.Duration
 
 	metrics        *metrics.Metrics
 	metricsHandler http.Handler
@@ -203,8 +201,6 @@ func New(cfg Config) (http.Handler, error) {
 		metrics:       cfg.Metrics,
 		metricsPublic: cfg.MetricsPublic,
 	}
-	s.approvalStore, _ = cfg.Store.(margen.ApprovalStore)
-	s.webhooks, _ = cfg.Store.(margen.WebhookStore)
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
 	}
@@ -214,9 +210,6 @@ func New(cfg Config) (http.Handler, error) {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		h := http.Handler(http.HandlerFunc(rt.handler))
-		if rt.pattern == "POST /api/v1/decisions" && s.metrics != nil {
-			h = s.countDecisions(h)
-		}
 		if rt.minAccess != "" {
 			h = s.authenticate(rt.minAccess, h)
 		}

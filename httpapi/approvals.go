@@ -184,10 +184,6 @@ func (s *server) myRequests(w http.ResponseWriter, r *http.Request) {
 // listApprovals lists every request of the organisation (supervisors and
 // above), optionally narrowed by status, requester and approver role.
 func (s *server) listApprovals(w http.ResponseWriter, r *http.Request) {
-	if s.approvalStore == nil {
-		s.problem(w, r, margen.Errorf(margen.EUNAVAILABLE, "error.unavailable"))
-		return
-	}
 	st := state(r)
 	q := r.URL.Query()
 	p, err := page(q)
@@ -203,7 +199,7 @@ func (s *server) listApprovals(w http.ResponseWriter, r *http.Request) {
 	if role := q.Get("approver_role"); role != "" {
 		f.ApproverRoles = []string{role}
 	}
-	items, err := s.approvalStore.ListApprovals(r.Context(), st.org.ID, f)
+	items, err := s.store.ListApprovals(r.Context(), st.org.ID, f)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -221,13 +217,7 @@ func (s *server) listApprovals(w http.ResponseWriter, r *http.Request) {
 // above may see it; anyone else gets the answer for a missing id.
 func (s *server) getApproval(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
-	var a *margen.Approval
-	var err error
-	if s.approvalStore != nil {
-		a, err = s.approvalStore.GetApprovalWithHistory(r.Context(), st.org.ID, r.PathValue("id"))
-	} else {
-		a, err = s.store.GetApproval(r.Context(), st.org.ID, r.PathValue("id"))
-	}
+	a, err := s.store.GetApprovalWithHistory(r.Context(), st.org.ID, r.PathValue("id"))
 	if err == nil && !s.maySee(r.Context(), st, a) {
 		err = margen.NotFound("approval")
 	}

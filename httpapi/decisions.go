@@ -55,6 +55,8 @@ func (s *server) createDecision(w http.ResponseWriter, r *http.Request) {
 	s.render(r.Context(), st, res.Decision)
 	if res.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
+	} else if s.metrics != nil {
+		s.metrics.Decision(res.Decision.Outcome)
 	}
 	writeJSON(w, http.StatusCreated, res.Decision)
 }

@@ -18,15 +18,6 @@ const (
 
 var deliveryStatuses = []string{margen.DeliveryPending, margen.DeliveryDelivered, margen.DeliveryFailed}
 
-// needWebhooks answers 503 when the store does not keep webhooks.
-func (s *server) needWebhooks(w http.ResponseWriter, r *http.Request) bool {
-	if s.webhooks == nil {
-		s.problem(w, r, margen.Errorf(margen.EUNAVAILABLE, "error.unavailable"))
-		return false
-	}
-	return true
-}
-
 type webhookBody struct {
 	URL    string   `json:"url"`
 	Events []string `json:"events"`
@@ -71,9 +62,6 @@ func validateWebhook(in *webhookBody) ([]string, error) {
 // createWebhook registers an endpoint; the answer is the only place its
 // signing secret is ever shown.
 func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) {
-	if !s.needWebhooks(w, r) {
-		return
-	}
 	st := state(r)
 	var in webhookBody
 	body, ok := s.readJSON(w, r, &in)
@@ -105,15 +93,12 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) {
 	shown := *hook
 	shown.Secret = ""
 	stored, _ := json.Marshal(&shown)
-	err = s.webhooks.CreateWebhook(r.Context(), hook, st.member.ID, ic.record(http.StatusCreated, stored))
+	err = s.store.CreateWebhook(r.Context(), hook, st.member.ID, ic.record(http.StatusCreated, stored))
 	s.respond(w, r, ic, err, http.StatusCreated, out)
 }
 
 func (s *server) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	if !s.needWebhooks(w, r) {
-		return
-	}
-	items, err := s.webhooks.ListWebhooks(r.Context(), state(r).org.ID)
+	items, err := s.store.ListWebhooks(r.Context(), state(r).org.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -125,10 +110,7 @@ func (s *server) listWebhooks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getWebhook(w http.ResponseWriter, r *http.Request) {
-	if !s.needWebhooks(w, r) {
-		return
-	}
-	hook, err := s.webhooks.GetWebhook(r.Context(), state(r).org.ID, r.PathValue("id"))
+	hook, err := s.store.GetWebhook(r.Context(), state(r).org.ID, r.PathValue("id"))
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -140,11 +122,8 @@ func (s *server) getWebhook(w http.ResponseWriter, r *http.Request) {
 // deleteWebhook deactivates an endpoint: nothing more is sent to it, and
 // its deliveries stay visible.
 func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	if !s.needWebhooks(w, r) {
-		return
-	}
 	st := state(r)
-	if err := s.webhooks.DeleteWebhook(r.Context(), st.org.ID, r.PathValue("id"), st.member.ID); err != nil {
+	if err := s.store.DeleteWebhook(r.Context(), st.org.ID, r.PathValue("id"), st.member.ID); err != nil {
 		s.problem(w, r, err)
 		return
 	}
@@ -152,9 +131,6 @@ func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listDeliveries(w http.ResponseWriter, r *http.Request) {
-	if !s.needWebhooks(w, r) {
-		return
-	}
 	st := state(r)
 	q := r.URL.Query()
 	p, err := page(q)
@@ -168,11 +144,11 @@ func (s *server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A webhook of another organisation answers like a missing one.
-	if _, err := s.webhooks.GetWebhook(r.Context(), st.org.ID, f.WebhookID); err != nil {
+	if _, err := s.store.GetWebhook(r.Context(), st.org.ID, f.WebhookID); err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	items, err := s.webhooks.ListDeliveries(r.Context(), st.org.ID, f)
+	items, err := s.store.ListDeliveries(r.Context(), st.org.ID, f)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -182,10 +158,7 @@ func (s *server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getDelivery(w http.ResponseWriter, r *http.Request) {
-	if !s.needWebhooks(w, r) {
-		return
-	}
-	d, err := s.webhooks.GetDelivery(r.Context(), state(r).org.ID, r.PathValue("id"))
+	d, err := s.store.GetDelivery(r.Context(), state(r).org.ID, r.PathValue("id"))
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -198,11 +171,8 @@ func (s *server) getDelivery(w http.ResponseWriter, r *http.Request) {
 // webhook-id header, which stays the delivery id), so it takes no
 // Idempotency-Key.
 func (s *server) replayDelivery(w http.ResponseWriter, r *http.Request) {
-	if !s.needWebhooks(w, r) {
-		return
-	}
 	st := state(r)
-	d, err := s.webhooks.ReplayDelivery(r.Context(), st.org.ID, r.PathValue("id"), st.member.ID)
+	d, err := s.store.ReplayDelivery(r.Context(), st.org.ID, r.PathValue("id"), st.member.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
