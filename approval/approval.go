@@ -16,11 +16,9 @@ import (
 	"github.com/margenhq/margen/policy"
 )
 
-// Store is what the service needs of the database.
-type Store interface {
-	margen.Store
-	margen.ApprovalStore
-}
+// Store is what the service needs of the database: the whole contract,
+// which includes margen.ApprovalStore.
+type Store = margen.Store
 
 // Options tune a Service. Zero values take the defaults.
 type Options struct {
