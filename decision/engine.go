@@ -159,7 +159,7 @@ func HashRequest(body []byte) string {
 // Policy returns the active compiled policy of an organisation and its
 // version, from the cache or the store.
 func (e *Engine) Policy(ctx context.Context, orgID string) (*policy.Policy, int, error) {
-	c, err := e.policy(ctx, orgID, 0)
+	c, err := e.policy(ctx, orgID, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -173,12 +173,14 @@ func (e *Engine) Invalidate(orgID string) {
 	e.mu.Unlock()
 }
 
-// policy returns the cached policy unless it is older than minVersion.
-func (e *Engine) policy(ctx context.Context, orgID string, minVersion int) (*compiled, error) {
+// policy returns the cached compiled policy; with fresh it first reads which
+// version is active (another process may have published one) and compiles
+// it only if the cache holds another.
+func (e *Engine) policy(ctx context.Context, orgID string, fresh bool) (*compiled, error) {
 	e.mu.RLock()
 	c := e.policies[orgID]
 	e.mu.RUnlock()
-	if c != nil && c.version >= minVersion {
+	if c != nil && !fresh {
 		return c, nil
 	}
 	pv, err := e.store.ActivePolicy(ctx, orgID)
@@ -187,6 +189,9 @@ func (e *Engine) policy(ctx context.Context, orgID string, minVersion int) (*com
 	}
 	if err != nil {
 		return nil, err
+	}
+	if c != nil && c.version == pv.Version {
+		return c, nil
 	}
 	pol, err := policy.Parse([]byte(pv.Source))
 	if err != nil {
@@ -250,7 +255,7 @@ func (e *Engine) prepare(ctx context.Context, req *Request) (*pending, error) {
 	if err := validate(req); err != nil {
 		return nil, err
 	}
-	c, err := e.policy(ctx, req.Org.ID, 0)
+	c, err := e.policy(ctx, req.Org.ID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -486,7 +491,7 @@ func (e *Engine) commitOnce(batch []*pending) error {
 			e.Invalidate(org)
 		}
 		for _, p := range batch {
-			c, perr := e.policy(ctx, p.req.Org.ID, 0)
+			c, perr := e.policy(ctx, p.req.Org.ID, false)
 			if perr != nil {
 				return perr
 			}
