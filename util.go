@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,4 +62,21 @@ func ChainHash(e *AuditEntry) string {
 	put(e.Subject)
 	put(string(e.Data))
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+var locations sync.Map // time zone name -> *time.Location
+
+// Location is the organisation's time zone, loaded once per name. Budget
+// periods and conditions on the hour follow it. A zone the system does not
+// know (organisations are created with a valid one) falls back to UTC.
+func (o *Org) Location() *time.Location {
+	if l, ok := locations.Load(o.Timezone); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(o.Timezone)
+	if err != nil {
+		l = time.UTC
+	}
+	locations.Store(o.Timezone, l)
+	return l
 }

@@ -246,7 +246,7 @@ func (s *Service) latitude(ctx context.Context, org *margen.Org, pol *policy.Pol
 		Action:      d.Action,
 		Amount:      d.Amount,
 		At:          now,
-		Loc:         location(org.Timezone),
+		Loc:         org.Location(),
 	}
 	if d.CustomerID != "" {
 		c, err := s.st.CustomerByID(ctx, org.ID, d.CustomerID)
@@ -821,18 +821,4 @@ func (d *directory) teamCan(pol *policy.Policy, team, role, requester string) bo
 		}
 	}
 	return false
-}
-
-var locations sync.Map // time zone name -> *time.Location
-
-func location(name string) *time.Location {
-	if l, ok := locations.Load(name); ok {
-		return l.(*time.Location)
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		l = time.UTC
-	}
-	locations.Store(name, l)
-	return l
 }

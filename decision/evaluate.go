@@ -3,7 +3,6 @@ package decision
 import (
 	"encoding/json"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -20,7 +19,7 @@ func (e *Engine) possibleKeys(c *compiled, p *pending) []margen.OrgBudgetKey {
 	if len(ids) == 0 {
 		return nil
 	}
-	loc := location(r.Org.Timezone)
+	loc := r.Org.Location()
 	keys := make([]margen.OrgBudgetKey, 0, len(ids))
 	for _, b := range ids {
 		keys = append(keys, margen.OrgBudgetKey{OrgID: r.Org.ID, BudgetKey: margen.BudgetKey{
@@ -75,20 +74,37 @@ func (c *compiled) budgetsFor(role, team, action string) []policy.Budget {
 	return out
 }
 
-var locations sync.Map // time zone name -> *time.Location
-
-// location loads a time zone once; an unknown zone (rejected when the
-// organisation was created) falls back to UTC.
-func location(name string) *time.Location {
-	if l, ok := locations.Load(name); ok {
-		return l.(*time.Location)
-	}
-	l, err := time.LoadLocation(name)
+// verdict runs both phases of the policy for a prepared request: Evaluate
+// against the customer, then Settle against the budgets' usage.
+func (p *pending) verdict(cus margen.Customer, isNew bool, used func(policy.BudgetKey) int64) (policy.Verdict, error) {
+	v, err := p.pol.pol.Evaluate(policyRequest(p, cus, isNew, p.req.Org.Location()))
 	if err != nil {
-		l = time.UTC
+		return v, margen.Invalid("action", "error.invalid_request", "detail", err.Error())
 	}
-	locations.Store(name, l)
-	return l
+	return v.Settle(p.req.Amount, used), nil
+}
+
+// newDecision is the decision a verdict implies, without an id: Decide
+// names it when it records it, Explain never does.
+func newDecision(p *pending, cus margen.Customer, v policy.Verdict) *margen.Decision {
+	r := p.req
+	return &margen.Decision{
+		OrgID:         r.Org.ID,
+		MemberID:      r.Member.ID,
+		CustomerID:    cus.ID,
+		Action:        r.Action,
+		Amount:        r.Amount,
+		Currency:      r.Org.Currency,
+		Reason:        r.Reason,
+		Context:       r.Context,
+		Outcome:       string(v.Outcome),
+		PolicyVersion: p.pol.version,
+		Rule:          v.Rule,
+		Flagged:       v.Flagged,
+		Explanation:   explain(v, r),
+		Budgets:       views(v, r.Amount),
+		CreatedAt:     p.at,
+	}
 }
 
 // evaluate decides every request of a batch, in arrival order, against the
@@ -139,16 +155,10 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 				w.Customers = append(w.Customers, cus)
 			}
 		}
-		loc := location(r.Org.Timezone)
-		v, err := p.pol.pol.Evaluate(policyRequest(p, cus, isNew, loc))
+		v, err := p.verdict(cus, isNew, func(k policy.BudgetKey) int64 { return bal[orgKey(org, k)].Used() })
 		if err != nil {
-			p.err = margen.Invalid("action", "error.invalid_request", "detail", err.Error())
+			p.err = err
 			continue
-		}
-		{
-			v = v.Settle(r.Amount, func(k policy.BudgetKey) int64 {
-				return bal[orgKey(org, k)].Used()
-			})
 		}
 		for _, c := range v.Charges {
 			if _, locked := bal[orgKey(org, c.Key)]; !locked {
@@ -162,24 +172,8 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 			continue
 		}
 
-		d := &margen.Decision{
-			ID:            margen.NewID("dec"),
-			OrgID:         org,
-			MemberID:      r.Member.ID,
-			CustomerID:    cus.ID,
-			Action:        r.Action,
-			Amount:        r.Amount,
-			Currency:      r.Org.Currency,
-			Reason:        r.Reason,
-			Context:       r.Context,
-			Outcome:       string(v.Outcome),
-			PolicyVersion: p.pol.version,
-			Rule:          v.Rule,
-			Flagged:       v.Flagged,
-			Explanation:   explain(v, r),
-			Budgets:       views(v, r.Amount),
-			CreatedAt:     p.at,
-		}
+		d := newDecision(p, cus, v)
+		d.ID = margen.NewID("dec")
 		switch v.Outcome {
 		case policy.Allowed:
 			d.ActID = margen.NewID("act")

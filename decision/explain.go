@@ -40,30 +40,11 @@ func (e *Engine) Explain(ctx context.Context, req *Request) (*margen.Decision, e
 	case err != nil:
 		return nil, err
 	}
-	v, err := p.pol.pol.Evaluate(policyRequest(p, *cus, isNew, location(r.Org.Timezone)))
+	v, err := p.verdict(*cus, isNew, func(k policy.BudgetKey) int64 {
+		return used[margen.BudgetKey{BudgetID: k.BudgetID, Subject: k.Subject, Period: k.Period}]
+	})
 	if err != nil {
-		return nil, margen.Invalid("action", "error.invalid_request", "detail", err.Error())
+		return nil, err
 	}
-	{
-		v = v.Settle(r.Amount, func(k policy.BudgetKey) int64 {
-			return used[margen.BudgetKey{BudgetID: k.BudgetID, Subject: k.Subject, Period: k.Period}]
-		})
-	}
-	return &margen.Decision{
-		OrgID:         r.Org.ID,
-		MemberID:      r.Member.ID,
-		CustomerID:    cus.ID,
-		Action:        r.Action,
-		Amount:        r.Amount,
-		Currency:      r.Org.Currency,
-		Reason:        r.Reason,
-		Context:       r.Context,
-		Outcome:       string(v.Outcome),
-		PolicyVersion: p.pol.version,
-		Rule:          v.Rule,
-		Flagged:       v.Flagged,
-		Explanation:   explain(v, r),
-		Budgets:       views(v, r.Amount),
-		CreatedAt:     p.at,
-	}, nil
+	return newDecision(p, *cus, v), nil
 }
