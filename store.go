@@ -81,6 +81,8 @@ type Store interface {
 
 	// Control.
 	ListAudit(ctx context.Context, orgID string, afterSeq int64, limit int) ([]AuditEntry, error)
+	// LastAuditSeq is the seq of the organisation's last audit entry (0: none).
+	LastAuditSeq(ctx context.Context, orgID string) (int64, error)
 	// VerifyAudit recomputes the hash chain and reports the first broken seq
 	// (0 when the chain is intact) and how many entries it checked.
 	VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error)

@@ -130,7 +130,7 @@ func (b *Broker) Subscribe(orgID string, filter func(Event) bool) (<-chan Event,
 		// Prime outside the lock: other organisations' subscribers need
 		// not wait for this one's queries.
 		ctx, cancel := context.WithTimeout(context.Background(), primeTimeout)
-		last, err := lastSeq(ctx, b.st, orgID)
+		last, err := b.st.LastAuditSeq(ctx, orgID)
 		cancel()
 		b.mu.Lock()
 		if o.last < 0 {
@@ -211,7 +211,7 @@ func (b *Broker) pollOrg(ctx context.Context, o *orgState) error {
 	last := o.last
 	b.mu.Unlock()
 	if last < 0 {
-		l, err := lastSeq(ctx, b.st, o.id)
+		l, err := b.st.LastAuditSeq(ctx, o.id)
 		if err != nil {
 			return err
 		}
@@ -326,44 +326,4 @@ func (s *sub) close() {
 		s.closed = true
 		close(s.ch)
 	}
-}
-
-// lastSeq finds the last audit sequence number of an organisation with a
-// handful of one-row queries: "is there an entry after k" is monotone in k,
-// so an exponential probe and a binary search find the end of the trail in
-// O(log n) indexed lookups.
-func lastSeq(ctx context.Context, st margen.Store, orgID string) (int64, error) {
-	has := func(k int64) (bool, error) {
-		e, err := st.ListAudit(ctx, orgID, k, 1)
-		return len(e) > 0, err
-	}
-	ok, err := has(0)
-	if err != nil || !ok {
-		return 0, err
-	}
-	lo, hi := int64(0), int64(1) // an entry after lo; none known after hi yet
-	for {
-		ok, err := has(hi)
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			break
-		}
-		lo, hi = hi, hi*2
-	}
-	// Invariant: an entry exists after lo, none after hi.
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		ok, err := has(mid)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return hi, nil
 }

@@ -61,6 +61,16 @@ func TestRevokeAndDeactivate(t *testing.T) {
 			if broken, _, err := db.VerifyAudit(ctx, a.ID); err != nil || broken != 0 {
 				t.Fatalf("audit chain: %d %v", broken, err)
 			}
+			entries, err := db.ListAudit(ctx, a.ID, 0, 500)
+			if err != nil || len(entries) == 0 {
+				t.Fatalf("ListAudit: %d entries, %v", len(entries), err)
+			}
+			if last, err := db.LastAuditSeq(ctx, a.ID); err != nil || last != entries[len(entries)-1].Seq {
+				t.Fatalf("LastAuditSeq = %d, %v; want %d", last, err, entries[len(entries)-1].Seq)
+			}
+			if _, err := db.LastAuditSeq(ctx, "org_missing"); !margen.IsCode(err, margen.ENOTFOUND) {
+				t.Fatalf("LastAuditSeq of a missing organisation: %v", err)
+			}
 		})
 	}
 }

@@ -130,6 +130,20 @@ func (db *DB) ListAudit(ctx context.Context, orgID string, afterSeq int64, limit
 	return collect(rows, scanAudit)
 }
 
+// LastAuditSeq returns the sequence number of the organisation's last audit
+// entry (0 when it has none), kept on the organisation row.
+func (db *DB) LastAuditSeq(ctx context.Context, orgID string) (int64, error) {
+	var seq int64
+	err := db.read.QueryRowContext(ctx, db.d.rebind("SELECT audit_seq FROM orgs WHERE id = ?"), orgID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, margen.NotFound("organisation")
+	}
+	if err != nil {
+		return 0, dbErr("last audit seq", err)
+	}
+	return seq, nil
+}
+
 // VerifyAudit recomputes the organisation's hash chain from the first entry
 // and compares it with the head kept on the organisation row, so an edited,
 // deleted, inserted or truncated entry is found. broken is the first seq
