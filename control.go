@@ -80,12 +80,13 @@ type WebhookStore interface {
 	// DeleteWebhook deactivates an endpoint; its deliveries stay visible.
 	DeleteWebhook(ctx context.Context, orgID, id, actor string) error
 
-	// DispatchWebhooks reads the organisation's audit entries after its
+	// DispatchWebhooks (now: the caller's clock, the deliveries' first
+	// attempt time) reads the organisation's audit entries after its
 	// webhook cursor, creates one pending delivery per matching active
 	// endpoint (event type = the audit action) and advances the cursor, in
 	// one transaction (the cursor row locked, so two processes never create
 	// the same delivery). It returns how many deliveries it created.
-	DispatchWebhooks(ctx context.Context, orgID string, limit int) (int, error)
+	DispatchWebhooks(ctx context.Context, orgID string, now time.Time, limit int) (int, error)
 	// OrgsWithWebhooks lists organisations having an active endpoint.
 	OrgsWithWebhooks(ctx context.Context) ([]string, error)
 
@@ -99,8 +100,8 @@ type WebhookStore interface {
 	FinishDelivery(ctx context.Context, d *Delivery, a DeliveryAttempt, next *time.Time) error
 	ListDeliveries(ctx context.Context, orgID string, f DeliveryFilter) ([]Delivery, error)
 	GetDelivery(ctx context.Context, orgID, id string) (*Delivery, error)
-	// ReplayDelivery queues a delivery again (a new attempt now).
-	ReplayDelivery(ctx context.Context, orgID, id, actor string) (*Delivery, error)
+	// ReplayDelivery queues a delivery again, for an attempt at now.
+	ReplayDelivery(ctx context.Context, orgID, id, actor string, now time.Time) (*Delivery, error)
 	// PendingDeliveries counts deliveries not yet delivered nor failed
 	// (the job queue depth).
 	PendingDeliveries(ctx context.Context) (int, error)

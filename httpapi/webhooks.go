@@ -172,7 +172,7 @@ func (s *server) getDelivery(w http.ResponseWriter, r *http.Request) {
 // Idempotency-Key.
 func (s *server) replayDelivery(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
-	d, err := s.store.ReplayDelivery(r.Context(), st.org.ID, r.PathValue("id"), st.member.ID)
+	d, err := s.store.ReplayDelivery(r.Context(), st.org.ID, r.PathValue("id"), st.member.ID, s.clock.Now())
 	if err != nil {
 		s.problem(w, r, err)
 		return

@@ -184,7 +184,7 @@ var deliveryCols = []string{"org_id", "id", "webhook_id", "event_type", "audit_s
 // both read the same entries; deliveries are unique per (endpoint, audit
 // seq, event type) besides. Entries come from committed transactions only:
 // a rolled-back change has no audit entry, hence no delivery.
-func (db *DB) DispatchWebhooks(ctx context.Context, orgID string, limit int) (int, error) {
+func (db *DB) DispatchWebhooks(ctx context.Context, orgID string, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		limit = defaultLimit
 	}
@@ -233,7 +233,7 @@ func (db *DB) DispatchWebhooks(ctx context.Context, orgID string, limit int) (in
 		if len(entries) == 0 {
 			return nil
 		}
-		at := now()
+		at := now
 		var ds []margen.Delivery
 		for i := range entries {
 			e := &entries[i]
@@ -560,7 +560,7 @@ func getDelivery(ctx context.Context, q querier, d dialect, orgID, id string) (*
 // ReplayDelivery queues a delivery again for an attempt now, whatever its
 // status (a delivery being sent keeps its lease). The endpoint must still
 // be active (ECONFLICT "error.webhook_inactive" otherwise).
-func (db *DB) ReplayDelivery(ctx context.Context, orgID, id, actor string) (*margen.Delivery, error) {
+func (db *DB) ReplayDelivery(ctx context.Context, orgID, id, actor string, now time.Time) (*margen.Delivery, error) {
 	var out *margen.Delivery
 	err := db.writeTx(ctx, func(t *wtx) error {
 		c, err := t.lockOrg(orgID)
@@ -582,7 +582,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, orgID, id, actor string) (*mar
 		if !active {
 			return margen.Errorf(margen.ECONFLICT, "error.webhook_inactive")
 		}
-		at := now()
+		at := now
 		ts := db.d.ts(at)
 		_, err = t.exec(`UPDATE deliveries SET status = 'pending', next_at = ?,
 				lease_until = CASE WHEN lease_until > ? THEN lease_until ELSE NULL END

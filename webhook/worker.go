@@ -149,7 +149,7 @@ func (w *Worker) Once(ctx context.Context) (dispatched, sent int, err error) {
 	orgs, err := w.st.OrgsWithWebhooks(ctx)
 	for _, org := range orgs {
 		for range dispatchMax {
-			n, derr := w.st.DispatchWebhooks(ctx, org, dispatchLimit)
+			n, derr := w.st.DispatchWebhooks(ctx, org, w.clock.Now(), dispatchLimit)
 			if derr != nil {
 				if err == nil {
 					err = derr

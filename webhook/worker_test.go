@@ -48,8 +48,8 @@ grants:
 `
 
 // offsetClock is an injected clock that runs with the wall clock plus an
-// offset the test moves forward (past backoffs). It never runs behind the
-// wall clock: the store stamps new deliveries with the wall time.
+// offset the test moves forward (past backoffs). Receivers verify
+// signatures against it, so it stays close to real time.
 type offsetClock struct{ off atomic.Int64 }
 
 func (c *offsetClock) Now() time.Time {
@@ -234,7 +234,7 @@ func TestDeliveries(t *testing.T) {
 			}
 
 			// Replay: the same message (same webhook-id) is delivered again.
-			if _, err := st.ReplayDelivery(ctx, org.ID, retried.ID, ana.ID); err != nil {
+			if _, err := st.ReplayDelivery(ctx, org.ID, retried.ID, ana.ID, clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 			drain(t, ctx, st, ws, clock)

@@ -219,7 +219,7 @@ func newWebhook(t *testing.T, db *store.DB, orgID string, events ...string) *mar
 
 func dispatch(t *testing.T, db *store.DB, orgID string, limit int) int {
 	t.Helper()
-	n, err := db.DispatchWebhooks(ctxT(t), orgID, limit)
+	n, err := db.DispatchWebhooks(ctxT(t), orgID, margen.SystemClock{}.Now(), limit)
 	if err != nil {
 		t.Fatalf("DispatchWebhooks: %v", err)
 	}
@@ -708,8 +708,11 @@ func testControlTenancy(t *testing.T, db *store.DB, _ func() *store.DB) {
 		func() error { _, err := db.GetDelivery(ctx, B, del.ID); return err },
 		func() error { _, err := db.GetDelivery(ctx, B, "msg_missing"); return err })
 	check("replay",
-		func() error { _, err := db.ReplayDelivery(ctx, B, del.ID, "x"); return err },
-		func() error { _, err := db.ReplayDelivery(ctx, B, "msg_missing", "x"); return err })
+		func() error { _, err := db.ReplayDelivery(ctx, B, del.ID, "x", margen.SystemClock{}.Now()); return err },
+		func() error {
+			_, err := db.ReplayDelivery(ctx, B, "msg_missing", "x", margen.SystemClock{}.Now())
+			return err
+		})
 	check("finish",
 		func() error {
 			x := del
@@ -1040,7 +1043,7 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 	if gone := allDeliveries(t, db, org.ID, margen.DeliveryFilter{WebhookID: w1.ID, Status: margen.DeliveryFailed}); len(gone) != 3 {
 		t.Fatalf("failed deliveries of the deleted endpoint = %d", len(gone))
 	}
-	_, err = db.ReplayDelivery(ctx, org.ID, d1[0].ID, owner.ID)
+	_, err = db.ReplayDelivery(ctx, org.ID, d1[0].ID, owner.ID, margen.SystemClock{}.Now())
 	wantCode(t, err, margen.ECONFLICT, "error.webhook_inactive")
 	announce(t, db, org.ID, ana.ID, margen.OutcomeNeedsApproval)
 	if n := dispatch(t, db, org.ID, 100); n != 2 {
@@ -1176,7 +1179,7 @@ func testDispatchConcurrent(t *testing.T, db *store.DB, reopen func() *store.DB)
 				var n int
 				err := retry(func() error {
 					var err error
-					n, err = h.DispatchWebhooks(ctx, org.ID, 16)
+					n, err = h.DispatchWebhooks(ctx, org.ID, margen.SystemClock{}.Now(), 16)
 					return err
 				})
 				if err != nil {
@@ -1364,7 +1367,7 @@ func testDeliveryLifecycle(t *testing.T, db *store.DB, _ func() *store.DB) {
 	}
 
 	// Replay: queued again now, audited.
-	r, err := db.ReplayDelivery(ctx, org.ID, g.ID, owner.ID)
+	r, err := db.ReplayDelivery(ctx, org.ID, g.ID, owner.ID, margen.SystemClock{}.Now())
 	if err != nil || r.Status != margen.DeliveryPending || len(r.History) != 3 {
 		t.Fatalf("replayed = %+v, %v", r, err)
 	}
