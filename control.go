@@ -19,7 +19,8 @@ type ApprovalStore interface {
 	// (outcome needs_approval, no budget held), its approval request of kind
 	// "exception", the "requested" history event and the audit entry, in one
 	// transaction.
-	RequestException(ctx context.Context, d *Decision, a *Approval, idem *Idempotency) error
+	// A non-nil customer is created in the same transaction if it is new.
+	RequestException(ctx context.Context, d *Decision, a *Approval, c *Customer, idem *Idempotency) error
 
 	// ResolveApproval moves a pending request on, atomically and only if it
 	// is still pending at the level the caller saw (r.Level); otherwise it

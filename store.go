@@ -73,8 +73,9 @@ type Store interface {
 	// RecordReaction adds a reaction to an act. An employee reaction may be
 	// recorded once per act (ECONFLICT "error.reaction_exists" after that).
 	RecordReaction(ctx context.Context, r *Reaction, idem *Idempotency) error
-	// RecordRefusal stores a refusal given outside the decision flow.
-	RecordRefusal(ctx context.Context, r *Refusal, idem *Idempotency) error
+	// RecordRefusal stores a refusal given outside the decision flow. A
+	// non-nil customer is created in the same transaction if it is new.
+	RecordRefusal(ctx context.Context, r *Refusal, c *Customer, idem *Idempotency) error
 
 	// Idempotency returns the stored answer for a key, or ENOTFOUND.
 	Idempotency(ctx context.Context, orgID, memberID, key string) (*Idempotency, error)

@@ -548,11 +548,15 @@ func (s *Service) RequestException(ctx context.Context, org *margen.Org, m *marg
 	now := s.clock.Now()
 
 	var cusID string
-	if x.Customer.Ref != "" {
-		cusID = margen.CustomerID(org.ID, x.Customer.Ref)
-		if err := s.ensureCustomer(ctx, org.ID, cusID, x.Customer, m.ID); err != nil {
-			return nil, nil, err
+	var cus *margen.Customer // created with the request if it is new
+	if in := x.Customer; in.Ref != "" {
+		cusID = margen.CustomerID(org.ID, in.Ref)
+		tags := in.Tags
+		if tags == nil {
+			tags = []string{}
 		}
+		cus = &margen.Customer{ID: cusID, OrgID: org.ID, Ref: in.Ref, Name: in.Name, Contact: in.Contact,
+			Tags: tags, CreatedAt: now}
 	}
 	d := &margen.Decision{
 		ID:            margen.NewID("dec"),
@@ -596,7 +600,7 @@ func (s *Service) RequestException(ctx context.Context, org *margen.Org, m *marg
 			idem.Status = 201
 		}
 	}
-	if err := s.st.RequestException(ctx, d, a, idem); err != nil {
+	if err := s.st.RequestException(ctx, d, a, cus, idem); err != nil {
 		return nil, nil, err
 	}
 	s.notify(org.ID)
@@ -631,21 +635,6 @@ func validateException(x *ExceptionRequest) error {
 		}
 	}
 	return nil
-}
-
-// ensureCustomer creates the customer on first sight; an existing one is
-// left as it is (an exception request does not edit customers).
-func (s *Service) ensureCustomer(ctx context.Context, orgID, id string, in decision.CustomerInput, actor string) error {
-	_, err := s.st.CustomerByID(ctx, orgID, id)
-	if !margen.IsCode(err, margen.ENOTFOUND) {
-		return err
-	}
-	tags := in.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	return s.st.UpsertCustomer(ctx, &margen.Customer{ID: id, OrgID: orgID, Ref: in.Ref, Name: in.Name,
-		Contact: in.Contact, Tags: tags, CreatedAt: s.clock.Now()}, actor)
 }
 
 // Sweep runs one SLA scan: every request due now gets its on_timeout

@@ -491,7 +491,7 @@ func (g *generator) scheduleRefusal(s *refusalScenario, at time.Time, res *Resul
 		ReasonKind: s.kind, Left: oneOf(g.rng, s.left), Note: s.note}
 	g.schedule(at, func(ctx context.Context) error {
 		r.CreatedAt = at
-		if err := g.st.RecordRefusal(ctx, r, nil); err != nil {
+		if err := g.st.RecordRefusal(ctx, r, nil, nil); err != nil {
 			return fmt.Errorf("demo: refusal: %w", err)
 		}
 		res.Refusals++

@@ -229,24 +229,16 @@ func (s *server) createRefusal(w http.ResponseWriter, r *http.Request) {
 		Note:       in.Note,
 		CreatedAt:  s.clock.Now(),
 	}
+	// A customer first met by a "no" is still a customer: it is created
+	// with the refusal.
+	var cus *margen.Customer
 	if in.Customer != nil && in.Customer.Ref != "" {
 		ref.CustomerID = margen.CustomerID(st.org.ID, in.Customer.Ref)
-		// A customer first met by a "no" is still a customer: create it so
-		// the refusal's customer id resolves.
-		if _, err := s.store.CustomerByID(r.Context(), st.org.ID, ref.CustomerID); margen.IsCode(err, margen.ENOTFOUND) {
-			c := &margen.Customer{ID: ref.CustomerID, OrgID: st.org.ID, Ref: in.Customer.Ref, Name: in.Customer.Name,
-				Tags: []string{}, CreatedAt: ref.CreatedAt}
-			if err := s.store.UpsertCustomer(r.Context(), c, st.member.ID); err != nil {
-				s.problem(w, r, err)
-				return
-			}
-		} else if err != nil {
-			s.problem(w, r, err)
-			return
-		}
+		cus = &margen.Customer{ID: ref.CustomerID, OrgID: st.org.ID, Ref: in.Customer.Ref, Name: in.Customer.Name,
+			Tags: []string{}, CreatedAt: ref.CreatedAt}
 	}
 	out, _ := json.Marshal(ref)
-	err = s.store.RecordRefusal(r.Context(), ref, ic.record(http.StatusCreated, out))
+	err = s.store.RecordRefusal(r.Context(), ref, cus, ic.record(http.StatusCreated, out))
 	s.respond(w, r, ic, err, http.StatusCreated, out)
 }
 

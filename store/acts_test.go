@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
@@ -100,6 +101,48 @@ func TestListActsByMemberAndCustomer(t *testing.T) {
 						t.Errorf("%s: act %+v does not match the filter", tc.name, a)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestFirstSightWithTheRecord: a refusal or an exception request that names
+// a new customer creates it in its own transaction, and leaves a known one
+// as it was.
+func TestFirstSightWithTheRecord(t *testing.T) {
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.Open(t)
+			org := &margen.Org{ID: margen.NewID("org"), Slug: "sight", Name: "Sight", Currency: "EUR", Timezone: "UTC", Language: "es"}
+			boss := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "boss", Name: "Boss",
+				Access: margen.AccessOwner, Role: "owner", Active: true}
+			if err := db.CreateOrg(ctx, org, boss, "test"); err != nil {
+				t.Fatal(err)
+			}
+			cus := &margen.Customer{OrgID: org.ID, Ref: "walk-in", Name: "Walk-in"}
+			ref := &margen.Refusal{OrgID: org.ID, MemberID: boss.ID, CustomerID: margen.CustomerID(org.ID, "walk-in"),
+				Wanted: "the staff ATM", ReasonKind: margen.RefusalNoRule, Left: margen.LeftUnhappy}
+			if err := db.RecordRefusal(ctx, ref, cus, nil); err != nil {
+				t.Fatal(err)
+			}
+			got, err := db.CustomerByID(ctx, org.ID, ref.CustomerID)
+			if err != nil || got.Name != "Walk-in" {
+				t.Fatalf("customer after the refusal: %+v, %v", got, err)
+			}
+			// Seen again with another name: the known customer is not edited.
+			again := &margen.Customer{OrgID: org.ID, Ref: "walk-in", Name: "Someone else"}
+			d := &margen.Decision{OrgID: org.ID, MemberID: boss.ID, CustomerID: ref.CustomerID, Action: "exception", Currency: "EUR"}
+			a := &margen.Approval{ApproverRole: "owner", SLA: time.Hour, OnTimeout: "deny", Description: "use the staff ATM"}
+			if err := db.RequestException(ctx, d, a, again, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := db.CustomerByID(ctx, org.ID, ref.CustomerID); got.Name != "Walk-in" {
+				t.Fatalf("a known customer was edited: %+v", got)
+			}
+			list, err := db.ListCustomers(ctx, org.ID, margen.Page{})
+			if err != nil || len(list) != 1 {
+				t.Fatalf("customers: %+v, %v", list, err)
 			}
 		})
 	}

@@ -149,11 +149,11 @@ func approvalAllArgs(d dialect, x *margen.Approval, a []any) []any {
 // in one transaction.
 //
 // The decision names its member and customer by id: the member must exist,
-// and so must the customer when d.CustomerID is set (the caller creates it
-// first with UpsertCustomer). Zero ids and times are filled in; the
+// and so must the customer when d.CustomerID is set, unless cus brings it:
+// a new customer is created in the same transaction. Zero ids and times are filled in; the
 // approval takes the decision's member, customer, action and amount when it
 // names none, and DueAt defaults to CreatedAt + SLA.
-func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *margen.Approval, idem *margen.Idempotency) error {
+func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *margen.Approval, cus *margen.Customer, idem *margen.Idempotency) error {
 	d, a := *dec, *apr
 	if d.ID == "" {
 		d.ID = margen.NewID("dec")
@@ -198,6 +198,9 @@ func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *m
 		}
 		team, err := t.memberTeam(d.OrgID, d.MemberID)
 		if err != nil {
+			return err
+		}
+		if err := t.firstSight(cus, d.CreatedAt); err != nil {
 			return err
 		}
 		if d.CustomerID != "" {

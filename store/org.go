@@ -320,6 +320,22 @@ func (db *DB) UpsertCustomer(ctx context.Context, cust *margen.Customer, actor s
 	return nil
 }
 
+// firstSight creates a customer met for the first time (nil: none); an
+// existing customer is left as it is.
+func (t *wtx) firstSight(c *margen.Customer, at time.Time) error {
+	if c == nil {
+		return nil
+	}
+	if c.ID == "" {
+		c.ID = margen.CustomerID(c.OrgID, c.Ref)
+	}
+	stampAt(&c.CreatedAt, at)
+	_, err := t.exec(`INSERT INTO customers (org_id, id, ref, name, contact, tags, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		c.OrgID, c.ID, c.Ref, c.Name, c.Contact, customerTags(c.Tags), t.db.d.ts(c.CreatedAt))
+	return dbErr("insert customer", err)
+}
+
 // CustomerByID returns a customer of the organisation.
 func (db *DB) CustomerByID(ctx context.Context, orgID, id string) (*margen.Customer, error) {
 	return getOne(ctx, db, "customer", scanCustomer, customerSelect+" WHERE org_id = ? AND id = ?", orgID, id)

@@ -106,7 +106,7 @@ func refusalArgs(d dialect, r *margen.Refusal, a []any) []any {
 }
 
 // RecordRefusal stores a refusal given outside the decision flow.
-func (db *DB) RecordRefusal(ctx context.Context, refusal *margen.Refusal, idem *margen.Idempotency) error {
+func (db *DB) RecordRefusal(ctx context.Context, refusal *margen.Refusal, cus *margen.Customer, idem *margen.Idempotency) error {
 	r := *refusal
 	if r.ID == "" {
 		r.ID = margen.NewID("ref")
@@ -118,6 +118,9 @@ func (db *DB) RecordRefusal(ctx context.Context, refusal *margen.Refusal, idem *
 			return err
 		}
 		if err := t.insertIdem(idem); err != nil {
+			return err
+		}
+		if err := t.firstSight(cus, r.CreatedAt); err != nil {
 			return err
 		}
 		err = t.insertMany("refusals", refusalCols, "", 1, func(_ int, a []any) []any { return refusalArgs(db.d, &r, a) })

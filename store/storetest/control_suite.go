@@ -603,7 +603,7 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 		return d, a, idem
 	}
 	d, a, idem := newReq("exc-1")
-	if err := db.RequestException(ctx, d, a, idem); err != nil {
+	if err := db.RequestException(ctx, d, a, nil, idem); err != nil {
 		t.Fatal(err)
 	}
 	if d.ID == "" || d.Outcome != margen.OutcomeNeedsApproval || d.ApprovalID != a.ID || a.DecisionID != d.ID ||
@@ -644,13 +644,13 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 	before := snap(t, db, org.ID)
 	pending := len(allApprovals(t, db, org.ID, margen.ApprovalFilter{}))
 	d2, a2, idem2 := newReq("exc-1")
-	wantCode(t, db.RequestException(ctx, d2, a2, idem2), margen.ECONFLICT, "error.idempotency_exists")
+	wantCode(t, db.RequestException(ctx, d2, a2, nil, idem2), margen.ECONFLICT, "error.idempotency_exists")
 	d3, a3, _ := newReq("")
 	d3.MemberID = "mem_missing"
-	wantCode(t, db.RequestException(ctx, d3, a3, nil), margen.ENOTFOUND, "")
+	wantCode(t, db.RequestException(ctx, d3, a3, nil, nil), margen.ENOTFOUND, "")
 	d4, a4, _ := newReq("")
 	d4.CustomerID = "cus_missing"
-	wantCode(t, db.RequestException(ctx, d4, a4, nil), margen.ENOTFOUND, "")
+	wantCode(t, db.RequestException(ctx, d4, a4, nil, nil), margen.ENOTFOUND, "")
 	sameSnap(t, "refused exceptions", before, snap(t, db, org.ID))
 	if n := len(allApprovals(t, db, org.ID, margen.ApprovalFilter{})); n != pending {
 		t.Fatalf("approvals %d, want %d", n, pending)
@@ -970,11 +970,11 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 	// Events: refusal (w2), exception requested (both), approval decided
 	// (both), decision needing approval (w2: made + requested, w1: requested).
 	if err := db.RecordRefusal(ctx, &margen.Refusal{OrgID: org.ID, MemberID: ana.ID, ReasonKind: margen.RefusalNoRule,
-		Wanted: "a table by the window", Left: margen.LeftNeutral}, nil); err != nil {
+		Wanted: "a table by the window", Left: margen.LeftNeutral}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	exc := &margen.Approval{ApproverRole: "manager", SLA: time.Minute, Description: "staff ATM"}
-	if err := db.RequestException(ctx, &margen.Decision{OrgID: org.ID, MemberID: ana.ID, Action: "staff_atm", Currency: "EUR"}, exc, nil); err != nil {
+	if err := db.RequestException(ctx, &margen.Decision{OrgID: org.ID, MemberID: ana.ID, Action: "staff_atm", Currency: "EUR"}, exc, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	resolve(t, db, org.ID, margen.Resolution{ApprovalID: exc.ID, Status: margen.ApprovalRejected, Actor: owner.ID})
@@ -1109,7 +1109,7 @@ func testWebhookRollback(t *testing.T, db *store.DB, _ func() *store.DB) {
 	sameSnap(t, "failed batches", before, snap(t, db, org.ID))
 	// A resolution refused by its idempotency key.
 	if err := db.RecordRefusal(ctx, &margen.Refusal{OrgID: org.ID, MemberID: ana.ID, ReasonKind: margen.RefusalOther,
-		Left: margen.LeftUnknown}, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "used", RequestHash: "h"}); err != nil {
+		Left: margen.LeftUnknown}, nil, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "used", RequestHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
 	before = snap(t, db, org.ID)

@@ -935,7 +935,7 @@ func testRefusals(t *testing.T, db *store.DB) {
 	r := &margen.Refusal{OrgID: s.org.ID, MemberID: s.member.ID, Wanted: "pay with an ATM nearby", ReasonKind: margen.RefusalNoRule,
 		Left: margen.LeftLost, Note: "stranded tourist", CreatedAt: clockAt}
 	idem := &margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "no-1", RequestHash: "h", Status: 201}
-	if err := db.RecordRefusal(ctx, r, idem); err != nil {
+	if err := db.RecordRefusal(ctx, r, nil, idem); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.GetRefusal(ctx, s.org.ID, r.ID)
@@ -943,7 +943,7 @@ func testRefusals(t *testing.T, db *store.DB) {
 		t.Fatalf("GetRefusal = %+v, %v; want %+v", got, err, r)
 	}
 	before := snap(t, db, s.org.ID)
-	err = db.RecordRefusal(ctx, &margen.Refusal{OrgID: s.org.ID, MemberID: s.member.ID, Wanted: "again", ReasonKind: margen.RefusalNoRule},
+	err = db.RecordRefusal(ctx, &margen.Refusal{OrgID: s.org.ID, MemberID: s.member.ID, Wanted: "again", ReasonKind: margen.RefusalNoRule}, nil,
 		&margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "no-1", RequestHash: "h", Status: 201})
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a replayed refusal", before, snap(t, db, s.org.ID))
