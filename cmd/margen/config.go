@@ -93,6 +93,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Duration("sla_every", c.SLAEvery),
 		slog.Bool("metrics_public", c.MetricsPublic),
+		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 	)
 }
 
