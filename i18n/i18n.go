@@ -4,6 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 	"strconv"
@@ -20,7 +21,10 @@ var Languages = []string{"es", "en"}
 // Default is the language used when nothing better is known.
 const Default = "es"
 
-//go:embed locales/active.es.json locales/active.en.json
+// Every locales/*.LANG.json file belongs to the catalogue: one file per
+// area (active.LANG.json holds the API's messages), all merged per language.
+//
+//go:embed locales/*.json
 var locales embed.FS
 
 var matcher = language.NewMatcher([]language.Tag{language.Spanish, language.English})
@@ -44,20 +48,28 @@ func load(fsys embed.FS, dir string) (*Catalog, error) {
 	bundle.RegisterUnmarshalFunc("json", json.Unmarshal)
 	c := &Catalog{msgs: make(map[string]map[string]string, len(Languages))}
 	for _, lang := range Languages {
-		path := dir + "/active." + lang + ".json"
-		mf, err := bundle.LoadMessageFileFS(fsys, path)
-		if err != nil {
-			return nil, fmt.Errorf("i18n: load %s: %w", path, err)
+		paths, err := fs.Glob(fsys, dir+"/*."+lang+".json")
+		if err != nil || len(paths) == 0 {
+			return nil, fmt.Errorf("i18n: no catalogue files for %q in %s", lang, dir)
 		}
-		if len(mf.Messages) == 0 {
-			return nil, fmt.Errorf("i18n: %s has no messages", path)
-		}
-		m := make(map[string]string, len(mf.Messages))
-		for _, msg := range mf.Messages {
-			if strings.TrimSpace(msg.Other) == "" {
-				return nil, fmt.Errorf("i18n: %s: message %q is empty", path, msg.ID)
+		m := make(map[string]string)
+		for _, path := range paths {
+			mf, err := bundle.LoadMessageFileFS(fsys, path)
+			if err != nil {
+				return nil, fmt.Errorf("i18n: load %s: %w", path, err)
 			}
-			m[msg.ID] = msg.Other
+			if len(mf.Messages) == 0 {
+				return nil, fmt.Errorf("i18n: %s has no messages", path)
+			}
+			for _, msg := range mf.Messages {
+				if strings.TrimSpace(msg.Other) == "" {
+					return nil, fmt.Errorf("i18n: %s: message %q is empty", path, msg.ID)
+				}
+				if _, dup := m[msg.ID]; dup {
+					return nil, fmt.Errorf("i18n: %s: message %q is defined twice", path, msg.ID)
+				}
+				m[msg.ID] = msg.Other
+			}
 		}
 		c.msgs[lang] = m
 	}
