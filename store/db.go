@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -41,8 +40,12 @@ var migrations embed.FS
 
 // Options configure Open.
 type Options struct {
-	// Migrate applies pending migrations on open. When false, Open refuses a
-	// database whose schema is not at the version this binary expects.
+	// Migrate applies pending migrations on open. When false, Open still
+	// creates the schema of a new, empty database (no migration applied
+	// yet: a SQLite file that does not exist, a fresh PostgreSQL schema), so
+	// every command works on a brand-new database; it refuses an existing
+	// database whose schema is not at the version this binary expects,
+	// because upgrading one is a decision for `margen migrate` or serve.
 	Migrate bool
 	// Logger receives migration progress; nil discards it.
 	Logger *slog.Logger
@@ -123,9 +126,9 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		err error
 	)
 	if IsPostgres(dsn) {
-		db, err = openPostgres(ctx, dsn, opt.Migrate)
+		db, err = openPostgres(ctx, dsn)
 	} else {
-		db, err = openSQLite(ctx, dsn, opt.Migrate)
+		db, err = openSQLite(ctx, dsn)
 	}
 	if err != nil {
 		return nil, err
@@ -147,7 +150,7 @@ func Migrate(ctx context.Context, dsn string) error {
 	return db.Close()
 }
 
-func openPostgres(ctx context.Context, dsn string, _ bool) (*DB, error) {
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: parse postgres url: %w", err)
@@ -163,7 +166,7 @@ func openPostgres(ctx context.Context, dsn string, _ bool) (*DB, error) {
 	return &DB{engine: EnginePostgres, d: dialect{pg: true}, write: pool, read: pool}, nil
 }
 
-func openSQLite(ctx context.Context, path string, migrate bool) (*DB, error) {
+func openSQLite(ctx context.Context, path string) (*DB, error) {
 	path = strings.TrimPrefix(path, "sqlite://")
 	path = strings.TrimPrefix(path, "file:")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
@@ -176,11 +179,6 @@ func openSQLite(ctx context.Context, path string, migrate bool) (*DB, error) {
 		// The write connection and the read pool would each get a database
 		// of their own.
 		return nil, errors.New("store: SQLite needs a file path (:memory: cannot be shared by the write and read connections)")
-	}
-	if !migrate {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("store: database %s does not exist: run `margen migrate` to create it", path)
-		}
 	}
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	// Writer: WAL so readers never wait for it; synchronous(FULL) so a
@@ -231,11 +229,22 @@ func openSQLite(ctx context.Context, path string, migrate bool) (*DB, error) {
 	return &DB{engine: EngineSQLite, d: dialect{}, write: write, read: read, ckpt: ckpt, stmts: newStmtCache(write)}, nil
 }
 
-// checkSchema migrates, or verifies that the schema is current.
+// checkSchema migrates, or verifies that the schema is current. A new,
+// empty database (no migration applied) is always migrated.
 func (db *DB) checkSchema(ctx context.Context, migrate bool) error {
 	p, err := db.provider(ctx)
 	if err != nil {
 		return err
+	}
+	if !migrate {
+		current, _, err := p.GetVersions(ctx)
+		if err != nil {
+			return fmt.Errorf("store: read schema version: %w", err)
+		}
+		if current <= 0 {
+			db.log.Info("new database: creating its schema", "engine", db.engine)
+			migrate = true
+		}
 	}
 	if migrate {
 		res, err := p.Up(ctx)

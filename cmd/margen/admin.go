@@ -27,9 +27,10 @@ var (
 	rolePattern  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 )
 
-// openStore opens the database. Only serve, migrate and demo create or
-// migrate it; the other commands refuse a missing or stale one, so a typo in
-// --db does not silently create a new empty database.
+// openStore opens the database. Any command creates a new one (a missing
+// SQLite file, an empty PostgreSQL schema) with the current schema, so a new
+// user's first command works; only serve, migrate and demo upgrade an
+// existing database, the other commands refuse a stale one.
 func openStore(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (*store.DB, error) {
 	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: migrate, Logger: log})
 	if err != nil {
@@ -38,7 +39,7 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger, migrate bool) 
 	return st, nil
 }
 
-// openOrg opens the database (which must exist and be migrated) and finds
+// openOrg opens the database (see openStore) and finds
 // the organisation named by --org; the caller closes the store.
 func openOrg(ctx context.Context, a *app, cfg config, slug string) (*store.DB, *margen.Org, error) {
 	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), false)
@@ -135,7 +136,8 @@ func cmdMigrate(ctx context.Context, a *app, args []string) error {
 	}
 	fs := a.flags("migrate", "", `Creates the database if needed and applies the pending schema migrations.
 It is safe to run it again: an up-to-date database is left as it is.
-(serve also migrates on start.)
+(serve also migrates on start, and every other command creates the schema
+of a new, empty database.)
 
 Example:
   margen migrate --db ./margen.db

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -26,6 +27,11 @@ import (
 // EnvPostgres names the environment variable with the PostgreSQL test URL.
 const EnvPostgres = "MARGEN_TEST_POSTGRES"
 
+// EnvRequirePostgres, set to a true value (1, true), turns every skip for
+// lack of MARGEN_TEST_POSTGRES into a failure, so CI can never silently not
+// run the PostgreSQL tests (the two-process ones included).
+const EnvRequirePostgres = "MARGEN_REQUIRE_POSTGRES"
+
 // Engine is one database engine to run tests against.
 type Engine struct {
 	Name string
@@ -33,7 +39,8 @@ type Engine struct {
 }
 
 // Engines returns SQLite and PostgreSQL; the PostgreSQL one skips the test
-// when MARGEN_TEST_POSTGRES is not set.
+// when MARGEN_TEST_POSTGRES is not set (fails it when MARGEN_REQUIRE_POSTGRES
+// is set).
 func Engines(t testing.TB) []Engine {
 	t.Helper()
 	return []Engine{
@@ -78,11 +85,14 @@ func open(t testing.TB, dsn string) *store.DB {
 // and returns a URL whose connections use it (search_path), for tests that
 // open the database themselves, e.g. two servers on one database. The schema
 // is dropped when the test ends. Without MARGEN_TEST_POSTGRES the test is
-// skipped.
+// skipped, or fails when MARGEN_REQUIRE_POSTGRES is set.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvPostgres)
 	if base == "" {
+		if required, _ := strconv.ParseBool(os.Getenv(EnvRequirePostgres)); required {
+			t.Fatalf("%s is set but %s is not: this test needs PostgreSQL (set %s=postgres://...)", EnvRequirePostgres, EnvPostgres, EnvPostgres)
+		}
 		t.Skip("set MARGEN_TEST_POSTGRES=postgres://... to run the PostgreSQL suite")
 	}
 	u, err := url.Parse(base)

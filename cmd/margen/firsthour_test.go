@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/margenhq/margen/store/storetest"
+)
+
+// freshDBs returns, per engine, a database nobody has created or migrated:
+// a SQLite path that does not exist and an empty PostgreSQL schema.
+func freshDBs(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "nuevo.db") },
+		"postgres": func(t *testing.T) string { return storetest.PostgresURL(t) },
+	}
+}
+
+// smallPolicy is the "A small policy" example of docs/policy.md, as written.
+func smallPolicy(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)## A small policy\n\n```yaml\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("docs/policy.md has no \"A small policy\" example")
+	}
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, m[1], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestFirstHour follows a new user's first steps on a brand-new database,
+// without `margen migrate`: create the organisation, check and publish the
+// small policy of docs/policy.md.
+func TestFirstHour(t *testing.T) {
+	for name, fresh := range freshDBs(t) {
+		t.Run(name, func(t *testing.T) {
+			db := fresh(t)
+			out := mustRun(t, "org", "create", "--db", db, "--slug", "la-brasa", "--name", "La Brasa",
+				"--currency", "COP", "--timezone", "America/Bogota", "--owner", "lucia")
+			if !strings.Contains(out, "owner: login lucia") {
+				t.Errorf("org create:\n%s", out)
+			}
+			mustRun(t, "team", "add", "--db", db, "--org", "la-brasa", "--slug", "salon", "--name", "Salón")
+		})
+	}
+}
