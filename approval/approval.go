@@ -37,7 +37,7 @@ type Options struct {
 const (
 	// OwnerRole is the pseudo-role of the members with access owner: where
 	// a request goes when nobody else can decide it.
-	OwnerRole = "owner"
+	OwnerRole = policy.OwnerRole
 	// SystemActor answers requests on timeout.
 	SystemActor = "system"
 	// ExceptionAction is the action of an exception request's decision.

@@ -634,6 +634,14 @@ func (ps *parseState) parseRoles(n ast.Node) {
 		ps.roles[i].Inherits = list
 	}
 	ps.checkCycles()
+	// The owner created with the organisation has the role owner; a policy
+	// need not declare it (owners answer any approval request whatever the
+	// policy says), but may, to give owners grants or inherit other roles.
+	if _, declared := ps.roleIdx[OwnerRole]; !declared {
+		ps.roleIdx[OwnerRole] = len(ps.roles)
+		ps.roles = append(ps.roles, Role{ID: OwnerRole, Label: map[string]string{"es": "Propietario", "en": "Owner"}, Builtin: true})
+		ps.roleNodes = append(ps.roleNodes, nil)
+	}
 }
 
 // checkCycles reports every inheritance cycle once, at the inherits list of

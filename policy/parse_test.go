@@ -120,7 +120,7 @@ func TestParseValidationErrors(t *testing.T) {
 		{"unknown role", "    role: staff\n    actions: [gift]\n", "    role: «chef\n    actions: [gift]\n", "grants[0].role", `unknown role "chef"`},
 		{"unknown action", "    actions: [gift]\n", "    actions: [gift, «cake]\n", "grants[0].actions[1]", `unknown action "cake"`},
 		{"unknown budget", "    budgets: [daily]\n", "    budgets: [«weekly]\n", "grants[0].budgets[0]", `unknown budget "weekly"`},
-		{"unknown approver", "  approver: boss\n", "  approver: «owner\n", "approval.approver", `unknown role "owner"`},
+		{"unknown approver", "  approver: boss\n", "  approver: «chief\n", "approval.approver", `unknown role "chief"`},
 		{"unknown forbid role", "    actions: [waive]\n    when: 'hour < 6'\n", "    actions: [waive]\n    roles: [«intern]\n    when: 'hour < 6'\n", "forbid[0].roles[0]", `unknown role "intern"`},
 		{"unknown inherited role", "    inherits: [staff]\n", "    inherits: [«chef]\n", "roles[1].inherits[0]", `unknown role "chef"`},
 		{"self inheritance", "    inherits: [staff]\n", "    inherits: [«boss]\n", "roles[1].inherits[0]", "cannot inherit from itself"},
@@ -349,11 +349,12 @@ func TestExamplePolicy(t *testing.T) {
 	if n := len(p.Actions()); n != 7 {
 		t.Errorf("%d actions, want 7", n)
 	}
-	if !p.HasRole("supervisor") || p.HasRole("owner") {
+	if !p.HasRole("supervisor") || !p.HasRole(OwnerRole) || p.HasRole("nope") {
 		t.Error("HasRole")
 	}
-	if n := len(p.Roles()); n != 5 {
-		t.Errorf("%d roles, want 5", n)
+	// Five declared roles, then the built-in owner.
+	if rs := p.Roles(); len(rs) != 6 || rs[4].Builtin || !rs[5].Builtin || rs[5].ID != OwnerRole || rs[5].Label["es"] != "Propietario" {
+		t.Errorf("Roles() = %+v, want 5 declared roles and the built-in owner", rs)
 	}
 	b, ok := p.Budget("team_monthly")
 	if !ok || b.Hard || b.Scope != ScopeTeam || b.Period != PeriodMonth || b.Limit != 300000000 {
@@ -451,5 +452,49 @@ func TestParseTestdataFiles(t *testing.T) {
 		t.Run(f.Name(), func(t *testing.T) {
 			mustParseFile(t, "testdata/"+f.Name())
 		})
+	}
+}
+
+// TestOwnerRoleBuiltin: a policy need not declare the owner's role; routes,
+// grants and forbids may name it; a policy that declares it keeps its own.
+func TestOwnerRoleBuiltin(t *testing.T) {
+	p := mustParse(t, `
+currency: COP
+actions:
+  - {id: gift, label: {es: Regalo, en: Gift}}
+roles:
+  - {id: waiter, label: {es: Mesero, en: Waiter}}
+approval: {approver: owner, sla: 10m, on_timeout: deny}
+grants:
+  - {id: small, role: waiter, actions: [gift], max_amount: 100}
+  - {id: owner_gift, role: owner, actions: [gift], max_amount: 1000}
+forbid:
+  - {id: never, actions: [gift], roles: [owner], when: 'amount > 5000', reason: {es: No, en: No}}
+`)
+	if !p.HasRole(OwnerRole) || !slices.Equal(p.RolesReaching(OwnerRole), []string{OwnerRole}) {
+		t.Errorf("owner: HasRole %v, reach %v", p.HasRole(OwnerRole), p.RolesReaching(OwnerRole))
+	}
+	if rt, _ := p.DefaultApproval(); rt.Approver != OwnerRole {
+		t.Errorf("default route = %+v", rt)
+	}
+	v, err := p.Evaluate(&Request{Role: OwnerRole, Action: "gift", Amount: 500, At: time.Now()})
+	if err != nil || len(v.Candidates) != 1 || v.Candidates[0].Rule != "owner_gift" {
+		t.Errorf("owner asks for 500: %+v, %v", v, err)
+	}
+	if v, _ := p.Evaluate(&Request{Role: OwnerRole, Action: "gift", Amount: 6000, At: time.Now()}); v.Outcome != Denied || v.Rule != "never" {
+		t.Errorf("owner asks for 6000: %+v", v)
+	}
+
+	declared := mustParse(t, `
+currency: COP
+actions:
+  - {id: gift, label: {es: Regalo, en: Gift}}
+roles:
+  - {id: owner, label: {es: Dueña, en: Owner}, inherits: [waiter]}
+  - {id: waiter, label: {es: Mesero, en: Waiter}}
+`)
+	if rs := declared.Roles(); len(rs) != 2 || rs[0].Builtin || rs[0].Label["es"] != "Dueña" ||
+		!slices.Equal(declared.RolesReaching(OwnerRole), []string{OwnerRole, "waiter"}) {
+		t.Errorf("declared owner: %+v", rs)
 	}
 }

@@ -78,6 +78,11 @@ type Action struct {
 	Monetary bool
 }
 
+// OwnerRole is the role of the owner created with the organisation. Every
+// policy knows it: when the file does not declare it, the policy has it as a
+// built-in role with no grants and no parents.
+const OwnerRole = "owner"
+
 // Role is a position in the organisation that grants are given to.
 type Role struct {
 	ID    string
@@ -85,6 +90,8 @@ type Role struct {
 	// Inherits lists the roles whose grants this role also holds, as written
 	// in the policy (direct parents only; see Policy.RolesReaching).
 	Inherits []string
+	// Builtin is true for the owner role when the file does not declare it.
+	Builtin bool
 }
 
 // Budget is an amount that acts may spend per scope subject and period.
@@ -183,7 +190,8 @@ func (p *Policy) HasRole(id string) bool {
 	return ok
 }
 
-// Roles returns the declared roles in file order. The slice is a copy; the
+// Roles returns the roles in file order, then the built-in owner role when
+// the file does not declare it. The slice is a copy; the
 // label maps and inherits slices are shared and must not be modified.
 func (p *Policy) Roles() []Role { return append([]Role(nil), p.roles...) }
 

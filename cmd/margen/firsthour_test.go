@@ -50,6 +50,14 @@ func TestFirstHour(t *testing.T) {
 				t.Errorf("org create:\n%s", out)
 			}
 			mustRun(t, "team", "add", "--db", db, "--org", "la-brasa", "--slug", "salon", "--name", "Salón")
+
+			// The small policy of the docs publishes as written, although it
+			// does not declare the owner's role.
+			small := smallPolicy(t)
+			out = mustRun(t, "policy", "publish", "--db", db, "--org", "la-brasa", small)
+			if !strings.Contains(out, "as policy version 1 of la-brasa (2 actions, 2 roles, 1 grant, 1 forbid rule)") {
+				t.Errorf("policy publish:\n%s", out)
+			}
 		})
 	}
 }

@@ -61,8 +61,19 @@ func readPolicy(file string) (*policy.Policy, []byte, error) {
 	return p, src, nil
 }
 
+// declaredRoles counts the roles the file declares (not the built-in owner).
+func declaredRoles(p *policy.Policy) int {
+	n := 0
+	for _, r := range p.Roles() {
+		if !r.Builtin {
+			n++
+		}
+	}
+	return n
+}
+
 func summary(p *policy.Policy) string {
-	return strings.Join([]string{count(len(p.Actions()), "action", "actions"), count(len(p.Roles()), "role", "roles"),
+	return strings.Join([]string{count(len(p.Actions()), "action", "actions"), count(declaredRoles(p), "role", "roles"),
 		count(len(p.Grants()), "grant", "grants"), count(len(p.Forbids()), "forbid rule", "forbid rules")}, ", ")
 }
 
