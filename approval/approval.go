@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -258,10 +259,19 @@ func (s *Service) latitude(ctx context.Context, org *margen.Org, pol *policy.Pol
 		}
 	}
 	if len(d.Context) > 0 {
-		_ = json.Unmarshal(d.Context, &req.Context) // validated when decided
+		// It was validated when decided: failing now means the stored
+		// record is damaged, which must not pass as "no context".
+		if err := json.Unmarshal(d.Context, &req.Context); err != nil {
+			return latitudeCheck{}, fmt.Errorf("approval %s: read the context of decision %s: %w", a.ID, d.ID, err)
+		}
 	}
 	v, err := pol.Evaluate(req)
 	if err != nil {
+		// The policy changed under the request (the action became
+		// non-monetary, say): nobody but an owner can vouch for it, and
+		// the reason is logged, not lost.
+		s.log.Warn("approval: cannot evaluate the approver's latitude; the request moves up", "org", org.ID,
+			"approval", a.ID, "decision", d.ID, "approver", m.ID, "role", m.Role, "err", err)
 		return latitudeCheck{beyond: monetary}, nil
 	}
 	lc := latitudeCheck{max: v.Max}

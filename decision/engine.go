@@ -166,6 +166,17 @@ func (e *Engine) Policy(ctx context.Context, orgID string) (*policy.Policy, int,
 	return c.pol, c.version, nil
 }
 
+// noPolicyKey is the message of the error that says the organisation has
+// published no policy yet.
+const noPolicyKey = "error.no_policy"
+
+// IsNoPolicy reports whether err says the organisation has no active policy
+// yet (as opposed to a policy that could not be read or compiled).
+func IsNoPolicy(err error) bool {
+	var me *margen.Error
+	return errors.As(err, &me) && me.Code == margen.ECONFLICT && me.Key == noPolicyKey
+}
+
 // Invalidate drops an organisation's cached policy (after a publish).
 func (e *Engine) Invalidate(orgID string) {
 	e.mu.Lock()
@@ -185,7 +196,7 @@ func (e *Engine) policy(ctx context.Context, orgID string, fresh bool) (*compile
 	}
 	pv, err := e.store.ActivePolicy(ctx, orgID)
 	if margen.IsCode(err, margen.ENOTFOUND) {
-		return nil, margen.Errorf(margen.ECONFLICT, "error.no_policy")
+		return nil, margen.Errorf(margen.ECONFLICT, noPolicyKey)
 	}
 	if err != nil {
 		return nil, err

@@ -140,8 +140,13 @@ func (s *server) render(ctx context.Context, st *reqState, d *margen.Decision) {
 	if args == nil {
 		args = map[string]any{}
 	}
+	// Labels make the message readable; without them it still says what
+	// happened (with ids), so a policy that cannot be loaded is logged, not
+	// turned into a failed answer.
 	if pol, _, err := s.engine.Policy(ctx, st.org.ID); err == nil {
 		relabel(args, lang, pol)
+	} else if !decision.IsNoPolicy(err) {
+		s.log.Warn("explanation without labels: cannot load the policy", "org", st.org.ID, "decision", d.ID, "err", err)
 	}
 	if _, ok := args["remaining"]; !ok && d.Outcome == margen.OutcomeAllowed && len(d.Budgets) > 0 {
 		// Say what is left of the tightest budget.

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/decision"
 )
 
 const (
@@ -201,10 +203,16 @@ func (s *server) createRefusal(w http.ResponseWriter, r *http.Request) {
 		err = validateRefusal(&in)
 	}
 	if err == nil && in.Action != "" {
-		if pol, _, perr := s.engine.Policy(r.Context(), st.org.ID); perr == nil {
+		// Without a policy yet there is no catalogue to check the action
+		// against; a policy that cannot be read fails the request.
+		pol, _, perr := s.engine.Policy(r.Context(), st.org.ID)
+		switch {
+		case perr == nil:
 			if _, ok := pol.Action(in.Action); !ok {
 				err = margen.Invalid("action", "error.unknown_action", "action", in.Action)
 			}
+		case !decision.IsNoPolicy(perr):
+			err = fmt.Errorf("refusal: load the policy of %s: %w", st.org.ID, perr)
 		}
 	}
 	if err != nil {
