@@ -640,16 +640,14 @@ func TestConditionCostLimit(t *testing.T) {
 		items[i] = i
 	}
 	r := &Request{Role: "staff", Action: "gift", Amount: 1, Context: map[string]any{"items": items}, At: wednesday}
-	start := time.Now()
+	// 200³ steps unbounded; the verdict names the cost limit that stopped
+	// it (no stopwatch: a loaded machine must not fail this test).
 	v, err := p.Evaluate(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v.Outcome != Denied || v.Code != CodeConditionNotMet || len(v.ConditionErrors) != 1 || !strings.Contains(v.ConditionErrors[0], "cost limit") {
 		t.Errorf("verdict %+v", v)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %s: the cost limit did not stop it", d)
 	}
 }
 

@@ -106,10 +106,9 @@ func TestServeWiring(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream was not ended")
 	}
+	// The client never leaves: had serve waited for it, the guard above
+	// would have failed.
 	t.Logf("stopped %s after the cancel", time.Since(began))
-	if d := time.Since(began); d > 5*time.Second {
-		t.Errorf("shutdown took %s with a stream open", d)
-	}
 }
 
 func tokenRE(t *testing.T, out string) string {
