@@ -25,6 +25,9 @@ type policyView struct {
 	Note      string    `json:"note,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	Source    string    `json:"source,omitempty"`
+	// Warnings are what the published file says that will not work as
+	// written (policy.Policy.Warnings); only in the answer to a publish.
+	Warnings []ProblemError `json:"warnings,omitempty"`
 }
 
 func viewPolicy(pv *margen.PolicyVersion, withSource bool) policyView {
@@ -90,7 +93,11 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	pv := &margen.PolicyVersion{OrgID: st.org.ID, Version: next, Source: string(src), Active: true,
 		CreatedBy: st.member.ID, Note: note, CreatedAt: s.clock.Now()}
-	out, _ := json.Marshal(viewPolicy(pv, false))
+	view := viewPolicy(pv, false)
+	for _, w := range pol.Warnings() {
+		view.Warnings = append(view.Warnings, ProblemError{Line: w.Line, Column: w.Column, Path: w.Path, Message: w.Msg})
+	}
+	out, _ := json.Marshal(view)
 	err = s.store.PublishPolicy(r.Context(), pv, ic.record(http.StatusCreated, out))
 	if err == nil {
 		s.engine.Invalidate(st.org.ID)
@@ -99,7 +106,8 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 			// truth; a replay of this key would name the predicted version.
 			s.log.Warn("policy version differs from the one announced", "request_id", reqID(r),
 				"org", st.org.ID, "announced", next, "published", pv.Version)
-			out, _ = json.Marshal(viewPolicy(pv, false))
+			view.Version = pv.Version
+			out, _ = json.Marshal(view)
 		}
 	}
 	s.respond(w, r, ic, err, http.StatusCreated, out)

@@ -64,6 +64,7 @@ type parseState struct {
 	budgetIdx map[string]int
 	budgets   []Budget
 	ruleIDs   map[string]bool // grant and forbid ids
+	routes    map[*Route]routeSource
 }
 
 // field is a key of a mapping with its value.
@@ -468,6 +469,7 @@ func (ps *parseState) policy(root ast.Node) *Policy {
 	ps.roleIdx = map[string]int{}
 	ps.budgetIdx = map[string]int{}
 	ps.ruleIDs = map[string]bool{}
+	ps.routes = map[*Route]routeSource{}
 	if ps.required(fields, "actions", root, "") {
 		ps.parseActions(fields["actions"].val)
 	}
@@ -518,6 +520,7 @@ func (ps *parseState) policy(root ast.Node) *Policy {
 	p.actionIdx = ps.actionIdx
 	p.budgetIdx = ps.budgetIdx
 	p.build(grants, forbids)
+	p.warnings = ps.routeWarnings(p, grants)
 	return p
 }
 
@@ -807,6 +810,11 @@ func (ps *parseState) route(n ast.Node, path string) *Route {
 	case hasEscalate:
 		r.EscalateTo, _ = ps.roleRef(f.val, join(path, "escalate_to"))
 	}
+	src := routeSource{path: path, approver: fields["approver"].val}
+	if hasEscalate {
+		src.escalate = f.val
+	}
+	ps.routes[r] = src
 	return r
 }
 

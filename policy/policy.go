@@ -54,6 +54,7 @@ type Policy struct {
 	grants   []Grant
 	forbids  []Forbid
 	approval *Route
+	warnings Errors
 
 	actionIdx map[string]int
 	roleIdx   map[string]*roleIndex

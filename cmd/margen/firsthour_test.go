@@ -37,6 +37,31 @@ func smallPolicy(t *testing.T) string {
 	return path
 }
 
+// TestPolicyCheckWarnings: policy check warns (exit 0) about the small
+// policy of the docs without its supervisor grant, with FILE:LINE:COL.
+func TestPolicyCheckWarnings(t *testing.T) {
+	src, err := os.ReadFile(smallPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := regexp.MustCompile(`(?s)  - id: supervisor_gift.*?\n\n`).ReplaceAll(src, []byte("\n"))
+	if string(cut) == string(src) {
+		t.Fatal("the small policy has no supervisor_gift grant to cut")
+	}
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, cut, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, "policy", "check", path)
+	want := path + ":24:13: approval.approver: warning: grant bread_basket sends requests above its max_amount (2500000) for courtesy_gift to role supervisor, which may approve at most 2500000 of it"
+	if !strings.HasPrefix(out, want) || !strings.HasSuffix(out, ": ok with 1 warning (2 actions, 2 roles, 1 grant, 1 forbid rule)\n") {
+		t.Errorf("policy check:\n%s\nwant it to start with\n%s", out, want)
+	}
+	if out := mustRun(t, "policy", "check", smallPolicy(t)); strings.Contains(out, "warning") {
+		t.Errorf("the small policy as written warns:\n%s", out)
+	}
+}
+
 // TestFirstHour follows a new user's first steps on a brand-new database,
 // without `margen migrate`: create the organisation, check and publish the
 // small policy of docs/policy.md.
@@ -55,7 +80,7 @@ func TestFirstHour(t *testing.T) {
 			// does not declare the owner's role.
 			small := smallPolicy(t)
 			out = mustRun(t, "policy", "publish", "--db", db, "--org", "la-brasa", small)
-			if !strings.Contains(out, "as policy version 1 of la-brasa (2 actions, 2 roles, 1 grant, 1 forbid rule)") {
+			if !strings.Contains(out, "as policy version 1 of la-brasa (2 actions, 2 roles, 2 grants, 1 forbid rule)") {
 				t.Errorf("policy publish:\n%s", out)
 			}
 		})

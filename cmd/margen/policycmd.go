@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -31,17 +32,45 @@ func (e *policyErrors) Error() string {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		b.WriteString(e.file)
-		if pe.Line > 0 {
-			fmt.Fprintf(&b, ":%d:%d", pe.Line, pe.Column)
-		}
-		b.WriteString(": ")
-		if pe.Path != "" {
-			b.WriteString(pe.Path + ": ")
-		}
-		b.WriteString(pe.Msg)
+		b.WriteString(located(e.file, pe, ""))
 	}
 	return b.String()
+}
+
+// located prints one problem as FILE:LINE:COL: path: [kind: ]message.
+func located(file string, pe policy.Error, kind string) string {
+	var b strings.Builder
+	b.WriteString(file)
+	if pe.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", pe.Line, pe.Column)
+	}
+	b.WriteString(": ")
+	if pe.Path != "" {
+		b.WriteString(pe.Path + ": ")
+	}
+	if kind != "" {
+		b.WriteString(kind + ": ")
+	}
+	b.WriteString(pe.Msg)
+	return b.String()
+}
+
+// printWarnings prints a valid policy's warnings, one per line, and returns
+// how many there were.
+func printWarnings(w io.Writer, file string, p *policy.Policy) int {
+	ws := p.Warnings()
+	for _, pe := range ws {
+		fmt.Fprintln(w, located(file, pe, "warning"))
+	}
+	return len(ws)
+}
+
+// withWarnings is the end of a summary line: "" or " with 2 warnings".
+func withWarnings(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return " with " + count(n, "warning", "warnings")
 }
 
 // readPolicy reads and validates a policy file.
@@ -87,7 +116,9 @@ func count(n int, one, many string) string {
 func cmdPolicyCheck(_ context.Context, a *app, args []string) error {
 	fs := a.flags("policy check", "FILE", `Validates a latitude policy file without touching any database. Each problem
 is printed as FILE:LINE:COL: path: message and the exit status is 1;
-a valid file prints a one-line summary.
+a valid file prints its warnings (FILE:LINE:COL: path: warning: message:
+what will not work as written, such as an approval route to a role that
+may not approve what it receives) and a one-line summary.
 
 Example:
   margen policy check policy.yaml`)
@@ -99,7 +130,8 @@ Example:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "%s: ok (%s)\n", pos[0], summary(p))
+	n := printWarnings(a.stdout, pos[0], p)
+	fmt.Fprintf(a.stdout, "%s: ok%s (%s)\n", pos[0], withWarnings(n), summary(p))
 	return nil
 }
 
@@ -154,7 +186,8 @@ Example:
 	if err := st.PublishPolicy(ctx, pv, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "published %s as policy version %d of %s (%s)\n", file, pv.Version, org.Slug, summary(p))
+	n := printWarnings(a.stdout, file, p)
+	fmt.Fprintf(a.stdout, "published %s as policy version %d of %s%s (%s)\n", file, pv.Version, org.Slug, withWarnings(n), summary(p))
 	return nil
 }
 
