@@ -222,7 +222,21 @@ type Decision struct {
 	ApprovalID    string          `json:"approval_id,omitempty"`
 	RefusalID     string          `json:"refusal_id,omitempty"`
 	CreatedAt     time.Time       `json:"created_at"`
+	// Next is what the member can do after this answer (ask for an
+	// exception after a refusal); set when answering, never stored.
+	Next *NextStep `json:"next,omitempty"`
 }
+
+// NextStep points a client to what it can do next, as data: the kind of
+// step and the API request that takes it.
+type NextStep struct {
+	Kind   string `json:"kind"` // NextException
+	Method string `json:"method"`
+	Href   string `json:"href"`
+}
+
+// NextException: the member may ask for an exception.
+const NextException = "exception"
 
 // Act is an action of power taken for a customer: what, for whom, at what
 // cost and why, with the reactions it drew.

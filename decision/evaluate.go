@@ -303,6 +303,15 @@ func explain(v policy.Verdict, r *Request) margen.Explanation {
 	if v.Code == "no_grant" {
 		args["role"] = r.Member.Role
 	}
+	if c := v.Condition; c != nil {
+		// Which condition failed, in the policy's words when it has
+		// them ({es, en}), else the expression itself.
+		if c.Label != nil {
+			args["condition"] = c.Label
+		} else {
+			args["condition"] = "«" + c.When + "»"
+		}
+	}
 	if len(v.ConditionErrors) > 0 {
 		// Say which facts were missing, e.g. a forbid rule that failed
 		// closed because the request did not state the payment method.

@@ -216,9 +216,9 @@ func TestDecisions(t *testing.T) {
 			message           string // prefix of explanation.message
 		}{
 			{"allowed es", "ana", gift(500000, "mesa-4"), margen.OutcomeAllowed, "within_latitude",
-				"Puedes hacerlo: está dentro de tu margen (regla small_courtesy). Te quedan 55.000,00 COP hoy."},
+				"Puedes hacerlo: está dentro de tu margen (regla Cortesía pequeña). Te quedan 55.000,00 COP hoy."},
 			{"allowed en", "bob", gift(300000, "mesa-5"), margen.OutcomeAllowed, "within_latitude",
-				"Go ahead: it is within your latitude (rule small_courtesy). You have COP 57,000.00 left today."},
+				"Go ahead: it is within your latitude (rule Small courtesy). You have COP 57,000.00 left today."},
 			{"org language", "iris", gift(100000, "mesa-6"), margen.OutcomeAllowed, "within_latitude", "Puedes hacerlo"},
 			{"needs approval es", "ana", gift(1000000, "mesa-7"), margen.OutcomeNeedsApproval, "over_max",
 				"Necesitas aprobación: 10.000,00 COP supera tu máximo de 8.000,00 COP. Se lo hemos pedido a Supervisor de turno (respuesta en 10 min)."},
@@ -227,7 +227,7 @@ func TestDecisions(t *testing.T) {
 			{"denied no grant", "ana", `{"action":"refund","amount":1000,"customer":{"ref":"c1"},"context":{"payment":"tarjeta"}}`, margen.OutcomeDenied, "no_grant",
 				"Tu rol (Cajero) no tiene margen para Reembolso."},
 			{"denied forbidden en", "bob", `{"action":"discount","amount":1000,"customer":{"ref":"pepe","tags":["empleado"]}}`, margen.OutcomeDenied, "forbidden",
-				"Not allowed: No benefits may be granted to co-workers (rule no_gifts_to_staff)."},
+				"Not allowed: No benefits may be granted to co-workers (rule Nothing for co-workers)."},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				d, res := e.decide(tc.login, tc.body)
@@ -350,7 +350,7 @@ func TestBadInput(t *testing.T) {
 		}
 
 		// A policy with a CEL syntax error: 400 with line and column.
-		bad := strings.Replace(string(restaurantPolicy(t)), "when: 'weekday <= 5'", "when: 'weekday <= '", 1)
+		bad := strings.Replace(string(restaurantPolicy(t)), "if: 'weekday <= 5'", "if: 'weekday <= '", 1)
 		res = e.do("POST", "/api/v1/policies", "olga", bad, "Content-Type", "application/yaml")
 		p := res.want(400).problem()
 		if p.Key != "error.policy_invalid" || len(p.Errors) == 0 || p.Errors[0].Line == 0 || p.Errors[0].Column == 0 || !strings.Contains(p.Errors[0].Path, "when") {

@@ -135,6 +135,7 @@ func (s *server) render(ctx context.Context, st *reqState, d *margen.Decision) {
 	if d == nil {
 		return
 	}
+	d.Next = nextStep(d)
 	lang := memberLang(st)
 	args := maps.Clone(d.Explanation.Args)
 	if args == nil {
@@ -163,8 +164,24 @@ func (s *server) render(ctx context.Context, st *reqState, d *margen.Decision) {
 	d.Explanation.Message = s.cat.Explain(lang, st.org.Currency, d.Explanation.Code, args)
 }
 
-// relabel replaces action and role ids by the policy's labels in lang.
+// nextStep is where a refusal leads: a member refused by the policy's
+// latitude (no grant, a condition, a maximum or a budget) can still ask for
+// an exception, which an approver decides. A forbid rule is the owner's
+// explicit "never": it leads nowhere.
+func nextStep(d *margen.Decision) *margen.NextStep {
+	if d.Outcome != margen.OutcomeDenied || d.Explanation.Code == policy.CodeForbidden || d.Action == margen.ApprovalKindException {
+		return nil
+	}
+	return &margen.NextStep{Kind: margen.NextException, Method: http.MethodPost, Href: "/api/v1/exceptions"}
+}
+
+// relabel replaces action, role and rule ids by the policy's labels in lang.
 func relabel(args map[string]any, lang string, pol *policy.Policy) {
+	if id, ok := args["rule"].(string); ok {
+		if l := pol.RuleLabel(id, lang); l != "" {
+			args["rule"] = l
+		}
+	}
 	if id, ok := args["action"].(string); ok {
 		if a, ok := pol.Action(id); ok && a.Label[lang] != "" {
 			args["action"] = a.Label[lang]

@@ -200,6 +200,8 @@ func (c *Catalog) Explain(lang, currency, code string, args map[string]any) stri
 		key += ".approval"
 	} else if _, ok := args["remaining"]; ok && c.Has(Default, key+".remaining") {
 		key += ".remaining"
+	} else if _, ok := args["condition"]; ok && c.Has(Default, key+".condition") {
+		key += ".condition"
 	}
 	return c.Format(lang, currency, key, args)
 }

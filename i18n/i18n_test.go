@@ -144,7 +144,7 @@ func TestExplain(t *testing.T) {
 		{"es", "over_max", map[string]any{"amount": int64(2000000), "max": int64(1500000), "approver": "Supervisor de turno", "sla": "10m0s", "rule": "bread_basket"},
 			"Necesitas aprobación: 20.000,00 COP supera tu máximo de 15.000,00 COP. Se lo hemos pedido a Supervisor de turno (respuesta en 10 min)."},
 		{"en", "over_max", map[string]any{"amount": float64(2000000), "max": json.Number("1500000"), "rule": "manager_all"},
-			"You can't do this: COP 20,000.00 is over your maximum of COP 15,000.00 and this rule does not allow asking for approval (rule manager_all)."},
+			"You can't do this: COP 20,000.00 is over your maximum of COP 15,000.00 and this rule does not allow asking for approval (rule manager_all). If the customer needs it, you can ask for an exception."},
 		{"en", "forbidden", map[string]any{"rule": "no_cash_refunds", "reason": map[string]any{"es": "No.", "en": "Cash refunds are not made at the counter."}},
 			"Not allowed: Cash refunds are not made at the counter (rule no_cash_refunds)."},
 		{"es", "budget_exhausted", map[string]any{"budget": "member_daily", "amount": int64(100), "remaining": int64(50), "approver": "supervisor", "sla": "1h30m0s"},

@@ -71,6 +71,17 @@ func (c *compiler) compile(src string) (prg *program, msg string) {
 	if n := len([]rune(src)); n > maxWhenLen {
 		return nil, fmt.Sprintf("condition is too long (%d characters, at most %d)", n, maxWhenLen)
 	}
+	return c.plan(src)
+}
+
+// plan is compile without the length limit, for the conjunction of a rule's
+// conditions (each of which was checked).
+func (c *compiler) plan(src string) (prg *program, msg string) {
+	defer func() {
+		if r := recover(); r != nil {
+			prg, msg = nil, fmt.Sprintf("invalid condition: %v", r)
+		}
+	}()
 	checked, iss := c.env.Compile(src)
 	if iss != nil && iss.Err() != nil {
 		var parts []string

@@ -59,16 +59,19 @@
 //	  escalate_to: manager        # required iff on_timeout is escalate
 //	grants:
 //	  - id: bread_basket          # unique among grants and forbids
+//	    label: {es: "Canasta de pan", en: "Bread basket"}   # optional; shown instead of the id
 //	    role: frontline
 //	    teams: [restaurante]      # optional: only members of these teams
 //	    actions: [courtesy_gift]  # action ids, or ["*"]
 //	    max_amount: 1500000       # per act; required when an action is monetary
 //	    hard: true                # default true; false = above max_amount is allowed but flagged
 //	    budgets: [member_daily]   # charged when the grant allows an act
-//	    when: 'amount * 2 <= int(context.order_total) * 3'   # optional CEL condition
+//	    when: 'amount * 2 <= int(context.order_total) * 3'   # optional CEL condition, or
+//	    # {if: '...', label: {es, en}}, or a list of those (all must hold)
 //	    above: {approver: supervisor, sla: 5m, on_timeout: deny}  # or `none` (deny); default: approval
 //	forbid:
 //	  - id: no_cash_refunds
+//	    label: {es: "...", en: "..."}   # optional
 //	    actions: [refund]         # or ["*"]
 //	    roles: [frontline]        # optional: these roles and every role inheriting them
 //	    when: 'context.payment == "efectivo"'
@@ -94,6 +97,9 @@
 // error (a missing context key, a type mismatch) makes a grant's condition
 // false but a forbid rule's condition true (forbids fail closed: a missing
 // fact must not open a door the owner closed); either way it is listed in
-// Verdict.ConditionErrors. Use has(context.key) to test for presence. Conditions whose cost cannot be bounded when the policy is
+// Verdict.ConditionErrors. A rule's conditions run as one program (their
+// conjunction); only on a condition_not_met refusal are they run one by one
+// to name the first that failed (Verdict.Condition). The owner role is built
+// in (OwnerRole). Use has(context.key) to test for presence. Conditions whose cost cannot be bounded when the policy is
 // compiled run under a cost limit, so no expression can hang evaluation.
 package policy

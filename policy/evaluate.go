@@ -138,6 +138,10 @@ type Verdict struct {
 	// ConditionErrors lists conditions that failed at runtime (and so
 	// counted as false), as "rule_id: message".
 	ConditionErrors []string
+	// Condition is, for CodeConditionNotMet, the first condition of Rule
+	// that does not hold, to tell the member what is missing. Shared with
+	// the policy: do not modify.
+	Condition *Condition
 }
 
 // Evaluate decides a request up to budgets (phase 1). It reads no clock and
@@ -225,7 +229,8 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 	case first == nil:
 		return Verdict{Outcome: Denied, Code: CodeNoGrant, ConditionErrors: e.errs}, nil
 	case len(holding) == 0:
-		return Verdict{Outcome: Denied, Rule: first.ID, Code: CodeConditionNotMet, ConditionErrors: e.errs}, nil
+		return Verdict{Outcome: Denied, Rule: first.ID, Code: CodeConditionNotMet, Condition: e.failing(first),
+			ConditionErrors: e.errs}, nil
 	}
 
 	charge := monetary && r.Amount > 0
@@ -303,6 +308,21 @@ func (e *evaluator) holds(prg *program, rule string) bool {
 		e.errs = append(e.errs, rule+": "+msg)
 	}
 	return ok
+}
+
+// failing returns the first of g's conditions that does not hold (or
+// cannot be evaluated). Evaluation runs a grant's conditions as one
+// program; this runs them one by one, only on the way to a refusal.
+func (e *evaluator) failing(g *grantRule) *Condition {
+	if e.act == nil {
+		return nil
+	}
+	for i, prg := range g.conds {
+		if ok, _ := prg.eval(e.act); !ok {
+			return &g.Conditions[i]
+		}
+	}
+	return nil
 }
 
 // holdsOrFails is holds, failing closed: a runtime error counts as true.

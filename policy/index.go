@@ -15,6 +15,17 @@ func (p *Policy) build(grants []*grantRule, forbids []*forbidRule) {
 	for _, f := range forbids {
 		p.forbids = append(p.forbids, f.Forbid)
 	}
+	p.ruleLabels = map[string]map[string]string{}
+	for _, g := range grants {
+		if g.Label != nil {
+			p.ruleLabels[g.ID] = g.Label
+		}
+	}
+	for _, f := range forbids {
+		if f.Label != nil {
+			p.ruleLabels[f.ID] = f.Label
+		}
+	}
 
 	p.anyRoleForbids = make([][]*forbidRule, len(p.actions))
 	for ai, a := range p.actions {

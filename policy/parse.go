@@ -445,10 +445,20 @@ func (ps *parseState) label(n ast.Node, path string) map[string]string {
 // rawRule keeps what is needed to finish a grant or forbid once every
 // catalogue is known.
 type rawRule struct {
-	path     string
-	when     string
-	whenNode ast.Node
+	path  string
+	when  string // the conditions joined with &&, as Grant.When shows them
+	conds []rawCond
 }
+
+// rawCond is one condition of a `when`, where it was written.
+type rawCond struct {
+	Condition
+	node ast.Node
+	path string
+}
+
+// MaxConditions bounds the conditions of one `when` list.
+const MaxConditions = 16
 
 func (ps *parseState) policy(root ast.Node) *Policy {
 	fields, ok := ps.mapping(root, "", "currency", "actions", "roles", "budgets", "approval", "grants", "forbid")
@@ -502,14 +512,10 @@ func (ps *parseState) policy(root ast.Node) *Policy {
 		return nil
 	}
 	for i, g := range grants {
-		if r := grantRaw[i]; r.when != "" {
-			g.prg = ps.compile(comp, r)
-		}
+		g.prg, g.conds = ps.compile(comp, grantRaw[i])
 	}
 	for i, f := range forbids {
-		if r := forbidRaw[i]; r.when != "" {
-			f.prg = ps.compile(comp, r)
-		}
+		f.prg, f.conds = ps.compile(comp, forbidRaw[i])
 	}
 	if len(ps.errs) > 0 {
 		return nil
@@ -524,13 +530,31 @@ func (ps *parseState) policy(root ast.Node) *Policy {
 	return p
 }
 
-func (ps *parseState) compile(comp *compiler, r rawRule) *program {
-	prg, msg := comp.compile(r.when)
-	if msg != "" {
-		ps.errorf(r.whenNode, join(r.path, "when"), "%s", msg)
-		return nil
+// compile compiles each condition of a rule, and their conjunction, which
+// is what evaluation runs; the single conditions serve only to say which
+// one failed. It returns nil programs for a rule without conditions.
+func (ps *parseState) compile(comp *compiler, r rawRule) (*program, []*program) {
+	if len(r.conds) == 0 {
+		return nil, nil
 	}
-	return prg
+	conds := make([]*program, len(r.conds))
+	for i, c := range r.conds {
+		prg, msg := comp.compile(c.When)
+		if msg != "" {
+			ps.errorf(c.node, c.path, "%s", msg)
+			return nil, nil
+		}
+		conds[i] = prg
+	}
+	if len(conds) == 1 {
+		return conds[0], conds
+	}
+	prg, msg := comp.plan(r.when)
+	if msg != "" {
+		ps.errorf(r.conds[0].node, join(r.path, "when"), "%s", msg)
+		return nil, nil
+	}
+	return prg, conds
 }
 
 func (ps *parseState) parseActions(n ast.Node) {
@@ -864,6 +888,8 @@ func (ps *parseState) actionList(fields map[string]field, n ast.Node, path strin
 	return list, ok
 }
 
+// when parses a rule's condition: a CEL expression, a labelled one
+// ({if: "...", label: {es, en}}), or a list of them that must all hold.
 func (ps *parseState) when(fields map[string]field, path string) rawRule {
 	r := rawRule{path: path}
 	f, ok := fields["when"]
@@ -871,16 +897,62 @@ func (ps *parseState) when(fields map[string]field, path string) rawRule {
 		return r
 	}
 	wpath := join(path, "when")
-	s, ok := ps.str(f.val, wpath)
+	if sn, isList := f.val.(*ast.SequenceNode); isList {
+		if len(sn.Values) == 0 {
+			ps.errorf(f.val, wpath, "list at least one condition, or remove the field for no condition")
+			return r
+		}
+		elems, ok := ps.listMax(f.val, wpath, MaxConditions)
+		if !ok {
+			return r
+		}
+		for i, e := range elems {
+			if c, ok := ps.condition(e, index(wpath, i)); ok {
+				r.conds = append(r.conds, c)
+			}
+		}
+	} else if c, ok := ps.condition(f.val, wpath); ok {
+		r.conds = append(r.conds, c)
+	}
+	if len(r.conds) == 1 {
+		r.when = r.conds[0].When
+	} else if len(r.conds) > 1 {
+		parts := make([]string, len(r.conds))
+		for i, c := range r.conds {
+			parts[i] = "(" + c.When + ")"
+		}
+		r.when = strings.Join(parts, " && ")
+	}
+	return r
+}
+
+// condition parses one condition: a string, or {if: "...", label: {es, en}}.
+func (ps *parseState) condition(n ast.Node, path string) (rawCond, bool) {
+	c := rawCond{path: path, node: n}
+	if _, isMap := n.(*ast.MappingNode); isMap {
+		fields, ok := ps.mapping(n, path, "if", "label")
+		if !ok {
+			return c, false
+		}
+		if ps.required(fields, "label", n, path) {
+			c.Label = ps.label(fields["label"].val, join(path, "label"))
+		}
+		if !ps.required(fields, "if", n, path) {
+			return c, false
+		}
+		path = join(path, "if")
+		c.path, c.node = path, fields["if"].val
+	}
+	s, ok := ps.str(c.node, path)
 	if !ok {
-		return r
+		return c, false
 	}
 	if strings.TrimSpace(s) == "" {
-		ps.errorf(f.val, wpath, "must not be empty; remove it for no condition")
-		return r
+		ps.errorf(c.node, path, "must not be empty; remove it for no condition")
+		return c, false
 	}
-	r.when, r.whenNode = s, f.val
-	return r
+	c.When = s
+	return c, true
 }
 
 func (ps *parseState) parseGrants(n ast.Node, def *Route) ([]*grantRule, []rawRule) {
@@ -892,7 +964,7 @@ func (ps *parseState) parseGrants(n ast.Node, def *Route) ([]*grantRule, []rawRu
 	var raws []rawRule
 	for i, e := range elems {
 		path := index("grants", i)
-		fields, ok := ps.mapping(e, path, "id", "role", "teams", "actions", "max_amount", "hard", "budgets", "when", "above")
+		fields, ok := ps.mapping(e, path, "id", "label", "role", "teams", "actions", "max_amount", "hard", "budgets", "when", "above")
 		if !ok {
 			continue
 		}
@@ -936,8 +1008,12 @@ func (ps *parseState) parseGrants(n ast.Node, def *Route) ([]*grantRule, []rawRu
 				return true
 			})
 		}
+		if f, ok := fields["label"]; ok && f.val != nil {
+			g.Label = ps.label(f.val, join(path, "label"))
+		}
 		raw := ps.when(fields, path)
 		g.When = raw.when
+		g.Conditions = conditions(raw)
 		g.Above = def
 		if f, ok := fields["above"]; ok && f.val != nil {
 			apath := join(path, "above")
@@ -955,6 +1031,18 @@ func (ps *parseState) parseGrants(n ast.Node, def *Route) ([]*grantRule, []rawRu
 		raws = append(raws, raw)
 	}
 	return out, raws
+}
+
+// conditions returns a rule's parsed conditions, nil when it has none.
+func conditions(r rawRule) []Condition {
+	if len(r.conds) == 0 {
+		return nil
+	}
+	out := make([]Condition, len(r.conds))
+	for i, c := range r.conds {
+		out[i] = c.Condition
+	}
+	return out
 }
 
 // monetaryIn returns the first monetary action among ids ("*" means all).
@@ -984,7 +1072,7 @@ func (ps *parseState) parseForbids(n ast.Node) ([]*forbidRule, []rawRule) {
 	var raws []rawRule
 	for i, e := range elems {
 		path := index("forbid", i)
-		fields, ok := ps.mapping(e, path, "id", "actions", "roles", "when", "reason")
+		fields, ok := ps.mapping(e, path, "id", "label", "actions", "roles", "when", "reason")
 		if !ok {
 			continue
 		}
@@ -1004,8 +1092,12 @@ func (ps *parseState) parseForbids(n ast.Node) ([]*forbidRule, []rawRule) {
 		if ps.required(fields, "reason", e, path) {
 			f.Reason = ps.label(fields["reason"].val, join(path, "reason"))
 		}
+		if fl, ok := fields["label"]; ok && fl.val != nil {
+			f.Label = ps.label(fl.val, join(path, "label"))
+		}
 		raw := ps.when(fields, path)
 		f.When = raw.when
+		f.Conditions = conditions(raw)
 		out = append(out, f)
 		raws = append(raws, raw)
 	}

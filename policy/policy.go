@@ -55,6 +55,8 @@ type Policy struct {
 	forbids  []Forbid
 	approval *Route
 	warnings Errors
+	// ruleLabels maps grant and forbid ids to their labels, when given.
+	ruleLabels map[string]map[string]string
 
 	actionIdx map[string]int
 	roleIdx   map[string]*roleIndex
@@ -127,7 +129,15 @@ type Grant struct {
 	// them and flag the act.
 	Hard    bool
 	Budgets []string // budget ids charged when the grant allows an act
-	When    string   // CEL condition; empty means always
+	// When is the CEL condition (the conditions joined with &&); empty
+	// means always.
+	When string
+	// Conditions are the conditions as written, in order, with their
+	// labels; nil without a condition.
+	Conditions []Condition
+	// Label is the grant's name for people ({es, en}); nil when the
+	// policy gives none (the id is shown).
+	Label map[string]string
 	// Above is the approval route when the amount is over MaxAmount or a
 	// hard budget is exhausted: the grant's own, or the policy default, or
 	// nil when the policy says `above: none` or has no default (deny).
@@ -139,8 +149,18 @@ type Forbid struct {
 	ID      string
 	Actions []string // action ids, or exactly ["*"]
 	Roles   []string // empty: every role; otherwise these roles and their inheritors
-	When    string   // CEL condition; empty means always
+	When    string   // CEL condition (the conditions joined with &&); empty means always
 	Reason  map[string]string
+	// Conditions and Label are as in Grant.
+	Conditions []Condition
+	Label      map[string]string
+}
+
+// Condition is one condition of a rule's `when`: a CEL expression and, when
+// the policy gives one, what it means in words staff understand.
+type Condition struct {
+	When  string
+	Label map[string]string // nil when the policy gives none
 }
 
 // grantRule is a grant compiled for evaluation.
@@ -150,14 +170,16 @@ type grantRule struct {
 	allTeams bool
 	teams    []string
 	budgets  []*Budget
-	prg      *program // nil when the grant has no condition
-	path     string   // "grants[3]" for messages
+	prg      *program   // nil when the grant has no condition
+	conds    []*program // each condition alone, to say which one failed
+	path     string     // "grants[3]" for messages
 }
 
 // forbidRule is a forbid compiled for evaluation.
 type forbidRule struct {
 	Forbid
-	prg *program
+	prg   *program
+	conds []*program
 }
 
 // roleIndex holds, for one role, everything evaluation needs without
@@ -216,6 +238,12 @@ func (p *Policy) Grants() []Grant { return append([]Grant(nil), p.grants...) }
 // Forbids returns the forbid rules in file order. The slice is a copy; nested
 // slices and maps are shared and must not be modified.
 func (p *Policy) Forbids() []Forbid { return append([]Forbid(nil), p.forbids...) }
+
+// RuleLabel returns the label of a grant or forbid rule in lang, or "" when
+// the rule is unknown or has no label in that language.
+func (p *Policy) RuleLabel(id, lang string) string {
+	return p.ruleLabels[id][lang]
+}
 
 // DefaultApproval returns the policy's default approval route, if any.
 func (p *Policy) DefaultApproval() (Route, bool) {

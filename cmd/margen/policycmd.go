@@ -348,6 +348,11 @@ func explanation(cat *i18n.Catalog, pol *policy.Policy, lang, currency string, d
 			args["action"] = x.Label[lang]
 		}
 	}
+	if id, ok := args["rule"].(string); ok {
+		if l := pol.RuleLabel(id, lang); l != "" {
+			args["rule"] = l
+		}
+	}
 	for _, k := range []string{"approver", "role"} {
 		if id, ok := args[k].(string); ok {
 			i := slices.IndexFunc(pol.Roles(), func(r policy.Role) bool { return r.ID == id })
