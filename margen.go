@@ -222,6 +222,9 @@ type Decision struct {
 	ApprovalID    string          `json:"approval_id,omitempty"`
 	RefusalID     string          `json:"refusal_id,omitempty"`
 	CreatedAt     time.Time       `json:"created_at"`
+	// AfterTheFact says the member reported an act already done at the
+	// counter (see docs/policy.md, "Acts already done").
+	AfterTheFact bool `json:"after_the_fact,omitempty"`
 	// Next is what the member can do after this answer (ask for an
 	// exception after a refusal); set when answering, never stored.
 	Next *NextStep `json:"next,omitempty"`
@@ -241,18 +244,20 @@ const NextException = "exception"
 // Act is an action of power taken for a customer: what, for whom, at what
 // cost and why, with the reactions it drew.
 type Act struct {
-	ID         string     `json:"id"`
-	OrgID      string     `json:"-"`
-	DecisionID string     `json:"decision_id"`
-	MemberID   string     `json:"member_id"`
-	CustomerID string     `json:"customer_id"`
-	Action     string     `json:"action"`
-	Amount     int64      `json:"amount"`
-	Currency   string     `json:"currency"`
-	Reason     string     `json:"reason,omitempty"`
-	Flagged    bool       `json:"flagged"`
-	CreatedAt  time.Time  `json:"created_at"`
-	Reactions  []Reaction `json:"reactions"`
+	ID         string    `json:"id"`
+	OrgID      string    `json:"-"`
+	DecisionID string    `json:"decision_id"`
+	MemberID   string    `json:"member_id"`
+	CustomerID string    `json:"customer_id"`
+	Action     string    `json:"action"`
+	Amount     int64     `json:"amount"`
+	Currency   string    `json:"currency"`
+	Reason     string    `json:"reason,omitempty"`
+	Flagged    bool      `json:"flagged"`
+	CreatedAt  time.Time `json:"created_at"`
+	// AfterTheFact: reported after it was done (see Decision.AfterTheFact).
+	AfterTheFact bool       `json:"after_the_fact,omitempty"`
+	Reactions    []Reaction `json:"reactions"`
 }
 
 // Reaction sources and sentiments.
@@ -327,6 +332,9 @@ const (
 const (
 	ApprovalKindAmount    = "amount"
 	ApprovalKindException = "exception"
+	// ApprovalKindRatification asks an approver to ratify an act above the
+	// member's latitude that was already done (reported after the fact).
+	ApprovalKindRatification = "ratification"
 )
 
 // Approval is a request for someone above the member's latitude to say yes.

@@ -88,6 +88,9 @@ type Request struct {
 	Customer CustomerInput
 	Reason   string
 	Context  json.RawMessage // a JSON object, or empty
+	// AfterTheFact reports an act already done at the counter: the same
+	// policy check decides how it is recorded (see evaluate).
+	AfterTheFact bool
 
 	// IdemKey, when set, makes the call idempotent; RequestHash fingerprints
 	// the request body so a reuse with another body is refused.

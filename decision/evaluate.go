@@ -104,6 +104,7 @@ func newDecision(p *pending, cus margen.Customer, v policy.Verdict) *margen.Deci
 		Explanation:   explain(v, r),
 		Budgets:       views(v, r.Amount),
 		CreatedAt:     p.at,
+		AfterTheFact:  r.AfterTheFact,
 	}
 }
 
@@ -174,12 +175,21 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 
 		d := newDecision(p, cus, v)
 		d.ID = margen.NewID("dec")
-		switch v.Outcome {
-		case policy.Allowed:
+		// An act already done (after the fact) goes through the same
+		// check: within latitude it is an act like any other; above it,
+		// a request to ratify it, holding the amount like any request;
+		// refused by the policy, it is still recorded, as an act flagged
+		// for review that charges no budget (no rule allowed it), and not
+		// as a refusal: the customer was served.
+		act := func(flagged bool) {
 			d.ActID = margen.NewID("act")
 			w.Acts = append(w.Acts, margen.Act{ID: d.ActID, OrgID: org, DecisionID: d.ID, MemberID: r.Member.ID,
 				CustomerID: cus.ID, Action: r.Action, Amount: r.Amount, Currency: d.Currency, Reason: r.Reason,
-				Flagged: v.Flagged, CreatedAt: p.at})
+				Flagged: flagged, CreatedAt: p.at, AfterTheFact: r.AfterTheFact})
+		}
+		switch {
+		case v.Outcome == policy.Allowed:
+			act(v.Flagged)
 			if r.Amount > 0 {
 				for _, c := range v.Charges {
 					k := orgKey(org, c.Key)
@@ -187,10 +197,14 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 					addDelta(k, c, r.Amount, 0)
 				}
 			}
-		case policy.NeedsApproval:
+		case v.Outcome == policy.NeedsApproval:
 			d.ApprovalID = margen.NewID("apr")
 			rt := v.Route
-			w.Approvals = append(w.Approvals, margen.Approval{ID: d.ApprovalID, OrgID: org, DecisionID: d.ID, Kind: margen.ApprovalKindAmount,
+			kind := margen.ApprovalKindAmount
+			if r.AfterTheFact {
+				kind = margen.ApprovalKindRatification
+			}
+			w.Approvals = append(w.Approvals, margen.Approval{ID: d.ApprovalID, OrgID: org, DecisionID: d.ID, Kind: kind,
 				MemberID: r.Member.ID, CustomerID: cus.ID, Action: r.Action, Amount: r.Amount,
 				ApproverRole: rt.Approver, SLA: rt.SLA, DueAt: p.at.Add(rt.SLA), OnTimeout: rt.OnTimeout,
 				EscalateTo: rt.EscalateTo, Status: margen.ApprovalPending, CreatedAt: p.at})
@@ -201,6 +215,9 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 					addDelta(k, c, 0, r.Amount)
 				}
 			}
+		case r.AfterTheFact:
+			d.Flagged = true
+			act(true)
 		default:
 			d.RefusalID = margen.NewID("ref")
 			w.Refusals = append(w.Refusals, margen.Refusal{ID: d.RefusalID, OrgID: org, DecisionID: d.ID,
@@ -311,6 +328,10 @@ func explain(v policy.Verdict, r *Request) margen.Explanation {
 		} else {
 			args["condition"] = "«" + c.When + "»"
 		}
+	}
+	if r.AfterTheFact {
+		// The message says what was recorded, by outcome.
+		args["after_the_fact"] = string(v.Outcome)
 	}
 	if len(v.ConditionErrors) > 0 {
 		// Say which facts were missing, e.g. a forbid rule that failed

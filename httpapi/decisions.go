@@ -32,6 +32,8 @@ func (s *server) decisionRequest(w http.ResponseWriter, r *http.Request, st *req
 		Customer: in.Customer,
 		Reason:   in.Reason,
 		Context:  in.Context,
+
+		AfterTheFact: in.AfterTheFact,
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
 		req.IdemKey = key
@@ -167,9 +169,11 @@ func (s *server) render(ctx context.Context, st *reqState, d *margen.Decision) {
 // nextStep is where a refusal leads: a member refused by the policy's
 // latitude (no grant, a condition, a maximum or a budget) can still ask for
 // an exception, which an approver decides. A forbid rule is the owner's
-// explicit "never": it leads nowhere.
+// explicit "never": it leads nowhere; so does an act reported after the
+// fact, which is already done.
 func nextStep(d *margen.Decision) *margen.NextStep {
-	if d.Outcome != margen.OutcomeDenied || d.Explanation.Code == policy.CodeForbidden || d.Action == margen.ApprovalKindException {
+	if d.Outcome != margen.OutcomeDenied || d.Explanation.Code == policy.CodeForbidden || d.Action == margen.ApprovalKindException ||
+		d.AfterTheFact {
 		return nil
 	}
 	return &margen.NextStep{Kind: margen.NextException, Method: http.MethodPost, Href: "/api/v1/exceptions"}

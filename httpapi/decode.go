@@ -110,6 +110,8 @@ type decisionBody struct {
 	Customer decision.CustomerInput `json:"customer"`
 	Reason   string                 `json:"reason"`
 	Context  json.RawMessage        `json:"context"`
+	// AfterTheFact reports an act already done at the counter.
+	AfterTheFact bool `json:"after_the_fact"`
 }
 
 // decisionInput is a decoded decision request with a valid shape: an
@@ -123,6 +125,8 @@ type decisionInput struct {
 	Customer decision.CustomerInput
 	Reason   string
 	Context  json.RawMessage
+	// AfterTheFact: see decision.Request.AfterTheFact.
+	AfterTheFact bool
 }
 
 func decodeDecision(body []byte) (decisionInput, error) {
@@ -130,7 +134,7 @@ func decodeDecision(body []byte) (decisionInput, error) {
 	if err := decodeStrict(body, &b); err != nil {
 		return decisionInput{}, err
 	}
-	in := decisionInput{Action: b.Action, Currency: b.Currency, Customer: b.Customer, Reason: b.Reason}
+	in := decisionInput{Action: b.Action, Currency: b.Currency, Customer: b.Customer, Reason: b.Reason, AfterTheFact: b.AfterTheFact}
 	if in.Action == "" {
 		return in, margen.Invalid("action", "error.required", "field", "action")
 	}

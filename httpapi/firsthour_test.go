@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/margenhq/margen"
@@ -135,4 +137,101 @@ func TestDenialSaysWhy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// afterTheFact is a gift already given, reported after the fact.
+func afterTheFact(amount int64, ref string, tags ...string) string {
+	t := `[]`
+	if len(tags) > 0 {
+		t = `["` + tags[0] + `"]`
+	}
+	return fmt.Sprintf(`{"action":"courtesy_gift","amount":%d,"customer":{"ref":%q,"tags":%s},"reason":"ya se la di","after_the_fact":true}`, amount, ref, t)
+}
+
+// TestAfterTheFact: an act already done goes through the same policy
+// check. Within latitude it is an act marked after the fact; above it, a
+// ratification request holding the amount, which a yes turns into the act;
+// refused by a rule, an act flagged for review that charges no budget, and
+// no refusal.
+func TestAfterTheFact(t *testing.T) {
+	eachEngineFull(t, func(t *testing.T, e *fullEnv) {
+		var before margen.BudgetAccount // ana has spent nothing yet
+
+		// Within latitude (small_courtesy: up to 800000).
+		d, res := e.decide("ana", afterTheFact(500000, "mesa-1"))
+		res.want(http.StatusCreated)
+		var act margen.Act
+		if d.Outcome != margen.OutcomeAllowed || !d.AfterTheFact || d.ActID == "" || d.Next != nil ||
+			d.Explanation.Message != "Queda registrado: estaba dentro de tu margen (regla Cortesía pequeña)." {
+			t.Fatalf("within latitude: %s", res.body)
+		}
+		e.do("GET", "/api/v1/acts/"+d.ActID, "ana", "").want(http.StatusOK).decode(&act)
+		if !act.AfterTheFact || act.Flagged || act.Amount != 500000 {
+			t.Errorf("act within latitude: %+v", act)
+		}
+		if b := e.budget("ana", "member_daily"); b.Posted != before.Posted+500000 {
+			t.Errorf("posted %d, want %d", b.Posted, before.Posted+500000)
+		}
+
+		// Above it: a ratification, routed like any request.
+		d, res = e.decide("ana", afterTheFact(1000000, "mesa-2"))
+		res.want(http.StatusCreated)
+		if d.Outcome != margen.OutcomeNeedsApproval || !d.AfterTheFact || d.ActID != "" || d.ApprovalID == "" ||
+			!strings.HasPrefix(d.Explanation.Message, "Queda registrado. Como 10.000,00 COP superaba tu margen, se lo hemos enviado a Supervisor") {
+			t.Fatalf("above latitude: %s", res.body)
+		}
+		var a approvalJSON
+		e.do("GET", "/api/v1/approvals/"+d.ApprovalID, "sara", "").want(http.StatusOK).decode(&a)
+		if a.Kind != margen.ApprovalKindRatification || a.Context == nil || !a.Context.Decision.AfterTheFact {
+			t.Fatalf("the approver does not see a ratification: kind %q, context %+v", a.Kind, a.Context)
+		}
+		if b := e.budget("ana", "member_daily"); b.Pending != before.Pending+1000000 {
+			t.Errorf("held %d, want %d", b.Pending, before.Pending+1000000)
+		}
+		e.do("POST", "/api/v1/approvals/"+d.ApprovalID+"/approve", "sara", "").want(http.StatusOK).decode(&a)
+		if a.Status != margen.ApprovalApproved || a.ActID == "" {
+			t.Fatalf("ratified: %+v", a.Approval)
+		}
+		e.do("GET", "/api/v1/acts/"+a.ActID, "ana", "").want(http.StatusOK).decode(&act)
+		if !act.AfterTheFact || act.Amount != 1000000 {
+			t.Errorf("ratified act: %+v", act)
+		}
+
+		// A ratification refused: the hold is voided, no act is charged;
+		// the decision and its rejected request stay on record.
+		d, _ = e.decide("ana", afterTheFact(900000, "mesa-3"))
+		var no approvalJSON
+		e.do("POST", "/api/v1/approvals/"+d.ApprovalID+"/reject", "sara", `{"comment":"no era para tanto"}`).want(http.StatusOK).decode(&no)
+		if no.Kind != margen.ApprovalKindRatification || no.Status != margen.ApprovalRejected || no.ActID != "" {
+			t.Errorf("rejected ratification: %+v", no.Approval)
+		}
+		if b := e.budget("ana", "member_daily"); b.Pending != before.Pending {
+			t.Errorf("held %d after the rejection, want %d", b.Pending, before.Pending)
+		}
+
+		// Refused by a rule (no gifts to co-workers): on record, flagged.
+		d, res = e.decide("ana", afterTheFact(300000, "lucas", "empleado"))
+		res.want(http.StatusCreated)
+		if d.Outcome != margen.OutcomeDenied || !d.AfterTheFact || !d.Flagged || d.ActID == "" || d.RefusalID != "" || d.Next != nil ||
+			!strings.HasPrefix(d.Explanation.Message, "Queda registrado y marcado para revisión") {
+			t.Fatalf("refused by a rule: %s", res.body)
+		}
+		e.do("GET", "/api/v1/acts/"+d.ActID, "ana", "").want(http.StatusOK).decode(&act)
+		if !act.AfterTheFact || !act.Flagged || act.Amount != 300000 {
+			t.Errorf("act refused by a rule: %+v", act)
+		}
+		if b := e.budget("ana", "member_daily"); b.Posted != before.Posted+1500000 || b.Pending != before.Pending {
+			t.Errorf("budget after all three: %+v (before %+v)", b, before)
+		}
+		var refusals struct{ Items []margen.Refusal }
+		e.do("GET", "/api/v1/refusals", "olga", "").want(http.StatusOK).decode(&refusals)
+		if len(refusals.Items) != 0 {
+			t.Errorf("refusals: %+v", refusals.Items)
+		}
+		var check struct{ OK bool }
+		e.do("GET", "/api/v1/ledger/check", "olga", "").want(http.StatusOK).decode(&check)
+		if !check.OK {
+			t.Error("ledger check fails")
+		}
+	})
 }

@@ -196,6 +196,10 @@ func (c *Catalog) Explain(lang, currency, code string, args map[string]any) stri
 	if !c.Has(Default, key) {
 		key = "explain.other"
 	}
+	if o, ok := args["after_the_fact"].(string); ok && c.Has(Default, "explain.after_the_fact."+o) {
+		// An act reported after it was done: what was recorded.
+		return c.Format(lang, currency, "explain.after_the_fact."+o, args)
+	}
 	if _, ok := args["approver"]; ok && c.Has(Default, key+".approval") {
 		key += ".approval"
 	} else if _, ok := args["remaining"]; ok && c.Has(Default, key+".remaining") {

@@ -405,7 +405,7 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		if r.Status == margen.ApprovalApproved {
 			act := margen.Act{ID: r.ActID, OrgID: orgID, DecisionID: a.DecisionID, MemberID: a.MemberID,
 				CustomerID: a.CustomerID, Action: a.Action, Amount: a.Amount, Currency: currency, Reason: reason,
-				Flagged: flagged, CreatedAt: r.At}
+				Flagged: flagged, CreatedAt: r.At, AfterTheFact: a.Kind == margen.ApprovalKindRatification}
 			err := t.insertMany("acts", actCols, "", 1, func(_ int, args []any) []any { return actArgs(db.d, &act, args) })
 			if err != nil {
 				return conflictOr("insert act", err, "error.act_exists")
@@ -432,7 +432,7 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		if err := t.insertApprovalEvent(orgID, &ev); err != nil {
 			return err
 		}
-		if a.Level == 0 && a.Kind == margen.ApprovalKindAmount {
+		if a.Level == 0 && a.Kind != margen.ApprovalKindException {
 			// Opened by the decision engine and never moved: this event is
 			// the first one stored.
 			a.History = completeHistory(&a, []margen.ApprovalEvent{ev})

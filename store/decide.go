@@ -307,8 +307,14 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 		stampAt(&w.Approvals[i].CreatedAt, ts)
 		stampAt(&w.Approvals[i].DueAt, w.Approvals[i].CreatedAt.Add(w.Approvals[i].SLA))
 	}
-	err = t.insertMany("approvals", approvalCols, "", len(w.Approvals), func(i int, a []any) []any {
-		return approvalArgs(d, &w.Approvals[i], a)
+	// Requests of kind amount take the column defaults for the rest; a
+	// batch with another kind (a ratification) names every column.
+	cols, args := approvalCols, approvalArgs
+	if slices.ContainsFunc(w.Approvals, func(a margen.Approval) bool { return a.Kind != margen.ApprovalKindAmount }) {
+		cols, args = approvalAllCols, approvalAllArgs
+	}
+	err = t.insertMany("approvals", cols, "", len(w.Approvals), func(i int, a []any) []any {
+		return args(d, &w.Approvals[i], a)
 	})
 	if err != nil {
 		return conflictOr("insert approvals", err, "error.approval_exists")

@@ -13,7 +13,7 @@ import (
 
 var decisionCols = []string{"org_id", "id", "member_id", "customer_id", "action", "amount", "currency", "reason",
 	"context", "outcome", "policy_version", "rule", "explanation_code", "explanation_args", "flagged", "budgets",
-	"act_id", "approval_id", "refusal_id", "created_at"}
+	"act_id", "approval_id", "refusal_id", "created_at", "after_the_fact"}
 
 var decisionSelect = "SELECT " + strings.Join(decisionCols, ", ") + " FROM decisions"
 
@@ -37,7 +37,7 @@ func decisionArgs(d dialect, x *margen.Decision, a []any) ([]any, error) {
 	}
 	return append(a, x.OrgID, x.ID, x.MemberID, x.CustomerID, x.Action, x.Amount, x.Currency, x.Reason,
 		jsonArg(x.Context), x.Outcome, x.PolicyVersion, x.Rule, x.Explanation.Code, args, x.Flagged, budgets,
-		x.ActID, x.ApprovalID, x.RefusalID, d.ts(x.CreatedAt)), nil
+		x.ActID, x.ApprovalID, x.RefusalID, d.ts(x.CreatedAt), x.AfterTheFact), nil
 }
 
 func scanDecision(s scanner) (margen.Decision, error) {
@@ -45,7 +45,7 @@ func scanDecision(s scanner) (margen.Decision, error) {
 	var ctx, args, budgets []byte
 	err := s.Scan(&x.OrgID, &x.ID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount, &x.Currency, &x.Reason,
 		&ctx, &x.Outcome, &x.PolicyVersion, &x.Rule, &x.Explanation.Code, &args, &x.Flagged, &budgets,
-		&x.ActID, &x.ApprovalID, &x.RefusalID, tsCol{&x.CreatedAt})
+		&x.ActID, &x.ApprovalID, &x.RefusalID, tsCol{&x.CreatedAt}, &x.AfterTheFact)
 	if err != nil {
 		return x, err
 	}
@@ -97,19 +97,19 @@ func (w *where) since(d dialect, since, until time.Time) {
 // --- acts ---
 
 var actCols = []string{"org_id", "id", "decision_id", "member_id", "customer_id", "action", "amount", "currency",
-	"reason", "flagged", "created_at"}
+	"reason", "flagged", "created_at", "after_the_fact"}
 
 var actSelect = "SELECT " + strings.Join(actCols, ", ") + " FROM acts"
 
 func actArgs(d dialect, x *margen.Act, a []any) []any {
 	return append(a, x.OrgID, x.ID, x.DecisionID, x.MemberID, x.CustomerID, x.Action, x.Amount, x.Currency,
-		x.Reason, x.Flagged, d.ts(x.CreatedAt))
+		x.Reason, x.Flagged, d.ts(x.CreatedAt), x.AfterTheFact)
 }
 
 func scanAct(s scanner) (margen.Act, error) {
 	var x margen.Act
 	err := s.Scan(&x.OrgID, &x.ID, &x.DecisionID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount, &x.Currency,
-		&x.Reason, &x.Flagged, tsCol{&x.CreatedAt})
+		&x.Reason, &x.Flagged, tsCol{&x.CreatedAt}, &x.AfterTheFact)
 	x.Reactions = []margen.Reaction{}
 	return x, err
 }
