@@ -11,6 +11,7 @@ import (
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
 )
@@ -94,31 +95,9 @@ grants:
 // t0 is the test clock's start: microsecond-precise, as both engines store.
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 
-// testClock is an injected clock that advances a microsecond per reading
-// (so ids and times stay ordered) and can be moved forward.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Microsecond)
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// testClock is the shared test clock; newFixture's advances a microsecond
+// per reading (so ids and times stay ordered) and can be moved forward.
+type testClock = testsupport.Clock
 
 type fixture struct {
 	t     testing.TB
@@ -157,37 +136,20 @@ func slug(prefix string) string {
 // sup2 (team b), fl1 and fl2 (frontline, team a), fl3 (frontline, team c).
 func newFixture(t testing.TB, st *store.DB, src string) *fixture {
 	t.Helper()
-	ctx := ctxT(t)
-	clk := &testClock{t: t0}
-	f := &fixture{t: t, st: st, clock: clk, m: map[string]*margen.Member{}, observed: map[string]int{}}
-	f.org = &margen.Org{ID: margen.NewID("org"), Slug: slug("o"), Name: "Test", Currency: "EUR",
-		Timezone: "Europe/Madrid", Language: "es", CreatedAt: t0}
-	owner := &margen.Member{ID: margen.NewID("mem"), OrgID: f.org.ID, Login: "owner", Name: "Owner",
-		Access: margen.AccessOwner, Role: "manager", Active: true, CreatedAt: t0}
-	if err := st.CreateOrg(ctx, f.org, owner, "test"); err != nil {
-		t.Fatal(err)
-	}
-	f.m["owner"] = owner
-	for _, x := range []struct{ login, access, role, team string }{
-		{"mgr", margen.AccessManager, "manager", ""},
-		{"sup", margen.AccessSupervisor, "supervisor", "a"},
-		{"sup2", margen.AccessSupervisor, "supervisor", "b"},
-		{"fl1", margen.AccessFrontline, "frontline", "a"},
-		{"fl2", margen.AccessFrontline, "frontline", "a"},
-		{"fl3", margen.AccessFrontline, "frontline", "c"},
-	} {
-		m := &margen.Member{ID: margen.NewID("mem"), OrgID: f.org.ID, Login: x.login, Name: x.login,
-			Access: x.access, Role: x.role, Team: x.team, Active: true, CreatedAt: t0}
-		if err := st.CreateMember(ctx, m, "test"); err != nil {
-			t.Fatal(err)
-		}
-		f.m[x.login] = m
-	}
-	if err := st.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: f.org.ID, Source: src, CreatedBy: "test", CreatedAt: t0}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f.eng = decision.New(st, decision.Options{Clock: clk})
-	t.Cleanup(f.eng.Close)
+	clk := testsupport.NewClock(t0, time.Microsecond)
+	f := &fixture{t: t, st: st, clock: clk, observed: map[string]int{}}
+	o := testsupport.NewOrg(t, st, testsupport.OrgOptions{Slug: slug("o"), At: t0, Policy: src,
+		Owner: testsupport.Member{Login: "owner", Role: "manager"},
+		Members: []testsupport.Member{
+			{Login: "mgr", Access: margen.AccessManager, Role: "manager"},
+			{Login: "sup", Access: margen.AccessSupervisor, Role: "supervisor", Team: "a"},
+			{Login: "sup2", Access: margen.AccessSupervisor, Role: "supervisor", Team: "b"},
+			{Login: "fl1", Access: margen.AccessFrontline, Role: "frontline", Team: "a"},
+			{Login: "fl2", Access: margen.AccessFrontline, Role: "frontline", Team: "a"},
+			{Login: "fl3", Access: margen.AccessFrontline, Role: "frontline", Team: "c"},
+		}})
+	f.org, f.m = o.Org, o.Members
+	f.eng = testsupport.Engine(t, st, decision.Options{Clock: clk})
 	f.svc = f.service(st, nil)
 	return f
 }

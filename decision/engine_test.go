@@ -9,10 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/store/storetest"
 )
 
@@ -64,27 +64,12 @@ type fixture struct {
 
 func setup(t testing.TB, open func(testing.TB) margen.Store, src string) *fixture {
 	t.Helper()
-	ctx := context.Background()
 	st := open(t)
-	now := margen.SystemClock{}.Now()
-	org := &margen.Org{ID: margen.NewID("org"), Slug: fmt.Sprintf("o%d", time.Now().UnixNano()), Name: "Test",
-		Currency: "EUR", Timezone: "Europe/Madrid", Language: "es", CreatedAt: now}
-	owner := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "owner", Name: "Owner",
-		Access: margen.AccessOwner, Role: "supervisor", Active: true, CreatedAt: now}
-	if err := st.CreateOrg(ctx, org, owner, "test"); err != nil {
-		t.Fatal(err)
-	}
-	m := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "ana", Name: "Ana",
-		Access: margen.AccessFrontline, Role: "frontline", Active: true, CreatedAt: now}
-	if err := st.CreateMember(ctx, m, "test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: src, CreatedBy: "test", CreatedAt: now}, nil); err != nil {
-		t.Fatal(err)
-	}
+	o := testsupport.NewOrg(t, st, testsupport.OrgOptions{Policy: src, Owner: testsupport.Member{Role: "supervisor"},
+		Members: []testsupport.Member{{Login: "ana"}}})
 	eng := decision.New(st, decision.Options{})
 	t.Cleanup(eng.Close)
-	return &fixture{st: st, eng: eng, org: org, member: m}
+	return &fixture{st: st, eng: eng, org: o.Org, member: o.Members["ana"]}
 }
 
 func engines(t testing.TB) []struct {

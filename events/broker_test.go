@@ -9,6 +9,7 @@ import (
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
 )
@@ -64,29 +65,10 @@ type fixture struct {
 
 func setup(t *testing.T, st *store.DB) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	now := margen.SystemClock{}.Now()
-	org := &margen.Org{ID: margen.NewID("org"), Slug: fmt.Sprintf("o%d", time.Now().UnixNano()), Name: "Test",
-		Currency: "EUR", Timezone: "Europe/Madrid", Language: "es", CreatedAt: now}
-	owner := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "owner", Name: "Owner",
-		Access: margen.AccessOwner, Role: "supervisor", Active: true, CreatedAt: now}
-	if err := st.CreateOrg(ctx, org, owner, "test"); err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{st: st, org: org}
-	for _, p := range []**margen.Member{&f.ana, &f.bo} {
-		m := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: margen.NewID("m"), Name: "m",
-			Access: margen.AccessFrontline, Role: "frontline", Active: true, CreatedAt: now}
-		if err := st.CreateMember(ctx, m, "test"); err != nil {
-			t.Fatal(err)
-		}
-		*p = m
-	}
-	if err := st.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: testPolicy, CreatedBy: "test", CreatedAt: now}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f.eng = decision.New(st, decision.Options{})
-	t.Cleanup(f.eng.Close)
+	o := testsupport.NewOrg(t, st, testsupport.OrgOptions{Policy: testPolicy, Owner: testsupport.Member{Role: "supervisor"},
+		Members: []testsupport.Member{{Login: "ana"}, {Login: "bo"}}})
+	f := &fixture{st: st, org: o.Org, ana: o.Members["ana"], bo: o.Members["bo"]}
+	f.eng = testsupport.Engine(t, st, decision.Options{})
 	return f
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/margenhq/margen/auth"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/httpapi"
-	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
 )
@@ -61,45 +61,26 @@ func setup(t *testing.T, db *store.DB) *env {
 
 func setupLog(t *testing.T, db *store.DB, log *slog.Logger) *env {
 	t.Helper()
-	ctx := context.Background()
-	cat, err := i18n.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := decision.New(db, decision.Options{Logger: log})
-	t.Cleanup(eng.Close)
-	h, err := httpapi.New(httpapi.Config{Store: db, Engine: eng, Catalog: cat, Logger: log, Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, srv: httptest.NewServer(h), db: db, tok: map[string]string{}, member: map[string]*margen.Member{}}
-	t.Cleanup(e.srv.Close)
+	eng := testsupport.Engine(t, db, decision.Options{Logger: log})
+	e := &env{t: t, srv: testsupport.Server(t, httpapi.Config{Store: db, Engine: eng, Logger: log}), db: db,
+		tok: map[string]string{}, member: map[string]*margen.Member{}}
 
-	mkOrg := func(slug, owner string) *margen.Org {
-		o := &margen.Org{ID: margen.NewID("org"), Slug: slug, Name: slug, Currency: "COP", Timezone: "America/Bogota", Language: "es"}
-		m := &margen.Member{ID: margen.NewID("mem"), Login: owner, Name: owner, Access: margen.AccessOwner, Role: "manager", Active: true}
-		if err := db.CreateOrg(ctx, o, m, "test"); err != nil {
-			t.Fatal(err)
+	mkOrg := func(slug, owner string, members ...testsupport.Member) *margen.Org {
+		o := testsupport.NewOrg(t, db, testsupport.OrgOptions{Slug: slug, Name: slug, Currency: "COP", Timezone: "America/Bogota",
+			Owner: testsupport.Member{Login: owner, Role: "manager"}, Members: members})
+		e.addToken(o.Owner)
+		for _, m := range members {
+			e.addToken(o.Members[m.Login])
 		}
-		m.OrgID = o.ID
-		e.addToken(m)
-		return o
+		return o.Org
 	}
-	e.orgA = mkOrg("la-ceiba", "olga")
+	e.orgA = mkOrg("la-ceiba", "olga",
+		testsupport.Member{Login: "mario", Access: margen.AccessManager, Role: "manager"},
+		testsupport.Member{Login: "sara", Access: margen.AccessSupervisor, Role: "supervisor"},
+		testsupport.Member{Login: "ana", Access: margen.AccessFrontline, Role: "cashier", Language: "es"},
+		testsupport.Member{Login: "bob", Access: margen.AccessFrontline, Role: "cashier", Language: "en"},
+		testsupport.Member{Login: "iris", Access: margen.AccessFrontline, Role: "cashier"})
 	e.orgB = mkOrg("otra", "omar")
-	for _, m := range []*margen.Member{
-		{Login: "mario", Access: margen.AccessManager, Role: "manager"},
-		{Login: "sara", Access: margen.AccessSupervisor, Role: "supervisor"},
-		{Login: "ana", Access: margen.AccessFrontline, Role: "cashier", Language: "es"},
-		{Login: "bob", Access: margen.AccessFrontline, Role: "cashier", Language: "en"},
-		{Login: "iris", Access: margen.AccessFrontline, Role: "cashier"},
-	} {
-		m.ID, m.OrgID, m.Name, m.Active = margen.NewID("mem"), e.orgA.ID, m.Login, true
-		if err := db.CreateMember(ctx, m, "test"); err != nil {
-			t.Fatal(err)
-		}
-		e.addToken(m)
-	}
 	for _, owner := range []string{"olga", "omar"} {
 		res := e.do("POST", "/api/v1/policies", owner, string(restaurantPolicy(t)), "Content-Type", "application/yaml")
 		res.want(http.StatusCreated)

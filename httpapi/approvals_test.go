@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -21,7 +20,7 @@ import (
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
-	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
@@ -30,16 +29,9 @@ import (
 
 // stepClock is a clock the test moves forward (to pass an SLA); it starts
 // at the real time so budget periods are today's.
-type stepClock struct{ ns atomic.Int64 }
+type stepClock = testsupport.Clock
 
-func newStepClock() *stepClock {
-	c := &stepClock{}
-	c.ns.Store(time.Now().UTC().Truncate(time.Microsecond).UnixNano())
-	return c
-}
-
-func (c *stepClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *stepClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func newStepClock() *stepClock { return testsupport.NewClockNow() }
 
 // fullEnv is env with the whole of issue 3 wired as `margen serve` wires
 // it: the approval service, the event broker (running), metrics and the
@@ -70,14 +62,9 @@ func eachEngineFull(t *testing.T, fn func(t *testing.T, e *fullEnv)) {
 func setupFull(t *testing.T, db *store.DB) *fullEnv {
 	t.Helper()
 	e := setup(t, db)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := testsupport.Discard()
 	clk := newStepClock()
-	cat, err := i18n.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := decision.New(db, decision.Options{Logger: log, Clock: clk})
-	t.Cleanup(eng.Close)
+	eng := testsupport.Engine(t, db, decision.Options{Logger: log, Clock: clk})
 	met := metrics.New(metrics.Options{Counts: db, Clock: clk, Logger: log})
 	broker := events.NewBroker(db, events.Options{Clock: clk, Logger: log, Every: 100 * time.Millisecond})
 	svc := approval.New(db, eng, approval.Options{Clock: clk, Logger: log, Notify: broker.Notify, Observe: met.ApprovalAnswered})
@@ -90,13 +77,8 @@ func setupFull(t *testing.T, db *store.DB) *fullEnv {
 	t.Cleanup(func() { cancel(); <-done })
 
 	f := &fullEnv{env: e, clock: clk, svc: svc, broker: broker, met: met, worker: worker, shutdown: make(chan struct{})}
-	h, err := httpapi.New(httpapi.Config{Store: db, Engine: eng, Catalog: cat, Logger: log, Clock: clk, Version: "test",
+	e.srv = testsupport.Server(t, httpapi.Config{Store: db, Engine: eng, Logger: log, Clock: clk,
 		Approvals: svc, Broker: broker, Shutdown: f.shutdown, Heartbeat: 100 * time.Millisecond, Metrics: met})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(e.srv.Close)
 
 	fede := &margen.Member{ID: margen.NewID("mem"), OrgID: e.orgA.ID, Login: "fede", Name: "fede",
 		Access: margen.AccessFrontline, Role: "supervisor", Active: true}

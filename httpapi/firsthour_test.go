@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/store/storetest"
 )
 
@@ -32,14 +33,10 @@ func docsSmallPolicy(t *testing.T) string {
 // owner has access owner and policy role owner. It returns the owner.
 func (e *env) newOrg(slug string) *margen.Member {
 	e.t.Helper()
-	o := &margen.Org{ID: margen.NewID("org"), Slug: slug, Name: slug, Currency: "COP", Timezone: "America/Bogota", Language: "es"}
-	m := &margen.Member{ID: margen.NewID("mem"), Login: slug + "-owner", Name: "Owner", Access: margen.AccessOwner, Role: "owner", Active: true}
-	if err := e.db.CreateOrg(context.Background(), o, m, "test"); err != nil {
-		e.t.Fatal(err)
-	}
-	m.OrgID = o.ID
-	e.addToken(m)
-	return m
+	o := testsupport.NewOrg(e.t, e.db, testsupport.OrgOptions{Slug: slug, Currency: "COP", Timezone: "America/Bogota",
+		Owner: testsupport.Member{Login: slug + "-owner"}})
+	e.addToken(o.Owner)
+	return o.Owner
 }
 
 // TestPublishFirstPolicy: a new organisation's owner publishes the small

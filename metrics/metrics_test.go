@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/metrics"
 )
 
@@ -34,10 +35,10 @@ func (f *fakeCounts) PendingDeliveries(context.Context) (int, error) {
 	return int(f.deliveries.Load()), nil
 }
 
-type clock struct{ t atomic.Int64 }
+// clock is the shared test clock, standing still until moved.
+type clock struct{ testsupport.Clock }
 
-func (c *clock) Now() time.Time      { return time.Unix(0, c.t.Load()).UTC() }
-func (c *clock) add(d time.Duration) { c.t.Add(int64(d)) }
+func (c *clock) add(d time.Duration) { c.Add(d) }
 
 func scrape(t *testing.T, h http.Handler) string {
 	t.Helper()
@@ -64,7 +65,7 @@ func TestSeries(t *testing.T) {
 	counts.approvals.Store(3)
 	counts.deliveries.Store(7)
 	clk := &clock{}
-	clk.t.Store(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC).UnixNano())
+	clk.Set(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
 	m := metrics.New(metrics.Options{Counts: counts, Clock: clk})
 	h := m.Handler()
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
 	"github.com/margenhq/margen/webhook"
@@ -50,13 +51,7 @@ grants:
 // offsetClock is an injected clock that runs with the wall clock plus an
 // offset the test moves forward (past backoffs). Receivers verify
 // signatures against it, so it stays close to real time.
-type offsetClock struct{ off atomic.Int64 }
-
-func (c *offsetClock) Now() time.Time {
-	return margen.SystemClock{}.Now().Add(time.Duration(c.off.Load()))
-}
-
-func (c *offsetClock) Add(d time.Duration) { c.off.Add(int64(d)) }
+type offsetClock = testsupport.OffsetClock
 
 // receiver is a webhook endpoint that fails 20% of the calls at random and
 // verifies every signature.
@@ -338,24 +333,9 @@ func TestGiveUp(t *testing.T) {
 
 func setup(t *testing.T, st *store.DB, clock margen.Clock) (*margen.Org, *margen.Member) {
 	t.Helper()
-	ctx := context.Background()
-	now := clock.Now()
-	org := &margen.Org{ID: margen.NewID("org"), Slug: fmt.Sprintf("o%d", time.Now().UnixNano()), Name: "Test",
-		Currency: "EUR", Timezone: "Europe/Madrid", Language: "es", CreatedAt: now}
-	owner := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "owner", Name: "Owner",
-		Access: margen.AccessOwner, Role: "supervisor", Active: true, CreatedAt: now}
-	if err := st.CreateOrg(ctx, org, owner, "test"); err != nil {
-		t.Fatal(err)
-	}
-	ana := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "ana", Name: "Ana",
-		Access: margen.AccessFrontline, Role: "frontline", Active: true, CreatedAt: now}
-	if err := st.CreateMember(ctx, ana, "test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: testPolicy, CreatedBy: "test", CreatedAt: now}, nil); err != nil {
-		t.Fatal(err)
-	}
-	return org, ana
+	o := testsupport.NewOrg(t, st, testsupport.OrgOptions{Policy: testPolicy, At: clock.Now(),
+		Owner: testsupport.Member{Role: "supervisor"}, Members: []testsupport.Member{{Login: "ana"}}})
+	return o.Org, o.Members["ana"]
 }
 
 func lastAudit(t *testing.T, st *store.DB, orgID string) int64 {
