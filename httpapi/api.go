@@ -145,6 +145,7 @@ func (s *server) routes() []route {
 		{"POST /api/v1/deliveries/{id}/replay", s.replayDelivery, manager},
 
 		{"POST /api/v1/policies", s.publishPolicy, manager},
+		{"POST /api/v1/policies/check", s.checkPolicy, manager},
 		{"GET /api/v1/policies", s.listPolicies, frontline},
 		{"GET /api/v1/policies/active", s.activePolicy, frontline},
 		{"GET /api/v1/policies/{version}", s.getPolicy, frontline},

@@ -60,6 +60,16 @@ func TestPublishFirstPolicy(t *testing.T) {
 				t.Errorf("publish the small policy: %+v", v)
 			}
 			cut := regexp.MustCompile(`(?s)  - id: supervisor_gift.*?\n\n`).ReplaceAllString(small, "\n")
+			// Checking answers the same warnings and publishes nothing.
+			var check struct {
+				OK       bool
+				Warnings []struct{ Line, Column int }
+			}
+			e.do("POST", "/api/v1/policies/check", owner.Login, cut, "Content-Type", "application/yaml").want(http.StatusOK).decode(&check)
+			if !check.OK || len(check.Warnings) != 1 || check.Warnings[0].Line != 24 {
+				t.Errorf("check: %+v", check)
+			}
+			e.do("POST", "/api/v1/policies/check", owner.Login, "currency: [", "Content-Type", "application/yaml").want(http.StatusBadRequest)
 			e.do("POST", "/api/v1/policies", owner.Login, cut, "Content-Type", "application/yaml").want(http.StatusCreated).decode(&v)
 			if v.Version != 2 || len(v.Warnings) != 1 || v.Warnings[0].Line != 24 || v.Warnings[0].Column != 13 ||
 				v.Warnings[0].Path != "approval.approver" || !regexp.MustCompile(`role supervisor, which may approve at most 2500000`).MatchString(v.Warnings[0].Message) {

@@ -40,34 +40,74 @@ func viewPolicy(pv *margen.PolicyVersion, withSource bool) policyView {
 
 var yamlTypes = []string{"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"}
 
-func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
-	st := state(r)
+// readPolicy reads, parses and checks a policy sent to be published or
+// checked: it must validate, be in the organisation's currency and leave no
+// active member without a role. It answers the problem itself on failure.
+func (s *server) readPolicy(w http.ResponseWriter, r *http.Request, st *reqState) (*policy.Policy, []byte, bool) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if !slices.Contains(yamlTypes, mt) {
 		s.problem(w, r, margen.Invalid("Content-Type", "error.content_type"))
-		return
+		return nil, nil, false
 	}
 	src, err := readBody(w, r, maxPolicyBody)
 	if err != nil {
 		s.problem(w, r, err)
-		return
+		return nil, nil, false
 	}
 	pol, err := policy.Parse(src)
 	if err != nil {
 		var pe policy.Errors
 		if !errors.As(err, &pe) {
 			s.problem(w, r, err)
-			return
+			return nil, nil, false
 		}
 		s.problem(w, r, &margen.Error{Code: margen.EINVALID, Key: "error.policy_invalid", Args: map[string]any{"count": len(pe)}, Err: pe})
-		return
+		return nil, nil, false
 	}
 	if pol.Currency() != st.org.Currency {
 		s.problem(w, r, margen.Invalid("currency", "error.policy_currency", "currency", pol.Currency(), "expected", st.org.Currency))
-		return
+		return nil, nil, false
 	}
 	if err := s.checkRoles(r, st, pol); err != nil {
 		s.problem(w, r, err)
+		return nil, nil, false
+	}
+	return pol, src, true
+}
+
+// policyWarnings are a valid policy's warnings as the API shows them.
+func policyWarnings(pol *policy.Policy) []ProblemError {
+	var out []ProblemError
+	for _, w := range pol.Warnings() {
+		out = append(out, ProblemError{Line: w.Line, Column: w.Column, Path: w.Path, Message: w.Msg})
+	}
+	return out
+}
+
+// policyCheck is the answer of POST /api/v1/policies/check.
+type policyCheck struct {
+	OK       bool           `json:"ok"`
+	Warnings []ProblemError `json:"warnings"`
+}
+
+// checkPolicy answers what publishing the policy would: the same problems,
+// or ok with its warnings; it changes nothing.
+func (s *server) checkPolicy(w http.ResponseWriter, r *http.Request) {
+	pol, _, ok := s.readPolicy(w, r, state(r))
+	if !ok {
+		return
+	}
+	out := policyCheck{OK: true, Warnings: policyWarnings(pol)}
+	if out.Warnings == nil {
+		out.Warnings = []ProblemError{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	pol, src, ok := s.readPolicy(w, r, st)
+	if !ok {
 		return
 	}
 	note := r.URL.Query().Get("note")
@@ -94,11 +134,9 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 	pv := &margen.PolicyVersion{OrgID: st.org.ID, Version: next, Source: string(src), Active: true,
 		CreatedBy: st.member.ID, Note: note, CreatedAt: s.clock.Now()}
 	view := viewPolicy(pv, false)
-	for _, w := range pol.Warnings() {
-		view.Warnings = append(view.Warnings, ProblemError{Line: w.Line, Column: w.Column, Path: w.Path, Message: w.Msg})
-	}
+	view.Warnings = policyWarnings(pol)
 	out, _ := json.Marshal(view)
-	err = s.store.PublishPolicy(r.Context(), pv, ic.record(http.StatusCreated, out))
+	err := s.store.PublishPolicy(r.Context(), pv, ic.record(http.StatusCreated, out))
 	if err == nil {
 		s.engine.Invalidate(st.org.ID)
 		if pv.Version != next {
