@@ -36,3 +36,10 @@ func MemberStamp(m *Member) string {
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
+
+// SeesAll reports whether a member sees the whole organisation's records
+// (supervisors and above); frontline members see only their own. The JSON
+// API and the web pages both ask this; nobody else decides it.
+func SeesAll(m *Member) bool {
+	return AccessRank(m.Access) >= AccessRank(AccessSupervisor)
+}

@@ -821,3 +821,10 @@ func (d *directory) teamCan(pol *policy.Policy, team, role, requester string) bo
 	}
 	return false
 }
+
+// Sees reports whether a member's live stream carries an event:
+// supervisors and above see everything of their organisation, anyone else
+// what Visible allows. The JSON API's and the web's streams both ask this.
+func (s *Service) Sees(ctx context.Context, org *margen.Org, m *margen.Member, ev events.Event) bool {
+	return margen.SeesAll(m) || s.Visible(ctx, org, m, ev)
+}

@@ -150,8 +150,6 @@ func bearer(h string) (string, bool) {
 	return token, token != "" && len(token) <= 512
 }
 
-// seesAll reports whether a member sees the whole organisation's records;
-// frontline members see only their own.
-func seesAll(m *margen.Member) bool {
-	return margen.AccessRank(m.Access) >= margen.AccessRank(margen.AccessSupervisor)
-}
+// seesAll reports whether a member sees the whole organisation's records
+// (margen.SeesAll, the rule both doors use).
+func seesAll(m *margen.Member) bool { return margen.SeesAll(m) }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
-	"github.com/margenhq/margen/policy"
 )
 
 func (s *server) decisionRequest(w http.ResponseWriter, r *http.Request, st *reqState) (*decision.Request, error) {
@@ -131,90 +129,23 @@ func (s *server) getDecision(w http.ResponseWriter, r *http.Request) {
 }
 
 // render writes the explanation message of a decision in the member's
-// language, with amounts in the organisation's currency and the policy's
-// labels for the action and roles.
+// language (decision.Words) and where a refusal leads (decision.Next).
 func (s *server) render(ctx context.Context, st *reqState, d *margen.Decision) {
 	if d == nil {
 		return
 	}
-	d.Next = nextStep(d)
-	lang := memberLang(st)
-	args := maps.Clone(d.Explanation.Args)
-	if args == nil {
-		args = map[string]any{}
-	}
+	d.Next = decision.Next(d)
 	// Labels make the message readable; without them it still says what
 	// happened (with ids), so a policy that cannot be loaded is logged, not
 	// turned into a failed answer.
-	if pol, _, err := s.engine.Policy(ctx, st.org.ID); err == nil {
-		relabel(args, lang, pol)
-	} else if !decision.IsNoPolicy(err) {
-		s.log.Warn("explanation without labels: cannot load the policy", "org", st.org.ID, "decision", d.ID, "err", err)
-	}
-	if _, ok := args["remaining"]; !ok && d.Outcome == margen.OutcomeAllowed && len(d.Budgets) > 0 {
-		// Say what is left of the tightest budget.
-		low := d.Budgets[0]
-		for _, b := range d.Budgets[1:] {
-			if b.Remaining < low.Remaining {
-				low = b
-			}
-		}
-		args["remaining"] = low.Remaining
-		args["budget"] = low.Budget
-		args["period"] = periodKind(low.Period)
-	}
-	d.Explanation.Message = s.cat.Explain(lang, st.org.Currency, d.Explanation.Code, args)
-}
-
-// nextStep is where a refusal leads: a member refused by the policy's
-// latitude (no grant, a condition, a maximum or a budget) can still ask for
-// an exception, which an approver decides. A forbid rule is the owner's
-// explicit "never": it leads nowhere; so does an act reported after the
-// fact, which is already done.
-func nextStep(d *margen.Decision) *margen.NextStep {
-	if d.Outcome != margen.OutcomeDenied || d.Explanation.Code == policy.CodeForbidden || d.Action == margen.ApprovalKindException ||
-		d.AfterTheFact {
-		return nil
-	}
-	return &margen.NextStep{Kind: margen.NextException, Method: http.MethodPost, Href: "/api/v1/exceptions"}
-}
-
-// relabel replaces action, role and rule ids by the policy's labels in lang.
-func relabel(args map[string]any, lang string, pol *policy.Policy) {
-	if id, ok := args["rule"].(string); ok {
-		if l := pol.RuleLabel(id, lang); l != "" {
-			args["rule"] = l
+	pol, _, err := s.engine.Policy(ctx, st.org.ID)
+	if err != nil {
+		pol = nil
+		if !decision.IsNoPolicy(err) {
+			s.log.Warn("explanation without labels: cannot load the policy", "org", st.org.ID, "decision", d.ID, "err", err)
 		}
 	}
-	if id, ok := args["action"].(string); ok {
-		if a, ok := pol.Action(id); ok && a.Label[lang] != "" {
-			args["action"] = a.Label[lang]
-		}
-	}
-	for _, k := range []string{"approver", "role"} {
-		id, ok := args[k].(string)
-		if !ok {
-			continue
-		}
-		for _, role := range pol.Roles() {
-			if role.ID == id && role.Label[lang] != "" {
-				args[k] = role.Label[lang]
-			}
-		}
-	}
-}
-
-// periodKind recognises a budget period key: 2026-11-25, 2026-W48, 2026-11.
-func periodKind(key string) string {
-	switch {
-	case strings.Contains(key, "W"):
-		return policy.PeriodWeek
-	case len(key) == len("2006-01-02"):
-		return policy.PeriodDay
-	case len(key) == len("2006-01"):
-		return policy.PeriodMonth
-	}
-	return ""
+	d.Explanation.Message = decision.Words(s.cat, pol, memberLang(st), st.org.Currency, d)
 }
 
 // listPage is the answer of every list endpoint.
