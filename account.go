@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"regexp"
 	"strconv"
 )
 
@@ -43,3 +44,22 @@ func MemberStamp(m *Member) string {
 func SeesAll(m *Member) bool {
 	return AccessRank(m.Access) >= AccessRank(AccessSupervisor)
 }
+
+// AccessAtLeast reports whether a member's access level reaches min (the
+// route tables of both doors ask this).
+func AccessAtLeast(m *Member, min string) bool {
+	return AccessRank(m.Access) >= AccessRank(min)
+}
+
+var (
+	slugPattern  = regexp.MustCompile(`^[a-z0-9-]{2,40}$`)
+	loginPattern = regexp.MustCompile(`^[a-z0-9._-]{2,40}$`)
+)
+
+// ValidSlug reports whether s may name an organisation or team: 2 to 40
+// lowercase letters, digits and '-'.
+func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
+
+// ValidLogin reports whether s may be a member's login: 2 to 40 lowercase
+// letters, digits, '.', '_' and '-'.
+func ValidLogin(s string) bool { return loginPattern.MatchString(s) }

@@ -22,8 +22,6 @@ import (
 const actor = "cli"
 
 var (
-	slugPattern  = regexp.MustCompile(`^[a-z0-9-]{2,40}$`)
-	loginPattern = regexp.MustCompile(`^[a-z0-9._-]{2,40}$`)
 	rolePattern  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 )
 
@@ -72,14 +70,14 @@ func memberByLogin(ctx context.Context, st margen.Store, org *margen.Org, login 
 }
 
 func checkSlug(flag, v string) error {
-	if !slugPattern.MatchString(v) {
+	if !margen.ValidSlug(v) {
 		return fmt.Errorf("--%s: %q is not a valid slug: use 2 to 40 lowercase letters, digits and -", flag, v)
 	}
 	return nil
 }
 
 func checkLogin(flag, v string) error {
-	if !loginPattern.MatchString(v) {
+	if !margen.ValidLogin(v) {
 		return fmt.Errorf("--%s: %q is not a valid login: use 2 to 40 lowercase letters, digits, '.', '_' and '-'", flag, v)
 	}
 	return nil
@@ -405,8 +403,8 @@ restaurant and its 20-seat contact centre in Bogotá, with 12 members, 60
 customers, a latitude policy and 90 days of history made through the real
 decision engine. It migrates the database first.
 
-It prints how to sign in (login admin; the password only on the first
-load), a new API token for admin and one for the waiter camila on every
+It prints how to sign in to the web pages (the passwords of admin, the
+waiter camila and the supervisor marta, only on the first load), a new API token for admin and one for the waiter camila on every
 run, and a curl command for a decision. Running it again adds no data.
 
 Example:
@@ -440,6 +438,24 @@ Example:
 			res.NeedsApproval, res.Approved, res.Rejected, res.NeedsApproval-res.Approved-res.Rejected)
 		fmt.Fprintf(w, "  %d customer reactions, %d other refusals\n\n", res.Reactions, res.Refusals)
 		fmt.Fprintf(w, "Sign in: login %s, password %s (shown once: note it now)\n", res.AdminLogin, res.AdminPassword)
+		// A waiter and a supervisor get a password too, so the tour can use
+		// three browsers: the counter, the supervisor's answer, the owner.
+		fmt.Fprintf(w, "\nOpen http://%s in a browser and sign in to organisation %s (passwords shown once):\n", cfg.Addr, res.Org.Slug)
+		fmt.Fprintf(w, "  %-7s %-20s %s\n", res.AdminLogin, "(owner):", res.AdminPassword)
+		for _, who := range []struct{ login, what string }{{"camila", "waiter, mesero"}, {"marta", "shift supervisor"}} {
+			m, err := memberByLogin(ctx, st, res.Org, who.login)
+			if err != nil {
+				return err
+			}
+			password, hash, err := newPassword()
+			if err != nil {
+				return err
+			}
+			if err := st.SetMemberPassword(ctx, res.Org.ID, m.ID, hash, actor); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "  %-7s %-20s %s\n", who.login, "("+who.what+"):", password)
+		}
 	}
 	tokens := map[string]string{}
 	for _, login := range []string{demo.AdminLogin, "camila"} {

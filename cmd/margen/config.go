@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen/store"
+	"github.com/margenhq/margen/web"
 )
 
 // config is the configuration shared by the commands: read once from the
@@ -32,6 +33,14 @@ type config struct {
 	// WebhookAllowPrivate lets webhooks deliver to loopback and private
 	// addresses (MARGEN_WEBHOOK_ALLOW_PRIVATE, --webhook-allow-private).
 	WebhookAllowPrivate bool
+	// Cookies says how the web's session cookie is sent: "auto" (Secure,
+	// except when listening on loopback only), "secure" or "insecure"
+	// (MARGEN_COOKIES; --secure-cookies, --insecure-cookies).
+	Cookies string
+	// SessionIdle and SessionLifetime end web sessions unused for that
+	// long, and any session that long after sign-in (MARGEN_SESSION_IDLE,
+	// MARGEN_SESSION_LIFETIME).
+	SessionIdle, SessionLifetime time.Duration
 }
 
 const (
@@ -42,7 +51,8 @@ const (
 
 // config reads the environment. Flags are applied on top by each command.
 func (a *app) config() (config, error) {
-	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery}
+	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery,
+		Cookies: "auto", SessionIdle: web.DefaultSessionIdle, SessionLifetime: web.DefaultSessionLifetime}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -81,6 +91,24 @@ func (a *app) config() (config, error) {
 		}
 		c.MetricsPublic = b
 	}
+	if v := a.getenv("MARGEN_COOKIES"); v != "" {
+		if v != "auto" && v != "secure" && v != "insecure" {
+			return c, fmt.Errorf("MARGEN_COOKIES: %q is not a cookie mode: use auto, secure or insecure", v)
+		}
+		c.Cookies = v
+	}
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{{"MARGEN_SESSION_IDLE", &c.SessionIdle}, {"MARGEN_SESSION_LIFETIME", &c.SessionLifetime}} {
+		if v := a.getenv(d.env); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil || x <= 0 {
+				return c, fmt.Errorf("%s: %q is not a positive duration: use e.g. 8h", d.env, v)
+			}
+			*d.dst = x
+		}
+	}
 	return c, nil
 }
 
@@ -94,6 +122,9 @@ func (c config) LogValue() slog.Value {
 		slog.Duration("sla_every", c.SLAEvery),
 		slog.Bool("metrics_public", c.MetricsPublic),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
+		slog.String("cookies", c.Cookies),
+		slog.Duration("session_idle", c.SessionIdle),
+		slog.Duration("session_lifetime", c.SessionLifetime),
 	)
 }
 

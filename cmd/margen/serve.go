@@ -18,6 +18,7 @@ import (
 	"github.com/margenhq/margen/i18n"
 	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
+	"github.com/margenhq/margen/web"
 	"github.com/margenhq/margen/webhook"
 )
 
@@ -62,11 +63,26 @@ Example:
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
+	insecure := fs.Bool("insecure-cookies", false, "send the web session cookie without Secure, for plain-HTTP local use only (env MARGEN_COOKIES=insecure)")
+	secure := fs.Bool("secure-cookies", false, "send the web session cookie with Secure even on loopback, e.g. behind a TLS proxy on this host (env MARGEN_COOKIES=secure)")
+	fs.DurationVar(&cfg.SessionIdle, "session-idle", cfg.SessionIdle, "end a web session unused for this long (env MARGEN_SESSION_IDLE)")
+	fs.DurationVar(&cfg.SessionLifetime, "session-lifetime", cfg.SessionLifetime, "end any web session this long after sign-in (env MARGEN_SESSION_LIFETIME)")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
 	}
 	if cfg.SLAEvery <= 0 {
 		return &usageError{"--sla-every must be a positive duration, like 1s", fs.usage}
+	}
+	switch {
+	case *insecure && *secure:
+		return &usageError{"--insecure-cookies and --secure-cookies exclude each other", fs.usage}
+	case *insecure:
+		cfg.Cookies = "insecure"
+	case *secure:
+		cfg.Cookies = "secure"
+	}
+	if cfg.SessionIdle <= 0 || cfg.SessionLifetime <= 0 {
+		return &usageError{"--session-idle and --session-lifetime must be positive durations, like 8h", fs.usage}
 	}
 	return serve(ctx, a, cfg)
 }
@@ -112,6 +128,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		"events":   broker.Run,
 		"sla":      func(ctx context.Context) { approvals.RunSLA(ctx, cfg.SLAEvery) },
 		"webhooks": deliveries.Run,
+		"sessions": func(ctx context.Context) { st.Sessions().RunSweep(ctx, 10*time.Minute) },
 	} {
 		workers.Go(func() {
 			run(wctx)
@@ -127,13 +144,25 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// streams, which would otherwise keep Shutdown waiting.
 	streamsDone := make(chan struct{})
 	var endStreams sync.Once
-	h, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
+	api, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
 		Clock: clock, Version: versionString(),
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
 		Metrics: met, MetricsPublic: cfg.MetricsPublic})
 	if err != nil {
 		return err
 	}
+	insecureCookies := cfg.Cookies == "insecure" || cfg.Cookies == "auto" && loopbackOnly(cfg.Addr)
+	if insecureCookies {
+		log.Warn("web: session cookies without Secure: for plain-HTTP use on this machine only; behind TLS use --secure-cookies",
+			"addr", cfg.Addr, "cookies", cfg.Cookies)
+	}
+	pages, err := web.New(web.Config{Store: st, Sessions: st.Sessions(), Engine: engine, Approvals: approvals,
+		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: insecureCookies,
+		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone})
+	if err != nil {
+		return err
+	}
+	h := doors(api, pages)
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -175,4 +204,30 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// doors puts the two doors on one address: the JSON API owns /api/,
+// /healthz and /metrics; every other path is a web page.
+func doors(api, pages http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/metrics", api)
+	mux.Handle("/", pages)
+	return mux
+}
+
+// loopbackOnly reports whether addr listens on this machine only
+// (127.0.0.0/8, ::1 or localhost), where a browser talks plain HTTP and a
+// Secure cookie would be refused.
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

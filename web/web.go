@@ -1,0 +1,199 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/approval"
+	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/events"
+	"github.com/margenhq/margen/i18n"
+)
+
+// Store is what the pages need of the database: the Store contract, the
+// account methods and a session store for scs in the same database.
+type Store interface {
+	margen.Store
+	margen.AccountStore
+}
+
+// Config is what the web pages need; Store, Sessions, Engine, Approvals,
+// Broker and Catalog are required.
+type Config struct {
+	Store     Store
+	Sessions  scs.Store // the sessions table of the same database (store.DB.Sessions)
+	Engine    *decision.Engine
+	Approvals *approval.Service
+	Broker    *events.Broker
+	Catalog   *i18n.Catalog
+	Logger    *slog.Logger // default slog.Default()
+	Clock     margen.Clock // default margen.SystemClock
+
+	// InsecureCookies sends the session cookie without Secure (and without
+	// the __Host- prefix that requires it), for plain-HTTP local use only.
+	InsecureCookies bool
+	// SessionIdle ends a session unused for this long (default 8h: a shift);
+	// SessionLifetime ends any session this long after sign-in (default 24h).
+	SessionIdle     time.Duration
+	SessionLifetime time.Duration
+	// Shutdown, closed when the server begins shutting down, ends the live
+	// streams.
+	Shutdown <-chan struct{}
+}
+
+// Default session timeouts.
+const (
+	DefaultSessionIdle     = 8 * time.Hour
+	DefaultSessionLifetime = 24 * time.Hour
+)
+
+// server holds what every handler needs.
+type server struct {
+	store     Store
+	engine    *decision.Engine
+	approvals *approval.Service
+	broker    *events.Broker
+	cat       *i18n.Catalog
+	log       *slog.Logger
+	clock     margen.Clock
+	shutdown  <-chan struct{}
+
+	sessions *scs.SessionManager
+	views    *views
+	assets   *assets
+	throttle *throttle
+	secure   bool
+}
+
+// route is one entry of the route table. minAccess is the least access
+// level that may call it; public routes ("") need no session.
+type route struct {
+	pattern   string
+	handler   http.HandlerFunc
+	minAccess string
+}
+
+func (s *server) routes() []route {
+	const (
+		public    = ""
+		frontline = margen.AccessFrontline
+	)
+	return []route{
+		{"GET /{$}", s.home, public},
+		{"GET /static/{hash}/{name...}", s.assets.serve, public},
+		{"GET /setup", s.setupPage, public},
+		{"POST /setup", s.setup, public},
+		{"GET /signin", s.signinPage, public},
+		{"POST /signin", s.signin, public},
+		{"POST /signout", s.signout, public},
+		{"POST /language", s.language, public},
+
+		{"GET /account", s.accountPage, frontline},
+		{"POST /account/password", s.password, frontline},
+
+		{"GET /counter", s.counter, frontline},
+		{"GET /counter/customers", s.customers, frontline},
+		{"POST /counter/decisions", s.decide, frontline},
+		{"GET /counter/decisions/{id}", s.decisionPage, frontline},
+		{"POST /counter/decisions/{id}/exception", s.exception, frontline},
+		{"GET /counter/approvals/{id}", s.approvalPage, frontline},
+		{"GET /counter/approvals/{id}/events", s.approvalEvents, frontline},
+		{"POST /counter/acts/{id}/reaction", s.reaction, frontline},
+		{"POST /counter/refusals", s.refusal, frontline},
+	}
+}
+
+// New builds the web handler: every page, its assets and its middleware
+// (security headers, cross-origin protection, sessions). Templates and
+// assets are parsed here: a broken template fails New, not a request.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Store == nil || cfg.Sessions == nil || cfg.Engine == nil || cfg.Approvals == nil || cfg.Broker == nil || cfg.Catalog == nil {
+		return nil, errors.New("web: Store, Sessions, Engine, Approvals, Broker and Catalog are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = margen.SystemClock{}
+	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
+	if cfg.SessionLifetime <= 0 {
+		cfg.SessionLifetime = DefaultSessionLifetime
+	}
+	a, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	v, err := parseViews(cfg.Catalog, a)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{
+		store: cfg.Store, engine: cfg.Engine, approvals: cfg.Approvals, broker: cfg.Broker,
+		cat: cfg.Catalog, log: cfg.Logger, clock: cfg.Clock, shutdown: cfg.Shutdown,
+		views: v, assets: a, throttle: newThrottle(cfg.Clock), secure: !cfg.InsecureCookies,
+	}
+	sm := scs.New()
+	sm.Store = cfg.Sessions
+	sm.IdleTimeout = cfg.SessionIdle
+	sm.Lifetime = cfg.SessionLifetime
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Path = "/"
+	sm.Cookie.Secure = s.secure
+	sm.Cookie.Name = "margen_session"
+	if s.secure {
+		// __Host-: the browser keeps it only if Secure, for this host, path /.
+		sm.Cookie.Name = "__Host-margen_session"
+	}
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.fail(w, r, err)
+	}
+	s.sessions = sm
+
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		h := http.Handler(rt.handler)
+		if rt.minAccess != "" {
+			h = s.requireMember(rt.minAccess, h)
+		}
+		mux.Handle(rt.pattern, h)
+	}
+	mux.HandleFunc("/", s.notFound)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, http.StatusForbidden, "error.page.cross_origin")
+	}))
+	var h http.Handler = mux
+	h = s.withMember(h)
+	h = sm.LoadAndSave(h)
+	h = cop.Handler(h)
+	h = s.recoverPanics(h)
+	h = securityHeaders(h)
+	return h, nil
+}
+
+// home sends a visitor where they belong: the setup page on an empty
+// database, the sign-in page, or the counter.
+func (s *server) home(w http.ResponseWriter, r *http.Request) {
+	any, err := s.store.AnyOrg(r.Context())
+	switch {
+	case err != nil:
+		s.fail(w, r, err)
+	case !any:
+		http.Redirect(w, r, "/setup", http.StatusSeeOther)
+	case current(r).member == nil:
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, "/counter", http.StatusSeeOther)
+	}
+}
+
