@@ -345,4 +345,3 @@ func (s *server) password(w http.ResponseWriter, r *http.Request) {
 	s.sessions.Put(r.Context(), "password_changed", true)
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
-

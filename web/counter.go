@@ -696,7 +696,7 @@ func (s *server) reaction(w http.ResponseWriter, r *http.Request) {
 func reactedNotice(p *page, act *margen.Act) string {
 	for _, x := range act.Reactions {
 		if x.Source == margen.SourceEmployee {
-			return p.T("counter.reaction.recorded."+x.Sentiment)
+			return p.T("counter.reaction.recorded." + x.Sentiment)
 		}
 	}
 	return ""

@@ -196,4 +196,3 @@ func (s *server) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/counter", http.StatusSeeOther)
 	}
 }
-

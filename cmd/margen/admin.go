@@ -22,7 +22,7 @@ import (
 const actor = "cli"
 
 var (
-	rolePattern  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	rolePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 )
 
 // openStore opens the database. Any command creates a new one (a missing
