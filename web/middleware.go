@@ -23,6 +23,9 @@ const (
 type reqState struct {
 	member *margen.Member
 	org    *margen.Org
+	// session is true once the session is loaded (pages answered before,
+	// such as the cross-origin refusal, have none to read).
+	session bool
 }
 
 type ctxKey struct{}
@@ -39,7 +42,7 @@ func current(r *http.Request) *reqState {
 // sign-in (margen.MemberStamp) is ended here, on the next request it makes.
 func (s *server) withMember(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := &reqState{}
+		st := &reqState{session: true}
 		ctx := context.WithValue(r.Context(), ctxKey{}, st)
 		r = r.WithContext(ctx)
 		if id := s.sessions.GetString(ctx, keyMember); id != "" {
@@ -104,8 +107,10 @@ func (s *server) lang(r *http.Request) string {
 	if st.member != nil && st.member.Language != "" {
 		return i18n.Match(st.member.Language)
 	}
-	if l := s.sessions.GetString(r.Context(), keyLang); l != "" {
-		return i18n.Match(l)
+	if st.session {
+		if l := s.sessions.GetString(r.Context(), keyLang); l != "" {
+			return i18n.Match(l)
+		}
 	}
 	if al := r.Header.Get("Accept-Language"); al != "" {
 		return i18n.Match(al)
