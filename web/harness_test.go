@@ -110,10 +110,10 @@ func newSite(t testing.TB, db *store.DB, empty bool) *site {
 		return s
 	}
 	s.Org = testsupport.NewOrg(t, db, testsupport.OrgOptions{Slug: "demo", Name: "Grupo La Brasa", Currency: "COP",
-		Timezone: "America/Bogota", Language: "es", Owner: testsupport.Member{Login: "admin"},
+		Timezone: "America/Bogota", Language: "es", Owner: testsupport.Member{Login: "admin", Language: "es"},
 		Members: []testsupport.Member{
-			{Login: "camila", Role: "mesero", Team: "salon"},
-			{Login: "marta", Access: margen.AccessSupervisor, Role: "supervisor", Team: "salon"},
+			{Login: "camila", Role: "mesero", Team: "salon", Language: "es"},
+			{Login: "marta", Access: margen.AccessSupervisor, Role: "supervisor", Team: "salon", Language: "es"},
 		}, Policy: testPolicy})
 	for login, m := range s.Org.Members {
 		pw := auth.NewPassword()
