@@ -67,6 +67,7 @@ type site struct {
 	Pass  map[string]string // login -> password
 	Token map[string]string // login -> API token
 	srv   *httptest.Server
+	h     http.Handler // what srv serves, for benchmarks without the network
 }
 
 // newSite serves an organisation (slug "demo") with an owner (admin), a
@@ -103,6 +104,7 @@ func newSite(t testing.TB, db *store.DB, empty bool) *site {
 	mux.Handle("/api/", api)
 	mux.Handle("/", pages)
 	s := &site{DB: db, Pass: map[string]string{}, Token: map[string]string{}}
+	s.h = mux
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
