@@ -15,10 +15,6 @@ import (
 	"github.com/goccy/go-yaml/parser"
 )
 
-// MaxPolicySize bounds the size of a policy document, so that Parse's work is
-// bounded too.
-const MaxPolicySize = 1 << 20
-
 var (
 	idPattern       = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	teamPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -28,17 +24,6 @@ var (
 
 const maxIDLen = 64
 
-// Limits on the size of a policy. They are far above what a business writes
-// and keep the indexes built at load time (roles x actions) small, so a
-// hostile document cannot make Parse slow or large.
-const (
-	MaxActions = 200
-	MaxRoles   = 100
-	MaxBudgets = 100
-	MaxGrants  = 1000
-	MaxForbids = 200
-)
-
 // Parse parses, validates and compiles a latitude policy written in YAML
 // (see the package documentation for the format). On failure the error is
 // an Errors value listing every problem found, sorted by position.
@@ -47,6 +32,11 @@ func Parse(src []byte) (p *Policy, err error) {
 	p = ps.parse(src)
 	if len(ps.errs) > 0 {
 		ps.errs.sort()
+		if n := len(ps.errs); n > MaxErrors {
+			last := ps.errs[MaxErrors-1]
+			ps.errs = append(ps.errs[:MaxErrors-1:MaxErrors-1], Error{Line: last.Line, Column: last.Column,
+				Msg: fmt.Sprintf("and %d more problems", n-MaxErrors+1)})
+		}
 		return nil, ps.errs
 	}
 	return p, nil
@@ -64,6 +54,7 @@ type parseState struct {
 	budgetIdx map[string]int
 	budgets   []Budget
 	ruleIDs   map[string]bool // grant and forbid ids
+	condSize  int             // bytes of every condition so far
 }
 
 // field is a key of a mapping with its value.
@@ -100,8 +91,10 @@ func (ps *parseState) parse(src []byte) *Policy {
 		ps.errs = append(ps.errs, Error{Line: 1, Column: 1, Msg: "policy is empty: expected a YAML mapping with currency, actions, roles and grants"})
 		return nil
 	}
-	if len(src) > MaxPolicySize {
-		ps.errs = append(ps.errs, Error{Line: 1, Column: 1, Msg: fmt.Sprintf("policy is too large (%d bytes, at most %d)", len(src), MaxPolicySize)})
+	// The document is bounded before the YAML parser sees it: the parser's
+	// memory grows with the square of the nesting depth.
+	if e := prescan(src); e != nil {
+		ps.errs = append(ps.errs, *e)
 		return nil
 	}
 	file, err := parseYAML(src)
@@ -173,7 +166,8 @@ func (ps *parseState) node(n ast.Node, path string) ast.Node {
 		case *ast.TagNode:
 			n = v.Value
 		case *ast.AliasNode:
-			ps.errorf(v, path, "YAML aliases are not supported; write the value out")
+			line, col := pos(v)
+			ps.errs = append(ps.errs, limitError(line, col, path, LimitAlias, 0, "YAML aliases are not supported; write the value out"))
 			return reportedNode{v}
 		default:
 			return n
@@ -337,20 +331,23 @@ func (ps *parseState) id(n ast.Node, path string) (string, bool) {
 	return s, true
 }
 
-// list returns the elements of a sequence node.
+// list returns the elements of a sequence node of at most MaxListLen
+// elements.
 func (ps *parseState) list(n ast.Node, path string) ([]ast.Node, bool) {
-	return ps.listMax(n, path, math.MaxInt)
+	return ps.listMax(n, path, MaxListLen, LimitList)
 }
 
-// listMax is list with a limit on the number of elements.
-func (ps *parseState) listMax(n ast.Node, path string, limit int) ([]ast.Node, bool) {
+// listMax is list with a limit on the number of elements, named by what
+// (LimitList or LimitEntries) in the error.
+func (ps *parseState) listMax(n ast.Node, path string, limit int, what string) ([]ast.Node, bool) {
 	sn, ok := n.(*ast.SequenceNode)
 	if !ok {
 		ps.errorf(n, path, "must be a list, got %s", kind(n))
 		return nil, false
 	}
 	if len(sn.Values) > limit {
-		ps.errorf(n, path, "too many entries (%d, at most %d)", len(sn.Values), limit)
+		line, col := pos(n)
+		ps.errs = append(ps.errs, limitError(line, col, path, what, limit, "too many entries (%d, at most %d)", len(sn.Values), limit))
 		return nil, false
 	}
 	out := make([]ast.Node, len(sn.Values))
@@ -522,16 +519,24 @@ func (ps *parseState) policy(root ast.Node) *Policy {
 }
 
 func (ps *parseState) compile(comp *compiler, r rawRule) *program {
-	prg, msg := comp.compile(r.when)
+	prg, msg, limit := comp.compile(r.when)
 	if msg != "" {
-		ps.errorf(r.whenNode, join(r.path, "when"), "%s", msg)
+		line, col := pos(r.whenNode)
+		e := Error{Line: line, Column: col, Path: join(r.path, "when"), Msg: msg}
+		switch limit {
+		case LimitCondition:
+			e.Limit, e.Max = limit, MaxConditionLen
+		case LimitConditionDepth:
+			e.Limit, e.Max = limit, MaxConditionDepth
+		}
+		ps.errs = append(ps.errs, e)
 		return nil
 	}
 	return prg
 }
 
 func (ps *parseState) parseActions(n ast.Node) {
-	elems, ok := ps.listMax(n, "actions", MaxActions)
+	elems, ok := ps.listMax(n, "actions", MaxActions, LimitEntries)
 	if !ok {
 		return
 	}
@@ -569,7 +574,7 @@ func (ps *parseState) parseActions(n ast.Node) {
 }
 
 func (ps *parseState) parseRoles(n ast.Node) {
-	elems, ok := ps.listMax(n, "roles", MaxRoles)
+	elems, ok := ps.listMax(n, "roles", MaxRoles, LimitEntries)
 	if !ok {
 		return
 	}
@@ -687,7 +692,7 @@ func canonicalCycle(cycle []string) string {
 }
 
 func (ps *parseState) parseBudgets(n ast.Node) {
-	elems, ok := ps.listMax(n, "budgets", MaxBudgets)
+	elems, ok := ps.listMax(n, "budgets", MaxBudgets, LimitEntries)
 	if !ok {
 		return
 	}
@@ -863,12 +868,21 @@ func (ps *parseState) when(fields map[string]field, path string) rawRule {
 		ps.errorf(f.val, wpath, "must not be empty; remove it for no condition")
 		return r
 	}
+	ps.condSize += len(s)
+	if ps.condSize > MaxConditionsSize {
+		if ps.condSize-len(s) <= MaxConditionsSize { // report it once
+			line, col := pos(f.val)
+			ps.errs = append(ps.errs, limitError(line, col, wpath, LimitConditionsSize, MaxConditionsSize,
+				"the conditions are too long together (more than %d bytes)", MaxConditionsSize))
+		}
+		return r
+	}
 	r.when, r.whenNode = s, f.val
 	return r
 }
 
 func (ps *parseState) parseGrants(n ast.Node, def *Route) ([]*grantRule, []rawRule) {
-	elems, ok := ps.listMax(n, "grants", MaxGrants)
+	elems, ok := ps.listMax(n, "grants", MaxGrants, LimitEntries)
 	if !ok {
 		return nil, nil
 	}
@@ -960,7 +974,7 @@ func (ps *parseState) monetaryIn(ids []string) string {
 }
 
 func (ps *parseState) parseForbids(n ast.Node) ([]*forbidRule, []rawRule) {
-	elems, ok := ps.listMax(n, "forbid", MaxForbids)
+	elems, ok := ps.listMax(n, "forbid", MaxForbids, LimitEntries)
 	if !ok {
 		return nil, nil
 	}
