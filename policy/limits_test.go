@@ -46,7 +46,7 @@ func TestParseLimits(t *testing.T) {
 		{"flow mapping depth", "currency: " + strings.Repeat("{a: ", MaxPolicyDepth) + "b" + strings.Repeat("}", MaxPolicyDepth) + "\n", LimitDepth, MaxPolicyDepth, ""},
 		{"block mapping depth", blockNest(MaxPolicyDepth + 1), LimitDepth, MaxPolicyDepth, ""},
 		{"block sequence depth", "currency:\n" + strings.Repeat("- ", MaxPolicyDepth+1) + "x\n", LimitDepth, MaxPolicyDepth, ""},
-		{"block and flow depth", blockNest(MaxPolicyDepth/2) + strings.Repeat(" ", MaxPolicyDepth/2) + "z: " + flowNest(MaxPolicyDepth/2+1)[len("currency: "):], LimitDepth, MaxPolicyDepth, ""},
+		{"block and flow depth", blockNest(MaxPolicyDepth/2) + strings.Repeat(" ", MaxPolicyDepth/2) + "z: " + flowNest(MaxPolicyDepth/2 + 1)[len("currency: "):], LimitDepth, MaxPolicyDepth, ""},
 		{"scalar", replace(t, "{es: Regalo, en: Gift}", "{es: Regalo, en: "+strings.Repeat("g", MaxScalarLen+1)+"}"), LimitScalar, MaxScalarLen, ""},
 		{"quoted scalar", replace(t, "{es: Regalo, en: Gift}", `{es: Regalo, en: "`+strings.Repeat("g", MaxScalarLen+1)+`"}`), LimitScalar, MaxScalarLen, ""},
 		{"alias", strings.Replace(replace(t, "inherits: [staff]", "inherits: [*s]"), "  - id: staff\n", "  - id: &s staff\n", 1), LimitAlias, 0, "roles[1].inherits[0]"},
