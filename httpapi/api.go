@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -89,6 +90,9 @@ type server struct {
 	// idempotency record before the store numbers the version) is the one
 	// the store assigns.
 	publishLocks sync.Map // org id -> *sync.Mutex
+
+	// parseSlots bounds the policy documents parsed at once.
+	parseSlots chan struct{}
 }
 
 // route is one entry of the route table. minAccess is the least access
@@ -193,6 +197,8 @@ func New(cfg Config) (http.Handler, error) {
 		version:  cfg.Version,
 		auth:     newTokenCache(ttl),
 		inflight: make(map[margen.IdemKey]struct{}),
+
+		parseSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
 
 		approvals:     cfg.Approvals,
 		broker:        cfg.Broker,

@@ -91,7 +91,7 @@ func isIndicator(c byte) bool {
 // first broken limit, or nil.
 func prescan(src []byte) *Error {
 	if len(src) > MaxPolicySize {
-		e := limitError(1, 1, "", LimitSize, MaxPolicySize, "policy is too large (%d bytes, at most %d)", len(src), MaxPolicySize)
+		e := limitError(1, 1, "", LimitSize, MaxPolicySize, "policy is too large (at most %d bytes)", MaxPolicySize)
 		return &e
 	}
 	n, line := 0, 1
