@@ -3,13 +3,22 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/httpapi"
+	"github.com/margenhq/margen/i18n"
 	"github.com/margenhq/margen/policy"
+	"github.com/margenhq/margen/ratelimit"
 )
 
 type limitProblem struct {
@@ -131,5 +140,171 @@ func TestHostilePoliciesDoNotStopOtherTenants(t *testing.T) {
 			t.Fatalf("hostile documents: %d refused with 400 naming a limit, %d answered otherwise", refused.Load(), wrong.Load())
 		}
 		t.Logf("%d decisions answered while %d hostile documents were refused", created, refused.Load())
+	})
+}
+
+// rawDo sends a request with exactly the given headers (no defaults).
+func rawDo(t *testing.T, url, method, path, body string, hdr http.Header) *response {
+	t.Helper()
+	req, err := http.NewRequest(method, url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = hdr
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return &response{t: t, status: res.StatusCode, header: res.Header, body: b}
+}
+
+// TestJSONContentType: a JSON route refuses any other body type with 415,
+// stores nothing, and accepts application/json with or without a UTF-8
+// charset.
+func TestJSONContentType(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e *env) {
+		before := e.countDecisions(e.orgA.ID)
+		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+			"application/json; charset=latin1", "application/jsonx", "application/yaml", "json"} {
+			for _, lang := range []string{"es", "en"} {
+				hdr := http.Header{"Authorization": {"Bearer " + e.tok["iris"]}, "Accept-Language": {lang}}
+				if ct != "" {
+					hdr.Set("Content-Type", ct)
+				}
+				res := rawDo(t, e.srv.URL, "POST", "/api/v1/decisions", gift(1000, "ct-"+ct), hdr)
+				p := res.want(http.StatusUnsupportedMediaType).problem()
+				if p.Key != "error.unsupported_media_type" || p.Field != "Content-Type" || !strings.Contains(p.Detail, "application/json") {
+					t.Errorf("Content-Type %q: %s", ct, res.body)
+				}
+				if want := map[string]string{"es": "Envía", "en": "Send"}[lang]; !strings.HasPrefix(p.Detail, want) {
+					t.Errorf("%s detail %q", lang, p.Detail)
+				}
+			}
+		}
+		// Every JSON route checks it, before reading the body.
+		for _, path := range []string{"/api/v1/refusals", "/api/v1/exceptions", "/api/v1/webhooks", "/api/v1/decisions/explain"} {
+			hdr := http.Header{"Authorization": {"Bearer " + e.tok["olga"]}, "Content-Type": {"text/plain"}}
+			rawDo(t, e.srv.URL, "POST", path, "{}", hdr).want(http.StatusUnsupportedMediaType).problem()
+		}
+		if n := e.countDecisions(e.orgA.ID); n != before {
+			t.Fatalf("%d decisions stored by refused requests", n-before)
+		}
+		for i, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON; charset=UTF-8"} {
+			hdr := http.Header{"Authorization": {"Bearer " + e.tok["ana"]}, "Content-Type": {ct}}
+			rawDo(t, e.srv.URL, "POST", "/api/v1/decisions", gift(1000, fmt.Sprintf("ok-%d", i)), hdr).want(http.StatusCreated)
+		}
+		// A request without a body needs no Content-Type: it goes on to the
+		// handler (here: not found).
+		hdr := http.Header{"Authorization": {"Bearer " + e.tok["olga"]}}
+		if res := rawDo(t, e.srv.URL, "POST", "/api/v1/deliveries/nope/replay", "", hdr); res.status == http.StatusUnsupportedMediaType {
+			t.Fatalf("bodiless request refused for its type: %s", res.body)
+		}
+	})
+}
+
+// TestHeaderLimits: oversize headers get a 431 problem document over real
+// HTTP, not the server's plain text.
+func TestHeaderLimits(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e *env) {
+		for name, hdr := range map[string]http.Header{
+			"total":           {"X-Padding": {strings.Repeat("p", httpapi.MaxHeaderBytes)}},
+			"many":            {"X-Padding": slices.Repeat([]string{strings.Repeat("p", 100)}, httpapi.MaxHeaderBytes/100+1)},
+			"Accept-Language": {"Accept-Language": {strings.Repeat("es,", httpapi.MaxHeaderValue/3+1)}},
+			"Idempotency-Key": {"Idempotency-Key": {strings.Repeat("k", httpapi.MaxHeaderValue+1)}},
+			"Authorization":   {"Authorization": {"Bearer " + strings.Repeat("t", httpapi.MaxHeaderValue)}},
+		} {
+			hdr.Set("Content-Type", "application/json")
+			if hdr.Get("Authorization") == "" {
+				hdr.Set("Authorization", "Bearer "+e.tok["ana"])
+			}
+			res := rawDo(t, e.srv.URL, "POST", "/api/v1/decisions", gift(1000, "hdr"), hdr)
+			p := res.want(http.StatusRequestHeaderFieldsTooLarge).problem()
+			if p.Key != "error.headers_too_large" || !strings.Contains(p.Detail, "16") {
+				t.Errorf("%s: %s", name, res.body)
+			}
+			if name != "total" && name != "many" && p.Field != name {
+				t.Errorf("%s: field %q", name, p.Field)
+			}
+		}
+		if n := e.countDecisions(e.orgA.ID); n != 0 {
+			t.Fatalf("%d decisions stored by refused requests", n)
+		}
+		// Just under the limits, the request goes through.
+		hdr := http.Header{"Authorization": {"Bearer " + e.tok["ana"]}, "Content-Type": {"application/json"},
+			"X-Padding": {strings.Repeat("p", httpapi.MaxHeaderBytes/2)}, "Accept-Language": {strings.Repeat("e", httpapi.MaxHeaderValue)}}
+		rawDo(t, e.srv.URL, "POST", "/api/v1/decisions", gift(1000, "hdr-ok"), hdr).want(http.StatusCreated)
+	})
+}
+
+// limitedServer serves the API over e's database with the given limiters.
+func limitedServer(t *testing.T, e *env, tokens, addrs *ratelimit.Limiter) string {
+	t.Helper()
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng := decision.New(e.db, decision.Options{Logger: log})
+	t.Cleanup(eng.Close)
+	h, err := httpapi.New(httpapi.Config{Store: e.db, Engine: eng, Catalog: cat, Logger: log,
+		TokenLimit: tokens, AddressLimit: addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestRateLimits: past its burst a token gets 429 with Retry-After, while
+// another token goes on; the address limit covers every token of one
+// client; the keys tracked stay bounded however many tokens are tried.
+func TestRateLimits(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e *env) {
+		// A rate so slow that nothing refills during the test.
+		tokens := ratelimit.New(ratelimit.Options{PerSecond: 0.001, Burst: 5, MaxKeys: 50})
+		url := limitedServer(t, e, tokens, nil)
+		send := func(url, login string, i int) *response {
+			hdr := http.Header{"Authorization": {"Bearer " + e.tok[login]}, "Content-Type": {"application/json"}, "Accept-Language": {"en"}}
+			return rawDo(t, url, "POST", "/api/v1/decisions", gift(1000, fmt.Sprintf("%s-%d", login, i)), hdr)
+		}
+		for i := range 5 {
+			send(url, "ana", i).want(http.StatusCreated)
+		}
+		res := send(url, "ana", 5)
+		p := res.want(http.StatusTooManyRequests).problem()
+		if p.Key != "error.rate_limited" || p.Code != "rate_limited" {
+			t.Errorf("problem %+v", p)
+		}
+		if ra, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || ra < 1 {
+			t.Errorf("Retry-After %q", res.header.Get("Retry-After"))
+		}
+		// Another token of the same client and organisation is not touched.
+		for i := range 5 {
+			send(url, "bob", i).want(http.StatusCreated)
+		}
+		if n := e.countDecisions(e.orgA.ID); n != 10 {
+			t.Errorf("%d decisions stored, want 10 (the refused one is not)", n)
+		}
+		// Tokens that do not exist are limited (and tracked) like the others,
+		// within the bound.
+		for i := range 200 {
+			hdr := http.Header{"Authorization": {fmt.Sprintf("Bearer bogus-%d", i)}}
+			rawDo(t, url, "GET", "/api/v1/me", "", hdr).want(http.StatusUnauthorized)
+		}
+		if n := tokens.Len(); n > 50 {
+			t.Errorf("%d tokens tracked, want at most 50", n)
+		}
+
+		// Per address: every token of this client counts.
+		url = limitedServer(t, e, nil, ratelimit.New(ratelimit.Options{PerSecond: 0.001, Burst: 3}))
+		for i, login := range []string{"sara", "mario", "olga"} {
+			send(url, login, 10+i).want(http.StatusCreated)
+		}
+		send(url, "iris", 10).want(http.StatusTooManyRequests).problem()
+		// Routes outside /api are not limited (the health check).
+		rawDo(t, url, "GET", "/healthz", "", http.Header{}).want(http.StatusOK)
 	})
 }
