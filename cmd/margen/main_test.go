@@ -143,6 +143,29 @@ func TestConfigFromEnv(t *testing.T) {
 	if _, err := a.config(); err == nil || !strings.Contains(err.Error(), "MARGEN_LOG_LEVEL") {
 		t.Errorf("bad level: %v", err)
 	}
+	delete(env, "MARGEN_LOG_LEVEL")
+
+	// Rate limits: on by default, set or turned off (0) by the environment.
+	if cfg.RateToken != defaultRateToken || cfg.RateAddress != defaultRateAddress {
+		t.Errorf("default rates %v, %v", cfg.RateToken, cfg.RateAddress)
+	}
+	env["MARGEN_RATE_LIMIT_TOKEN"], env["MARGEN_RATE_LIMIT_TOKEN_BURST"] = "0", "7"
+	env["MARGEN_RATE_LIMIT_ADDRESS"], env["MARGEN_RATE_LIMIT_ADDRESS_BURST"] = "2.5", "9"
+	cfg, err = a.config()
+	if err != nil || cfg.RateToken != 0 || cfg.RateTokenBurst != 7 || cfg.RateAddress != 2.5 || cfg.RateAddressBurst != 9 {
+		t.Errorf("rate limits from the environment: %+v, %v", cfg, err)
+	}
+	if tok, addr := cfg.limiters(); tok != nil || addr == nil {
+		t.Errorf("limiters: token %v (want none), address %v", tok, addr)
+	}
+	for k, v := range map[string]string{"MARGEN_RATE_LIMIT_TOKEN": "-1", "MARGEN_RATE_LIMIT_ADDRESS": "fast", "MARGEN_RATE_LIMIT_TOKEN_BURST": "0"} {
+		old := env[k]
+		env[k] = v
+		if _, err := a.config(); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+		env[k] = old
+	}
 }
 
 func TestAdminCommands(t *testing.T) {
