@@ -81,6 +81,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("currency: \"" + strings.Repeat("C", MaxScalarLen+1) + "\"\n"))
 	f.Add([]byte("currency: COP\nx: [" + strings.Repeat("a,", MaxPolicyNodes/2) + "]\n"))
 	f.Add([]byte("a: &a [x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"))
+	f.Add([]byte("currency: " + strings.Repeat("%", 1000) + "\n"))
+	f.Add([]byte(strings.Repeat("@`", 1000)))
 	f.Add([]byte(strings.Replace(basePolicy, "'amount < 500'", "'"+strings.Repeat("(", 40)+"amount"+strings.Repeat(")", 40)+" < 500'", 1)))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		p, err := Parse(src)

@@ -1,9 +1,11 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"io"
 
-	"github.com/goccy/go-yaml/lexer"
+	"github.com/goccy/go-yaml/scanner"
 	"github.com/goccy/go-yaml/token"
 )
 
@@ -18,8 +20,10 @@ const (
 	// MaxPolicySize is the largest document, in bytes.
 	MaxPolicySize = 1 << 20
 	// MaxPolicyNodes bounds the YAML elements of a document: its indicator
-	// characters ([ ] { } , : - ? & * ! | > # ' ") and line breaks, an upper
-	// bound on the tokens the YAML scanner makes of it.
+	// characters ([ ] { } , : - ? & * ! | > # % ' ") and line breaks, an
+	// upper bound on the tokens the YAML scanner makes of it. (The scanner's
+	// work on a run of '%', read as a directive, grows with the square of
+	// its length: counting them bounds it too.)
 	MaxPolicyNodes = 50_000
 	// MaxPolicyDepth bounds the nesting of collections (block and flow
 	// together); a policy needs 5.
@@ -77,22 +81,26 @@ func limitError(line, col int, path, limit string, max int, format string, args 
 // n of them has at most 2n+1 tokens.
 func isIndicator(c byte) bool {
 	switch c {
-	case '[', ']', '{', '}', ',', ':', '-', '?', '&', '*', '!', '|', '>', '#', '\'', '"', '\n', '\r', '\t':
+	case '[', ']', '{', '}', ',', ':', '-', '?', '&', '*', '!', '|', '>', '#', '%', '\'', '"', '\n', '\r', '\t':
 		return true
 	}
 	return false
 }
 
 // prescan checks the document's size, element count, nesting depth and
-// scalar lengths before it is parsed. (Aliases are refused by the parser,
-// which never expands them, with the path of each.) It is linear in the size of the
-// document: first a byte count that allocates nothing bounds the work of the
-// YAML scanner, then the scanner's tokens are walked once. It returns the
-// first broken limit, or nil.
-func prescan(src []byte) *Error {
+// scalar lengths before it is parsed, and returns its tokens for the
+// parser. (Aliases are refused by the parser, which never expands them,
+// with the path of each.) It is linear in the size of the document: first a
+// byte count that allocates nothing bounds the work of the YAML scanner,
+// then the scanner runs once, stopping at the first invalid token (the
+// library's own tokenizer starts over after each invalid character, which
+// costs the square of the document's length), and its tokens are walked
+// once. It returns the first problem found: a broken limit or a syntax
+// error.
+func prescan(src []byte) (token.Tokens, *Error) {
 	if len(src) > MaxPolicySize {
 		e := limitError(1, 1, "", LimitSize, MaxPolicySize, "policy is too large (at most %d bytes)", MaxPolicySize)
-		return &e
+		return nil, &e
 	}
 	n, line := 0, 1
 	for _, c := range src {
@@ -103,11 +111,45 @@ func prescan(src []byte) *Error {
 			n++
 			if n > MaxPolicyNodes {
 				e := limitError(line, 1, "", LimitNodes, MaxPolicyNodes, "policy has too many YAML elements (at most %d)", MaxPolicyNodes)
-				return &e
+				return nil, &e
 			}
 		}
 	}
-	return scanTokens(lexer.Tokenize(string(src)))
+	tokens, e := tokenize(string(src))
+	if e != nil {
+		return nil, e
+	}
+	if e := scanTokens(tokens); e != nil {
+		return nil, e
+	}
+	return tokens, nil
+}
+
+// tokenize runs the YAML scanner over src, stopping at the first invalid
+// token, which it reports as a syntax error.
+func tokenize(src string) (tokens token.Tokens, e *Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tokens, e = nil, &Error{Line: 1, Column: 1, Msg: fmt.Sprintf("YAML syntax error: %v", r)}
+		}
+	}()
+	var s scanner.Scanner
+	s.Init(src)
+	for {
+		sub, err := s.Scan()
+		if err == io.EOF {
+			return tokens, nil
+		}
+		if err != nil {
+			e := &Error{Line: 1, Column: 1, Msg: "YAML syntax error: " + err.Error()}
+			var ite *scanner.InvalidTokenError
+			if errors.As(err, &ite) && ite.Token != nil && ite.Token.Position != nil {
+				e.Line, e.Column = ite.Token.Position.Line, ite.Token.Position.Column
+			}
+			return nil, e
+		}
+		tokens.Add(sub...)
+	}
 }
 
 // blockLevel is an open block collection: the column of its entries and

@@ -168,3 +168,24 @@ func TestParseErrorsAreCapped(t *testing.T) {
 		t.Fatalf("last error %v, want a summary", last)
 	}
 }
+
+// TestParseInvalidRunsAreCheap: the YAML library's own tokenizer starts
+// over after each invalid character, and reads a run of '%' as one
+// directive at a cost that grows with the square of its length; 256 KB of
+// either cost it tens of megabytes and seconds for 1 MB. Parse stops at the
+// first invalid token and counts '%' among the elements.
+func TestParseInvalidRunsAreCheap(t *testing.T) {
+	for name, src := range map[string]string{
+		"reserved characters": strings.Repeat("@`", 128<<10),
+		"percent run":         "currency: " + strings.Repeat("%", 128<<10),
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		parseErrors(t, src)
+		runtime.ReadMemStats(&after)
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+			t.Errorf("%s: parsing %d KB allocated %d MB", name, len(src)>>10, alloc>>20)
+		}
+	}
+}

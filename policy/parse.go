@@ -13,6 +13,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 var (
@@ -93,11 +94,12 @@ func (ps *parseState) parse(src []byte) *Policy {
 	}
 	// The document is bounded before the YAML parser sees it: the parser's
 	// memory grows with the square of the nesting depth.
-	if e := prescan(src); e != nil {
+	tokens, e := prescan(src)
+	if e != nil {
 		ps.errs = append(ps.errs, *e)
 		return nil
 	}
-	file, err := parseYAML(src)
+	file, err := parseYAML(tokens)
 	if err != nil {
 		ps.yamlError(err)
 		return nil
@@ -126,13 +128,13 @@ func (ps *parseState) parse(src []byte) *Policy {
 
 // parseYAML calls the YAML parser, turning a panic inside it into an error:
 // Parse must never panic, whatever the input.
-func parseYAML(src []byte) (f *ast.File, err error) {
+func parseYAML(tokens token.Tokens) (f *ast.File, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f, err = nil, fmt.Errorf("invalid YAML: %v", r)
 		}
 	}()
-	return parser.ParseBytes(src, 0)
+	return parser.Parse(tokens, 0)
 }
 
 func (ps *parseState) yamlError(err error) {
