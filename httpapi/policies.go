@@ -125,6 +125,20 @@ func (s *server) parsePolicy(ctx context.Context, src []byte) (*policy.Policy, e
 	return policy.Parse(src)
 }
 
+// policyLimitKeys names the message of each policy limit.
+var policyLimitKeys = map[string]string{
+	policy.LimitSize:           "error.policy_limit_size",
+	policy.LimitNodes:          "error.policy_limit_nodes",
+	policy.LimitDepth:          "error.policy_limit_depth",
+	policy.LimitScalar:         "error.policy_limit_scalar",
+	policy.LimitAlias:          "error.policy_limit_alias",
+	policy.LimitEntries:        "error.policy_limit_entries",
+	policy.LimitList:           "error.policy_limit_list",
+	policy.LimitCondition:      "error.policy_limit_condition",
+	policy.LimitConditionsSize: "error.policy_limit_conditions_size",
+	policy.LimitConditionDepth: "error.policy_limit_condition_depth",
+}
+
 // policyProblem is the answer to a policy that does not validate: 413 when
 // it is too large, 400 naming the limit when it breaks another one, else 400
 // with every problem listed.
@@ -137,8 +151,11 @@ func policyProblem(pe policy.Errors) *margen.Error {
 		if e.Limit == policy.LimitSize {
 			code = margen.ETOOLARGE
 		}
-		return &margen.Error{Code: code, Key: "error.policy_limit_" + e.Limit,
-			Args: map[string]any{"max": e.Max, "count": len(pe)}, Err: pe}
+		key, ok := policyLimitKeys[e.Limit]
+		if !ok {
+			continue
+		}
+		return &margen.Error{Code: code, Key: key, Args: map[string]any{"max": e.Max, "count": len(pe)}, Err: pe}
 	}
 	return &margen.Error{Code: margen.EINVALID, Key: "error.policy_invalid", Args: map[string]any{"count": len(pe)}, Err: pe}
 }
