@@ -94,12 +94,15 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 		l.keys[key] = l.order.PushFront(e)
 	}
 	e.seen = now
-	r := e.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
+	if e.lim.AllowN(now, 1) {
+		return true, 0
 	}
-	return true, 0
+	// Refused: how long until one token is back. The reservation is only
+	// a way to ask; it is cancelled at once, so nothing is taken.
+	r := e.lim.ReserveN(now, 1)
+	d := r.DelayFrom(now)
+	r.CancelAt(now)
+	return false, max(d, time.Nanosecond)
 }
 
 // Len is the number of keys tracked.

@@ -115,3 +115,15 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%d requests allowed over 3 keys with a burst of 50 and a frozen clock, want 150", allowed)
 	}
 }
+
+func BenchmarkAllow(b *testing.B) {
+	l := New(Options{PerSecond: 1e9, Burst: 1e9})
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%d", i)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		l.Allow(keys[i%len(keys)])
+	}
+}
