@@ -18,6 +18,12 @@ const (
 	EUNAVAILABLE  = "unavailable"   // shutting down or overloaded (503)
 )
 
+// Error codes of the edge's limits.
+const (
+	EMEDIATYPE = "unsupported_media_type" // the body is not of the type the route reads (415)
+	ERATELIMIT = "rate_limited"           // too many requests from one token or address (429)
+)
+
 // Error is the one error type that crosses package boundaries with meaning for
 // the user. Key names a message in the catalogue; Args fill it in. Field, when
 // set, names the input at fault. Err keeps the internal cause for the logs.

@@ -139,7 +139,8 @@ type server struct {
 func start(t *testing.T, db string) *server {
 	t.Helper()
 	touchSources()
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--db", db)
+	// Rate limits off: these tests drive one token as fast as they can.
+	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--db", db, "--rate-limit-token", "0", "--rate-limit-address", "0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

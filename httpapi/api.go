@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/i18n"
 	"github.com/margenhq/margen/metrics"
+	"github.com/margenhq/margen/ratelimit"
 )
 
 // Config is what the API needs; Store, Engine and Catalog are required.
@@ -48,6 +50,11 @@ type Config struct {
 	// MetricsPublic serves /metrics to any client; by default only to
 	// clients on this machine that did not come through a proxy.
 	MetricsPublic bool
+
+	// TokenLimit and AddressLimit limit the rate of /api requests per
+	// bearer token and per client address (429 beyond); nil is no limit.
+	TokenLimit   *ratelimit.Limiter
+	AddressLimit *ratelimit.Limiter
 }
 
 // Limits on request bodies.
@@ -89,6 +96,12 @@ type server struct {
 	// idempotency record before the store numbers the version) is the one
 	// the store assigns.
 	publishLocks sync.Map // org id -> *sync.Mutex
+
+	// parseSlots bounds the policy documents parsed at once.
+	parseSlots chan struct{}
+
+	tokenLimit *ratelimit.Limiter
+	addrLimit  *ratelimit.Limiter
 }
 
 // route is one entry of the route table. minAccess is the least access
@@ -195,6 +208,10 @@ func New(cfg Config) (http.Handler, error) {
 		auth:     newTokenCache(ttl),
 		inflight: make(map[margen.IdemKey]struct{}),
 
+		parseSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		tokenLimit: cfg.TokenLimit,
+		addrLimit:  cfg.AddressLimit,
+
 		approvals:     cfg.Approvals,
 		broker:        cfg.Broker,
 		shutdown:      cfg.Shutdown,
@@ -211,6 +228,9 @@ func New(cfg Config) (http.Handler, error) {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		h := http.Handler(http.HandlerFunc(rt.handler))
+		if hasJSONBody(rt.pattern) {
+			h = s.requireJSON(h)
+		}
 		if rt.minAccess != "" {
 			h = s.authenticate(rt.minAccess, h)
 		}
@@ -218,6 +238,8 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	var h http.Handler = s.fallback(mux)
 	h = s.recoverPanics(h)
+	h = s.rateLimit(h)
+	h = s.limitHeaders(h)
 	h = s.accessLog(h)
 	h = securityHeaders(h)
 	h = requestID(h)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,22 +47,27 @@ var yamlTypes = []string{"application/yaml", "application/x-yaml", "text/yaml", 
 func (s *server) readPolicy(w http.ResponseWriter, r *http.Request, st *reqState) (*policy.Policy, []byte, bool) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if !slices.Contains(yamlTypes, mt) {
-		s.problem(w, r, margen.Invalid("Content-Type", "error.content_type"))
+		e := margen.Errorf(margen.EMEDIATYPE, "error.content_type")
+		e.Field = "Content-Type"
+		s.problem(w, r, e)
 		return nil, nil, false
 	}
 	src, err := readBody(w, r, maxPolicyBody)
+	if margen.IsCode(err, margen.ETOOLARGE) {
+		err = margen.Errorf(margen.ETOOLARGE, "error.policy_limit_size", "max", policy.MaxPolicySize)
+	}
 	if err != nil {
 		s.problem(w, r, err)
 		return nil, nil, false
 	}
-	pol, err := policy.Parse(src)
+	pol, err := s.parsePolicy(r.Context(), src)
 	if err != nil {
 		var pe policy.Errors
 		if !errors.As(err, &pe) {
 			s.problem(w, r, err)
 			return nil, nil, false
 		}
-		s.problem(w, r, &margen.Error{Code: margen.EINVALID, Key: "error.policy_invalid", Args: map[string]any{"count": len(pe)}, Err: pe})
+		s.problem(w, r, policyProblem(pe))
 		return nil, nil, false
 	}
 	if pol.Currency() != st.org.Currency {
@@ -149,6 +155,55 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.respond(w, r, ic, err, http.StatusCreated, out)
+}
+
+// parsePolicy parses a policy while holding one of a few parse slots: a
+// document within the limits costs at most some tens of milliseconds and
+// megabytes, and the slots keep a stream of them from taking every core and
+// the memory that other tenants' decisions need.
+func (s *server) parsePolicy(ctx context.Context, src []byte) (*policy.Policy, error) {
+	select {
+	case s.parseSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.parseSlots }()
+	return policy.Parse(src)
+}
+
+// policyLimitKeys names the message of each policy limit.
+var policyLimitKeys = map[string]string{
+	policy.LimitSize:           "error.policy_limit_size",
+	policy.LimitNodes:          "error.policy_limit_nodes",
+	policy.LimitDepth:          "error.policy_limit_depth",
+	policy.LimitScalar:         "error.policy_limit_scalar",
+	policy.LimitAlias:          "error.policy_limit_alias",
+	policy.LimitEntries:        "error.policy_limit_entries",
+	policy.LimitList:           "error.policy_limit_list",
+	policy.LimitCondition:      "error.policy_limit_condition",
+	policy.LimitConditionsSize: "error.policy_limit_conditions_size",
+	policy.LimitConditionDepth: "error.policy_limit_condition_depth",
+}
+
+// policyProblem is the answer to a policy that does not validate: 413 when
+// it is too large, 400 naming the limit when it breaks another one, else 400
+// with every problem listed.
+func policyProblem(pe policy.Errors) *margen.Error {
+	for _, e := range pe {
+		if e.Limit == "" {
+			continue
+		}
+		code := margen.EINVALID
+		if e.Limit == policy.LimitSize {
+			code = margen.ETOOLARGE
+		}
+		key, ok := policyLimitKeys[e.Limit]
+		if !ok {
+			continue
+		}
+		return &margen.Error{Code: code, Key: key, Args: map[string]any{"max": e.Max, "count": len(pe)}, Err: pe}
+	}
+	return &margen.Error{Code: margen.EINVALID, Key: "error.policy_invalid", Args: map[string]any{"count": len(pe)}, Err: pe}
 }
 
 // checkRoles refuses a policy that leaves an active member without a role:

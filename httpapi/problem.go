@@ -28,6 +28,10 @@ func status(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case margen.EMISMATCH:
 		return http.StatusUnprocessableEntity
+	case margen.EMEDIATYPE:
+		return http.StatusUnsupportedMediaType
+	case margen.ERATELIMIT:
+		return http.StatusTooManyRequests
 	case margen.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	}
@@ -50,12 +54,14 @@ type Problem struct {
 }
 
 // ProblemError is one problem in a submitted document (a policy): where it
-// is and what is wrong.
+// is and what is wrong, and the limit it broke if that is the problem.
 type ProblemError struct {
 	Line    int    `json:"line,omitempty"`
 	Column  int    `json:"column,omitempty"`
 	Path    string `json:"path,omitempty"`
 	Message string `json:"message"`
+	Limit   string `json:"limit,omitempty"`
+	Max     *int   `json:"max,omitempty"`
 }
 
 // detailedError carries a list of document problems along with its
@@ -113,7 +119,11 @@ func (s *server) problemStatus(w http.ResponseWriter, r *http.Request, code int,
 	var pe policy.Errors
 	if errors.As(err, &pe) {
 		for _, x := range pe {
-			p.Errors = append(p.Errors, ProblemError{Line: x.Line, Column: x.Column, Path: x.Path, Message: x.Msg})
+			pe := ProblemError{Line: x.Line, Column: x.Column, Path: x.Path, Message: x.Msg, Limit: x.Limit}
+			if x.Limit != "" {
+				pe.Max = &x.Max
+			}
+			p.Errors = append(p.Errors, pe)
 		}
 	}
 	if code == http.StatusUnauthorized {

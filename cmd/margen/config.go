@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/margenhq/margen/ratelimit"
 	"github.com/margenhq/margen/store"
 )
 
@@ -32,17 +34,33 @@ type config struct {
 	// WebhookAllowPrivate lets webhooks deliver to loopback and private
 	// addresses (MARGEN_WEBHOOK_ALLOW_PRIVATE, --webhook-allow-private).
 	WebhookAllowPrivate bool
+
+	// RateToken and RateAddress are the sustained /api requests per second
+	// allowed per bearer token and per client address, 0 for no limit;
+	// RateTokenBurst and RateAddressBurst the requests allowed at once
+	// (MARGEN_RATE_LIMIT_TOKEN[_BURST], MARGEN_RATE_LIMIT_ADDRESS[_BURST]).
+	RateToken        float64
+	RateTokenBurst   int
+	RateAddress      float64
+	RateAddressBurst int
 }
 
 const (
 	defaultDB       = "./margen.db"
 	defaultAddr     = "127.0.0.1:8080"
 	defaultSLAEvery = time.Second
+
+	defaultRateToken        = 50
+	defaultRateTokenBurst   = 100
+	defaultRateAddress      = 100
+	defaultRateAddressBurst = 200
 )
 
 // config reads the environment. Flags are applied on top by each command.
 func (a *app) config() (config, error) {
-	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery}
+	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery,
+		RateToken: defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
+		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -81,7 +99,41 @@ func (a *app) config() (config, error) {
 		}
 		c.MetricsPublic = b
 	}
+	for _, r := range []struct {
+		env string
+		dst *float64
+	}{{"MARGEN_RATE_LIMIT_TOKEN", &c.RateToken}, {"MARGEN_RATE_LIMIT_ADDRESS", &c.RateAddress}} {
+		if v := a.getenv(r.env); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !validRate(f) {
+				return c, fmt.Errorf("%s: %q is not a rate: use requests per second, like 50, or 0 for no limit", r.env, v)
+			}
+			*r.dst = f
+		}
+	}
+	for _, b := range []struct {
+		env string
+		dst *int
+	}{{"MARGEN_RATE_LIMIT_TOKEN_BURST", &c.RateTokenBurst}, {"MARGEN_RATE_LIMIT_ADDRESS_BURST", &c.RateAddressBurst}} {
+		if v := a.getenv(b.env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return c, fmt.Errorf("%s: %q is not a burst: use a whole number of requests, at least 1", b.env, v)
+			}
+			*b.dst = n
+		}
+	}
 	return c, nil
+}
+
+// validRate says whether f is a usable rate: 0 (no limit) or a finite
+// positive number of requests per second.
+func validRate(f float64) bool { return f >= 0 && !math.IsInf(f, 0) && !math.IsNaN(f) }
+
+// limiters builds the API's rate limiters (nil where a rate is 0).
+func (c config) limiters() (tokens, addrs *ratelimit.Limiter) {
+	return ratelimit.New(ratelimit.Options{PerSecond: c.RateToken, Burst: c.RateTokenBurst}),
+		ratelimit.New(ratelimit.Options{PerSecond: c.RateAddress, Burst: c.RateAddressBurst})
 }
 
 // LogValue writes the configuration into logs with its secrets masked.
@@ -94,6 +146,10 @@ func (c config) LogValue() slog.Value {
 		slog.Duration("sla_every", c.SLAEvery),
 		slog.Bool("metrics_public", c.MetricsPublic),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
+		slog.Float64("rate_limit_token", c.RateToken),
+		slog.Int("rate_limit_token_burst", c.RateTokenBurst),
+		slog.Float64("rate_limit_address", c.RateAddress),
+		slog.Int("rate_limit_address_burst", c.RateAddressBurst),
 	)
 }
 

@@ -73,9 +73,16 @@ func withWarnings(n int) string {
 	return " with " + count(n, "warning", "warnings")
 }
 
-// readPolicy reads and validates a policy file.
+// readPolicy reads and validates a policy file. It reads at most one byte
+// more than policy.MaxPolicySize, so a huge file (or a device) is refused
+// for its size without being read whole.
 func readPolicy(file string) (*policy.Policy, []byte, error) {
-	src, err := os.ReadFile(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := io.ReadAll(io.LimitReader(f, policy.MaxPolicySize+1))
+	f.Close()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -62,8 +62,18 @@ Example:
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
+	fs.Float64Var(&cfg.RateToken, "rate-limit-token", cfg.RateToken, "API requests per second allowed per token, 0 for no limit (env MARGEN_RATE_LIMIT_TOKEN)")
+	fs.IntVar(&cfg.RateTokenBurst, "rate-limit-token-burst", cfg.RateTokenBurst, "API requests a token may make at once (env MARGEN_RATE_LIMIT_TOKEN_BURST)")
+	fs.Float64Var(&cfg.RateAddress, "rate-limit-address", cfg.RateAddress, "API requests per second allowed per client address, 0 for no limit (env MARGEN_RATE_LIMIT_ADDRESS)")
+	fs.IntVar(&cfg.RateAddressBurst, "rate-limit-address-burst", cfg.RateAddressBurst, "API requests a client address may make at once (env MARGEN_RATE_LIMIT_ADDRESS_BURST)")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
+	}
+	if !validRate(cfg.RateToken) || !validRate(cfg.RateAddress) {
+		return &usageError{"--rate-limit-token and --rate-limit-address must be 0 or a positive number of requests per second", fs.usage}
+	}
+	if cfg.RateTokenBurst < 1 || cfg.RateAddressBurst < 1 {
+		return &usageError{"--rate-limit-token-burst and --rate-limit-address-burst must be at least 1", fs.usage}
 	}
 	if cfg.SLAEvery <= 0 {
 		return &usageError{"--sla-every must be a positive duration, like 1s", fs.usage}
@@ -127,10 +137,12 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// streams, which would otherwise keep Shutdown waiting.
 	streamsDone := make(chan struct{})
 	var endStreams sync.Once
+	tokenLimit, addrLimit := cfg.limiters()
 	h, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
 		Clock: clock, Version: versionString(),
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
-		Metrics: met, MetricsPublic: cfg.MetricsPublic})
+		Metrics: met, MetricsPublic: cfg.MetricsPublic,
+		TokenLimit: tokenLimit, AddressLimit: addrLimit})
 	if err != nil {
 		return err
 	}
