@@ -388,4 +388,9 @@ type Idempotency struct {
 	Status      int       `json:"status"`
 	Body        []byte    `json:"-"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Render, when set, makes Body inside the write's transaction from
+	// what the write created (PublishPolicy passes the *PolicyVersion it
+	// numbered under the organisation's lock), so the stored answer names
+	// exactly what this request created. It is not stored.
+	Render func(created any) ([]byte, error) `json:"-"`
 }

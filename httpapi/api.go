@@ -83,12 +83,6 @@ type server struct {
 	// so a concurrent duplicate is refused (409) instead of racing.
 	inflightMu sync.Mutex
 	inflight   map[margen.IdemKey]struct{}
-
-	// publishLocks serialises policy publishes per organisation in this
-	// process, so the version announced in the answer (stored with the
-	// idempotency record before the store numbers the version) is the one
-	// the store assigns.
-	publishLocks sync.Map // org id -> *sync.Mutex
 }
 
 // route is one entry of the route table. minAccess is the least access

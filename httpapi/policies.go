@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -78,27 +77,23 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	defer ic.release()
 
-	mu, _ := s.publishLocks.LoadOrStore(st.org.ID, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
-	next := 1
-	if all, err := s.store.ListPolicies(r.Context(), st.org.ID); err != nil {
-		s.problem(w, r, err)
-		return
-	} else if len(all) > 0 {
-		next = all[0].Version + 1
-	}
-	pv := &margen.PolicyVersion{OrgID: st.org.ID, Version: next, Source: string(src), Active: true,
+	// The store numbers the version under the organisation's lock and
+	// stores the answer with it, so a replay names what this request made.
+	pv := &margen.PolicyVersion{OrgID: st.org.ID, Source: string(src), Active: true,
 		CreatedBy: st.member.ID, Note: note, CreatedAt: s.clock.Now()}
-	out, _ := json.Marshal(viewPolicy(pv, false))
-	err = s.store.PublishPolicy(r.Context(), pv, ic.record(http.StatusCreated, out))
+	rec := ic.record(http.StatusCreated, nil)
+	if rec != nil {
+		rec.Render = func(created any) ([]byte, error) {
+			return json.Marshal(viewPolicy(created.(*margen.PolicyVersion), false))
+		}
+	}
+	err = s.store.PublishPolicy(r.Context(), pv, rec)
+	var out []byte
 	if err == nil {
 		s.engine.Invalidate(st.org.ID)
-		if pv.Version != next {
-			// Another app instance published at the same moment: answer the
-			// truth; a replay of this key would name the predicted version.
-			s.log.Warn("policy version differs from the one announced", "request_id", reqID(r),
-				"org", st.org.ID, "announced", next, "published", pv.Version)
+		if rec != nil {
+			out = rec.Body
+		} else {
 			out, _ = json.Marshal(viewPolicy(pv, false))
 		}
 	}

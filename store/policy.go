@@ -15,7 +15,9 @@ func scanPolicy(s scanner) (margen.PolicyVersion, error) {
 }
 
 // PublishPolicy stores pv as the organisation's next version (max + 1) and
-// makes it the active one, in one transaction; pv.Version is set.
+// makes it the active one, in one transaction; pv.Version is set. The
+// idempotency record is stored in the same transaction, its body rendered
+// (idem.Render) from the version numbered there.
 func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem *margen.Idempotency) error {
 	p := *pv
 	stamp(&p.CreatedAt)
@@ -23,9 +25,6 @@ func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem 
 	err := db.writeTx(ctx, func(t *wtx) error {
 		c, err := t.lockOrg(p.OrgID)
 		if err != nil {
-			return err
-		}
-		if err := t.insertIdem(idem); err != nil {
 			return err
 		}
 		// Versions are numbered under the org row lock, so max+1 is safe.
@@ -42,9 +41,21 @@ func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem 
 		if err != nil {
 			return conflictOr("publish policy", err, "error.policy_version_exists")
 		}
-		return t.audit(c, newAudit(p.OrgID, p.CreatedBy, "policy.publish", "policy", map[string]any{
+		if err := t.audit(c, newAudit(p.OrgID, p.CreatedBy, "policy.publish", "policy", map[string]any{
 			"version": p.Version, "note": p.Note,
-		}, p.CreatedAt))
+		}, p.CreatedAt)); err != nil {
+			return err
+		}
+		// The answer is made from the version this transaction numbered,
+		// and stored with it: a replay names exactly what was created.
+		if idem != nil && idem.Render != nil {
+			body, err := idem.Render(&p)
+			if err != nil {
+				return &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
+			}
+			idem.Body = body
+		}
+		return t.insertIdem(idem)
 	})
 	if err != nil {
 		return err

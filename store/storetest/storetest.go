@@ -62,6 +62,24 @@ func OpenPostgres(t testing.TB) *store.DB {
 	return open(t, PostgresURL(t))
 }
 
+// DSN returns the data source name of a fresh database of the engine
+// (a SQLite path, a PostgreSQL URL with its own schema), for tests that open
+// it more than once, as several processes would (see OpenDSN).
+func (e Engine) DSN(t testing.TB) string {
+	t.Helper()
+	if e.Name == store.EngineSQLite {
+		return SQLitePath(t)
+	}
+	return PostgresURL(t)
+}
+
+// OpenDSN opens (and migrates) the database dsn names; it is closed when
+// the test ends.
+func OpenDSN(t testing.TB, dsn string) *store.DB {
+	t.Helper()
+	return open(t, dsn)
+}
+
 func open(t testing.TB, dsn string) *store.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
