@@ -197,6 +197,12 @@ type auditCheck struct {
 	OK      bool  `json:"ok"`
 	Checked int64 `json:"checked"`
 	Broken  int64 `json:"broken"` // first broken seq, 0 when intact
+	// The rows the trail seals, checked against its commitments, and what
+	// did not match (see margen.AuditReport).
+	SealedFrom   int64                 `json:"sealed_from"`
+	Rows         int                   `json:"rows"`
+	ProblemCount int                   `json:"problem_count"`
+	Problems     []margen.AuditProblem `json:"problems"`
 }
 
 func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
@@ -206,7 +212,7 @@ func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	broken, checked, err := s.store.VerifyAudit(r.Context(), st.org.ID)
+	audit, err := s.store.CheckAudit(r.Context(), st.org.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -214,7 +220,11 @@ func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
 	if rep.Mismatches == nil {
 		rep.Mismatches = []margen.LedgerMismatch{}
 	}
-	out := ledgerCheck{Ledger: rep, Audit: auditCheck{OK: broken == 0, Checked: checked, Broken: broken}}
+	if audit.Problems == nil {
+		audit.Problems = []margen.AuditProblem{}
+	}
+	out := ledgerCheck{Ledger: rep, Audit: auditCheck{OK: audit.OK(), Checked: audit.Entries, Broken: audit.Broken,
+		SealedFrom: audit.SealedFrom, Rows: audit.Rows, ProblemCount: audit.ProblemCount, Problems: audit.Problems}}
 	out.OK = rep.OK() && out.Audit.OK
 	writeJSON(w, http.StatusOK, out)
 }

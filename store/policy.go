@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 
 	"github.com/margenhq/margen"
 )
@@ -35,6 +37,10 @@ func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem 
 		if _, err := t.exec("UPDATE policy_versions SET active = FALSE WHERE org_id = ? AND active", p.OrgID); err != nil {
 			return dbErr("deactivate policy", err)
 		}
+		// Versions are never deleted, so the one deactivated is the
+		// previous one.
+		t.touch("policy_versions", p.OrgID, "version", p.Version-1)
+		t.touch("policy_versions", p.OrgID, "version", p.Version)
 		_, err = t.exec(`INSERT INTO policy_versions (org_id, version, source, active, created_by, note, created_at)
 			VALUES (?, ?, ?, TRUE, ?, ?, ?)`,
 			p.OrgID, p.Version, p.Source, p.CreatedBy, p.Note, db.d.ts(p.CreatedAt))
@@ -42,7 +48,7 @@ func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem 
 			return conflictOr("publish policy", err, "error.policy_version_exists")
 		}
 		if err := t.audit(c, newAudit(p.OrgID, p.CreatedBy, "policy.publish", "policy", map[string]any{
-			"version": p.Version, "note": p.Note,
+			"version": p.Version, "note": p.Note, "source_sha256": sha256Hex(p.Source),
 		}, p.CreatedAt)); err != nil {
 			return err
 		}
@@ -77,4 +83,9 @@ func (db *DB) PolicyByVersion(ctx context.Context, orgID string, version int) (*
 // ListPolicies returns all versions, newest first.
 func (db *DB) ListPolicies(ctx context.Context, orgID string) ([]margen.PolicyVersion, error) {
 	return getMany(ctx, db, scanPolicy, policySelect+" WHERE org_id = ? ORDER BY version DESC", orgID)
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -184,6 +184,9 @@ type wtx struct {
 	// INSERT OR ROLLBACK on SQLite (no statement journal) and unnest()
 	// arrays on PostgreSQL (one statement text whatever the row count).
 	batch bool
+	// touched names the rows written so far that the organisation's next
+	// audit entry must commit to (see seal.go).
+	touched []touch
 }
 
 // writeTx runs fn in one write transaction: committed if fn returns nil,

@@ -31,7 +31,19 @@ var (
 // migrate it; the other commands refuse a missing or stale one, so a typo in
 // --db does not silently create a new empty database.
 func openStore(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (*store.DB, error) {
-	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: migrate, Logger: log})
+	key, err := loadAuditKey(cfg, log, migrate)
+	if err != nil && !migrate {
+		// A missing or stale database is the first thing to say.
+		st, oerr := store.Open(ctx, cfg.DB, store.Options{Logger: log})
+		if oerr != nil {
+			return nil, fmt.Errorf("open database %s: %w", maskDSN(cfg.DB), oerr)
+		}
+		st.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: migrate, Logger: log, AuditKey: key})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", maskDSN(cfg.DB), err)
 	}

@@ -20,11 +20,16 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/store"
 )
 
 // EnvPostgres names the environment variable with the PostgreSQL test URL.
 const EnvPostgres = "MARGEN_TEST_POSTGRES"
+
+// TestAuditKey is the audit key of the stores the tests open (a fixed one,
+// so a test can re-open a database, or forge a link with it on purpose).
+var TestAuditKey = margen.AuditKey("margen test audit key, 32 bytes")
 
 // Engine is one database engine to run tests against.
 type Engine struct {
@@ -84,7 +89,7 @@ func open(t testing.TB, dsn string) *store.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := store.Open(ctx, dsn, store.Options{Migrate: true})
+	db, err := store.Open(ctx, dsn, store.Options{Migrate: true, AuditKey: TestAuditKey})
 	if err != nil {
 		t.Fatalf("open %s: %v", dsn, err)
 	}
