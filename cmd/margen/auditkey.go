@@ -233,12 +233,16 @@ Example:
 	}
 	w := a.stdout
 	ok := printAudit(w, rep)
-	bad := 0
+	bad, first := 0, ""
 	for i := range cps {
 		cp := &cps[i]
 		fail := func(format string, args ...any) {
 			bad++
-			fmt.Fprintf(w, "checkpoint %d (entry %d): "+format+"\n", append([]any{i + 1, cp.Seq}, args...)...)
+			msg := fmt.Sprintf("checkpoint %d (entry %d): "+format, append([]any{i + 1, cp.Seq}, args...)...)
+			if first == "" {
+				first = msg
+			}
+			fmt.Fprintln(w, msg)
 		}
 		if err := margen.VerifyCheckpoint(cp, pub); err != nil {
 			fail("%v", err)
@@ -264,9 +268,9 @@ Example:
 	}
 	switch {
 	case bad > 0 && !ok:
-		return fmt.Errorf("%s: %d of %d checkpoints do not hold and the audit trail does not verify", org.Slug, bad, len(cps))
+		return fmt.Errorf("%s: %d of %d checkpoints do not hold (%s) and the audit trail does not verify", org.Slug, bad, len(cps), first)
 	case bad > 0:
-		return fmt.Errorf("%s: %d of %d checkpoints do not hold", org.Slug, bad, len(cps))
+		return fmt.Errorf("%s: %d of %d checkpoints do not hold (%s)", org.Slug, bad, len(cps), first)
 	case !ok:
 		return fmt.Errorf("%s: the audit trail does not verify", org.Slug)
 	}
