@@ -93,69 +93,72 @@ func contains(list []string, s string) bool {
 }
 
 // rowDigest is the digest of one row: its table and every column value,
-// each tagged and length-prefixed. Values are normalised so that what Go
-// writes and what either engine reads back encode alike: booleans and
-// times as integers (times in unix microseconds), text and bytes as bytes.
-func rowDigest(table string, vals []any) string {
-	h := sha256.New()
-	var n [8]byte
-	put := func(tag byte, s string) {
-		h.Write([]byte{tag})
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
-	put('t', table)
+// each tagged (and text length-prefixed). Values are normalised so that
+// what Go writes and what either engine reads back encode alike: booleans
+// and times as integers (times in unix microseconds), text and bytes as
+// bytes. buf is scratch space, reused across rows.
+func rowDigest(buf *[]byte, table string, vals []any) [sha256.Size]byte {
+	b := putText((*buf)[:0], 't', table)
 	for _, v := range vals {
 		switch x := v.(type) {
 		case nil:
-			put('n', "")
+			b = append(b, 'n')
 		case bool:
 			if x {
-				put('i', "1")
+				b = putInt(b, 1)
 			} else {
-				put('i', "0")
+				b = putInt(b, 0)
 			}
 		case int64:
-			put('i', strconv.FormatInt(x, 10))
+			b = putInt(b, x)
 		case int:
-			put('i', strconv.Itoa(x))
+			b = putInt(b, int64(x))
 		case int32:
-			put('i', strconv.FormatInt(int64(x), 10))
+			b = putInt(b, int64(x))
 		case time.Time:
-			put('i', strconv.FormatInt(x.UTC().Truncate(time.Microsecond).UnixMicro(), 10))
+			b = putInt(b, x.UTC().Truncate(time.Microsecond).UnixMicro())
 		case *time.Time:
 			if x == nil {
-				put('n', "")
+				b = append(b, 'n')
 			} else {
-				put('i', strconv.FormatInt(x.UTC().Truncate(time.Microsecond).UnixMicro(), 10))
+				b = putInt(b, x.UTC().Truncate(time.Microsecond).UnixMicro())
 			}
 		case string:
-			put('s', x)
+			b = putText(b, 's', x)
 		case []byte:
 			if x == nil {
-				put('n', "")
+				b = append(b, 'n')
 			} else {
-				put('s', string(x))
+				b = putText(b, 's', string(x))
 			}
 		case float64:
-			put('f', strconv.FormatFloat(x, 'g', -1, 64))
+			b = putText(b, 'f', strconv.FormatFloat(x, 'g', -1, 64))
 		default:
-			put('?', fmt.Sprint(x))
+			b = putText(b, '?', fmt.Sprint(x))
 		}
 	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	*buf = b
+	return sha256.Sum256(b)
 }
 
-// sealLine is one row's commitment in AuditEntry.Rows.
-func sealLine(b *strings.Builder, table, key, digest string) {
+func putInt(b []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, 'i'), uint64(v))
+}
+
+func putText(b []byte, tag byte, s string) []byte {
+	b = binary.BigEndian.AppendUint64(append(b, tag), uint64(len(s)))
+	return append(b, s...)
+}
+
+// sealLine writes one row's commitment, "table key digest", in
+// AuditEntry.Rows.
+func sealLine(b *strings.Builder, table, key string, sum [sha256.Size]byte) {
+	var enc [44]byte
 	b.WriteString(table)
 	b.WriteByte(' ')
 	b.WriteString(key)
 	b.WriteByte(' ')
-	b.WriteString(digest)
+	b.Write(base64.RawURLEncoding.AppendEncode(enc[:0], sum[:]))
 	b.WriteByte('\n')
 }
 
@@ -192,7 +195,7 @@ type queryFunc func(query string, args ...any) (*sql.Rows, error)
 // scanSealed reads rows of one sealed table of the organisation (where,
 // with args after the org id, narrows them) and calls fn with each row's
 // key and digest.
-func scanSealed(q queryFunc, pg bool, st *sealTable, orgID, where string, args []any, fn func(key, digest string)) error {
+func scanSealed(q queryFunc, pg bool, st *sealTable, orgID, where string, args []any, fn func(key string, sum [sha256.Size]byte)) error {
 	rows, err := q("SELECT "+st.selectList(pg)+" FROM "+st.name+" WHERE org_id = ?"+where, append([]any{orgID}, args...)...)
 	if err != nil {
 		return dbErr("read sealed rows", err)
@@ -203,11 +206,12 @@ func scanSealed(q queryFunc, pg bool, st *sealTable, orgID, where string, args [
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	var buf []byte
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return dbErr("read sealed rows", err)
 		}
-		fn(keyString(vals[0]), rowDigest(st.name, vals[1:]))
+		fn(keyString(vals[0]), rowDigest(&buf, st.name, vals[1:]))
 	}
 	return dbErr("read sealed rows", rows.Err())
 }
@@ -216,8 +220,8 @@ func scanSealed(q queryFunc, pg bool, st *sealTable, orgID, where string, args [
 // returns how many it read.
 func (t *wtx) readSeal(b *strings.Builder, st *sealTable, orgID, where string, args ...any) (int, error) {
 	n := 0
-	err := scanSealed(t.query, t.db.d.pg, st, orgID, where, args, func(key, digest string) {
-		sealLine(b, st.name, key, digest)
+	err := scanSealed(t.query, t.db.d.pg, st, orgID, where, args, func(key string, sum [sha256.Size]byte) {
+		sealLine(b, st.name, key, sum)
 		n++
 	})
 	return n, err
@@ -270,6 +274,7 @@ type batchSeal struct {
 	byDecision map[string]int // decision id -> entry index
 	lastOfOrg  map[string]int
 	lines      []strings.Builder
+	buf        []byte
 }
 
 func newBatchSeal(entries []margen.AuditEntry) *batchSeal {
@@ -293,7 +298,10 @@ func (s *batchSeal) add(orgID, decisionID, table, key string, vals []any) {
 			return // no entry of the organisation: CheckAudit reports the row
 		}
 	}
-	sealLine(&s.lines[i], table, key, rowDigest(table, vals))
+	if s.lines[i].Len() == 0 {
+		s.lines[i].Grow(512) // a decision writes about five rows
+	}
+	sealLine(&s.lines[i], table, key, rowDigest(&s.buf, table, vals))
 }
 
 // apply appends the collected lines to the entries.
@@ -418,7 +426,9 @@ func (db *DB) CheckAudit(ctx context.Context, orgID string) (margen.AuditReport,
 	// Every row against the chain's last word on it.
 	for i := range sealTables {
 		st := &sealTables[i]
-		err := scanSealed(q, db.d.pg, st, orgID, "", nil, func(key, digest string) {
+		var enc [44]byte
+		err := scanSealed(q, db.d.pg, st, orgID, "", nil, func(key string, sum [sha256.Size]byte) {
+			digest := string(base64.RawURLEncoding.AppendEncode(enc[:0], sum[:]))
 			rep.Rows++
 			k := st.name + " " + key
 			cm, ok := commits[k]
