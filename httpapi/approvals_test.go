@@ -732,13 +732,17 @@ func TestEventStream(t *testing.T) {
 }
 
 func TestEventStreamAuth(t *testing.T) {
-	e := setupFull(t, storetest.OpenSQLite(t))
-	wantKey(t, e.do("GET", "/api/v1/events", "", ""), 401, "error.unauthorized")
-	// Without the service wired, the stream is unavailable rather than empty.
-	plain := setup(t, storetest.OpenSQLite(t))
-	wantKey(t, plain.do("GET", "/api/v1/events", "ana", ""), 503, "error.unavailable")
-	wantKey(t, plain.do("GET", "/api/v1/approvals/pending", "ana", ""), 503, "error.unavailable")
-	wantKey(t, plain.do("GET", "/metrics", "", ""), 404, "error.route_not_found")
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			e := setupFull(t, eng.Open(t))
+			wantKey(t, e.do("GET", "/api/v1/events", "", ""), 401, "error.unauthorized")
+			// Without the service wired, the stream is unavailable rather than empty.
+			plain := setup(t, eng.Open(t))
+			wantKey(t, plain.do("GET", "/api/v1/events", "ana", ""), 503, "error.unavailable")
+			wantKey(t, plain.do("GET", "/api/v1/approvals/pending", "ana", ""), 503, "error.unavailable")
+			wantKey(t, plain.do("GET", "/metrics", "", ""), 404, "error.route_not_found")
+		})
+	}
 }
 
 func TestMetricsEndpoint(t *testing.T) {
@@ -809,17 +813,18 @@ func TestRequesterSeesNoOtherFiles(t *testing.T) {
 // so it checks the credentials again on every heartbeat and ends when the
 // member is deactivated.
 func TestEventStreamEndsWhenAccessEnds(t *testing.T) {
-	e := setupFull(t, storetest.OpenSQLite(t))
-	sara := e.stream("sara")
-	e.stream("mario") // stays open: nothing changed for mario
-	if err := e.db.SetMemberActive(context.Background(), e.orgA.ID, e.member["sara"].ID, false, "test"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-sara.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the stream of a deactivated member is still open")
-	}
+	eachEngineFull(t, func(t *testing.T, e *fullEnv) {
+		sara := e.stream("sara")
+		e.stream("mario") // stays open: nothing changed for mario
+		if err := e.db.SetMemberActive(context.Background(), e.orgA.ID, e.member["sara"].ID, false, "test"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-sara.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the stream of a deactivated member is still open")
+		}
+	})
 }
 
 // TestAnswerFollowsTeamRouting: who may answer a request is exactly who may
