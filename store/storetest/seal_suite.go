@@ -87,8 +87,8 @@ func testSealTamper(t *testing.T, db *store.DB) {
 				refusal_id, created_at)
 				SELECT org_id, 'dec_forged', member_id, customer_id, action, amount, currency, reason, context, outcome,
 				policy_version, rule, explanation_code, explanation_args, flagged, budgets, act_id, approval_id, refusal_id,
-				created_at FROM decisions WHERE org_id = ? AND id = ?`, s.org.ID, s.decision.ID)
-			return "dec_forged"
+				created_at FROM decisions WHERE org_id = ? AND id = ?`, s.org.ID, s.denied.ID)
+			return "dec_forged" // a refusal nobody gave: no ledger entry to miss
 		}},
 		{"act amount", "acts", "changed", func(s sealed) string {
 			exec(t, db, "UPDATE acts SET amount = 1 WHERE org_id = ? AND id = ?", s.org.ID, s.decision.ActID)
