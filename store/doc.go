@@ -59,7 +59,9 @@
 //     (seal.go), and CheckAudit compares every stored row with them. Audit
 //     data never carries secrets (password or token hashes) nor customers'
 //     contact details; the row digests are SHA-256 over whole rows and
-//     reveal none of them.
+//     reveal none of them. A write that inserts or changes a row of a
+//     sealed table (sealTables) must name it (wtx.touch) before its audit
+//     entry is appended, or CheckAudit reports the row.
 //   - Idempotency: a write given an idempotency record stores it in the same
 //     transaction; a key already stored fails the whole write with ECONFLICT
 //     "error.idempotency_exists" and changes nothing.
