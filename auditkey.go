@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"time"
 )
@@ -64,25 +65,45 @@ func (k AuditKey) ID() string {
 // Hash is the keyed link of an entry of a sealed chain: HMAC-SHA256 under
 // the key of the previous hash, the seq and every field, Rows included,
 // length-prefixed so no two entries encode alike.
-func (k AuditKey) Hash(e *AuditEntry) string {
-	h := hmac.New(sha256.New, k)
-	var n [8]byte
+func (k AuditKey) Hash(e *AuditEntry) string { return k.Hasher().Hash(e) }
+
+// Hasher returns a ChainHasher for the key.
+func (k AuditKey) Hasher() *ChainHasher { return &ChainHasher{mac: hmac.New(sha256.New, k)} }
+
+// ChainHasher computes AuditKey.Hash for many entries, reusing its state
+// (one per goroutine: it is not safe for concurrent use).
+type ChainHasher struct {
+	mac hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+	hex [2 * sha256.Size]byte
+}
+
+// Hash is AuditKey.Hash.
+func (h *ChainHasher) Hash(e *AuditEntry) string {
+	b := h.buf[:0]
 	put := func(s string) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+		b = append(b, s...)
 	}
 	put("margen audit v2")
 	put(e.PrevHash)
-	binary.BigEndian.PutUint64(n[:], uint64(e.Seq))
-	h.Write(n[:])
-	put(e.At.UTC().Format(time.RFC3339Nano))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
+	// The time as text, length-prefixed.
+	n := len(b)
+	b = binary.BigEndian.AppendUint64(b, 0)
+	b = e.At.UTC().AppendFormat(b, time.RFC3339Nano)
+	binary.BigEndian.PutUint64(b[n:], uint64(len(b)-n-8))
 	put(e.Actor)
 	put(e.Action)
 	put(e.Subject)
 	put(string(e.Data))
 	put(e.Rows)
-	return hex.EncodeToString(h.Sum(nil))
+	h.buf = b
+	h.mac.Reset()
+	h.mac.Write(b)
+	hex.Encode(h.hex[:], h.mac.Sum(h.sum[:0]))
+	return string(h.hex[:])
 }
 
 // SigningKey is the Ed25519 key that signs checkpoints, derived

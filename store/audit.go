@@ -72,7 +72,10 @@ func (t *wtx) link(c *chain, e *margen.AuditEntry, now time.Time) {
 	e.At = e.At.UTC().Truncate(time.Microsecond)
 	e.Seq = c.seq + 1
 	e.PrevHash = c.head
-	e.Hash = t.db.key.Hash(e)
+	if t.hasher == nil {
+		t.hasher = t.db.key.Hasher()
+	}
+	e.Hash = t.hasher.Hash(e)
 	c.seq, c.head, c.dirty = e.Seq, e.Hash, true
 }
 
@@ -87,11 +90,18 @@ func (t *wtx) appendAudit(chains map[string]*chain, entries []margen.AuditEntry)
 		return nil
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	last := make(map[string]int, 1)
-	for i := range entries {
-		last[entries[i].OrgID] = i
+	// Rows named by t.touch go to the last entry of their organisation
+	// (the decision batch names none: its entries carry their rows).
+	var last map[string]int
+	if len(t.touched) > 0 {
+		last = make(map[string]int, 1)
+		for i := range entries {
+			last[entries[i].OrgID] = i
+		}
 	}
-	out := make([]*margen.AuditEntry, 0, len(entries))
+	// out is entries, with any sealing entry before its organisation's
+	// first one; allocated only when a chain is sealed here.
+	var out []*margen.AuditEntry
 	for i := range entries {
 		e := &entries[i]
 		c := chains[e.OrgID]
@@ -102,10 +112,16 @@ func (t *wtx) appendAudit(chains map[string]*chain, entries []margen.AuditEntry)
 			}
 			chains[e.OrgID] = c
 		}
+		if c.sealedFrom == 0 && out == nil {
+			out = make([]*margen.AuditEntry, 0, len(entries)+1)
+			for j := range i {
+				out = append(out, &entries[j])
+			}
+		}
 		if err := t.sealChain(c, e.OrgID, now, &out); err != nil {
 			return err
 		}
-		if last[e.OrgID] == i {
+		if last != nil && last[e.OrgID] == i {
 			rows, err := t.touchedRows(e.OrgID)
 			if err != nil {
 				return err
@@ -113,11 +129,17 @@ func (t *wtx) appendAudit(chains map[string]*chain, entries []margen.AuditEntry)
 			e.Rows += rows
 		}
 		t.link(c, e, now)
-		out = append(out, e)
+		if out != nil {
+			out = append(out, e)
+		}
 	}
 	d := t.db.d
-	err := t.insertMany("audit_log", auditCols, "", len(out), func(i int, a []any) []any {
-		e := out[i]
+	n, at := len(entries), func(i int) *margen.AuditEntry { return &entries[i] }
+	if out != nil {
+		n, at = len(out), func(i int) *margen.AuditEntry { return out[i] }
+	}
+	err := t.insertMany("audit_log", auditCols, "", n, func(i int, a []any) []any {
+		e := at(i)
 		return append(a, e.OrgID, e.Seq, d.ts(e.At), e.Actor, e.Action, e.Subject, string(e.Data), e.PrevHash, e.Hash, e.Rows)
 	})
 	if err != nil {

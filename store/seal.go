@@ -271,22 +271,31 @@ func (t *wtx) sealEntry(orgID string) (margen.AuditEntry, error) {
 // from the values inserted, by the audit entry that is to carry them: the
 // entry of the row's decision, else the organisation's last entry.
 type batchSeal struct {
+	entries    []margen.AuditEntry
 	byDecision map[string]int // decision id -> entry index
-	lastOfOrg  map[string]int
 	lines      []strings.Builder
 	buf        []byte
 }
 
 func newBatchSeal(entries []margen.AuditEntry) *batchSeal {
-	s := &batchSeal{byDecision: make(map[string]int, len(entries)), lastOfOrg: make(map[string]int, 1),
+	s := &batchSeal{entries: entries, byDecision: make(map[string]int, len(entries)),
 		lines: make([]strings.Builder, len(entries))}
 	for i := range entries {
 		if entries[i].Action == "decision.create" {
 			s.byDecision[entries[i].Subject] = i
 		}
-		s.lastOfOrg[entries[i].OrgID] = i
 	}
 	return s
+}
+
+// lastOf is the index of the organisation's last entry, or -1.
+func (s *batchSeal) lastOf(orgID string) int {
+	for i := len(s.entries) - 1; i >= 0; i-- {
+		if s.entries[i].OrgID == orgID {
+			return i
+		}
+	}
+	return -1
 }
 
 // add commits a row (vals in the table's sealed column order) to the entry
@@ -294,7 +303,7 @@ func newBatchSeal(entries []margen.AuditEntry) *batchSeal {
 func (s *batchSeal) add(orgID, decisionID, table, key string, vals []any) {
 	i, ok := s.byDecision[decisionID]
 	if !ok {
-		if i, ok = s.lastOfOrg[orgID]; !ok {
+		if i = s.lastOf(orgID); i < 0 {
 			return // no entry of the organisation: CheckAudit reports the row
 		}
 	}
@@ -373,6 +382,7 @@ func (db *DB) CheckAudit(ctx context.Context, orgID string) (margen.AuditReport,
 		return rep, dbErr("check audit", err)
 	}
 	prev := ""
+	hasher := db.key.Hasher()
 	broke := func(seq int64, detail string) {
 		rep.Broken = seq
 		problem(margen.AuditProblem{What: "chain", Seq: seq, Detail: detail})
@@ -390,7 +400,7 @@ func (db *DB) CheckAudit(ctx context.Context, orgID string) (margen.AuditReport,
 			broke(want, fmt.Sprintf("audit entry %d is missing (deleted), or an entry was inserted", want))
 		case e.PrevHash != prev:
 			broke(e.Seq, fmt.Sprintf("audit entry %d does not name the hash of entry %d", e.Seq, e.Seq-1))
-		case sealed && db.key.Hash(&e) != e.Hash, !sealed && margen.ChainHash(&e) != e.Hash:
+		case sealed && hasher.Hash(&e) != e.Hash, !sealed && margen.ChainHash(&e) != e.Hash:
 			broke(e.Seq, fmt.Sprintf("audit entry %d does not verify under the audit key: it was edited (or re-hashed without the key)", e.Seq))
 		case !sealed && (e.Rows != "" || e.Action == "audit.seal"):
 			broke(e.Seq, fmt.Sprintf("audit entry %d is sealed but the organisation row says the seal starts at %d", e.Seq, c.sealedFrom))
