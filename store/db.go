@@ -154,6 +154,12 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		if n > 0 {
 			log.Info("audit trails sealed under the audit key", "organisations", n, "key_id", db.key.ID())
 		}
+		// A server with the wrong key would fail every write: refuse to
+		// start instead.
+		if err := db.checkKey(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return db, nil
 }

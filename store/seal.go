@@ -506,3 +506,19 @@ func (db *DB) sealAll(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// checkKey refuses a key other than the one the organisations' trails are
+// sealed with.
+func (db *DB) checkKey(ctx context.Context) error {
+	var slug, keyID string
+	err := db.read.QueryRowContext(ctx, db.d.rebind(
+		"SELECT slug, audit_key_id FROM orgs WHERE audit_sealed_from > 0 AND audit_key_id <> ? LIMIT 1"), db.key.ID()).
+		Scan(&slug, &keyID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return dbErr("check audit key", err)
+	}
+	return fmt.Errorf("store: audit key does not match: organisation %s's audit trail is sealed with key %s, this process has key %s (set --audit-key-file, MARGEN_AUDIT_KEY_FILE or MARGEN_AUDIT_KEY to the key every instance shares)", slug, keyID, db.key.ID())
+}

@@ -32,7 +32,17 @@ func TestAuditKeyMismatch(t *testing.T) {
 			if err := db.CreateOrg(ctx, org, &margen.Member{Login: "o", Name: "O", Role: "owner"}, "test"); err != nil {
 				t.Fatal(err)
 			}
-			other := openKey(t, dsn, margen.AuditKey("some other key, 32 bytes long.."))
+			otherKey := margen.AuditKey("some other key, 32 bytes long..")
+			// A server (which migrates on start) refuses to start with it.
+			if _, err := store.Open(ctx, dsn, store.Options{Migrate: true, AuditKey: otherKey}); err == nil ||
+				!strings.Contains(err.Error(), "audit key does not match") {
+				t.Fatalf("open with another key: %v", err)
+			}
+			other, err := store.Open(ctx, dsn, store.Options{AuditKey: otherKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
 			rep, err := other.CheckAudit(ctx, org.ID)
 			if err != nil || rep.OK() || rep.Problems[0].What != "key" || !strings.Contains(rep.Problems[0].Detail, "audit key does not match") {
 				t.Fatalf("check with another key: %+v, %v", rep, err)

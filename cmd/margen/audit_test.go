@@ -67,6 +67,7 @@ func TestAuditKeyCheckpointsAndTamper(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustFail(t, "audit key does not match", "ledger", "check", "--db", db, "--audit-key-file", wrong, "--org", "acme")
+			mustFail(t, "audit key does not match", "migrate", "--db", db, "--audit-key-file", wrong) // and so does serve
 			mustFail(t, "audit key does not match", "team", "add", "--db", db, "--audit-key-file", wrong, "--org", "acme",
 				"--slug", "bar", "--name", "Bar")
 
