@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "margen")
+	// Every process of these tests shares one audit key, kept here rather
+	// than in the user's config directory (where serve would put it for
+	// PostgreSQL).
+	os.Setenv("MARGEN_AUDIT_KEY_FILE", filepath.Join(dir, "audit-key"))
 	build := exec.Command("go", "build", "-o", binary, "../cmd/margen")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

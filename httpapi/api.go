@@ -91,12 +91,6 @@ type server struct {
 	inflightMu sync.Mutex
 	inflight   map[margen.IdemKey]struct{}
 
-	// publishLocks serialises policy publishes per organisation in this
-	// process, so the version announced in the answer (stored with the
-	// idempotency record before the store numbers the version) is the one
-	// the store assigns.
-	publishLocks sync.Map // org id -> *sync.Mutex
-
 	// parseSlots bounds the policy documents parsed at once.
 	parseSlots chan struct{}
 

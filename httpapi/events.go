@@ -54,7 +54,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	org, m := st.org, st.member
 	visible := func(ev events.Event) bool {
-		return seesAll(m) || s.approvals.Visible(ctx, org, m, ev)
+		return s.approvals.Visible(ctx, org, m, ev)
 	}
 	evs, unsubscribe := s.broker.Subscribe(org.ID, visible)
 	defer unsubscribe()

@@ -49,6 +49,11 @@ type Options struct {
 	Migrate bool
 	// Logger receives migration progress; nil discards it.
 	Logger *slog.Logger
+	// AuditKey keys the audit chain (HMAC-SHA256) and must be the same for
+	// every process on one database; margen serve and the CLI load it from
+	// --audit-key-file. Empty only in tests: the chain is then "unkeyed",
+	// and a chain sealed with a real key refuses it (and vice versa).
+	AuditKey margen.AuditKey
 }
 
 // DB is the margen store on SQLite or PostgreSQL. It implements margen.Store.
@@ -64,6 +69,8 @@ type DB struct {
 	// PostgreSQL it is the same pool as write.
 	read *sql.DB
 	log  *slog.Logger
+	// key keys the audit chain (see Options.AuditKey).
+	key margen.AuditKey
 	// ckpt copies the SQLite WAL back into the database file off the
 	// commit path (nil on PostgreSQL).
 	ckpt *checkpointer
@@ -134,9 +141,28 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	db.log = log
+	db.key = opt.AuditKey
 	if err := db.checkSchema(ctx, opt.Migrate); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if opt.Migrate {
+		// Chains written before audit keys existed are sealed once, under
+		// this key (see seal.go).
+		n, err := db.sealAll(ctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if n > 0 {
+			log.Info("audit trails sealed under the audit key", "organisations", n, "key_id", db.key.ID())
+		}
+		// A server with the wrong key would fail every write: refuse to
+		// start instead.
+		if err := db.checkKey(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return db, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/margenhq/margen"
 )
 
 // dialect is the whole seam between the engines: placeholders, row locks and
@@ -184,6 +186,11 @@ type wtx struct {
 	// INSERT OR ROLLBACK on SQLite (no statement journal) and unnest()
 	// arrays on PostgreSQL (one statement text whatever the row count).
 	batch bool
+	// touched names the rows written so far that the organisation's next
+	// audit entry must commit to (see seal.go).
+	touched []touch
+	// hasher links this transaction's audit entries (made on first use).
+	hasher *margen.ChainHasher
 }
 
 // writeTx runs fn in one write transaction: committed if fn returns nil,

@@ -43,6 +43,13 @@ type config struct {
 	RateTokenBurst   int
 	RateAddress      float64
 	RateAddressBurst int
+	// AuditKeyFile holds the audit key (MARGEN_AUDIT_KEY_FILE,
+	// --audit-key-file); AuditKey is the key itself, hex or base64
+	// (MARGEN_AUDIT_KEY), which wins over the file. See auditkey.go.
+	AuditKeyFile string
+	AuditKey     string
+	// warn receives the warning of a newly generated audit key.
+	warn io.Writer
 }
 
 const (
@@ -64,6 +71,7 @@ func (a *app) config() (config, error) {
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
+	c.AuditKeyFile, c.AuditKey, c.warn = a.getenv("MARGEN_AUDIT_KEY_FILE"), a.getenv("MARGEN_AUDIT_KEY"), a.stderr
 	if v := a.getenv("MARGEN_ADDR"); v != "" {
 		c.Addr = v
 	}
@@ -208,6 +216,8 @@ func (a *app) flags(name, synopsis, help string) *flagSet {
 // dbFlag adds --db, defaulting to MARGEN_DB.
 func (fs *flagSet) dbFlag(cfg *config) {
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "database: a SQLite file path or a postgres:// URL (env MARGEN_DB)")
+	fs.StringVar(&cfg.AuditKeyFile, "audit-key-file", cfg.AuditKeyFile,
+		"file holding the audit key (env MARGEN_AUDIT_KEY_FILE; default: beside a SQLite database, else in the user config directory)")
 }
 
 // require marks flags that must be given a non-empty value.

@@ -89,7 +89,11 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	if err != nil {
 		return fmt.Errorf("message catalogue: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: true, Logger: log})
+	key, err := loadAuditKey(cfg, log, true)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: true, Logger: log, AuditKey: key})
 	if err != nil {
 		return err
 	}
