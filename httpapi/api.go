@@ -213,6 +213,7 @@ func New(cfg Config) (http.Handler, error) {
 		if rt.minAccess != "" {
 			h = s.authenticate(rt.minAccess, h)
 		}
+		h = s.checkInput(rt.pattern, h)
 		mux.Handle(rt.pattern, h)
 	}
 	var h http.Handler = s.fallback(mux)

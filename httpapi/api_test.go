@@ -29,6 +29,7 @@ type env struct {
 	t      *testing.T
 	srv    *httptest.Server
 	db     *store.DB
+	eng    *decision.Engine
 	orgA   *margen.Org
 	orgB   *margen.Org
 	tok    map[string]string         // login -> token
@@ -72,7 +73,7 @@ func setupLog(t *testing.T, db *store.DB, log *slog.Logger) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: httptest.NewServer(h), db: db, tok: map[string]string{}, member: map[string]*margen.Member{}}
+	e := &env{t: t, srv: httptest.NewServer(h), db: db, eng: eng, tok: map[string]string{}, member: map[string]*margen.Member{}}
 	t.Cleanup(e.srv.Close)
 
 	mkOrg := func(slug, owner string) *margen.Org {

@@ -45,6 +45,10 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src, err := readBody(w, r, maxPolicyBody)
+	if err == nil {
+		// The source is stored as text: valid UTF-8, no NUL.
+		err = margen.CheckText("body", string(src), 0, margen.TextBlock)
+	}
 	if err != nil {
 		s.problem(w, r, err)
 		return

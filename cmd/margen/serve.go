@@ -102,6 +102,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// is cancelled after the HTTP server has stopped, so no handler talks to
 	// a stopped worker; the defer runs before engine.Close and st.Close.
 	met := metrics.New(metrics.Options{Counts: st, Clock: clock, Logger: log})
+	met.FailedBatches(engine.FailedBatches)
 	approvals := approval.New(st, engine, approval.Options{Clock: clock, Logger: log,
 		Notify: broker.Notify, Observe: met.ApprovalAnswered})
 	deliveries := webhook.NewWorker(st, webhook.Options{Clock: clock, Logger: log, OnFailure: met.WebhookFailure,
