@@ -42,6 +42,11 @@ type Config struct {
 	// Heartbeat is how often an idle event stream sends a comment line
 	// (default 15s).
 	Heartbeat time.Duration
+	// StreamsPerMember and StreamsPerOrg bound the event streams open at
+	// once in this process, per member and per organisation (defaults 8
+	// and 500); beyond them GET /api/v1/events answers 429.
+	StreamsPerMember int
+	StreamsPerOrg    int
 
 	// Metrics, when set, is served at GET /metrics and counts decisions.
 	Metrics *metrics.Metrics
@@ -74,6 +79,7 @@ type server struct {
 	broker    *events.Broker
 	shutdown  <-chan struct{}
 	heartbeat time.Duration
+	streams   *streamCounts
 
 	metrics        *metrics.Metrics
 	metricsHandler http.Handler
@@ -204,6 +210,7 @@ func New(cfg Config) (http.Handler, error) {
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
 	}
+	s.streams = newStreamCounts(cfg.StreamsPerMember, cfg.StreamsPerOrg)
 	if s.metrics != nil {
 		s.metricsHandler = s.metrics.Handler()
 	}

@@ -33,6 +33,7 @@ type env struct {
 	orgA   *margen.Org
 	orgB   *margen.Org
 	tok    map[string]string         // login -> token
+	tokID  map[string]string         // login -> token id
 	member map[string]*margen.Member // login -> member
 }
 
@@ -73,7 +74,7 @@ func setupLog(t *testing.T, db *store.DB, log *slog.Logger) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: httptest.NewServer(h), db: db, eng: eng, tok: map[string]string{}, member: map[string]*margen.Member{}}
+	e := &env{t: t, srv: httptest.NewServer(h), db: db, eng: eng, tok: map[string]string{}, tokID: map[string]string{}, member: map[string]*margen.Member{}}
 	t.Cleanup(e.srv.Close)
 
 	mkOrg := func(slug, owner string) *margen.Org {
@@ -110,10 +111,12 @@ func setupLog(t *testing.T, db *store.DB, log *slog.Logger) *env {
 
 func (e *env) addToken(m *margen.Member) {
 	plain, hash := auth.NewToken()
-	if err := e.db.CreateToken(context.Background(), &margen.Token{ID: margen.NewID("tok"), OrgID: m.OrgID, MemberID: m.ID, Hash: hash, Name: "test"}, "test"); err != nil {
+	id := margen.NewID("tok")
+	if err := e.db.CreateToken(context.Background(), &margen.Token{ID: id, OrgID: m.OrgID, MemberID: m.ID, Hash: hash, Name: "test"}, "test"); err != nil {
 		e.t.Fatal(err)
 	}
 	e.tok[m.Login] = plain
+	e.tokID[m.Login] = id
 	e.member[m.Login] = m
 }
 

@@ -28,6 +28,7 @@ type tokenCache struct {
 }
 
 type tokenEntry struct {
+	tokenID string
 	member  *margen.Member
 	org     *margen.Org
 	expires time.Time
@@ -75,40 +76,41 @@ func (c *tokenCache) put(k [32]byte, e tokenEntry) {
 	c.entries[k] = e
 }
 
-// lookup resolves a token to its member and organisation.
-func (s *server) lookup(ctx context.Context, token string) (*margen.Member, *margen.Org, error) {
+// lookup resolves a token to its id, member and organisation.
+func (s *server) lookup(ctx context.Context, token string) (tokenEntry, error) {
 	var k [32]byte
 	copy(k[:], auth.HashToken(token))
 	if e, ok := s.auth.get(k); ok {
-		return e.member, e.org, nil
+		return e, nil
 	}
 	unauthorized := margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized")
 	t, err := s.store.TokenByHash(ctx, k[:])
 	if margen.IsCode(err, margen.ENOTFOUND) {
-		return nil, nil, unauthorized
+		return tokenEntry{}, unauthorized
 	}
 	if err != nil {
-		return nil, nil, err
+		return tokenEntry{}, err
 	}
 	if t.RevokedAt != nil {
-		return nil, nil, unauthorized
+		return tokenEntry{}, unauthorized
 	}
 	m, err := s.store.MemberByID(ctx, t.OrgID, t.MemberID)
 	if margen.IsCode(err, margen.ENOTFOUND) {
-		return nil, nil, unauthorized
+		return tokenEntry{}, unauthorized
 	}
 	if err != nil {
-		return nil, nil, err
+		return tokenEntry{}, err
 	}
 	o, err := s.store.OrgByID(ctx, t.OrgID)
 	if margen.IsCode(err, margen.ENOTFOUND) {
-		return nil, nil, unauthorized
+		return tokenEntry{}, unauthorized
 	}
 	if err != nil {
-		return nil, nil, err
+		return tokenEntry{}, err
 	}
-	s.auth.put(k, tokenEntry{member: m, org: o})
-	return m, o, nil
+	e := tokenEntry{tokenID: t.ID, member: m, org: o}
+	s.auth.put(k, e)
+	return e, nil
 }
 
 // authenticate requires a bearer token of an active member with at least
@@ -120,13 +122,14 @@ func (s *server) authenticate(minAccess string, next http.Handler) http.Handler 
 			s.problem(w, r, margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized"))
 			return
 		}
-		m, o, err := s.lookup(r.Context(), token)
+		te, err := s.lookup(r.Context(), token)
 		if err != nil {
 			s.problem(w, r, err)
 			return
 		}
 		st := state(r)
-		st.member, st.org = m, o
+		st.tokenID, st.member, st.org = te.tokenID, te.member, te.org
+		m := te.member
 		if !m.Active {
 			s.problem(w, r, margen.Errorf(margen.EFORBIDDEN, "error.member_inactive"))
 			return

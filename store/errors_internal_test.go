@@ -20,8 +20,8 @@ func TestRetryableErrors(t *testing.T) {
 		if !errors.As(err, &r) || !r.Retryable() {
 			t.Errorf("%s: no Retryable() in the chain", code)
 		}
-		if margen.ErrorCode(err) != margen.EUNAVAILABLE {
-			t.Errorf("%s: code = %s, want unavailable", code, margen.ErrorCode(err))
+		if margen.ErrorCode(err) != margen.EBUSY {
+			t.Errorf("%s: code = %s, want busy", code, margen.ErrorCode(err))
 		}
 	}
 	err := dbErr("insert", &pgconn.PgError{Code: "23505"})

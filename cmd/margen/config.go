@@ -32,17 +32,34 @@ type config struct {
 	// WebhookAllowPrivate lets webhooks deliver to loopback and private
 	// addresses (MARGEN_WEBHOOK_ALLOW_PRIVATE, --webhook-allow-private).
 	WebhookAllowPrivate bool
+
+	// DBMaxConns is the PostgreSQL pool size of this process
+	// (MARGEN_DB_MAX_CONNS, --db-max-conns).
+	DBMaxConns int
+	// DBConnWait bounds how long a request waits for a free connection
+	// before it is answered 503 busy (MARGEN_DB_CONN_WAIT, --db-conn-wait).
+	DBConnWait time.Duration
+	// StreamsPerMember and StreamsPerOrg bound the event streams open at
+	// once on this process (MARGEN_MAX_STREAMS_PER_MEMBER,
+	// MARGEN_MAX_STREAMS_PER_ORG, and the flags of the same names).
+	StreamsPerMember int
+	StreamsPerOrg    int
 }
 
 const (
 	defaultDB       = "./margen.db"
 	defaultAddr     = "127.0.0.1:8080"
 	defaultSLAEvery = time.Second
+
+	defaultStreamsPerMember = 8
+	defaultStreamsPerOrg    = 500
 )
 
 // config reads the environment. Flags are applied on top by each command.
 func (a *app) config() (config, error) {
-	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery}
+	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery,
+		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
+		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -81,6 +98,29 @@ func (a *app) config() (config, error) {
 		}
 		c.MetricsPublic = b
 	}
+	for _, n := range []struct {
+		env string
+		dst *int
+	}{
+		{"MARGEN_DB_MAX_CONNS", &c.DBMaxConns},
+		{"MARGEN_MAX_STREAMS_PER_MEMBER", &c.StreamsPerMember},
+		{"MARGEN_MAX_STREAMS_PER_ORG", &c.StreamsPerOrg},
+	} {
+		if v := a.getenv(n.env); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i <= 0 {
+				return c, fmt.Errorf("%s: %q is not a positive whole number", n.env, v)
+			}
+			*n.dst = i
+		}
+	}
+	if v := a.getenv("MARGEN_DB_CONN_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("MARGEN_DB_CONN_WAIT: %q is not a positive duration: use e.g. 2s or 500ms", v)
+		}
+		c.DBConnWait = d
+	}
 	return c, nil
 }
 
@@ -94,6 +134,10 @@ func (c config) LogValue() slog.Value {
 		slog.Duration("sla_every", c.SLAEvery),
 		slog.Bool("metrics_public", c.MetricsPublic),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
+		slog.Int("db_max_conns", c.DBMaxConns),
+		slog.Duration("db_conn_wait", c.DBConnWait),
+		slog.Int("max_streams_per_member", c.StreamsPerMember),
+		slog.Int("max_streams_per_org", c.StreamsPerOrg),
 	)
 }
 

@@ -62,11 +62,18 @@ Example:
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
+	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", cfg.DBMaxConns, "PostgreSQL connections this process may open (env MARGEN_DB_MAX_CONNS)")
+	fs.DurationVar(&cfg.DBConnWait, "db-conn-wait", cfg.DBConnWait, "how long a request waits for a free database connection before it is answered 503 (env MARGEN_DB_CONN_WAIT)")
+	fs.IntVar(&cfg.StreamsPerMember, "max-streams-per-member", cfg.StreamsPerMember, "event streams one member may hold open on this process (env MARGEN_MAX_STREAMS_PER_MEMBER)")
+	fs.IntVar(&cfg.StreamsPerOrg, "max-streams-per-org", cfg.StreamsPerOrg, "event streams one organisation may hold open on this process (env MARGEN_MAX_STREAMS_PER_ORG)")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
 	}
 	if cfg.SLAEvery <= 0 {
 		return &usageError{"--sla-every must be a positive duration, like 1s", fs.usage}
+	}
+	if cfg.DBMaxConns <= 0 || cfg.DBConnWait <= 0 || cfg.StreamsPerMember <= 0 || cfg.StreamsPerOrg <= 0 {
+		return &usageError{"--db-max-conns, --db-conn-wait, --max-streams-per-member and --max-streams-per-org must be positive", fs.usage}
 	}
 	return serve(ctx, a, cfg)
 }
@@ -79,7 +86,8 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	if err != nil {
 		return fmt.Errorf("message catalogue: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: true, Logger: log})
+	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: true, Logger: log,
+		MaxConns: cfg.DBMaxConns, ConnWait: cfg.DBConnWait})
 	if err != nil {
 		return err
 	}
@@ -131,6 +139,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	h, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
 		Clock: clock, Version: versionString(),
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
+		StreamsPerMember: cfg.StreamsPerMember, StreamsPerOrg: cfg.StreamsPerOrg,
 		Metrics: met, MetricsPublic: cfg.MetricsPublic})
 	if err != nil {
 		return err
