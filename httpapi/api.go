@@ -117,6 +117,7 @@ func (s *server) routes() []route {
 		{"GET /metrics", s.serveMetrics, public},
 		{"GET /api/v1/openapi.json", s.openapi, public},
 		{"GET /api/v1/me", s.me, frontline},
+		{"DELETE /api/v1/me/token", s.revokeOwnToken, frontline},
 
 		{"POST /api/v1/decisions", s.createDecision, frontline},
 		{"POST /api/v1/decisions/explain", s.explainDecision, frontline},

@@ -76,6 +76,36 @@ func (c *tokenCache) put(k [32]byte, e tokenEntry) {
 	c.entries[k] = e
 }
 
+// forget drops a token from the cache (after it is revoked here).
+func (c *tokenCache) forget(k [32]byte) {
+	c.mu.Lock()
+	delete(c.entries, k)
+	c.mu.Unlock()
+}
+
+// revokeOwnToken is DELETE /api/v1/me/token: the token that makes the
+// request is revoked ("sign out this device"), which anyone may do with the
+// token they hold. This process forgets it at once and wakes the event
+// broker, so the token's streams here end now; other processes see the
+// revocation in the audit trail within the broker's poll interval, and
+// their token caches drop it within AuthCacheTTL.
+func (s *server) revokeOwnToken(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	if err := s.store.RevokeToken(r.Context(), st.org.ID, st.tokenID, st.member.ID); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if token, ok := bearer(r.Header.Get("Authorization")); ok {
+		var k [32]byte
+		copy(k[:], auth.HashToken(token))
+		s.auth.forget(k)
+	}
+	if s.broker != nil {
+		s.broker.Notify(st.org.ID)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // lookup resolves a token to its id, member and organisation.
 func (s *server) lookup(ctx context.Context, token string) (tokenEntry, error) {
 	var k [32]byte

@@ -444,6 +444,7 @@ func (f *fuzzer) queryString(o op) string {
 }
 
 type fuzzRequest struct {
+	login          string // whose token is sent ("" for none)
 	method, target string
 	header         http.Header
 	body           []byte
@@ -479,7 +480,8 @@ func (f *fuzzer) request() fuzzRequest {
 	}
 	switch x := f.rnd.IntN(20); {
 	case x < 17:
-		r.header.Set("Authorization", "Bearer "+f.e.tok[f.pick(logins)])
+		r.login = f.pick(logins)
+		r.header.Set("Authorization", "Bearer "+f.e.tok[r.login])
 	case x == 17:
 		r.header.Set("Authorization", f.pick([]string{"Bearer ", "Bearer mgn_x", "Basic YTpi", "Bearer \xff\xfe", "bearer " + strings.Repeat("a", 700)}))
 	}
@@ -566,6 +568,10 @@ func (f *fuzzer) one() {
 			f.t.Errorf("answer %d, yet the audit trails moved from %v to %v: %s\nrequest:\n%s", res.StatusCode, before, after, body, r)
 		}
 	default:
+		if path, _, _ := strings.Cut(r.target, "?"); r.method == "DELETE" && path == "/api/v1/me/token" {
+			// The token is revoked: give the member a new one to go on.
+			f.e.addToken(f.e.member[r.login])
+		}
 		for _, m := range idRe.FindAllSubmatch(body, 20) {
 			if id := string(m[1]); !slices.Contains(f.ids, id) && len(f.ids) < 500 {
 				f.ids = append(f.ids, id)

@@ -147,6 +147,18 @@ func TestEventStreamEndsOnRevocation(t *testing.T) {
 			// A revoked token cannot open a new stream, even while the
 			// token cache still remembers it.
 			e.do("GET", "/api/v1/events", "ana", "").want(http.StatusUnauthorized)
+
+			// Revoked through the API of this process: its streams end and
+			// the token stops working at once.
+			bob := e.stream("bob")
+			e.do("DELETE", "/api/v1/me/token", "bob", "").want(http.StatusNoContent)
+			waitClosed(t, bob, "token revoked through the API")
+			e.do("GET", "/api/v1/me", "bob", "").want(http.StatusUnauthorized)
+			select {
+			case <-mario.closed:
+				t.Fatal("an unrelated stream ended")
+			default:
+			}
 		})
 	}
 }
