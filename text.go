@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Text kinds: what a stored string may hold besides printable characters.
@@ -27,6 +28,11 @@ const (
 // characters are refused because no field of margen means them and they
 // hide in logs and screens.
 func TextProblem(s string, multiline bool) string {
+	return textProblem(unsafe.Slice(unsafe.StringData(s), len(s)), multiline)
+}
+
+// textProblem is TextProblem over bytes (s is only read).
+func textProblem(s []byte, multiline bool) string {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -36,7 +42,7 @@ func TextProblem(s string, multiline bool) string {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			return "encoding"
 		}
@@ -46,6 +52,23 @@ func TextProblem(s string, multiline bool) string {
 		i += size
 	}
 	return ""
+}
+
+// hasControlEscape reports whether raw JSON may hold a \u escape of a
+// control character (it may be a false alarm, e.g. an escaped backslash
+// followed by "u0000": the caller then looks closer).
+func hasControlEscape(raw []byte) bool {
+	for {
+		i := bytes.Index(raw, []byte(`\u`))
+		if i < 0 || i+6 > len(raw) {
+			return false
+		}
+		v, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		if err != nil || v < 0x20 && v != '\t' && v != '\n' && v != '\r' || v >= 0x7f && v <= 0x9f {
+			return true
+		}
+		raw = raw[i+2:]
+	}
 }
 
 // CheckText returns an EINVALID error naming field when s is not valid
@@ -74,8 +97,9 @@ func CheckText(field, s string, max int, multiline bool) error {
 // encoding/json turns invalid UTF-8 into U+FFFD and passes "\u0000"
 // through, so a decoded value cannot tell; this reads the raw text.
 func CheckJSONText(field string, raw []byte, maxString int) error {
-	if (maxString <= 0 || len(raw) <= maxString) && !bytes.Contains(raw, []byte(`\u`)) && TextProblem(string(raw), true) == "" {
-		// No escape, no odd byte, no string longer than the limit.
+	if (maxString <= 0 || len(raw) <= maxString) && textProblem(raw, true) == "" && !hasControlEscape(raw) {
+		// No odd byte, no escaped control character, no string longer
+		// than the limit: nothing to name.
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))

@@ -55,6 +55,10 @@ func TestCheckJSONText(t *testing.T) {
 		{`{"context":{"a\u0000":1}}`, "context", "error.text_control"},
 		{`{"context":{"list":[1,{"x":"\u0000"}]}}`, "context.list[1].x", "error.text_control"},
 		{`"\u0000"`, "(body)", "error.text_control"},
+		{`{"a":"\\u0000 is how JSON writes NUL"}`, "", ""},
+		{`{"a":"\u00e9\u00F1\t\n"}`, "", ""},
+		{`{"a":"x\u007F"}`, "a", "error.text_control"},
+		{`{"a":["\u0085"]}`, "a[0]", "error.text_control"},
 		{`{"a":[[],{"b":"ok"}],"c":"` + strings.Repeat("x", 100) + `"}`, "c", "error.too_long"},
 	} {
 		err := margen.CheckJSONText("", []byte(c.json), 50)
@@ -65,5 +69,23 @@ func TestCheckJSONText(t *testing.T) {
 		if got != c.key || field != c.field {
 			t.Errorf("CheckJSONText(%s) = %q at %q, want %q at %q", c.json, got, field, c.key, c.field)
 		}
+	}
+}
+
+func BenchmarkCheckJSONText(b *testing.B) {
+	plain := []byte(`{"action":"courtesy_gift","amount":800000,"customer":{"ref":"mesa-12","tags":["vip"]},"reason":"cumpleaños de la mesa 12, pan extra","context":{"order_total":3000000}}`)
+	escaped := []byte(`{"action":"courtesy_gift","amount":800000,"customer":{"ref":"mesa-12","tags":["vip"]},"reason":"cumplea\u00f1os de la mesa 12, pan extra","context":{"order_total":3000000}}`)
+	for _, c := range []struct {
+		name string
+		body []byte
+	}{{"plain", plain}, {"escaped", escaped}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.body)))
+			for b.Loop() {
+				if err := margen.CheckJSONText("", c.body, 8<<10); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
