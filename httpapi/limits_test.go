@@ -170,7 +170,7 @@ func TestEventStreamEndsOnRevocationOtherProcess(t *testing.T) {
 	url := storetest.PostgresURL(t)
 	ctx := context.Background()
 	open := func() *store.DB {
-		db, err := store.Open(ctx, url, store.Options{Migrate: true})
+		db, err := store.Open(ctx, url, store.Options{Migrate: true, ConnWait: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}

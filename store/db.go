@@ -44,7 +44,7 @@ const (
 	// DefaultMaxConns is the PostgreSQL pool size of one process.
 	DefaultMaxConns = 32
 	// DefaultConnWait bounds how long a call waits for a free connection.
-	DefaultConnWait = 2 * time.Second
+	DefaultConnWait = 5 * time.Second
 )
 
 // Options configure Open.
@@ -414,6 +414,8 @@ func isTransient(err error) bool {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "40001", "40P01", "55P03": // serialization_failure, deadlock_detected, lock_not_available
+			return true
+		case "53300", "57P03": // too_many_connections (max_connections reached), cannot_connect_now
 			return true
 		}
 		return false

@@ -11,7 +11,7 @@ import (
 )
 
 func TestRetryableErrors(t *testing.T) {
-	for _, code := range []string{"40001", "40P01"} {
+	for _, code := range []string{"40001", "40P01", "53300"} {
 		err := fmt.Errorf("batch: %w", dbErr("lock budget accounts", &pgconn.PgError{Code: code}))
 		if !IsRetryable(err) {
 			t.Errorf("%s: IsRetryable = false", code)
