@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/policy"
 )
@@ -58,6 +60,7 @@ type Engine struct {
 
 	mu       sync.RWMutex
 	policies map[string]*compiled // org id -> active policy
+	loads    singleflight.Group   // org id -> a policy load in progress
 
 	inflightMu sync.Mutex
 	inflight   map[margen.IdemKey]struct{}
@@ -185,7 +188,9 @@ func (e *Engine) Invalidate(orgID string) {
 
 // policy returns the cached compiled policy; with fresh it first reads which
 // version is active (another process may have published one) and compiles
-// it only if the cache holds another.
+// it only if the cache holds another. Concurrent loads of one organisation
+// share one read and one compilation: a burst of requests on a cold cache
+// would otherwise take every pooled connection at once.
 func (e *Engine) policy(ctx context.Context, orgID string, fresh bool) (*compiled, error) {
 	e.mu.RLock()
 	c := e.policies[orgID]
@@ -193,6 +198,22 @@ func (e *Engine) policy(ctx context.Context, orgID string, fresh bool) (*compile
 	if c != nil && !fresh {
 		return c, nil
 	}
+	v, err, _ := e.loads.Do(orgID, func() (any, error) {
+		// Shared by every caller waiting: one caller going away must not
+		// fail the others.
+		return e.load(context.WithoutCancel(ctx), orgID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*compiled), nil
+}
+
+// load reads the active version and compiles it unless the cache holds it.
+func (e *Engine) load(ctx context.Context, orgID string) (*compiled, error) {
+	e.mu.RLock()
+	c := e.policies[orgID]
+	e.mu.RUnlock()
 	pv, err := e.store.ActivePolicy(ctx, orgID)
 	if margen.IsCode(err, margen.ENOTFOUND) {
 		return nil, margen.Errorf(margen.ECONFLICT, "error.no_policy")

@@ -138,3 +138,41 @@ func TestFailingRequestIsIsolated(t *testing.T) {
 		t.Errorf("FailedBatches = %d; want %d (the batch and one half at each of 6 levels)", n, 1+6)
 	}
 }
+
+// countingStore counts reads of the active policy.
+type countingStore struct {
+	margen.Store
+	reads atomic.Int64
+}
+
+func (s *countingStore) ActivePolicy(ctx context.Context, orgID string) (*margen.PolicyVersion, error) {
+	s.reads.Add(1)
+	return s.Store.ActivePolicy(ctx, orgID)
+}
+
+// TestColdPolicyLoadedOnce: 300 decisions arriving together on a cold
+// engine read and compile the policy once between them, instead of taking
+// a pooled connection each (which starved the writer of connections).
+func TestColdPolicyLoadedOnce(t *testing.T) {
+	f := setup(t, func(t testing.TB) margen.Store { return storetest.OpenSQLite(t) }, testPolicy)
+	cs := &countingStore{Store: f.st}
+	eng := decision.New(cs, decision.Options{})
+	defer eng.Close()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 300 {
+		wg.Go(func() {
+			<-start
+			if _, err := eng.Decide(context.Background(), f.req("courtesy_gift", 1, fmt.Sprintf("c%d", i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	// Loads that began before the first one finished share it; a caller
+	// that arrives after it may start another, hence a small bound.
+	if n := cs.reads.Load(); n > 5 {
+		t.Errorf("the active policy was read %d times for 300 concurrent decisions; want a handful", n)
+	}
+}
