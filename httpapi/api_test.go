@@ -29,11 +29,9 @@ type env struct {
 	t      *testing.T
 	srv    *httptest.Server
 	db     *store.DB
-	eng    *decision.Engine
 	orgA   *margen.Org
 	orgB   *margen.Org
 	tok    map[string]string         // login -> token
-	tokID  map[string]string         // login -> token id
 	member map[string]*margen.Member // login -> member
 }
 
@@ -74,7 +72,7 @@ func setupLog(t *testing.T, db *store.DB, log *slog.Logger) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: httptest.NewServer(h), db: db, eng: eng, tok: map[string]string{}, tokID: map[string]string{}, member: map[string]*margen.Member{}}
+	e := &env{t: t, srv: httptest.NewServer(h), db: db, tok: map[string]string{}, member: map[string]*margen.Member{}}
 	t.Cleanup(e.srv.Close)
 
 	mkOrg := func(slug, owner string) *margen.Org {
@@ -111,12 +109,10 @@ func setupLog(t *testing.T, db *store.DB, log *slog.Logger) *env {
 
 func (e *env) addToken(m *margen.Member) {
 	plain, hash := auth.NewToken()
-	id := margen.NewID("tok")
-	if err := e.db.CreateToken(context.Background(), &margen.Token{ID: id, OrgID: m.OrgID, MemberID: m.ID, Hash: hash, Name: "test"}, "test"); err != nil {
+	if err := e.db.CreateToken(context.Background(), &margen.Token{ID: margen.NewID("tok"), OrgID: m.OrgID, MemberID: m.ID, Hash: hash, Name: "test"}, "test"); err != nil {
 		e.t.Fatal(err)
 	}
 	e.tok[m.Login] = plain
-	e.tokID[m.Login] = id
 	e.member[m.Login] = m
 }
 

@@ -67,23 +67,9 @@ func eachEngineFull(t *testing.T, fn func(t *testing.T, e *fullEnv)) {
 // second API built over the same database with every optional part. The
 // extra member fede has frontline access but the supervisor role: an
 // approver who sees only what is routed to them.
-func setupFull(t *testing.T, db *store.DB, opts ...func(*httpapi.Config)) *fullEnv {
+func setupFull(t *testing.T, db *store.DB) *fullEnv {
 	t.Helper()
-	f := serveFull(t, setup(t, db), opts...)
-	fede := &margen.Member{ID: margen.NewID("mem"), OrgID: f.orgA.ID, Login: "fede", Name: "fede",
-		Access: margen.AccessFrontline, Role: "supervisor", Active: true}
-	if err := db.CreateMember(context.Background(), fede, "test"); err != nil {
-		t.Fatal(err)
-	}
-	f.addToken(fede)
-	return f
-}
-
-// serveFull serves e's database from a second API with every optional part
-// (see setupFull), its own engine, broker and workers.
-func serveFull(t *testing.T, e *env, opts ...func(*httpapi.Config)) *fullEnv {
-	t.Helper()
-	db := e.db
+	e := setup(t, db)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clk := newStepClock()
 	cat, err := i18n.New()
@@ -104,17 +90,20 @@ func serveFull(t *testing.T, e *env, opts ...func(*httpapi.Config)) *fullEnv {
 	t.Cleanup(func() { cancel(); <-done })
 
 	f := &fullEnv{env: e, clock: clk, svc: svc, broker: broker, met: met, worker: worker, shutdown: make(chan struct{})}
-	cfg := httpapi.Config{Store: db, Engine: eng, Catalog: cat, Logger: log, Clock: clk, Version: "test",
-		Approvals: svc, Broker: broker, Shutdown: f.shutdown, Heartbeat: 100 * time.Millisecond, Metrics: met}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	h, err := httpapi.New(cfg)
+	h, err := httpapi.New(httpapi.Config{Store: db, Engine: eng, Catalog: cat, Logger: log, Clock: clk, Version: "test",
+		Approvals: svc, Broker: broker, Shutdown: f.shutdown, Heartbeat: 100 * time.Millisecond, Metrics: met})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
+
+	fede := &margen.Member{ID: margen.NewID("mem"), OrgID: e.orgA.ID, Login: "fede", Name: "fede",
+		Access: margen.AccessFrontline, Role: "supervisor", Active: true}
+	if err := db.CreateMember(context.Background(), fede, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.addToken(fede)
 	return f
 }
 

@@ -98,7 +98,9 @@ func (e *env) auditSeq() int64 {
 // over HTTP: every good one is recorded (201), every bad one refused (400),
 // and no batch transaction fails, so none is retried or split.
 func TestBadTextDoesNotSlowGoodDecisions(t *testing.T) {
-	eachEngine(t, func(t *testing.T, e *env) {
+	eachEngine(t, func(t *testing.T, base *env) {
+		full, eng := serveWith(t, base, base.db)
+		e := full.env
 		bad := []struct{ body, key string }{
 			{`{"action":"courtesy_gift","amount":1,"customer":{"ref":"\u0000"}}`, ""},
 			{"{\"action\":\"courtesy_gift\",\"amount\":1,\"customer\":{\"ref\":\"r\xff\"}}", ""},
@@ -134,7 +136,7 @@ func TestBadTextDoesNotSlowGoodDecisions(t *testing.T) {
 		for s := range errs {
 			t.Error(s)
 		}
-		if n := e.eng.FailedBatches(); n != 0 {
+		if n := eng.FailedBatches(); n != 0 {
 			t.Errorf("%d batch transactions failed; want 0", n)
 		}
 		if n := e.countDecisions(e.orgA.ID); n != 40*len(bad) {

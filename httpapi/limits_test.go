@@ -86,7 +86,8 @@ func (e *env) openStream(login string) (*http.Response, context.CancelFunc) {
 func TestEventStreamLimits(t *testing.T) {
 	for _, eng := range storetest.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
-			e := setupFull(t, eng.Open(t), func(c *httpapi.Config) { c.StreamsPerMember, c.StreamsPerOrg = 2, 3 })
+			base := setup(t, eng.Open(t))
+			e, _ := serveWith(t, base, base.db, func(c *httpapi.Config) { c.StreamsPerMember, c.StreamsPerOrg = 2, 3 })
 			e.stream("ana")
 			_, closeAna := e.openStream("ana")
 			res := e.do("GET", "/api/v1/events", "ana", "")
@@ -128,10 +129,11 @@ func TestEventStreamLimits(t *testing.T) {
 func TestEventStreamEndsOnRevocation(t *testing.T) {
 	for _, eng := range storetest.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
-			e := setupFull(t, eng.Open(t), func(c *httpapi.Config) { c.Heartbeat = time.Hour })
+			base := setup(t, eng.Open(t))
+			e, _ := serveWith(t, base, base.db, func(c *httpapi.Config) { c.Heartbeat = time.Hour })
 			ctx := context.Background()
 			ana, sara, mario := e.stream("ana"), e.stream("sara"), e.stream("mario")
-			if err := e.db.RevokeToken(ctx, e.orgA.ID, e.tokID["ana"], "test"); err != nil {
+			if err := e.db.RevokeToken(ctx, e.orgA.ID, e.tokenID("ana"), "test"); err != nil {
 				t.Fatal(err)
 			}
 			waitClosed(t, ana, "revoked token")
@@ -177,13 +179,11 @@ func TestEventStreamEndsOnRevocationOtherProcess(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
-	one := setupFull(t, open())
+	one := setup(t, open())
 	// The second server has its own pool, engine and broker.
-	other := *one.env
-	other.db = open()
-	two := serveFull(t, &other, func(c *httpapi.Config) { c.Heartbeat = time.Hour })
+	two, _ := serveWith(t, one, open(), func(c *httpapi.Config) { c.Heartbeat = time.Hour })
 	ana := two.stream("ana")
-	if err := one.db.RevokeToken(ctx, one.orgA.ID, one.tokID["ana"], "test"); err != nil {
+	if err := one.db.RevokeToken(ctx, one.orgA.ID, one.tokenID("ana"), "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitClosed(t, ana, "token revoked through another process")

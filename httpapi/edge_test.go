@@ -1,0 +1,68 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/margenhq/margen/approval"
+	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/events"
+	"github.com/margenhq/margen/httpapi"
+	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/metrics"
+	"github.com/margenhq/margen/store"
+)
+
+// serveWith serves the organisations of e from another API over db (e's
+// own database, or a second handle on it, as a second process would),
+// wired like setupFull (approvals, a running broker, metrics) and adjusted
+// by opts. It returns the new environment and its decision engine.
+func serveWith(t *testing.T, e *env, db *store.DB, opts ...func(*httpapi.Config)) (*fullEnv, *decision.Engine) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	clk := newStepClock()
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := decision.New(db, decision.Options{Logger: log, Clock: clk})
+	t.Cleanup(eng.Close)
+	met := metrics.New(metrics.Options{Counts: db, Clock: clk, Logger: log})
+	broker := events.NewBroker(db, events.Options{Clock: clk, Logger: log, Every: 100 * time.Millisecond})
+	svc := approval.New(db, eng, approval.Options{Clock: clk, Logger: log, Notify: broker.Notify})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { broker.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	ne := *e
+	ne.db = db
+	f := &fullEnv{env: &ne, clock: clk, svc: svc, broker: broker, met: met, shutdown: make(chan struct{})}
+	cfg := httpapi.Config{Store: db, Engine: eng, Catalog: cat, Logger: log, Clock: clk, Version: "test",
+		Approvals: svc, Broker: broker, Shutdown: f.shutdown, Heartbeat: 100 * time.Millisecond, Metrics: met}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := httpapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ne.srv = httptest.NewServer(h)
+	t.Cleanup(ne.srv.Close)
+	return f, eng
+}
+
+// tokenID is the id of login's newest token.
+func (e *env) tokenID(login string) string {
+	e.t.Helper()
+	m := e.member[login]
+	toks, err := e.db.ListTokens(context.Background(), m.OrgID, m.ID)
+	if err != nil || len(toks) == 0 {
+		e.t.Fatalf("tokens of %s: %v", login, err)
+	}
+	return toks[0].ID
+}
