@@ -73,6 +73,12 @@ func TestBadText(t *testing.T) {
 				}
 			})
 		}
+		// X-Request-Id is set by proxies: one that is not a plain token is
+		// replaced by a fresh id, never echoed and never refused.
+		res = e.do("GET", "/api/v1/me", "ana", "", "X-Request-Id", "id\xff\xfe")
+		if got := res.want(200).header.Get("X-Request-Id"); got == "id\xff\xfe" || len(got) != 24 {
+			t.Errorf("X-Request-Id answered %q", got)
+		}
 		// In the member's language: bob reads English.
 		res = e.do("POST", "/api/v1/decisions", "bob", `{"action":"courtesy_gift","customer":{"ref":"\u0000"}}`)
 		if p := res.want(400).problem(); p.Detail != "The field customer.ref contains a control character (such as NUL), which is not allowed there." {
