@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
@@ -74,6 +76,7 @@ type server struct {
 	clock   margen.Clock
 	version string
 	auth    *tokenCache
+	lookups singleflight.Group // token hash -> a lookup in progress
 
 	approvals *approval.Service
 	broker    *events.Broker

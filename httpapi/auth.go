@@ -106,13 +106,27 @@ func (s *server) revokeOwnToken(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// lookup resolves a token to its id, member and organisation.
+// lookup resolves a token to its id, member and organisation. Concurrent
+// lookups of one token that is not cached share one set of reads: a burst
+// of requests from one client after a restart (or an expiry) would
+// otherwise take a pooled connection each.
 func (s *server) lookup(ctx context.Context, token string) (tokenEntry, error) {
 	var k [32]byte
 	copy(k[:], auth.HashToken(token))
 	if e, ok := s.auth.get(k); ok {
 		return e, nil
 	}
+	v, err, _ := s.lookups.Do(string(k[:]), func() (any, error) {
+		return s.loadToken(context.WithoutCancel(ctx), k)
+	})
+	if err != nil {
+		return tokenEntry{}, err
+	}
+	return v.(tokenEntry), nil
+}
+
+// loadToken reads a token, its member and organisation, and caches them.
+func (s *server) loadToken(ctx context.Context, k [32]byte) (tokenEntry, error) {
 	unauthorized := margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized")
 	t, err := s.store.TokenByHash(ctx, k[:])
 	if margen.IsCode(err, margen.ENOTFOUND) {
