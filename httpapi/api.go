@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
@@ -44,6 +46,11 @@ type Config struct {
 	// Heartbeat is how often an idle event stream sends a comment line
 	// (default 15s).
 	Heartbeat time.Duration
+	// StreamsPerMember and StreamsPerOrg bound the event streams open at
+	// once in this process, per member and per organisation (defaults 8
+	// and 500); beyond them GET /api/v1/events answers 429.
+	StreamsPerMember int
+	StreamsPerOrg    int
 
 	// Metrics, when set, is served at GET /metrics and counts decisions.
 	Metrics *metrics.Metrics
@@ -76,11 +83,13 @@ type server struct {
 	clock   margen.Clock
 	version string
 	auth    *tokenCache
+	lookups singleflight.Group // token hash -> a lookup in progress
 
 	approvals *approval.Service
 	broker    *events.Broker
 	shutdown  <-chan struct{}
 	heartbeat time.Duration
+	streams   *streamCounts
 
 	metrics        *metrics.Metrics
 	metricsHandler http.Handler
@@ -118,6 +127,7 @@ func (s *server) routes() []route {
 		{"GET /metrics", s.serveMetrics, public},
 		{"GET /api/v1/openapi.json", s.openapi, public},
 		{"GET /api/v1/me", s.me, frontline},
+		{"DELETE /api/v1/me/token", s.revokeOwnToken, frontline},
 
 		{"POST /api/v1/decisions", s.createDecision, frontline},
 		{"POST /api/v1/decisions/explain", s.explainDecision, frontline},
@@ -216,6 +226,7 @@ func New(cfg Config) (http.Handler, error) {
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
 	}
+	s.streams = newStreamCounts(cfg.StreamsPerMember, cfg.StreamsPerOrg)
 	if s.metrics != nil {
 		s.metricsHandler = s.metrics.Handler()
 	}
@@ -228,6 +239,7 @@ func New(cfg Config) (http.Handler, error) {
 		if rt.minAccess != "" {
 			h = s.authenticate(rt.minAccess, h)
 		}
+		h = s.checkInput(rt.pattern, h)
 		mux.Handle(rt.pattern, h)
 	}
 	var h http.Handler = s.fallback(mux)

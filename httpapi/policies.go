@@ -55,6 +55,10 @@ func (s *server) readPolicy(w http.ResponseWriter, r *http.Request, st *reqState
 	if margen.IsCode(err, margen.ETOOLARGE) {
 		err = margen.Errorf(margen.ETOOLARGE, "error.policy_limit_size", "max", policy.MaxPolicySize)
 	}
+	if err == nil {
+		// The source is stored as text: valid UTF-8, no NUL.
+		err = margen.CheckText("body", string(src), 0, margen.TextBlock)
+	}
 	if err != nil {
 		s.problem(w, r, err)
 		return nil, nil, false

@@ -32,10 +32,25 @@ func status(code string) int {
 		return http.StatusUnsupportedMediaType
 	case margen.ERATELIMIT:
 		return http.StatusTooManyRequests
-	case margen.EUNAVAILABLE:
+	case margen.EUNAVAILABLE, margen.EBUSY:
 		return http.StatusServiceUnavailable
+	case margen.ETOOMANY:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
+}
+
+// retryAfter is the Retry-After (seconds) of answers the client should
+// simply retry: a database with no free connection clears in a moment; a
+// limit of concurrent streams or a service restarting, in a few seconds.
+func retryAfter(code string) string {
+	switch code {
+	case margen.EBUSY:
+		return "1"
+	case margen.ETOOMANY, margen.EUNAVAILABLE:
+		return "5"
+	}
+	return ""
 }
 
 // Problem is an RFC 9457 problem document with margen's extensions: the
@@ -125,6 +140,9 @@ func (s *server) problemStatus(w http.ResponseWriter, r *http.Request, code int,
 			}
 			p.Errors = append(p.Errors, pe)
 		}
+	}
+	if ra := retryAfter(e.Code); ra != "" {
+		w.Header().Set("Retry-After", ra)
 	}
 	if code == http.StatusUnauthorized {
 		v := `Bearer realm="margen"`

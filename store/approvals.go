@@ -57,7 +57,12 @@ func (db *DB) GetApprovalWithHistory(ctx context.Context, orgID, id string) (*ma
 	if db.d.pg {
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
-	tx, err := db.read.BeginTx(ctx, opts)
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	tx, err := c.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, dbErr("get approval", err)
 	}
@@ -127,8 +132,13 @@ func (db *DB) DueApprovals(ctx context.Context, now time.Time, limit int) ([]mar
 
 // PendingApprovals counts the open requests of every organisation.
 func (db *DB) PendingApprovals(ctx context.Context) (int, error) {
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	var n int
-	err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM approvals WHERE status = 'pending'").Scan(&n)
+	err = c.QueryRowContext(ctx, "SELECT COUNT(*) FROM approvals WHERE status = 'pending'").Scan(&n)
 	return n, dbErr("count pending approvals", err)
 }
 
@@ -336,8 +346,13 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 	// again under the lock.
 	var status string
 	var level int
-	err := db.read.QueryRowContext(ctx, db.d.rebind("SELECT status, level FROM approvals WHERE org_id = ? AND id = ?"),
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	err = c.QueryRowContext(ctx, db.d.rebind("SELECT status, level FROM approvals WHERE org_id = ? AND id = ?"),
 		orgID, r.ApprovalID).Scan(&status, &level)
+	release() // before the write transaction takes one
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, margen.NotFound("approval")
 	}

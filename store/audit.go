@@ -202,7 +202,12 @@ func scanAudit(s scanner) (margen.AuditEntry, error) {
 // ListAudit returns entries after afterSeq in chain order, at most limit
 // (default 50, at most 500).
 func (db *DB) ListAudit(ctx context.Context, orgID string, afterSeq int64, limit int) ([]margen.AuditEntry, error) {
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(auditSelect+" WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := c.QueryContext(ctx, db.d.rebind(auditSelect+" WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
 		orgID, afterSeq, pageLimit(limit))
 	if err != nil {
 		return nil, dbErr("list audit", err)
@@ -213,8 +218,13 @@ func (db *DB) ListAudit(ctx context.Context, orgID string, afterSeq int64, limit
 // LastAuditSeq returns the sequence number of the organisation's last audit
 // entry (0 when it has none), kept on the organisation row.
 func (db *DB) LastAuditSeq(ctx context.Context, orgID string) (int64, error) {
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	var seq int64
-	err := db.read.QueryRowContext(ctx, db.d.rebind("SELECT audit_seq FROM orgs WHERE id = ?"), orgID).Scan(&seq)
+	err = c.QueryRowContext(ctx, db.d.rebind("SELECT audit_seq FROM orgs WHERE id = ?"), orgID).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, margen.NotFound("organisation")
 	}

@@ -29,7 +29,7 @@ import (
 // rows and then the accounts in one global order, concurrent batches (of
 // this process or of another one on the same PostgreSQL) wait for each other
 // instead of losing updates or deadlocking. A transient failure (deadlock,
-// serialization failure, SQLITE_BUSY) is returned as an EUNAVAILABLE error
+// serialization failure, SQLITE_BUSY) is returned as an EBUSY error
 // for which IsRetryable is true; retrying is the caller's job.
 //
 // q must name every organisation and budget account the write touches: an

@@ -372,7 +372,12 @@ func (t *wtx) exists(what, query string, args ...any) error {
 
 // getOne reads one row through the read pool; no row is NotFound(what).
 func getOne[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) (*T, error) {
-	v, err := scan(db.read.QueryRowContext(ctx, db.d.rebind(query), args...))
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	v, err := scan(c.QueryRowContext(ctx, db.d.rebind(query), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, margen.NotFound(what)
 	}
@@ -384,7 +389,12 @@ func getOne[T any](ctx context.Context, db *DB, what string, scan func(scanner) 
 
 // getMany reads rows through the read pool.
 func getMany[T any](ctx context.Context, db *DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(query), args...)
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := c.QueryContext(ctx, db.d.rebind(query), args...)
 	if err != nil {
 		return nil, dbErr("list", err)
 	}

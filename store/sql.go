@@ -196,15 +196,22 @@ type wtx struct {
 // writeTx runs fn in one write transaction: committed if fn returns nil,
 // rolled back otherwise (fn's error is returned unchanged).
 func (db *DB) writeTx(ctx context.Context, fn func(t *wtx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	c, release, err := db.conn(ctx, db.write)
 	if err != nil {
+		return err
+	}
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		release()
 		return dbErr("begin", err)
 	}
 	t := &wtx{db: db, tx: tx, ctx: ctx}
 	// Deferred calls run last-in first-out: the rollback (a no-op after a
-	// commit) frees the connection even if fn panics, then the statements
-	// this transaction missed are prepared on the free connection.
+	// commit) ends the transaction even if fn panics, the connection goes
+	// back to the pool, then the statements this transaction missed are
+	// prepared on the free connection.
 	defer db.stmts.prepareWanted(ctx)
+	defer release()
 	defer tx.Rollback()
 	if err := fn(t); err != nil {
 		return err

@@ -50,6 +50,17 @@ type config struct {
 	AuditKey     string
 	// warn receives the warning of a newly generated audit key.
 	warn io.Writer
+	// DBMaxConns is the PostgreSQL pool size of this process
+	// (MARGEN_DB_MAX_CONNS, --db-max-conns).
+	DBMaxConns int
+	// DBConnWait bounds how long a request waits for a free connection
+	// before it is answered 503 busy (MARGEN_DB_CONN_WAIT, --db-conn-wait).
+	DBConnWait time.Duration
+	// StreamsPerMember and StreamsPerOrg bound the event streams open at
+	// once on this process (MARGEN_MAX_STREAMS_PER_MEMBER,
+	// MARGEN_MAX_STREAMS_PER_ORG, and the flags of the same names).
+	StreamsPerMember int
+	StreamsPerOrg    int
 }
 
 const (
@@ -61,13 +72,17 @@ const (
 	defaultRateTokenBurst   = 100
 	defaultRateAddress      = 100
 	defaultRateAddressBurst = 200
+	defaultStreamsPerMember = 8
+	defaultStreamsPerOrg    = 500
 )
 
 // config reads the environment. Flags are applied on top by each command.
 func (a *app) config() (config, error) {
 	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery,
 		RateToken: defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
-		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst}
+		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst,
+		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
+		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -131,6 +146,29 @@ func (a *app) config() (config, error) {
 			*b.dst = n
 		}
 	}
+	for _, n := range []struct {
+		env string
+		dst *int
+	}{
+		{"MARGEN_DB_MAX_CONNS", &c.DBMaxConns},
+		{"MARGEN_MAX_STREAMS_PER_MEMBER", &c.StreamsPerMember},
+		{"MARGEN_MAX_STREAMS_PER_ORG", &c.StreamsPerOrg},
+	} {
+		if v := a.getenv(n.env); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i <= 0 {
+				return c, fmt.Errorf("%s: %q is not a positive whole number", n.env, v)
+			}
+			*n.dst = i
+		}
+	}
+	if v := a.getenv("MARGEN_DB_CONN_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("MARGEN_DB_CONN_WAIT: %q is not a positive duration: use e.g. 2s or 500ms", v)
+		}
+		c.DBConnWait = d
+	}
 	return c, nil
 }
 
@@ -158,6 +196,10 @@ func (c config) LogValue() slog.Value {
 		slog.Int("rate_limit_token_burst", c.RateTokenBurst),
 		slog.Float64("rate_limit_address", c.RateAddress),
 		slog.Int("rate_limit_address_burst", c.RateAddressBurst),
+		slog.Int("db_max_conns", c.DBMaxConns),
+		slog.Duration("db_conn_wait", c.DBConnWait),
+		slog.Int("max_streams_per_member", c.StreamsPerMember),
+		slog.Int("max_streams_per_org", c.StreamsPerOrg),
 	)
 }
 

@@ -66,6 +66,10 @@ Example:
 	fs.IntVar(&cfg.RateTokenBurst, "rate-limit-token-burst", cfg.RateTokenBurst, "API requests a token may make at once (env MARGEN_RATE_LIMIT_TOKEN_BURST)")
 	fs.Float64Var(&cfg.RateAddress, "rate-limit-address", cfg.RateAddress, "API requests per second allowed per client address, 0 for no limit (env MARGEN_RATE_LIMIT_ADDRESS)")
 	fs.IntVar(&cfg.RateAddressBurst, "rate-limit-address-burst", cfg.RateAddressBurst, "API requests a client address may make at once (env MARGEN_RATE_LIMIT_ADDRESS_BURST)")
+	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", cfg.DBMaxConns, "PostgreSQL connections this process may open (env MARGEN_DB_MAX_CONNS)")
+	fs.DurationVar(&cfg.DBConnWait, "db-conn-wait", cfg.DBConnWait, "how long a request waits for a free database connection before it is answered 503 (env MARGEN_DB_CONN_WAIT)")
+	fs.IntVar(&cfg.StreamsPerMember, "max-streams-per-member", cfg.StreamsPerMember, "event streams one member may hold open on this process (env MARGEN_MAX_STREAMS_PER_MEMBER)")
+	fs.IntVar(&cfg.StreamsPerOrg, "max-streams-per-org", cfg.StreamsPerOrg, "event streams one organisation may hold open on this process (env MARGEN_MAX_STREAMS_PER_ORG)")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
 	}
@@ -77,6 +81,9 @@ Example:
 	}
 	if cfg.SLAEvery <= 0 {
 		return &usageError{"--sla-every must be a positive duration, like 1s", fs.usage}
+	}
+	if cfg.DBMaxConns <= 0 || cfg.DBConnWait <= 0 || cfg.StreamsPerMember <= 0 || cfg.StreamsPerOrg <= 0 {
+		return &usageError{"--db-max-conns, --db-conn-wait, --max-streams-per-member and --max-streams-per-org must be positive", fs.usage}
 	}
 	return serve(ctx, a, cfg)
 }
@@ -93,7 +100,8 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: true, Logger: log, AuditKey: key})
+	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: true, Logger: log, AuditKey: key,
+		MaxConns: cfg.DBMaxConns, ConnWait: cfg.DBConnWait})
 	if err != nil {
 		return err
 	}
@@ -116,6 +124,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// is cancelled after the HTTP server has stopped, so no handler talks to
 	// a stopped worker; the defer runs before engine.Close and st.Close.
 	met := metrics.New(metrics.Options{Counts: st, Clock: clock, Logger: log})
+	met.FailedBatches(engine.FailedBatches)
 	approvals := approval.New(st, engine, approval.Options{Clock: clock, Logger: log,
 		Notify: broker.Notify, Observe: met.ApprovalAnswered})
 	deliveries := webhook.NewWorker(st, webhook.Options{Clock: clock, Logger: log, OnFailure: met.WebhookFailure,
@@ -145,6 +154,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	h, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
 		Clock: clock, Version: versionString(),
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
+		StreamsPerMember: cfg.StreamsPerMember, StreamsPerOrg: cfg.StreamsPerOrg,
 		Metrics: met, MetricsPublic: cfg.MetricsPublic,
 		TokenLimit: tokenLimit, AddressLimit: addrLimit})
 	if err != nil {

@@ -96,7 +96,10 @@ func open(t testing.TB, dsn string) *store.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := store.Open(ctx, dsn, store.Options{Migrate: true, AuditKey: TestAuditKey})
+	db, err := store.Open(ctx, dsn, store.Options{Migrate: true, AuditKey: TestAuditKey,
+		// Tests share one machine and one PostgreSQL server: wait for a free
+		// connection as long as it takes (TestPoolExhausted tests the bound).
+		ConnWait: time.Minute})
 	if err != nil {
 		t.Fatalf("open %s: %v", dsn, err)
 	}
