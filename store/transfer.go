@@ -230,13 +230,38 @@ var exportDecisionCols = []string{"id", "member_id", "customer_id", "action", "a
 	"outcome", "policy_version", "rule", "explanation_code", "flagged", "act_id", "approval_id", "refusal_id",
 	"created_at"}
 
+// exportQueries are the export queries by kind: what they select and
+// join, the time column of the period and the order. Decisions, acts and
+// refusals follow their (org_id, created_at) index, the others their
+// primary key, so neither engine has to sort (SQLite would sort in memory).
+var exportQueries = map[string]struct{ sel, timeCol, order string }{
+	"decisions": {"SELECT " + qualified("x", exportDecisionCols) + namesCols + " FROM decisions x" + joinMember + joinCustomer,
+		"x.created_at", "x.created_at"},
+	"acts": {"SELECT " + qualified("x", actCols) + namesCols + " FROM acts x" + joinMember + joinCustomer,
+		"x.created_at", "x.created_at"},
+	"reactions": {"SELECT " + qualified("x", []string{"org_id", "id", "act_id", "source", "sentiment", "note", "member_id", "created_at"}) +
+		namesCols + " FROM reactions x" + joinMember +
+		" LEFT JOIN acts a ON a.org_id = x.org_id AND a.id = x.act_id" +
+		" LEFT JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id",
+		"x.created_at", "x.id"},
+	"refusals": {"SELECT " + qualified("x", refusalCols) + namesCols + " FROM refusals x" + joinMember + joinCustomer,
+		"x.created_at", "x.created_at"},
+	"approvals": {"SELECT " + qualified("x", approvalReadCols) + namesCols + " FROM approvals x" + joinMember + joinCustomer,
+		"x.created_at", "x.id"},
+	"audit": {"SELECT " + qualified("x", auditCols) + " FROM audit_log x", "x.at", "x.seq"},
+}
+
+// exportQuery is the query of an export of kind with its arguments.
+func (db *DB) exportQuery(kind string, f margen.ExportFilter) (string, []any) {
+	q := exportQueries[kind]
+	w, args := exportWhere(db.d, f, q.timeCol)
+	return q.sel + w + " ORDER BY " + q.order, args
+}
+
 // ExportDecisions streams the organisation's decisions of the period in
-// creation order (through the decisions_created index: no sort), without
-// their context and budget views.
+// creation order, without their context and budget views.
 func (db *DB) ExportDecisions(ctx context.Context, f margen.ExportFilter, fn func(*margen.Decision, margen.Names) error) error {
-	w, args := exportWhere(db.d, f, "x.created_at")
-	q := "SELECT " + qualified("x", exportDecisionCols) + namesCols + " FROM decisions x" + joinMember + joinCustomer +
-		w + " ORDER BY x.created_at"
+	q, args := db.exportQuery("decisions", f)
 	return stream(ctx, db, q, args, func(s scanner) error {
 		var x margen.Decision
 		var n margen.Names
@@ -254,9 +279,7 @@ func (db *DB) ExportDecisions(ctx context.Context, f margen.ExportFilter, fn fun
 // ExportActs streams the period's acts in creation order, without their
 // reactions (ExportReactions has them).
 func (db *DB) ExportActs(ctx context.Context, f margen.ExportFilter, fn func(*margen.Act, margen.Names) error) error {
-	w, args := exportWhere(db.d, f, "x.created_at")
-	q := "SELECT " + qualified("x", actCols) + namesCols + " FROM acts x" + joinMember + joinCustomer +
-		w + " ORDER BY x.created_at"
+	q, args := db.exportQuery("acts", f)
 	return stream(ctx, db, q, args, func(s scanner) error {
 		var n margen.Names
 		x, err := scanAct(withNames{s, &n})
@@ -270,12 +293,7 @@ func (db *DB) ExportActs(ctx context.Context, f margen.ExportFilter, fn func(*ma
 // ExportReactions streams the period's reactions in id order, named by
 // the member who recorded them and the customer of their act.
 func (db *DB) ExportReactions(ctx context.Context, f margen.ExportFilter, fn func(*margen.Reaction, margen.Names) error) error {
-	w, args := exportWhere(db.d, f, "x.created_at")
-	q := "SELECT " + qualified("x", []string{"org_id", "id", "act_id", "source", "sentiment", "note", "member_id", "created_at"}) +
-		namesCols + " FROM reactions x" + joinMember +
-		" LEFT JOIN acts a ON a.org_id = x.org_id AND a.id = x.act_id" +
-		" LEFT JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id" +
-		w + " ORDER BY x.id"
+	q, args := db.exportQuery("reactions", f)
 	return stream(ctx, db, q, args, func(s scanner) error {
 		var n margen.Names
 		x, err := scanReaction(withNames{s, &n})
@@ -288,9 +306,7 @@ func (db *DB) ExportReactions(ctx context.Context, f margen.ExportFilter, fn fun
 
 // ExportRefusals streams the period's refusals in creation order.
 func (db *DB) ExportRefusals(ctx context.Context, f margen.ExportFilter, fn func(*margen.Refusal, margen.Names) error) error {
-	w, args := exportWhere(db.d, f, "x.created_at")
-	q := "SELECT " + qualified("x", refusalCols) + namesCols + " FROM refusals x" + joinMember + joinCustomer +
-		w + " ORDER BY x.created_at"
+	q, args := db.exportQuery("refusals", f)
 	return stream(ctx, db, q, args, func(s scanner) error {
 		var n margen.Names
 		x, err := scanRefusal(withNames{s, &n})
@@ -304,9 +320,7 @@ func (db *DB) ExportRefusals(ctx context.Context, f margen.ExportFilter, fn func
 // ExportApprovals streams the approval requests created in the period, in
 // id order, without their history.
 func (db *DB) ExportApprovals(ctx context.Context, f margen.ExportFilter, fn func(*margen.Approval, margen.Names) error) error {
-	w, args := exportWhere(db.d, f, "x.created_at")
-	q := "SELECT " + qualified("x", approvalReadCols) + namesCols + " FROM approvals x" + joinMember + joinCustomer +
-		w + " ORDER BY x.id"
+	q, args := db.exportQuery("approvals", f)
 	return stream(ctx, db, q, args, func(s scanner) error {
 		var n margen.Names
 		x, err := scanApproval(withNames{s, &n})
@@ -319,8 +333,7 @@ func (db *DB) ExportApprovals(ctx context.Context, f margen.ExportFilter, fn fun
 
 // ExportAudit streams the period's audit entries in chain order.
 func (db *DB) ExportAudit(ctx context.Context, f margen.ExportFilter, fn func(*margen.AuditEntry) error) error {
-	w, args := exportWhere(db.d, f, "x.at")
-	q := "SELECT " + qualified("x", auditCols) + " FROM audit_log x" + w + " ORDER BY x.seq"
+	q, args := db.exportQuery("audit", f)
 	return stream(ctx, db, q, args, func(s scanner) error {
 		e, err := scanAudit(s)
 		if err != nil {
