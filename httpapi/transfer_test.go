@@ -87,7 +87,7 @@ func TestImportAPI(t *testing.T) {
 		if p := post("mario", "teams", "", "slug,nombre,color\nx,y,z\n").want(http.StatusBadRequest).problem(); p.Field != "header" {
 			t.Errorf("header: %+v", p)
 		}
-		big := "ref,name\n" + strings.Repeat("c,"+strings.Repeat("x", 100)+"\n", (32<<20)/100)
+		big := "ref,name\n" + strings.Repeat("c,"+strings.Repeat("x", 100)+"\n", (9<<20)/100)
 		post("mario", "customers", "", big).want(http.StatusRequestEntityTooLarge).problem()
 	})
 }

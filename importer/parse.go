@@ -56,15 +56,15 @@ func lineErr(line int, field, key string, kv ...any) LineError {
 	return LineError{Line: line, Field: field, Key: key, Args: e.Args}
 }
 
-// Row is one good line: its number, its key and the record it describes.
-// Has tells which optional columns the file gave (a column the file does
-// not have leaves that field of an existing record as it is).
+// Row is one good line: its number, its key and the record it describes
+// (only the pointer of the file's kind is set). A column the file does not
+// have leaves that field of an existing record as it is (see File.Has).
 type Row struct {
 	Line     int
 	Key      string
-	Customer margen.Customer
-	Member   margen.Member
-	Team     margen.Team
+	Customer *margen.Customer // set for customers
+	Member   *margen.Member   // set for members
+	Team     *margen.Team     // set for teams
 }
 
 // File is a parsed import file.
@@ -214,7 +214,8 @@ func Parse(kind string, data []byte) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &File{Kind: kind, Charset: charset, Separator: string(sep)}
+	f := &File{Kind: kind, Charset: charset, Separator: string(sep),
+		Rows: make([]Row, 0, min(bytes.Count(text, []byte{'\n'}), MaxLines))}
 	r := csv.NewReader(bytes.NewReader(text))
 	r.Comma = sep
 	r.FieldsPerRecord = -1
@@ -397,7 +398,8 @@ func parseRow(kind string, line int, header []string, idx map[string]int, rec []
 	row := Row{Line: line}
 	switch kind {
 	case margen.ImportCustomers:
-		x := &row.Customer
+		x := &margen.Customer{}
+		row.Customer = x
 		x.Ref = c.get("ref")
 		switch {
 		case x.Ref == "":
@@ -410,7 +412,8 @@ func parseRow(kind string, line int, header []string, idx map[string]int, rec []
 		x.Tags = c.tags("tags")
 		row.Key = x.Ref
 	case margen.ImportMembers:
-		x := &row.Member
+		x := &margen.Member{}
+		row.Member = x
 		x.Login = c.pattern("login", loginPattern, "error.import_login", true)
 		x.Name = c.text("name", true)
 		x.Role = c.pattern("role", rolePattern, "error.import_role_id", true)
@@ -435,7 +438,8 @@ func parseRow(kind string, line int, header []string, idx map[string]int, rec []
 		}
 		row.Key = x.Login
 	case margen.ImportTeams:
-		x := &row.Team
+		x := &margen.Team{}
+		row.Team = x
 		x.Slug = c.pattern("slug", slugPattern, "error.import_slug", true)
 		x.Name = c.text("name", true)
 		row.Key = x.Slug

@@ -35,7 +35,7 @@ func (f *File) Check(env Env) {
 	rank := margen.AccessRank(env.ActorAccess)
 	good := f.Rows[:0]
 	for _, r := range f.Rows {
-		m := &r.Member
+		m := r.Member
 		n := len(f.Errors)
 		if m.Team != "" && !env.Teams[m.Team] {
 			f.Errors = append(f.Errors, lineErr(r.Line, "team", "error.import_unknown_team", "value", m.Team))
@@ -108,7 +108,7 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 	for _, r := range f.Rows {
 		switch f.Kind {
 		case margen.ImportCustomers:
-			c := r.Customer
+			c := *r.Customer
 			old, ok := st.Customers[c.Ref]
 			if ok {
 				if !f.Has("name") {
@@ -135,7 +135,7 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 			// Contact details are personal data: the trail names the customer only.
 			audit("customer.import", c.ID, map[string]any{"ref": c.Ref, "new": !ok})
 		case margen.ImportMembers:
-			m := r.Member
+			m := *r.Member
 			old, ok := st.Members[m.Login]
 			if ok {
 				if margen.AccessRank(old.Access) > rank {
@@ -182,7 +182,7 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 			audit(action, m.ID, map[string]any{"login": m.Login, "name": m.Name, "access": m.Access, "role": m.Role,
 				"team": m.Team, "language": m.Language, "active": m.Active, "import": true})
 		case margen.ImportTeams:
-			t := r.Team
+			t := *r.Team
 			old, ok := st.Teams[t.Slug]
 			if ok {
 				if t.Name == old.Name {
