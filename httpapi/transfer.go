@@ -141,6 +141,8 @@ func (s *server) exportRecords(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 	}}
+	// The first rows may take a while (a long period on a busy database).
+	dw.rc.SetWriteDeadline(time.Now().Add(transferDeadline))
 	n, err := export.Write(r.Context(), s.store, dw, export.Options{Kind: kind, Format: format, Org: st.org,
 		Since: since, Until: until})
 	if err != nil {

@@ -282,3 +282,39 @@ func TestImportTeamsAndMembers(t *testing.T) {
 		})
 	}
 }
+
+// The example files of docs/examples import cleanly into an organisation
+// with the restaurant policy of policy/testdata, in the documented order.
+func TestDocumentedExamplesImport(t *testing.T) {
+	src, err := os.ReadFile("../policy/testdata/restaurant.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			db := eng.Open(t)
+			ctx := context.Background()
+			org := newOrg(t, db, "docs")
+			if err := db.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: string(src), CreatedBy: "test"}, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []struct {
+				kind string
+				new  int
+			}{{margen.ImportTeams, 2}, {margen.ImportMembers, 4}, {margen.ImportCustomers, 3}} {
+				data, err := os.ReadFile("../docs/examples/" + k.kind + ".csv")
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep, err := importer.Run(ctx, db, data, importer.Options{Kind: k.kind, Org: org, Actor: "cli", ActorAccess: margen.AccessOwner})
+				if err != nil || rep.New != k.new || rep.Bad != 0 {
+					t.Errorf("%s: %s %+v, %v", k.kind, counts(rep), rep, err)
+				}
+			}
+			luis, err := db.MemberByLogin(ctx, org.ID, "luis")
+			if err != nil || luis.Active || luis.Team != "salon" || luis.Language != "es" {
+				t.Errorf("luis = %+v, %v", luis, err)
+			}
+		})
+	}
+}
