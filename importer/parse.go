@@ -65,6 +65,9 @@ type Row struct {
 	Customer *margen.Customer // set for customers
 	Member   *margen.Member   // set for members
 	Team     *margen.Team     // set for teams
+	// keepActive marks a member line whose active cell is empty: an
+	// existing member keeps their state (a new one is active).
+	keepActive bool
 }
 
 // File is a parsed import file.
@@ -210,9 +213,16 @@ func Parse(kind string, data []byte) (*File, error) {
 	if len(bytes.TrimSpace(text)) == 0 {
 		return nil, headerErr("error.import_empty")
 	}
-	sep, err := Separator(text)
-	if err != nil {
-		return nil, err
+	// Excel may start the file with a "sep=;" line naming the separator.
+	offset, sep := 0, rune(0)
+	if first, rest, ok := bytes.Cut(text, []byte{'\n'}); ok && len(bytes.TrimRight(first, "\r")) == 5 &&
+		bytes.HasPrefix(bytes.ToLower(first), []byte("sep=")) && (first[4] == ';' || first[4] == ',') {
+		text, offset, sep = rest, 1, rune(first[4])
+	}
+	if sep == 0 {
+		if sep, err = Separator(text); err != nil {
+			return nil, err
+		}
 	}
 	f := &File{Kind: kind, Charset: charset, Separator: string(sep),
 		Rows: make([]Row, 0, min(bytes.Count(text, []byte{'\n'}), MaxLines))}
@@ -241,7 +251,7 @@ func Parse(kind string, data []byte) (*File, error) {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			f.Lines++
-			f.Errors = append(f.Errors, lineErr(pe.StartLine, "", "error.import_csv", "detail", csvDetail(err)))
+			f.Errors = append(f.Errors, lineErr(pe.StartLine+offset, "", "error.import_csv", "detail", csvDetail(err)))
 			continue
 		}
 		if err != nil {
@@ -252,6 +262,7 @@ func Parse(kind string, data []byte) (*File, error) {
 			return nil, margen.Errorf(margen.ETOOLARGE, "error.import_too_many_lines", "max", MaxLines)
 		}
 		line, _ := r.FieldPos(0)
+		line += offset
 		row, errs := parseRow(kind, line, header, idx, rec)
 		if len(errs) == 0 {
 			if first, dup := seen[row.Key]; dup {
@@ -353,8 +364,6 @@ func (c *cells) get(col string) string {
 	return v
 }
 
-func (c *cells) has(col string) bool { return c.idx[col] >= 0 }
-
 func (c *cells) fail(col, key string, kv ...any) {
 	c.errs = append(c.errs, lineErr(c.line, col, key, kv...))
 }
@@ -427,14 +436,14 @@ func parseRow(kind string, line int, header []string, idx map[string]int, rec []
 			c.fail("language", "error.invalid_value", "field", "language", "allowed", "es, en")
 		}
 		x.Active = true
-		if c.has("active") {
-			if v := c.get("active"); v != "" {
-				b, ok := parseBool(v)
-				if !ok {
-					c.fail("active", "error.invalid_value", "field", "active", "allowed", "true, false, sí, no, 1, 0")
-				}
-				x.Active = b
+		if v := c.get("active"); v != "" {
+			b, ok := parseBool(v)
+			if !ok {
+				c.fail("active", "error.invalid_value", "field", "active", "allowed", "true, false, sí, no, 1, 0")
 			}
+			x.Active = b
+		} else {
+			row.keepActive = true
 		}
 		row.Key = x.Login
 	case margen.ImportTeams:

@@ -130,6 +130,18 @@ func TestParseReportsEveryBadLine(t *testing.T) {
 	}
 }
 
+// Excel may write a "sep=;" line before the header; line numbers still
+// count it.
+func TestParseExcelSepLine(t *testing.T) {
+	f, err := Parse(margen.ImportCustomers, []byte("sep=;\r\nref;nombre\r\nc1;Ana, la de siempre, y su hermana\r\n;Sin ref\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Separator != ";" || len(f.Rows) != 1 || f.Rows[0].Customer.Name != "Ana, la de siempre, y su hermana" || len(f.Errors) != 1 || f.Errors[0].Line != 4 {
+		t.Errorf("rows %+v errors %+v", f.Rows, f.Errors)
+	}
+}
+
 func TestParseMembersAndTeams(t *testing.T) {
 	f, err := Parse(margen.ImportMembers, []byte("usuario;nombre;rol;acceso;equipo;idioma;activo\n"+
 		"ana;Ana;cashier;frontline;salon;es;sí\n"+

@@ -142,16 +142,16 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 					rep.Errors = append(rep.Errors, lineErr(r.Line, "login", "error.import_member_above", "value", m.Login))
 					continue
 				}
-				if !f.Has("access") {
+				if m.Access == "" { // no access column, or an empty cell
 					m.Access = old.Access
 				}
 				if !f.Has("team") {
 					m.Team = old.Team
 				}
-				if !f.Has("language") || m.Language == "" {
+				if m.Language == "" {
 					m.Language = old.Language
 				}
-				if !f.Has("active") {
+				if r.keepActive {
 					m.Active = old.Active
 				}
 				if m.Name == old.Name && m.Access == old.Access && m.Role == old.Role && m.Team == old.Team &&

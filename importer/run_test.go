@@ -271,6 +271,11 @@ func TestImportTeamsAndMembers(t *testing.T) {
 			if bob, _ := db.MemberByLogin(ctx, org.ID, "bob"); bob.Active || bob.ID == "" || bob.Team != "cocina" {
 				t.Errorf("bob after update = %+v", bob)
 			}
+			// Empty access, language and active cells leave bob as he is.
+			rep, err = importer.Run(ctx, db, []byte("login,name,role,access,language,active\nbob,Bob,supervisor,,,\n"), mopt)
+			if err != nil || rep.Unchanged != 1 {
+				t.Errorf("empty cells: %s %+v, %v", counts(rep), rep.Errors, err)
+			}
 			seq := lastSeq(t, db, org.ID)
 			rep, err = importer.Run(ctx, db, change, mopt)
 			if err != nil || rep.Unchanged != 2 || rep.Applied || lastSeq(t, db, org.ID) != seq {
