@@ -95,6 +95,9 @@ func (s *server) importFile(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
+	s.log.Info("import", "request_id", reqID(r), "org", st.org.Slug, "member", st.member.Login, "kind", kind,
+		"lines", rep.Lines, "new", rep.New, "updated", rep.Updated, "unchanged", rep.Unchanged, "bad", rep.Bad,
+		"dry_run", dry, "applied", rep.Applied)
 	writeJSON(w, http.StatusOK, rep)
 }
 
@@ -158,6 +161,9 @@ func (s *server) exportRecords(w http.ResponseWriter, r *http.Request) {
 	if !dw.started {
 		dw.start() // an empty JSON Lines file
 	}
+	// Who took which records out: exports carry personal data.
+	s.log.Info("export", "request_id", reqID(r), "org", st.org.Slug, "member", st.member.Login, "kind", kind,
+		"format", format, "since", q.Get("since"), "until", q.Get("until"), "rows", n)
 }
 
 // downloadWriter sends the headers on the first write and, on every

@@ -30,7 +30,7 @@ type Options struct {
 	Progress func(done, total int)
 }
 
-// ErrBadLines is the error of an import refused as a whole because some
+// errBadLines is the error of an import refused as a whole because some
 // lines are bad (and SkipBad was not set); the report lists them.
 func errBadLines(n int) error {
 	return margen.Errorf(margen.EINVALID, "error.import_bad_lines", "count", n)

@@ -50,30 +50,45 @@ func (t *wtx) keySet(keys []string) (string, any, error) {
 	return "SELECT value FROM json_each(?)", js, err
 }
 
+// importSelect is the query of the existing records of an import kind
+// whose keys are in the set (see keySet): one index lookup per key.
+func importSelect(kind, set string) string {
+	switch kind {
+	case margen.ImportCustomers:
+		return customerSelect + " WHERE org_id = ? AND ref IN (" + set + ")"
+	case margen.ImportMembers:
+		return memberSelect + " WHERE org_id = ? AND login IN (" + set + ")"
+	case margen.ImportTeams:
+		return teamSelect + " WHERE org_id = ? AND slug IN (" + set + ")"
+	}
+	return ""
+}
+
 func (t *wtx) importState(q margen.ImportQuery) (*margen.ImportState, error) {
 	set, arg, err := t.keySet(q.Keys)
 	if err != nil {
 		return nil, err
 	}
+	query, args := importSelect(q.Kind, set), []any{q.OrgID, arg}
 	st := &margen.ImportState{}
 	switch q.Kind {
 	case margen.ImportCustomers:
 		st.Customers = make(map[string]margen.Customer, len(q.Keys))
-		err = t.each(customerSelect+" WHERE org_id = ? AND ref IN ("+set+")", []any{q.OrgID, arg}, func(s scanner) error {
+		err = t.each(query, args, func(s scanner) error {
 			c, err := scanCustomer(s)
 			st.Customers[c.Ref] = c
 			return err
 		})
 	case margen.ImportMembers:
 		st.Members = make(map[string]margen.Member, len(q.Keys))
-		err = t.each(memberSelect+" WHERE org_id = ? AND login IN ("+set+")", []any{q.OrgID, arg}, func(s scanner) error {
+		err = t.each(query, args, func(s scanner) error {
 			m, err := scanMember(s)
 			st.Members[m.Login] = m
 			return err
 		})
 	case margen.ImportTeams:
 		st.Teams = make(map[string]margen.Team, len(q.Keys))
-		err = t.each(teamSelect+" WHERE org_id = ? AND slug IN ("+set+")", []any{q.OrgID, arg}, func(s scanner) error {
+		err = t.each(query, args, func(s scanner) error {
 			tm, err := scanTeam(s)
 			st.Teams[tm.Slug] = tm
 			return err

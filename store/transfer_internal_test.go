@@ -46,3 +46,35 @@ func TestExportQueriesNeedNoSortOnSQLite(t *testing.T) {
 		}
 	}
 }
+
+// An import reads the existing records by key through the unique index,
+// whatever the size of the organisation.
+func TestImportLookupUsesTheKeyIndexOnSQLite(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "m.db"), Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, kind := range []string{margen.ImportCustomers, margen.ImportMembers, margen.ImportTeams} {
+		rows, err := db.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+importSelect(kind, "SELECT value FROM json_each(?)"), "org_x", `["a","b"]`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		t.Logf("%s: %s", kind, joined)
+		if !strings.Contains(joined, "=?)") || strings.Contains(joined, "SCAN "+kind) {
+			t.Errorf("import %s: plan %q does not look keys up by index", kind, joined)
+		}
+	}
+}

@@ -223,7 +223,7 @@ Example:
 			return err
 		}
 		if err := export.Check(kind, *format); err != nil {
-			return fmt.Errorf("--format: %s", english(err.(*margen.Error).Key, err.(*margen.Error).Args))
+			return fmt.Errorf("--format: %s", describe(err))
 		}
 		st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 		if err != nil {
@@ -231,9 +231,8 @@ Example:
 		}
 		defer st.Close()
 		s, u, err := export.ParsePeriod(*since, *until, org.Location())
-		if err != nil {
-			var me *margen.Error
-			errors.As(err, &me)
+		var me *margen.Error
+		if errors.As(err, &me) {
 			return fmt.Errorf("--%s: %s", me.Field, english(me.Key, me.Args))
 		}
 		w := a.stdout
