@@ -28,6 +28,8 @@ type ImportQuery struct {
 	OrgID string
 	Kind  string   // ImportCustomers, ImportMembers or ImportTeams
 	Keys  []string // refs, logins or slugs
+	// DryRun reads without taking any lock; plan must then return nil.
+	DryRun bool
 }
 
 // ImportState is what Import read under the organisation's lock: the

@@ -57,7 +57,10 @@ func Run(ctx context.Context, st Store, data []byte, opt Options) (*Report, erro
 	}
 	f.Check(env)
 	var rep *Report
-	err = st.Import(ctx, margen.ImportQuery{OrgID: opt.Org.ID, Kind: opt.Kind, Keys: f.Keys()},
+	// A file already known to be refused as a whole writes nothing: it is
+	// compared like a dry run, without locking anything.
+	readOnly := opt.DryRun || (len(f.Errors) > 0 && !opt.SkipBad)
+	err = st.Import(ctx, margen.ImportQuery{OrgID: opt.Org.ID, Kind: opt.Kind, Keys: f.Keys(), DryRun: readOnly},
 		func(s *margen.ImportState) (*margen.ImportWrite, error) {
 			var w *margen.ImportWrite
 			rep, w = Plan(f, env, s, opt.DryRun, opt.SkipBad)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/margenhq/margen"
@@ -16,12 +17,26 @@ const importChunk = 2000
 // Import reads the existing records an import may touch and writes what
 // plan decides, in one transaction under the organisation's lock.
 func (db *DB) Import(ctx context.Context, q margen.ImportQuery, plan func(*margen.ImportState) (*margen.ImportWrite, error)) error {
+	if q.DryRun {
+		// Nothing will be written: read through the read pool, without
+		// taking the organisation's lock (or SQLite's write lock) from
+		// the decisions.
+		st, err := db.importState(ctx, db.read, q)
+		if err != nil {
+			return err
+		}
+		w, err := plan(st)
+		if err == nil && w != nil {
+			return fmt.Errorf("store: a dry-run import must not write")
+		}
+		return err
+	}
 	return db.writeTx(ctx, func(t *wtx) error {
 		c, err := t.lockOrg(q.OrgID)
 		if err != nil {
 			return err
 		}
-		st, err := t.importState(q)
+		st, err := db.importState(ctx, t.tx, q)
 		if err != nil {
 			return err
 		}
@@ -39,8 +54,8 @@ func (db *DB) Import(ctx context.Context, q margen.ImportQuery, plan func(*marge
 // keySet is the right-hand side of "col IN (...)" for a list of text keys,
 // as one bind parameter whatever their number: a JSON array on SQLite, a
 // text[] on PostgreSQL.
-func (t *wtx) keySet(keys []string) (string, any, error) {
-	if t.db.d.pg {
+func (db *DB) keySet(keys []string) (string, any, error) {
+	if db.d.pg {
 		return "SELECT unnest(?::text[])", keys, nil
 	}
 	if keys == nil {
@@ -64,31 +79,46 @@ func importSelect(kind, set string) string {
 	return ""
 }
 
-func (t *wtx) importState(q margen.ImportQuery) (*margen.ImportState, error) {
-	set, arg, err := t.keySet(q.Keys)
+// importState reads the existing records of an import through qr (the
+// write transaction, or the read pool for a dry run).
+func (db *DB) importState(ctx context.Context, qr querier, q margen.ImportQuery) (*margen.ImportState, error) {
+	set, arg, err := db.keySet(q.Keys)
 	if err != nil {
 		return nil, err
 	}
-	query, args := importSelect(q.Kind, set), []any{q.OrgID, arg}
+	query, args := db.d.rebind(importSelect(q.Kind, set)), []any{q.OrgID, arg}
+	each := func(query string, args []any, fn func(scanner) error) error {
+		rows, err := qr.QueryContext(ctx, query, args...)
+		if err != nil {
+			return dbErr("read", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := fn(rows); err != nil {
+				return dbErr("scan", err)
+			}
+		}
+		return dbErr("read", rows.Err())
+	}
 	st := &margen.ImportState{}
 	switch q.Kind {
 	case margen.ImportCustomers:
 		st.Customers = make(map[string]margen.Customer, len(q.Keys))
-		err = t.each(query, args, func(s scanner) error {
+		err = each(query, args, func(s scanner) error {
 			c, err := scanCustomer(s)
 			st.Customers[c.Ref] = c
 			return err
 		})
 	case margen.ImportMembers:
 		st.Members = make(map[string]margen.Member, len(q.Keys))
-		err = t.each(query, args, func(s scanner) error {
+		err = each(query, args, func(s scanner) error {
 			m, err := scanMember(s)
 			st.Members[m.Login] = m
 			return err
 		})
 	case margen.ImportTeams:
 		st.Teams = make(map[string]margen.Team, len(q.Keys))
-		err = t.each(query, args, func(s scanner) error {
+		err = each(query, args, func(s scanner) error {
 			tm, err := scanTeam(s)
 			st.Teams[tm.Slug] = tm
 			return err
@@ -98,21 +128,6 @@ func (t *wtx) importState(q margen.ImportQuery) (*margen.ImportState, error) {
 			"allowed", "customers, members, teams")
 	}
 	return st, err
-}
-
-// each runs a query in the transaction and calls fn for every row.
-func (t *wtx) each(query string, args []any, fn func(scanner) error) error {
-	rows, err := t.query(query, args...)
-	if err != nil {
-		return dbErr("read", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return dbErr("scan", err)
-		}
-	}
-	return dbErr("read", rows.Err())
 }
 
 var (
