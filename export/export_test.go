@@ -223,3 +223,70 @@ func TestEscape(t *testing.T) {
 		}
 	}
 }
+
+// Every kind of export: one row whose every text column is hostile, and
+// no CSV cell of any kind begins with a formula character unless its
+// column is an integer one.
+func TestEveryKindIsSafeInASpreadsheet(t *testing.T) {
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			db := eng.Open(t)
+			org, m, c := seedOrg(t, db, "kinds")
+			seedDecisions(t, db, org.ID, m.ID, c.ID, 1)
+			at := seedBase.Add(time.Hour)
+			ts := func(t time.Time) any {
+				if db.Engine() == "postgres" {
+					return t
+				}
+				return t.UnixMicro()
+			}
+			exec := func(q string, args ...any) {
+				t.Helper()
+				if _, err := db.SQL().Exec(db.Rebind(q), args...); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			h := "=evil()"
+			exec(`INSERT INTO acts (org_id, id, decision_id, member_id, customer_id, action, amount, currency, reason, flagged, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, org.ID, "+act", "-dec", m.ID, c.ID, "@act", -7, "+COP", h, true, ts(at))
+			exec(`INSERT INTO reactions (org_id, id, act_id, source, sentiment, note, member_id, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, org.ID, "-rea", "+act", "\temployee", "\rpositive", h, m.ID, ts(at))
+			exec(`INSERT INTO refusals (org_id, id, decision_id, member_id, customer_id, action, amount, wanted, reason_kind, rule, customer_left, note, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, org.ID, "@ref", "=dec", m.ID, c.ID, "-x", -1, h, "+kind", "@rule", "-left", h, ts(at))
+			exec(`INSERT INTO approvals (org_id, id, decision_id, member_id, customer_id, action, amount, approver_role, sla_us, due_at,
+				on_timeout, escalate_to, status, created_at, kind, description, level, decided_by, decided_at, comment, act_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, org.ID, "=apr", "+dec", m.ID, c.ID, "-a", -3,
+				"@role", 60, ts(at), "=t", "+e", "-s", ts(at), "@k", h, 2, "=who", ts(at), h, "-act")
+			exec(`INSERT INTO audit_log (org_id, seq, at, actor, action, subject, data, prev_hash, hash)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, org.ID, 1000, ts(at), "=actor", "+action", "-subject", "@data", "=p", "+h")
+			for _, kind := range export.Kinds() {
+				var buf bytes.Buffer
+				n, err := export.Write(context.Background(), db, &buf, export.Options{Kind: kind, Format: export.CSV, Org: org})
+				if err != nil || n == 0 {
+					t.Fatalf("%s: %d rows, %v", kind, n, err)
+				}
+				recs, err := csv.NewReader(&buf).ReadAll()
+				if err != nil {
+					t.Fatal(err)
+				}
+				names, numeric := export.Columns(kind)
+				escaped := 0
+				for _, rec := range recs[1:] {
+					for j, cell := range rec {
+						switch {
+						case numeric[names[j]] && !number.MatchString(cell):
+							t.Errorf("%s.%s = %q: not a number", kind, names[j], cell)
+						case !numeric[names[j]] && cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])):
+							t.Errorf("%s.%s = %q begins with a formula character", kind, names[j], cell)
+						case strings.HasPrefix(cell, "'"):
+							escaped++
+						}
+					}
+				}
+				if escaped < 3 {
+					t.Errorf("%s: only %d escaped cells: the seed is not hostile", kind, escaped)
+				}
+			}
+		})
+	}
+}
