@@ -20,6 +20,8 @@ import (
 type Store interface {
 	ApprovalStore
 	WebhookStore
+	ImportStore
+	ExportStore
 
 	Ping(ctx context.Context) error
 	Close() error

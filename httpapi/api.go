@@ -168,6 +168,8 @@ func (s *server) routes() []route {
 		{"GET /api/v1/policies/{version}", s.getPolicy, frontline},
 
 		{"GET /api/v1/audit", s.listAudit, manager},
+		{"POST /api/v1/imports/{kind}", s.importFile, manager},
+		{"GET /api/v1/exports/{kind}", s.exportRecords, manager},
 		{"GET /api/v1/ledger/check", s.checkLedger, manager},
 	}
 }

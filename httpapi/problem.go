@@ -66,6 +66,8 @@ type Problem struct {
 	Field     string         `json:"field,omitempty"`
 	Errors    []ProblemError `json:"errors,omitempty"`
 	RequestID string         `json:"request_id,omitempty"`
+	// Report is the import report of a file refused as a whole.
+	Report any `json:"report,omitempty"`
 }
 
 // ProblemError is one problem in a submitted document (a policy): where it
@@ -82,8 +84,9 @@ type ProblemError struct {
 // detailedError carries a list of document problems along with its
 // margen.Error; problem() puts them in the "errors" member.
 type detailedError struct {
-	err  *margen.Error
-	list []ProblemError
+	err    *margen.Error
+	list   []ProblemError
+	report any // an import report, or nil
 }
 
 func (e *detailedError) Error() string { return e.err.Error() }
@@ -130,6 +133,7 @@ func (s *server) problemStatus(w http.ResponseWriter, r *http.Request, code int,
 	var de *detailedError
 	if errors.As(err, &de) {
 		p.Errors = de.list
+		p.Report = de.report
 	}
 	var pe policy.Errors
 	if errors.As(err, &pe) {

@@ -177,16 +177,32 @@ func keyString(v any) string {
 }
 
 // touch is a set of rows a write changed, read back when its audit entry
-// is appended: the rows of table in the organisation where col = val.
+// is appended: the rows of table in the organisation where col = val, or
+// (set) where col is one of the keys in the set (see keySet).
 type touch struct {
 	table, org, col string
 	val             any
+	set             string
 }
 
 // touch names rows this transaction wrote, so that the next audit entry of
 // the organisation commits to their content.
 func (t *wtx) touch(table, orgID, col string, val any) {
 	t.touched = append(t.touched, touch{table: table, org: orgID, col: col, val: val})
+}
+
+// touchKeys names the rows of table in the organisation whose col is one of
+// keys, read back in one query.
+func (t *wtx) touchKeys(table, orgID, col string, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	set, arg, err := t.db.keySet(keys)
+	if err != nil {
+		return err
+	}
+	t.touched = append(t.touched, touch{table: table, org: orgID, col: col, val: arg, set: set})
+	return nil
 }
 
 // queryFunc runs a query written with ? placeholders.
@@ -240,7 +256,11 @@ func (t *wtx) touchedRows(orgID string) (string, error) {
 			rest = append(rest, x)
 			continue
 		}
-		if _, err := t.readSeal(&b, sealTableNamed(x.table), orgID, " AND "+x.col+" = ?", x.val); err != nil {
+		where := " AND " + x.col + " = ?"
+		if x.set != "" {
+			where = " AND " + x.col + " IN (" + x.set + ")"
+		}
+		if _, err := t.readSeal(&b, sealTableNamed(x.table), orgID, where, x.val); err != nil {
 			return "", err
 		}
 	}
