@@ -805,4 +805,3 @@ func (s *Service) directory(ctx context.Context, orgID, need string) (*Directory
 	s.dirMu.Unlock()
 	return d.Directory, nil
 }
-
