@@ -20,6 +20,7 @@ import (
 type Store interface {
 	ApprovalStore
 	WebhookStore
+	JobStore
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -206,6 +207,9 @@ type BatchWrite struct {
 	Accounts  []AccountDelta
 	Audit     []AuditEntry // Seq, PrevHash and Hash are filled by the store
 	Idem      []Idempotency
+	// Jobs are enqueued in the batch's transaction (JobStore): they exist
+	// only if the decisions that asked for them committed.
+	Jobs []Job
 }
 
 // AccountDelta changes one budget account.

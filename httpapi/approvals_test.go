@@ -22,6 +22,7 @@ import (
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
@@ -51,6 +52,7 @@ type fullEnv struct {
 	broker   *events.Broker
 	met      *metrics.Metrics
 	worker   *webhook.Worker
+	runner   *jobs.Runner
 	shutdown chan struct{}
 }
 
@@ -89,7 +91,9 @@ func setupFull(t *testing.T, db *store.DB) *fullEnv {
 	go func() { broker.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	f := &fullEnv{env: e, clock: clk, svc: svc, broker: broker, met: met, worker: worker, shutdown: make(chan struct{})}
+	runner := jobs.New(db, jobs.Options{Logger: log})
+	runner.Register(margen.JobWebhookDelivery, worker.Kind())
+	f := &fullEnv{env: e, clock: clk, svc: svc, broker: broker, met: met, worker: worker, runner: runner, shutdown: make(chan struct{})}
 	h, err := httpapi.New(httpapi.Config{Store: db, Engine: eng, Catalog: cat, Logger: log, Clock: clk, Version: "test",
 		Approvals: svc, Broker: broker, Shutdown: f.shutdown, Heartbeat: 100 * time.Millisecond, Metrics: met})
 	if err != nil {
@@ -105,6 +109,17 @@ func setupFull(t *testing.T, db *store.DB) *fullEnv {
 	}
 	e.addToken(fede)
 	return f
+}
+
+// deliver dispatches new deliveries and runs the due delivery jobs, as
+// margen serve's webhook worker and job runner do. sent counts the jobs run.
+func (e *fullEnv) deliver() (dispatched, sent int, err error) {
+	ctx := context.Background()
+	if dispatched, err = e.worker.Dispatch(ctx); err != nil {
+		return dispatched, 0, err
+	}
+	sent, err = e.runner.Once(ctx)
+	return dispatched, sent, err
 }
 
 // approvalJSON is an approval as the API answers it.
@@ -508,7 +523,7 @@ func TestWebhooksAPI(t *testing.T) {
 
 		// A request is delivered, signed; its delivery is listed with the attempt.
 		e.ask("ana", 1000000, "mesa-40")
-		if n, sent, err := e.worker.Once(context.Background()); err != nil || sent != 1 {
+		if n, sent, err := e.deliver(); err != nil || n != 1 || sent != 1 {
 			t.Fatalf("worker: dispatched %d, sent %d, %v", n, sent, err)
 		}
 		var ds struct{ Items []margen.Delivery }
@@ -530,7 +545,7 @@ func TestWebhooksAPI(t *testing.T) {
 		if del.Status != margen.DeliveryPending {
 			t.Errorf("replayed: %+v", del)
 		}
-		if _, sent, err := e.worker.Once(context.Background()); err != nil || sent != 1 {
+		if _, sent, err := e.deliver(); err != nil || sent != 1 {
 			t.Fatalf("worker after replay: sent %d, %v", sent, err)
 		}
 		mu.Lock()

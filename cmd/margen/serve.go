@@ -16,6 +16,7 @@ import (
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/webhook"
@@ -98,7 +99,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	defer engine.Close()
 
 	// The background work: the event broker (the live stream), the SLA
-	// worker and the webhook delivery worker. They share one context that
+	// worker, the webhook dispatcher and the job runner. They share one context that
 	// is cancelled after the HTTP server has stopped, so no handler talks to
 	// a stopped worker; the defer runs before engine.Close and st.Close.
 	met := metrics.New(metrics.Options{Counts: st, Clock: clock, Logger: log})
@@ -106,12 +107,17 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		Notify: broker.Notify, Observe: met.ApprovalAnswered})
 	deliveries := webhook.NewWorker(st, webhook.Options{Clock: clock, Logger: log, OnFailure: met.WebhookFailure,
 		AllowPrivate: cfg.WebhookAllowPrivate})
+	// The durable job queue runs every kind of background job; webhook
+	// deliveries are jobs enqueued with their deliveries.
+	runner := jobs.New(st, jobs.Options{Clock: clock, Logger: log})
+	runner.Register(margen.JobWebhookDelivery, deliveries.Kind())
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	for name, run := range map[string]func(context.Context){
 		"events":   broker.Run,
 		"sla":      func(ctx context.Context) { approvals.RunSLA(ctx, cfg.SLAEvery) },
 		"webhooks": deliveries.Run,
+		"jobs":     runner.Run,
 	} {
 		workers.Go(func() {
 			run(wctx)
