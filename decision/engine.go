@@ -28,7 +28,6 @@ const (
 	maxName     = 200
 	maxContext  = 8 << 10
 	maxTags     = policy.MaxCustomerTags
-	maxIdemKey  = 255
 	maxAttempts = 5
 )
 
@@ -58,9 +57,6 @@ type Engine struct {
 
 	mu       sync.RWMutex
 	policies map[string]*compiled // org id -> active policy
-
-	inflightMu sync.Mutex
-	inflight   map[margen.IdemKey]struct{}
 }
 
 type compiled struct {
@@ -89,17 +85,17 @@ type Request struct {
 	Reason   string
 	Context  json.RawMessage // a JSON object, or empty
 
-	// IdemKey, when set, makes the call idempotent; RequestHash fingerprints
-	// the request body so a reuse with another body is refused.
-	IdemKey     string
-	RequestHash string
+	// Idem, when set, stores an idempotency record with the decision, in
+	// its transaction: the caller (the HTTP layer) checks keys, guards
+	// duplicates in flight and replays answers; the engine only refuses a
+	// key already recorded meanwhile (ECONFLICT "error.idempotency_exists")
+	// and stores the record the caller renders from the decision.
+	Idem *margen.IdemWrite[*margen.Decision]
 }
 
-// Result is the recorded decision; Replayed is true when it is the stored
-// answer to an earlier call with the same idempotency key.
+// Result is the recorded decision.
 type Result struct {
 	Decision *margen.Decision
-	Replayed bool
 }
 
 type pending struct {
@@ -137,7 +133,6 @@ func New(store margen.Store, opt Options) *Engine {
 		done:      make(chan struct{}),
 		stop:      make(chan struct{}),
 		policies:  make(map[string]*compiled),
-		inflight:  make(map[margen.IdemKey]struct{}),
 	}
 	go e.writer()
 	return e
@@ -215,20 +210,6 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if req.IdemKey != "" {
-		e.inflightMu.Lock()
-		if _, busy := e.inflight[p.idemKey]; busy {
-			e.inflightMu.Unlock()
-			return Result{}, margen.Errorf(margen.ECONFLICT, "error.idempotency_in_flight")
-		}
-		e.inflight[p.idemKey] = struct{}{}
-		e.inflightMu.Unlock()
-		defer func() {
-			e.inflightMu.Lock()
-			delete(e.inflight, p.idemKey)
-			e.inflightMu.Unlock()
-		}()
-	}
 	select {
 	case e.queue <- p:
 	case <-e.stop:
@@ -279,8 +260,8 @@ func (e *Engine) prepare(ctx context.Context, req *Request) (*pending, error) {
 		}
 	}
 	p.keys = e.possibleKeys(c, p)
-	if req.IdemKey != "" {
-		p.idemKey = margen.IdemKey{OrgID: req.Org.ID, MemberID: req.Member.ID, Key: req.IdemKey}
+	if req.Idem != nil {
+		p.idemKey = margen.IdemKey{OrgID: req.Org.ID, MemberID: req.Member.ID, Key: req.Idem.Record.Key}
 	}
 	return p, nil
 }
@@ -311,8 +292,6 @@ func validate(req *Request) error {
 		return margen.Invalid("reason", "error.too_long", "field", "reason", "max", maxReason)
 	case len(req.Context) > maxContext:
 		return margen.Invalid("context", "error.too_long", "field", "context", "max", maxContext)
-	case len(req.IdemKey) > maxIdemKey:
-		return margen.Invalid("Idempotency-Key", "error.too_long", "field", "Idempotency-Key", "max", maxIdemKey)
 	}
 	return nil
 }
@@ -461,7 +440,7 @@ func (e *Engine) commitOnce(batch []*pending) error {
 			refs[r] = true
 			q.Customers = append(q.Customers, r)
 		}
-		if p.req.IdemKey != "" {
+		if p.req.Idem != nil {
 			q.Idem = append(q.Idem, p.idemKey)
 		}
 	}

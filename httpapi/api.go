@@ -48,6 +48,10 @@ type Config struct {
 	// MetricsPublic serves /metrics to any client; by default only to
 	// clients on this machine that did not come through a proxy.
 	MetricsPublic bool
+
+	// IdempotencyTTL is how long an Idempotency-Key's answer is replayed
+	// (default 24h); after that the key is free again.
+	IdempotencyTTL time.Duration
 }
 
 // Limits on request bodies.
@@ -80,9 +84,11 @@ type server struct {
 	metricsPublic  bool
 
 	// inflight holds the idempotency keys being processed in this process,
-	// so a concurrent duplicate is refused (409) instead of racing.
+	// so a concurrent duplicate is refused (409) instead of racing: the one
+	// in-flight guard of every idempotent write, decisions included.
 	inflightMu sync.Mutex
 	inflight   map[margen.IdemKey]struct{}
+	idemTTL    time.Duration
 
 	// publishLocks serialises policy publishes per organisation in this
 	// process, so the version announced in the answer (stored with the
@@ -180,6 +186,9 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = margen.SystemClock{}
 	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = margen.DefaultIdempotencyTTL
+	}
 	ttl := cfg.AuthCacheTTL
 	if ttl == 0 {
 		ttl = 5 * time.Second
@@ -193,6 +202,7 @@ func New(cfg Config) (http.Handler, error) {
 		version:  cfg.Version,
 		auth:     newTokenCache(ttl),
 		inflight: make(map[margen.IdemKey]struct{}),
+		idemTTL:  cfg.IdempotencyTTL,
 
 		approvals:     cfg.Approvals,
 		broker:        cfg.Broker,

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -412,6 +413,10 @@ func TestExceptions(t *testing.T) {
 		again.decode(&y)
 		if again.header.Get("Idempotent-Replayed") != "true" || y.Approval.ID != x.Approval.ID {
 			t.Errorf("replay: %s", again.body)
+		}
+		// The stored answer is the final one, byte for byte.
+		if !bytes.Equal(again.body, res.body) {
+			t.Errorf("replay differs from the first answer:\n%s\n%s", again.body, res.body)
 		}
 		if got := e.list("/api/v1/approvals/pending", "sara"); len(got) != 1 || got[0].ID != x.Approval.ID || got[0].Context == nil || got[0].Context.Customer == nil {
 			t.Fatalf("sara's pending: %+v", got)

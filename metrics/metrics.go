@@ -100,7 +100,7 @@ func New(opt Options) *Metrics {
 			}, pa.value),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "margen_job_queue_depth",
-				Help: "Jobs of the durable queue (webhook deliveries, ...) not yet done nor given up (refreshed at most every few seconds).",
+				Help: "Jobs of the durable queue (webhook deliveries, purges) not yet done nor given up (refreshed at most every few seconds).",
 			}, jq.value),
 		)
 	}

@@ -142,7 +142,7 @@ func TestDeliveries(t *testing.T) {
 			}
 			// A rolled-back change: its audit entry is written, then the
 			// transaction fails on a duplicate idempotency key.
-			idem := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "k", RequestHash: "h", Status: 201, Body: []byte("{}")}
+			idem := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "k", RequestHash: "h", Response: []byte("{}")}
 			err := st.DecideBatch(ctx, margen.BatchQuery{OrgIDs: []string{org.ID}}, func(*margen.BatchState) (*margen.BatchWrite, error) {
 				return &margen.BatchWrite{
 					Audit: []margen.AuditEntry{{OrgID: org.ID, Actor: ana.ID, Action: "decision.create", Subject: "dec_rolledback",

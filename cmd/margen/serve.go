@@ -33,6 +33,8 @@ const (
 	// shutdownTimeout bounds how long in-flight requests may take to finish
 	// once a shutdown is asked for.
 	shutdownTimeout = 20 * time.Second
+	// purgeKeepJobs is how long done and cancelled jobs stay in the queue.
+	purgeKeepJobs = 7 * 24 * time.Hour
 )
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
@@ -61,6 +63,7 @@ Example:
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on, host:port (env MARGEN_ADDR)")
 	fs.dbFlag(&cfg)
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
+	fs.DurationVar(&cfg.IdempotencyTTL, "idempotency-ttl", cfg.IdempotencyTTL, "how long the first answer to an Idempotency-Key is replayed (env MARGEN_IDEMPOTENCY_TTL)")
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
 	if _, err := fs.parse(args, 0); err != nil {
@@ -68,6 +71,9 @@ Example:
 	}
 	if cfg.SLAEvery <= 0 {
 		return &usageError{"--sla-every must be a positive duration, like 1s", fs.usage}
+	}
+	if cfg.IdempotencyTTL <= 0 {
+		return &usageError{"--idempotency-ttl must be a positive duration, like 24h", fs.usage}
 	}
 	return serve(ctx, a, cfg)
 }
@@ -111,6 +117,8 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// deliveries are jobs enqueued with their deliveries.
 	runner := jobs.New(st, jobs.Options{Clock: clock, Logger: log})
 	runner.Register(margen.JobWebhookDelivery, deliveries.Kind())
+	// Hourly: expired idempotency records, and jobs finished a week ago.
+	runner.Register(margen.JobPurge, jobs.Purge(st, purgeKeepJobs, time.Hour))
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	for name, run := range map[string]func(context.Context){
@@ -136,7 +144,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	h, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
 		Clock: clock, Version: versionString(),
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
-		Metrics: met, MetricsPublic: cfg.MetricsPublic})
+		Metrics: met, MetricsPublic: cfg.MetricsPublic, IdempotencyTTL: cfg.IdempotencyTTL})
 	if err != nil {
 		return err
 	}

@@ -524,7 +524,7 @@ func testApprovalIdempotency(t *testing.T, db *store.DB, _ func() *store.DB) {
 	org, owner := newOrg(t, db, "approval-idem")
 	ana := newMember(t, db, org.ID, "ana")
 	asked := ask(t, db, org.ID, ana.ID, clockAt, 10, 20)
-	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h1", Status: 200, Body: []byte(`{}`)}
+	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h1", Response: []byte(`{}`)}
 	if _, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked[0].ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID}, idem); err != nil {
 		t.Fatal(err)
@@ -535,7 +535,7 @@ func testApprovalIdempotency(t *testing.T, db *store.DB, _ func() *store.DB) {
 	}
 	before := snap(t, db, org.ID)
 	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked[1].ApprovalID, Status: margen.ApprovalApproved,
-		Actor: owner.ID}, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h2", Status: 200})
+		Actor: owner.ID}, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h2", Response: []byte("r")})
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a reused key", before, snap(t, db, org.ID))
 	if a, _ := db.GetApproval(ctx, org.ID, asked[1].ApprovalID); a.Status != margen.ApprovalPending {
@@ -598,7 +598,7 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 			Description: "let them use the staff ATM"}
 		var idem *margen.Idempotency
 		if key != "" {
-			idem = &margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: key, RequestHash: "h", Status: 201, Body: []byte(`{}`)}
+			idem = &margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: key, RequestHash: "h", Response: []byte(`{}`)}
 		}
 		return d, a, idem
 	}
@@ -636,7 +636,7 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 		ed.ApproverRole != "supervisor" || ed.DueAt != a.DueAt.Format(time.RFC3339) || ed.Outcome != margen.OutcomeNeedsApproval {
 		t.Fatalf("audit data = %+v", ed)
 	}
-	if rec, err := db.Idempotency(ctx, org.ID, ana.ID, "exc-1"); err != nil || rec.Status != 201 {
+	if rec, err := db.Idempotency(ctx, org.ID, ana.ID, "exc-1"); err != nil || string(rec.Response) != `{}` {
 		t.Fatalf("idempotency = %+v, %v", rec, err)
 	}
 
@@ -938,7 +938,7 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("dispatch without endpoints = %d", n)
 	}
 	w1 := &margen.Webhook{OrgID: org.ID, URL: "https://one.test/hook", Events: []string{margen.EventApprovalRequested, margen.EventApprovalDecided}}
-	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "wh-1", RequestHash: "h", Status: 201}
+	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "wh-1", RequestHash: "h", Response: []byte("r")}
 	if err := db.CreateWebhook(ctx, w1, owner.ID, idem); err != nil {
 		t.Fatal(err)
 	}
@@ -1104,7 +1104,7 @@ func testWebhookRollback(t *testing.T, db *store.DB, _ func() *store.DB) {
 	// The last statement (idempotency, after the audit entries) fails.
 	err = db.DecideBatch(ctx, q, func(st *margen.BatchState) (*margen.BatchWrite, error) {
 		w, err := announceFunc(org.ID, ana.ID, margen.OutcomeDenied, margen.OutcomeNeedsApproval)(st)
-		k := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "dup", RequestHash: "h", Status: 201}
+		k := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "dup", RequestHash: "h", Response: []byte("r")}
 		w.Idem = append(w.Idem, k, k)
 		return w, err
 	})

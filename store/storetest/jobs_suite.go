@@ -269,7 +269,7 @@ func testJobOutbox(t *testing.T, db *store.DB, _ func() *store.DB) {
 	err := db.DecideBatch(ctx, q, func(st *margen.BatchState) (*margen.BatchWrite, error) {
 		w, err := announceFunc(org.ID, ana.ID, margen.OutcomeAllowed)(st)
 		w.Jobs = append(w.Jobs, job("rolled-back"))
-		k := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "dup", RequestHash: "h", Status: 201}
+		k := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "dup", RequestHash: "h", Response: []byte("r")}
 		w.Idem = append(w.Idem, k, k)
 		return w, err
 	})

@@ -1,6 +1,6 @@
 -- +goose Up
 -- margen schema, PostgreSQL engine: one durable job queue for all background
--- work (webhook deliveries first).
+-- work (webhook deliveries first), and idempotency records that expire.
 
 CREATE TABLE jobs (
     id            TEXT        PRIMARY KEY,
@@ -33,7 +33,26 @@ FROM deliveries WHERE status = 'pending';
 DROP INDEX deliveries_due;
 ALTER TABLE deliveries DROP COLUMN lease_until;
 
+-- Idempotency records hold the HTTP layer's answer, opaque to the store,
+-- and expire.
+ALTER TABLE idempotency ADD COLUMN response BYTEA;
+ALTER TABLE idempotency ADD COLUMN expires_at TIMESTAMPTZ;
+UPDATE idempotency SET
+    response = convert_to('{"status":' || status || ',"body":' ||
+        COALESCE(NULLIF(convert_from(body, 'UTF8'), ''), 'null') || '}', 'UTF8'),
+    expires_at = created_at + interval '24 hours';
+ALTER TABLE idempotency ALTER COLUMN response SET NOT NULL;
+ALTER TABLE idempotency ALTER COLUMN expires_at SET NOT NULL;
+ALTER TABLE idempotency DROP COLUMN status;
+ALTER TABLE idempotency DROP COLUMN body;
+CREATE INDEX idempotency_expiry ON idempotency (expires_at);
+
 -- +goose Down
+DROP INDEX IF EXISTS idempotency_expiry;
+ALTER TABLE idempotency ADD COLUMN status INTEGER NOT NULL DEFAULT 200;
+ALTER TABLE idempotency ADD COLUMN body BYTEA;
+ALTER TABLE idempotency DROP COLUMN response;
+ALTER TABLE idempotency DROP COLUMN expires_at;
 ALTER TABLE deliveries ADD COLUMN lease_until TIMESTAMPTZ;
 CREATE INDEX deliveries_due ON deliveries (next_at) WHERE status = 'pending';
 DROP TABLE IF EXISTS jobs;

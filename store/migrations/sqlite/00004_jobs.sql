@@ -1,6 +1,6 @@
 -- +goose Up
 -- margen schema, SQLite engine: one durable job queue for all background
--- work (webhook deliveries first).
+-- work (webhook deliveries first), and idempotency records that expire.
 -- Times are INTEGER unix microseconds, as everywhere.
 
 CREATE TABLE jobs (
@@ -34,7 +34,23 @@ FROM deliveries WHERE status = 'pending';
 DROP INDEX deliveries_due;
 ALTER TABLE deliveries DROP COLUMN lease_until;
 
+-- Idempotency records hold the HTTP layer's answer, opaque to the store,
+-- and expire.
+ALTER TABLE idempotency ADD COLUMN response BLOB NOT NULL DEFAULT x'';
+ALTER TABLE idempotency ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+UPDATE idempotency SET
+    response = CAST('{"status":' || status || ',"body":' || COALESCE(NULLIF(CAST(body AS TEXT), ''), 'null') || '}' AS BLOB),
+    expires_at = created_at + 86400000000;
+ALTER TABLE idempotency DROP COLUMN status;
+ALTER TABLE idempotency DROP COLUMN body;
+CREATE INDEX idempotency_expiry ON idempotency (expires_at);
+
 -- +goose Down
+DROP INDEX idempotency_expiry;
+ALTER TABLE idempotency ADD COLUMN status INTEGER NOT NULL DEFAULT 200;
+ALTER TABLE idempotency ADD COLUMN body BLOB;
+ALTER TABLE idempotency DROP COLUMN response;
+ALTER TABLE idempotency DROP COLUMN expires_at;
 ALTER TABLE deliveries ADD COLUMN lease_until INTEGER;
 CREATE INDEX deliveries_due ON deliveries (next_at) WHERE status = 'pending';
 DROP TABLE jobs;
