@@ -27,7 +27,7 @@ CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('done', 'cance
 -- Webhook deliveries are sent by jobs now: the pending ones move to the
 -- queue with their attempt count, due time and lease.
 INSERT INTO jobs (id, kind, org_id, payload, unique_key, status, attempts, max_attempts, run_at, lease_until, created_at)
-SELECT 'job_' || id, 'webhook.delivery', org_id, json_build_object('delivery', id)::text, id, 'pending', attempts, 0,
+SELECT 'job_' || id, 'webhook.delivery', org_id, '{"delivery":"' || id || '"}', id, 'pending', attempts, 0,
        next_at, lease_until, created_at
 FROM deliveries WHERE status = 'pending';
 DROP INDEX deliveries_due;
