@@ -90,8 +90,10 @@ type JobStore interface {
 	FinishJob(ctx context.Context, j *Job, r JobResult) (bool, error)
 	// GetJob returns a job by id.
 	GetJob(ctx context.Context, id string) (*Job, error)
-	// PendingJobs counts the jobs not yet finished (the queue depth).
-	PendingJobs(ctx context.Context) (int, error)
+	// PendingJobs counts the jobs not yet finished that are due at now
+	// (the queue's backlog: jobs scheduled later, or waiting for a retry,
+	// do not count).
+	PendingJobs(ctx context.Context, now time.Time) (int, error)
 	// PurgeJobs deletes done and cancelled jobs finished before before
 	// (dead jobs stay, for inspection), at most limit of them.
 	PurgeJobs(ctx context.Context, before time.Time, limit int) (int, error)

@@ -19,7 +19,7 @@ import (
 // has both).
 type Counts interface {
 	PendingApprovals(ctx context.Context) (int, error)
-	PendingJobs(ctx context.Context) (int, error)
+	PendingJobs(ctx context.Context, now time.Time) (int, error)
 }
 
 // Options configures New. Every field is optional.
@@ -92,7 +92,9 @@ func New(opt Options) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opt.Counts != nil {
 		pa := &cachedCount{ttl: opt.CacheTTL, clock: opt.Clock, log: opt.Logger, name: "pending approvals", count: opt.Counts.PendingApprovals}
-		jq := &cachedCount{ttl: opt.CacheTTL, clock: opt.Clock, log: opt.Logger, name: "pending jobs", count: opt.Counts.PendingJobs}
+		jq := &cachedCount{ttl: opt.CacheTTL, clock: opt.Clock, log: opt.Logger, name: "pending jobs", count: func(ctx context.Context) (int, error) {
+			return opt.Counts.PendingJobs(ctx, opt.Clock.Now())
+		}}
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "margen_pending_approvals",
@@ -100,7 +102,7 @@ func New(opt Options) *Metrics {
 			}, pa.value),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "margen_job_queue_depth",
-				Help: "Jobs of the durable queue (webhook deliveries, purges) not yet done nor given up (refreshed at most every few seconds).",
+				Help: "Jobs of the durable queue due and not yet done (refreshed at most every few seconds).",
 			}, jq.value),
 		)
 	}

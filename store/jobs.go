@@ -230,10 +230,12 @@ func (db *DB) GetJob(ctx context.Context, id string) (*margen.Job, error) {
 	return getOne(ctx, db, "job", scanJob, jobSelect+" WHERE id = ?", id)
 }
 
-// PendingJobs counts the jobs not yet finished, of every kind.
-func (db *DB) PendingJobs(ctx context.Context) (int, error) {
+// PendingJobs counts the jobs not yet finished and due at now, of every
+// kind.
+func (db *DB) PendingJobs(ctx context.Context, now time.Time) (int, error) {
 	var n int
-	err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs WHERE status = 'pending'").Scan(&n)
+	err := db.read.QueryRowContext(ctx, db.d.rebind("SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND run_at <= ?"),
+		db.d.ts(now)).Scan(&n)
 	return n, dbErr("count pending jobs", err)
 }
 

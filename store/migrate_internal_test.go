@@ -67,7 +67,7 @@ func TestMigrateJobs(t *testing.T) {
 				string(j.Payload) != `{"delivery":"msg_pending"}` {
 				t.Fatalf("migrated job = %+v (payload %s)", j, j.Payload)
 			}
-			if n, err := db.PendingJobs(ctx); err != nil || n != 1 {
+			if n, err := db.PendingJobs(ctx, time.Now().Add(1000*time.Hour)); err != nil || n != 1 {
 				t.Fatalf("PendingJobs = %d, %v (only the pending delivery moves)", n, err)
 			}
 			// The lease still holds; then the job is claimed like any other.

@@ -72,8 +72,11 @@ func testJobEnqueue(t *testing.T, db *store.DB, _ func() *store.DB) {
 	enqueue(t, db, margen.Job{Kind: "sms", UniqueKey: "k1", RunAt: clockAt}) // another kind
 	enqueue(t, db, margen.Job{Kind: "mail", RunAt: clockAt.Add(time.Hour)})  // no key: never a duplicate
 	enqueue(t, db, margen.Job{Kind: "mail", RunAt: clockAt.Add(time.Hour)})
-	if n, err := db.PendingJobs(ctx); err != nil || n != 4 {
+	if n, err := db.PendingJobs(ctx, clockAt.Add(time.Hour)); err != nil || n != 4 {
 		t.Fatalf("PendingJobs = %d, %v", n, err)
+	}
+	if n, err := db.PendingJobs(ctx, clockAt); err != nil || n != 2 {
+		t.Fatalf("PendingJobs due now = %d, %v (the later ones do not count)", n, err)
 	}
 	if _, err := db.GetJob(ctx, "job_missing"); !margen.IsCode(err, margen.ENOTFOUND) {
 		t.Fatalf("GetJob(missing) = %v", err)
@@ -238,7 +241,7 @@ func testJobDeadLetter(t *testing.T, db *store.DB, _ func() *store.DB) {
 	if js := claimJobs(t, db, "w", clockAt.Add(24*time.Hour), time.Minute, 10, "work"); len(js) != 0 {
 		t.Fatalf("a dead job was claimed: %+v", js)
 	}
-	if n, err := db.PendingJobs(ctx); err != nil || n != 0 {
+	if n, err := db.PendingJobs(ctx, time.Now().Add(1000*time.Hour)); err != nil || n != 0 {
 		t.Fatalf("PendingJobs = %d, %v", n, err)
 	}
 	if n, err := db.PurgeJobs(ctx, clockAt.Add(time.Second), 100); err != nil || n != 0 {
@@ -288,7 +291,7 @@ func testJobOutbox(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("DecideBatch = %v", err)
 	}
 	sameSnap(t, "failed batches", before, snap(t, db, org.ID))
-	if n, err := db.PendingJobs(ctx); err != nil || n != 0 {
+	if n, err := db.PendingJobs(ctx, time.Now().Add(1000*time.Hour)); err != nil || n != 0 {
 		t.Fatalf("jobs of rolled-back writes: %d, %v", n, err)
 	}
 	// Committed: the job is there, once even if the batch asks twice.
