@@ -109,7 +109,8 @@ func newDecision(p *pending, cus margen.Customer, v policy.Verdict) *margen.Deci
 
 // evaluate decides every request of a batch, in arrival order, against the
 // balances read under lock, and returns what to write. Per-request problems
-// (an idempotency key reused with another body) fail that request alone.
+// (an idempotency key recorded since the caller looked) fail that request
+// alone.
 func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.BatchWrite, error) {
 	w := &margen.BatchWrite{}
 	bal := make(map[margen.OrgBudgetKey]margen.Balance, len(st.Balances))
