@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/margenhq/margen"
@@ -30,15 +31,19 @@ type idemAnswer struct {
 	Body   json.RawMessage   `json:"body"`
 }
 
+// encodeAnswer is the stored form of an answer. It is written by hand, not
+// with json.Marshal, which would scan the body once more: it may run in the
+// decision writer's transaction, and the body is JSON we made.
 func encodeAnswer(status int, body []byte) []byte {
 	if len(body) == 0 {
 		body = []byte("null")
 	}
-	b, err := json.Marshal(idemAnswer{Status: status, Header: map[string]string{"Content-Type": "application/json"}, Body: body})
-	if err != nil { // the body is JSON we made
-		panic("httpapi: encode idempotent answer: " + err.Error())
-	}
-	return b
+	b := make([]byte, 0, len(body)+72)
+	b = append(b, `{"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"header":{"Content-Type":"application/json"},"body":`...)
+	b = append(b, body...)
+	return append(b, '}')
 }
 
 // idemCall is one idempotent write in progress (nil when the request has no

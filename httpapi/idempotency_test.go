@@ -3,10 +3,12 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/httpapi"
 	"github.com/margenhq/margen/jobs"
 )
 
@@ -61,4 +63,27 @@ func TestIdempotencyExpiry(t *testing.T) {
 			t.Fatalf("replay after the purge: %s", last.body)
 		}
 	})
+}
+
+// TestEncodeAnswer: the stored form of an answer reads back as what was
+// sent.
+func TestEncodeAnswer(t *testing.T) {
+	for _, body := range []string{`{"id":"dec_1","explanation":{"message":"«sí»"}}`, `[]`, ``} {
+		var a struct {
+			Status int               `json:"status"`
+			Header map[string]string `json:"header"`
+			Body   json.RawMessage   `json:"body"`
+		}
+		enc := httpapi.EncodeAnswer(201, []byte(body))
+		if err := json.Unmarshal(enc, &a); err != nil {
+			t.Fatalf("%s: %v", enc, err)
+		}
+		want := body
+		if want == "" {
+			want = "null"
+		}
+		if a.Status != 201 || a.Header["Content-Type"] != "application/json" || string(a.Body) != want {
+			t.Fatalf("%s decodes as %+v", enc, a)
+		}
+	}
 }
