@@ -196,10 +196,7 @@ func (s *server) latitude(ctx context.Context, p *page, pol *policy.Policy) (lin
 	if len(lines) == 0 {
 		return []string{p.T("counter.latitude.none")}, granted, false, nil
 	}
-	loc, err := time.LoadLocation(p.Org.Timezone)
-	if err != nil {
-		return nil, nil, false, err
-	}
+	loc := p.Org.Location()
 	now := s.clock.Now()
 	for _, id := range budgets {
 		b, ok := pol.Budget(id)

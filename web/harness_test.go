@@ -66,6 +66,7 @@ type site struct {
 	Org   *testsupport.Org
 	Pass  map[string]string // login -> password
 	Token map[string]string // login -> API token
+	Clock *testsupport.OffsetClock // the web's clock: move it past the session timeouts
 	srv   *httptest.Server
 	h     http.Handler // what srv serves, for benchmarks without the network
 }
@@ -82,7 +83,7 @@ func newSite(t testing.TB, db *store.DB, empty bool) *site {
 		t.Fatal(err)
 	}
 	log := testsupport.Discard()
-	clock := margen.SystemClock{}
+	clock := &testsupport.OffsetClock{}
 	broker := events.NewBroker(db, events.Options{Clock: clock, Logger: log})
 	engine := testsupport.Engine(t, db, decision.Options{Logger: log, Committed: broker.Notify})
 	approvals := approval.New(db, engine, approval.Options{Clock: clock, Logger: log, Notify: broker.Notify})
@@ -96,14 +97,15 @@ func newSite(t testing.TB, db *store.DB, empty bool) *site {
 		t.Fatal(err)
 	}
 	pages, err := web.New(web.Config{Store: db, Sessions: db.Sessions(), Engine: engine, Approvals: approvals,
-		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: true, Shutdown: shutdown})
+		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: true, Shutdown: shutdown,
+		SessionIdle: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/", pages)
-	s := &site{DB: db, Pass: map[string]string{}, Token: map[string]string{}}
+	s := &site{DB: db, Pass: map[string]string{}, Token: map[string]string{}, Clock: clock}
 	s.h = mux
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
