@@ -64,8 +64,8 @@ type site struct {
 	URL   string
 	DB    *store.DB
 	Org   *testsupport.Org
-	Pass  map[string]string // login -> password
-	Token map[string]string // login -> API token
+	Pass  map[string]string        // login -> password
+	Token map[string]string        // login -> API token
 	Clock *testsupport.OffsetClock // the web's clock: move it past the session timeouts
 	srv   *httptest.Server
 	h     http.Handler // what srv serves, for benchmarks without the network
