@@ -38,10 +38,22 @@ type Options struct {
 	Logger   *slog.Logger
 	MaxBatch int           // decisions per transaction (default 128)
 	MaxWait  time.Duration // how long the writer waits to fill a batch (default 0: take what is waiting)
+	// WriteTimeout bounds how long a decision may wait to be written: for a
+	// place in the writer's queue, for the database's locks and for its
+	// statements (default DefaultWriteTimeout). A decision not written by
+	// then is answered with an EUNAVAILABLE "error.busy" error and is not
+	// recorded, so a hung database (a lock held by another session or
+	// process) refuses callers quickly instead of stalling every decision.
+	WriteTimeout time.Duration
 	// Committed, when set, is called after each committed batch with the
 	// organisations it wrote to (e.g. to wake the live-event broker).
 	Committed func(orgID string)
 }
+
+// DefaultWriteTimeout is the write deadline of a decision when
+// Options.WriteTimeout is zero: far above a healthy commit (milliseconds),
+// short enough for a person waiting at a counter.
+const DefaultWriteTimeout = 5 * time.Second
 
 // Engine evaluates and records decisions. It is safe for concurrent use.
 type Engine struct {
@@ -51,6 +63,7 @@ type Engine struct {
 	log       *slog.Logger
 	max       int
 	wait      time.Duration
+	timeout   time.Duration
 	queue     chan *pending
 	done      chan struct{}
 	closed    sync.Once
@@ -113,6 +126,9 @@ type pending struct {
 	err     error
 	ready   chan struct{}
 	idemKey margen.IdemKey
+	// deadline is when the caller stops waiting (real time, not the
+	// injected clock): past it the decision is refused, not written.
+	deadline time.Time
 }
 
 // New starts an engine over a store. Close stops it.
@@ -126,6 +142,9 @@ func New(store margen.Store, opt Options) *Engine {
 	if opt.MaxBatch <= 0 {
 		opt.MaxBatch = 128
 	}
+	if opt.WriteTimeout <= 0 {
+		opt.WriteTimeout = DefaultWriteTimeout
+	}
 	e := &Engine{
 		store:     store,
 		committed: opt.Committed,
@@ -133,6 +152,7 @@ func New(store margen.Store, opt Options) *Engine {
 		log:       opt.Logger,
 		max:       opt.MaxBatch,
 		wait:      opt.MaxWait,
+		timeout:   opt.WriteTimeout,
 		queue:     make(chan *pending, 4*opt.MaxBatch),
 		done:      make(chan struct{}),
 		stop:      make(chan struct{}),
@@ -229,17 +249,34 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (Result, error) {
 			e.inflightMu.Unlock()
 		}()
 	}
+	p.deadline = time.Now().Add(e.timeout)
 	select {
 	case e.queue <- p:
-	case <-e.stop:
-		return Result{}, margen.Errorf(margen.EUNAVAILABLE, "error.shutting_down")
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
+	default:
+		// The queue is full: the writer is behind (or the database is
+		// stuck). Wait for a place, but not past the deadline.
+		wait := time.NewTimer(e.timeout)
+		defer wait.Stop()
+		select {
+		case e.queue <- p:
+		case <-e.stop:
+			return Result{}, margen.Errorf(margen.EUNAVAILABLE, "error.shutting_down")
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-wait.C:
+			return Result{}, busy(errors.New("decision: the writer's queue stayed full"))
+		}
 	}
-	// Once queued, the decision will be written whatever the caller does:
-	// wait for the answer so it is never acknowledged before it is durable.
+	// Once queued, the decision will be written or refused whatever the
+	// caller does (the writer answers it by its deadline): wait for the
+	// answer so it is never acknowledged before it is durable.
 	<-p.ready
 	return p.result, p.err
+}
+
+// busy is the answer to a decision that could not be written in time.
+func busy(cause error) error {
+	return &margen.Error{Code: margen.EUNAVAILABLE, Key: "error.busy", Err: cause}
 }
 
 // prepare validates a request and does the work that needs no lock, in the
@@ -397,14 +434,48 @@ func (e *Engine) writer() {
 var errStale = errors.New("decision: policy changed")
 
 // commit writes a batch, retrying transient failures; if the batch keeps
-// failing it is split so one bad decision cannot sink the others.
+// failing it is split so one bad decision cannot sink the others. The batch
+// must be written by the earliest deadline of its decisions: decisions past
+// their deadline are refused without being tried, and a batch still not
+// written at its deadline (the database waits on a lock, or does not
+// answer) is rolled back and every caller is answered "busy".
 func (e *Engine) commit(batch []*pending) {
-	err := e.commitOnce(batch)
-	for attempt := 1; err != nil && attempt < maxAttempts && retryable(err); attempt++ {
-		time.Sleep(time.Duration(attempt) * time.Millisecond)
-		err = e.commitOnce(batch)
+	now := time.Now()
+	live := batch[:0] // filtered in place
+	deadline := time.Time{}
+	for _, p := range batch {
+		if !now.Before(p.deadline) {
+			p.err = busy(errors.New("decision: deadline passed in the writer's queue"))
+			close(p.ready)
+			continue
+		}
+		if live = append(live, p); deadline.IsZero() || p.deadline.Before(deadline) {
+			deadline = p.deadline
+		}
 	}
-	if err != nil && len(batch) > 1 {
+	batch = live
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	err := e.commitOnce(ctx, batch)
+	for attempt := 1; err != nil && ctx.Err() == nil && attempt < maxAttempts && retryable(err); attempt++ {
+		select {
+		case <-time.After(time.Duration(attempt) * time.Millisecond):
+		case <-ctx.Done():
+		}
+		err = e.commitOnce(ctx, batch)
+	}
+	if err != nil && ctx.Err() != nil {
+		// Out of time: whatever the database said last (a cancelled
+		// statement, SQLITE_BUSY, the deadline itself), nothing was
+		// written. Splitting the batch would only wait again.
+		e.log.Warn("decisions refused: the database did not answer in time",
+			"decisions", len(batch), "timeout", e.timeout, "err", err)
+		err = busy(err)
+	}
+	if err != nil && len(batch) > 1 && ctx.Err() == nil {
 		for _, p := range batch {
 			e.commit([]*pending{p})
 		}
@@ -438,8 +509,7 @@ func retryable(err error) bool {
 	return errors.As(err, &r) && r.Retryable()
 }
 
-func (e *Engine) commitOnce(batch []*pending) error {
-	ctx := context.Background()
+func (e *Engine) commitOnce(ctx context.Context, batch []*pending) error {
 	q := margen.BatchQuery{}
 	orgs := map[string]bool{}
 	keys := map[margen.OrgBudgetKey]bool{}

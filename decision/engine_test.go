@@ -64,8 +64,13 @@ type fixture struct {
 
 func setup(t testing.TB, open func(testing.TB) margen.Store, src string) *fixture {
 	t.Helper()
+	return setupWith(t, open(t), src, decision.Options{})
+}
+
+// setupWith is setup on a given store, with an engine built with opt.
+func setupWith(t testing.TB, st margen.Store, src string, opt decision.Options) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	st := open(t)
 	now := margen.SystemClock{}.Now()
 	org := &margen.Org{ID: margen.NewID("org"), Slug: fmt.Sprintf("o%d", time.Now().UnixNano()), Name: "Test",
 		Currency: "EUR", Timezone: "Europe/Madrid", Language: "es", CreatedAt: now}
@@ -82,7 +87,7 @@ func setup(t testing.TB, open func(testing.TB) margen.Store, src string) *fixtur
 	if err := st.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: src, CreatedBy: "test", CreatedAt: now}, nil); err != nil {
 		t.Fatal(err)
 	}
-	eng := decision.New(st, decision.Options{})
+	eng := decision.New(st, opt)
 	t.Cleanup(eng.Close)
 	return &fixture{st: st, eng: eng, org: org, member: m}
 }

@@ -34,6 +34,9 @@ func status(code string) int {
 	return http.StatusInternalServerError
 }
 
+// retryAfter is the Retry-After of every 503 answer, in seconds.
+const retryAfter = "1"
+
 // Problem is an RFC 9457 problem document with margen's extensions: the
 // error code, the catalogue key, the input at fault and, for a policy, every
 // problem found in it.
@@ -115,6 +118,11 @@ func (s *server) problemStatus(w http.ResponseWriter, r *http.Request, code int,
 		for _, x := range pe {
 			p.Errors = append(p.Errors, ProblemError{Line: x.Line, Column: x.Column, Path: x.Path, Message: x.Msg})
 		}
+	}
+	if code == http.StatusServiceUnavailable {
+		// Busy, or shutting down: the request did nothing and may be sent
+		// again (with the same Idempotency-Key) in a moment.
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	if code == http.StatusUnauthorized {
 		v := `Bearer realm="margen"`

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -35,6 +36,10 @@ const (
 // sqliteReadConns is the size of the SQLite read pool. Readers never block
 // the writer in WAL mode, so a few connections serve the UI and the API.
 const sqliteReadConns = 4
+
+// pgCancelGrace is how long a PostgreSQL statement whose context ended may
+// take to acknowledge the server-side cancel before its connection is cut.
+const pgCancelGrace = time.Second
 
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrations embed.FS
@@ -151,6 +156,14 @@ func openPostgres(ctx context.Context, dsn string, _ bool) (*DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: parse postgres url: %w", err)
+	}
+	// A statement whose context ends (a write past its deadline, a caller
+	// gone) is cancelled by the server, which also releases the locks it
+	// waits for; the connection stays usable. pgx's default would close the
+	// socket instead, and the server would keep the abandoned statement
+	// queued on the lock until it is granted.
+	cfg.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: pgCancelGrace}
 	}
 	pool := stdlib.OpenDB(*cfg)
 	pool.SetMaxOpenConns(32)

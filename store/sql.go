@@ -188,16 +188,37 @@ type wtx struct {
 
 // writeTx runs fn in one write transaction: committed if fn returns nil,
 // rolled back otherwise (fn's error is returned unchanged).
+//
+// ctx bounds the wait for the write connection, for the database's locks
+// (SQLite's busy wait, PostgreSQL's row locks) and for every statement of
+// fn: once it is done the statement in progress is interrupted (SQLite) or
+// cancelled by the server (PostgreSQL, see openPostgres) and the
+// transaction rolls back, so a caller with a deadline is never stalled by a
+// lock another process holds. The COMMIT on PostgreSQL is not cut short: a
+// commit cancelled half-way may still have happened, and the caller, told
+// it failed, would write the same thing twice. On SQLite a COMMIT that
+// returns an error has not happened, so the deadline applies to it too.
 func (db *DB) writeTx(ctx context.Context, fn func(t *wtx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	conn, err := db.write.Conn(ctx)
 	if err != nil {
+		return dbErr("begin", err)
+	}
+	txCtx := ctx
+	if db.d.pg {
+		txCtx = context.WithoutCancel(ctx)
+	}
+	tx, err := conn.BeginTx(txCtx, nil)
+	if err != nil {
+		conn.Close()
 		return dbErr("begin", err)
 	}
 	t := &wtx{db: db, tx: tx, ctx: ctx}
 	// Deferred calls run last-in first-out: the rollback (a no-op after a
-	// commit) frees the connection even if fn panics, then the statements
-	// this transaction missed are prepared on the free connection.
+	// commit) and the release of the connection run even if fn panics,
+	// then the statements this transaction missed are prepared on the free
+	// connection.
 	defer db.stmts.prepareWanted(ctx)
+	defer conn.Close()
 	defer tx.Rollback()
 	if err := fn(t); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/store"
 )
 
@@ -32,6 +33,9 @@ type config struct {
 	// WebhookAllowPrivate lets webhooks deliver to loopback and private
 	// addresses (MARGEN_WEBHOOK_ALLOW_PRIVATE, --webhook-allow-private).
 	WebhookAllowPrivate bool
+	// WriteTimeout bounds how long a decision waits to be written before
+	// it is refused as busy (MARGEN_WRITE_TIMEOUT, --write-timeout).
+	WriteTimeout time.Duration
 }
 
 const (
@@ -42,7 +46,8 @@ const (
 
 // config reads the environment. Flags are applied on top by each command.
 func (a *app) config() (config, error) {
-	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery}
+	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery,
+		WriteTimeout: decision.DefaultWriteTimeout}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -66,6 +71,13 @@ func (a *app) config() (config, error) {
 			return c, fmt.Errorf("MARGEN_SLA_EVERY: %q is not a positive duration: use e.g. 1s or 500ms", v)
 		}
 		c.SLAEvery = d
+	}
+	if v := a.getenv("MARGEN_WRITE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("MARGEN_WRITE_TIMEOUT: %q is not a positive duration: use e.g. 5s or 500ms", v)
+		}
+		c.WriteTimeout = d
 	}
 	if v := a.getenv("MARGEN_WEBHOOK_ALLOW_PRIVATE"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -92,6 +104,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Duration("sla_every", c.SLAEvery),
+		slog.Duration("write_timeout", c.WriteTimeout),
 		slog.Bool("metrics_public", c.MetricsPublic),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 	)

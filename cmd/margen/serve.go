@@ -60,6 +60,7 @@ Example:
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on, host:port (env MARGEN_ADDR)")
 	fs.dbFlag(&cfg)
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "how long a decision may wait for the database before it is refused with 503 busy (env MARGEN_WRITE_TIMEOUT)")
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
 	if _, err := fs.parse(args, 0); err != nil {
@@ -67,6 +68,9 @@ Example:
 	}
 	if cfg.SLAEvery <= 0 {
 		return &usageError{"--sla-every must be a positive duration, like 1s", fs.usage}
+	}
+	if cfg.WriteTimeout <= 0 {
+		return &usageError{"--write-timeout must be a positive duration, like 5s", fs.usage}
 	}
 	return serve(ctx, a, cfg)
 }
@@ -92,7 +96,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// The broker follows the audit trail; the engine wakes it after each
 	// committed batch so live streams see decisions at once.
 	broker := events.NewBroker(st, events.Options{Clock: clock, Logger: log})
-	engine := decision.New(st, decision.Options{Logger: log, Committed: broker.Notify})
+	engine := decision.New(st, decision.Options{Logger: log, Committed: broker.Notify, WriteTimeout: cfg.WriteTimeout})
 	// Runs after the HTTP server has stopped (defers run in reverse order),
 	// so no handler can queue a decision on a closed engine.
 	defer engine.Close()
