@@ -36,6 +36,9 @@ type config struct {
 	// WriteTimeout bounds how long a decision waits to be written before
 	// it is refused as busy (MARGEN_WRITE_TIMEOUT, --write-timeout).
 	WriteTimeout time.Duration
+	// DebugAddr, when set, is a private listener for /debug/pprof and
+	// /metrics (MARGEN_DEBUG_ADDR, --debug-addr).
+	DebugAddr string
 }
 
 const (
@@ -72,6 +75,7 @@ func (a *app) config() (config, error) {
 		}
 		c.SLAEvery = d
 	}
+	c.DebugAddr = a.getenv("MARGEN_DEBUG_ADDR")
 	if v := a.getenv("MARGEN_WRITE_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -105,6 +109,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Duration("sla_every", c.SLAEvery),
 		slog.Duration("write_timeout", c.WriteTimeout),
+		slog.String("debug_addr", c.DebugAddr),
 		slog.Bool("metrics_public", c.MetricsPublic),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 	)

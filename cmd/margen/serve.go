@@ -61,6 +61,7 @@ Example:
 	fs.dbFlag(&cfg)
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "how long a decision may wait for the database before it is refused with 503 busy (env MARGEN_WRITE_TIMEOUT)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", cfg.DebugAddr, "private address (loopback or private IP) for /debug/pprof and /metrics; off when empty (env MARGEN_DEBUG_ADDR)")
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
 	if _, err := fs.parse(args, 0); err != nil {
@@ -71,6 +72,11 @@ Example:
 	}
 	if cfg.WriteTimeout <= 0 {
 		return &usageError{"--write-timeout must be a positive duration, like 5s", fs.usage}
+	}
+	if cfg.DebugAddr != "" {
+		if err := checkDebugAddr(cfg.DebugAddr); err != nil {
+			return &usageError{err.Error(), fs.usage}
+		}
 	}
 	return serve(ctx, a, cfg)
 }
@@ -139,6 +145,18 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		return err
 	}
 	var lc net.ListenConfig
+	if cfg.DebugAddr != "" {
+		dln, err := lc.Listen(ctx, "tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.DebugAddr, err)
+		}
+		dsrv := debugServer(met.Handler())
+		go dsrv.Serve(dln)
+		// Profiles in progress are cut short: nothing depends on them.
+		defer dsrv.Close()
+		log.Info("debug listening", "addr", dln.Addr().String())
+		fmt.Fprintf(a.stdout, "margen debug listening on http://%s\n", dln.Addr())
+	}
 	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
