@@ -80,3 +80,61 @@ func TestHungDatabaseAnswersBusy(t *testing.T) {
 		})
 	}
 }
+
+// slowStore makes every decision of a batch cost a millisecond more to
+// write, and records the batch sizes.
+type slowStore struct {
+	margen.Store
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *slowStore) DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) error {
+	return s.Store.DecideBatch(ctx, q, func(st *margen.BatchState) (*margen.BatchWrite, error) {
+		w, err := decide(st)
+		if w != nil {
+			s.mu.Lock()
+			s.sizes = append(s.sizes, len(w.Decisions))
+			s.mu.Unlock()
+			time.Sleep(time.Duration(len(w.Decisions)) * time.Millisecond)
+		}
+		return w, err
+	})
+}
+
+// TestBatchBoundedByTime: when decisions are slow to write, the writer
+// takes fewer of them per batch (about MaxBatchTime's worth), not
+// MaxBatch, so a decision arriving meanwhile waits less.
+func TestBatchBoundedByTime(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			st := &slowStore{Store: e.open(t)}
+			f := setupWith(t, st, testPolicy, decision.Options{MaxBatchTime: 10 * time.Millisecond})
+			var wg sync.WaitGroup
+			for i := range 300 {
+				wg.Go(func() {
+					if _, err := f.eng.Decide(context.Background(), f.req("courtesy_gift", 1, fmt.Sprintf("c%d", i))); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			// Once a batch of 8 or more has been timed (>= 1 ms per
+			// decision), no batch may take more than 10 ms / 1 ms.
+			timed, big := false, 0
+			for _, n := range st.sizes {
+				if timed && n > 10 {
+					big++
+				}
+				if n >= 8 {
+					timed = true
+				}
+			}
+			if !timed || big > 0 {
+				t.Errorf("batch sizes %v: want at most 10 after the first timed batch", st.sizes)
+			}
+		})
+	}
+}

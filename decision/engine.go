@@ -45,10 +45,21 @@ type Options struct {
 	// recorded, so a hung database (a lock held by another session or
 	// process) refuses callers quickly instead of stalling every decision.
 	WriteTimeout time.Duration
+	// MaxBatchTime bounds a batch by time as well as by count: the writer
+	// takes no more decisions into one transaction than it can write in
+	// about this long, judging by the batches before (default
+	// DefaultMaxBatchTime). A decision that arrives while a batch is being
+	// written waits for it, so this bounds that wait when the queue is long.
+	MaxBatchTime time.Duration
 	// Committed, when set, is called after each committed batch with the
 	// organisations it wrote to (e.g. to wake the live-event broker).
 	Committed func(orgID string)
 }
+
+// DefaultMaxBatchTime is the time bound of a batch when
+// Options.MaxBatchTime is zero: a few fsyncs' worth, so a full batch of
+// small decisions still fits, and a batch of slow ones is cut.
+const DefaultMaxBatchTime = 10 * time.Millisecond
 
 // DefaultWriteTimeout is the write deadline of a decision when
 // Options.WriteTimeout is zero: far above a healthy commit (milliseconds),
@@ -64,10 +75,14 @@ type Engine struct {
 	max       int
 	wait      time.Duration
 	timeout   time.Duration
-	queue     chan *pending
-	done      chan struct{}
-	closed    sync.Once
-	stop      chan struct{}
+	batchTime time.Duration
+	// perDecision estimates what one decision adds to a batch's write time
+	// (a moving average over recent batches); only the writer uses it.
+	perDecision time.Duration
+	queue       chan *pending
+	done        chan struct{}
+	closed      sync.Once
+	stop        chan struct{}
 
 	mu       sync.RWMutex
 	policies map[string]*compiled // org id -> active policy
@@ -145,6 +160,9 @@ func New(store margen.Store, opt Options) *Engine {
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = DefaultWriteTimeout
 	}
+	if opt.MaxBatchTime <= 0 {
+		opt.MaxBatchTime = DefaultMaxBatchTime
+	}
 	e := &Engine{
 		store:     store,
 		committed: opt.Committed,
@@ -153,6 +171,7 @@ func New(store margen.Store, opt Options) *Engine {
 		max:       opt.MaxBatch,
 		wait:      opt.MaxWait,
 		timeout:   opt.WriteTimeout,
+		batchTime: opt.MaxBatchTime,
 		queue:     make(chan *pending, 4*opt.MaxBatch),
 		done:      make(chan struct{}),
 		stop:      make(chan struct{}),
@@ -408,8 +427,9 @@ func (e *Engine) writer() {
 		if e.wait > 0 {
 			timer = time.After(e.wait)
 		}
+		limit := batchLimit(e.perDecision, e.batchTime, e.max)
 	fill:
-		for len(batch) < e.max {
+		for len(batch) < limit {
 			select {
 			case p := <-e.queue:
 				batch = append(batch, p)
@@ -425,8 +445,40 @@ func (e *Engine) writer() {
 				}
 			}
 		}
+		began := time.Now()
 		e.commit(batch)
+		e.perDecision = observeBatch(e.perDecision, time.Since(began), len(batch))
 	}
+}
+
+// minTimedBatch is the smallest batch whose time says something about the
+// cost of one decision: below it the commit's fixed cost (an fsync)
+// dominates.
+const minTimedBatch = 8
+
+// batchLimit is how many decisions the next batch may take: as many as fit
+// in budget at perDecision each (all of them, max, while nothing is known
+// yet), never fewer than minTimedBatch, so a slow disk cannot shrink
+// batches to nothing and throughput with them.
+func batchLimit(perDecision, budget time.Duration, most int) int {
+	if perDecision <= 0 {
+		return most
+	}
+	return min(most, max(int(budget/perDecision), minTimedBatch))
+}
+
+// observeBatch folds the time a batch of n decisions took into the
+// per-decision estimate (an exponentially weighted average, weight 1/8).
+// Small batches are ignored: their time is mostly the commit's fixed cost.
+func observeBatch(perDecision, took time.Duration, n int) time.Duration {
+	if n < minTimedBatch {
+		return perDecision
+	}
+	x := took / time.Duration(n)
+	if perDecision <= 0 {
+		return x
+	}
+	return perDecision + (x-perDecision)/8
 }
 
 // errStale says a batch was evaluated with an older policy than the one
