@@ -40,7 +40,7 @@ func Open(t testing.TB, dsn string) *store.DB {
 // until release is called (or the test ends).
 func HoldWriteLock(t testing.TB, dsn, orgID string) (release func()) {
 	t.Helper()
-	driver := "sqlite"
+	driver := store.SQLiteDriver
 	if store.IsPostgres(dsn) {
 		driver = "pgx"
 	}
