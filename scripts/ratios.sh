@@ -23,9 +23,7 @@
 # three CEL conditions).
 #
 # Knobs (environment): N (default 50000), C (256), DUR (10s), ROUNDS (1),
-# ENGINES ("sqlite postgres"), BEFORE (a git revision; empty: none), CGO
-# (1: also "cgo", this tree built with -tags cgosqlite, SQLite only; needs a
-# C compiler).
+# ENGINES ("sqlite postgres"), BEFORE (a git revision; empty: none).
 set -euo pipefail
 
 N=${N:-50000}
@@ -34,7 +32,6 @@ DUR=${DUR:-10s}
 ROUNDS=${ROUNDS:-1}
 ENGINES=${ENGINES:-sqlite postgres}
 BEFORE=${BEFORE:-}
-CGO=${CGO:-}
 PG=${MARGEN_BENCH_POSTGRES:-}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,11 +62,6 @@ if [[ -n $BEFORE ]]; then
 	(cd "$tmp/src-before" && go build -o "$tmp/before/margen" ./cmd/margen)
 	builds=(before after)
 fi
-if [[ -n $CGO ]]; then
-	echo "building (cgo: $root -tags cgosqlite)..."
-	(cd "$root" && go build -tags cgosqlite -o "$tmp/cgo/margen" ./cmd/margen)
-	builds+=(cgo)
-fi
 L="$tmp/margen-load"
 
 echo
@@ -80,7 +72,6 @@ echo
 echo "=== policy evaluation (go test -bench Evaluate -benchmem), interleaved"
 for round in 1 2 3; do
 	for b in "${builds[@]}"; do
-		[[ $b == cgo ]] && continue # the policy package does not use SQLite
 		src=$root
 		[[ $b == before ]] && src=$tmp/src-before
 		(cd "$src" && go test -run '^$' -bench 'Evaluate$' -benchmem -count 1 ./policy/) |
@@ -202,7 +193,6 @@ run() {
 for round in $(seq 1 "$ROUNDS"); do
 	for engine in $ENGINES; do
 		for b in "${builds[@]}"; do
-			[[ $b == cgo && $engine != sqlite ]] && continue
 			case $engine in
 			sqlite)
 				run sqlite "$b" "$tmp/$b-$round.db"

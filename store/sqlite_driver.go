@@ -1,5 +1,3 @@
-//go:build !cgosqlite
-
 package store
 
 import (
@@ -9,9 +7,9 @@ import (
 )
 
 // sqliteDriver is the database/sql driver of SQLite: modernc.org/sqlite,
-// pure Go, so margen builds with CGO_ENABLED=0 for any platform. (Build with
-// -tags cgosqlite for the C SQLite of github.com/mattn/go-sqlite3, see
-// sqlite_cgo.go.)
+// pure Go, so margen builds with CGO_ENABLED=0 for any platform. The C
+// SQLite of github.com/mattn/go-sqlite3 was tried behind this seam and did
+// not win the same-run benchmark (docs/benchmarks.md).
 const sqliteDriver = "sqlite"
 
 // sqliteCode returns the extended result code of a SQLite error.
