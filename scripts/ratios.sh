@@ -149,6 +149,14 @@ setup() {
 	(IFS=,; echo "${toks[*]}")
 }
 
+# allok FILE...: every request of every load answered 201.
+allok() {
+	local f
+	for f in "$@"; do
+		grep -q '^status     map\[201:[0-9]*\]$' "$f" || return 1
+	done
+}
+
 field() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
 p99() { awk '/^latency/ {for (i = 1; i < NF; i++) if ($i == "p99") print $(i+1)}' "$1"; }
 
@@ -186,8 +194,10 @@ run() {
 	"$L" -url "$empty" -token x -rate "$half" -duration "$DUR" | tee "$tmp/eo.txt"
 	ep99=$(p99 "$tmp/eo.txt")
 	"$tmp/$b/margen" ledger check --db "$db" --org bench | tail -2
-	summary+=("$(awk -v t="$tag" -v r="$rate" -v e="$erate" -v h="$half" -v m="$(ms "$mp99")" -v p="$(ms "$ep99")" 'BEGIN {
-		printf "%-16s %8.0f/s  empty %8.0f/s  ratio %.2f | p99 at %d/s: %7.2f ms  empty %6.2f ms  ratio %.1f\n", t, r, e, r / e, h, m, p, m / p }')")
+	local valid=""
+	allok "$tmp/m.txt" "$tmp/mo.txt" || valid="  INVALID: not every answer was 201, see above"
+	summary+=("$(awk -v v="$valid" -v t="$tag" -v r="$rate" -v e="$erate" -v h="$half" -v m="$(ms "$mp99")" -v p="$(ms "$ep99")" 'BEGIN {
+		printf "%-16s %8.0f/s  empty %8.0f/s  ratio %.2f | p99 at %d/s: %7.2f ms  empty %6.2f ms  ratio %.1f%s\n", t, r, e, r / e, h, m, p, m / p, v }')")
 }
 
 for round in $(seq 1 "$ROUNDS"); do
