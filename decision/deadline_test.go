@@ -138,3 +138,30 @@ func TestBatchBoundedByTime(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideAfterClose: a decision asked of a closed engine is refused at
+// once ("shutting down"), never queued for a writer that has stopped.
+func TestDecideAfterClose(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			f := setup(t, e.open, testPolicy)
+			f.eng.Close()
+			for range 20 {
+				done := make(chan error, 1)
+				go func() {
+					_, err := f.eng.Decide(context.Background(), f.req("courtesy_gift", 1, "closed"))
+					done <- err
+				}()
+				select {
+				case err := <-done:
+					var me *margen.Error
+					if !errorAs(err, &me) || me.Key != "error.shutting_down" {
+						t.Fatalf("decide after close: %v", err)
+					}
+				case <-time.After(20 * time.Second):
+					t.Fatal("decide after close never returned")
+				}
+			}
+		})
+	}
+}

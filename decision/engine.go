@@ -270,6 +270,11 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (Result, error) {
 	}
 	p.deadline = time.Now().Add(e.timeout)
 	select {
+	case <-e.stop:
+		return Result{}, margen.Errorf(margen.EUNAVAILABLE, "error.shutting_down")
+	default:
+	}
+	select {
 	case e.queue <- p:
 	default:
 		// The queue is full: the writer is behind (or the database is
