@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/ratelimit"
 	"github.com/margenhq/margen/store"
 )
@@ -65,6 +66,12 @@ type config struct {
 	// IdempotencyTTL is how long an Idempotency-Key's first answer is
 	// replayed (MARGEN_IDEMPOTENCY_TTL, --idempotency-ttl).
 	IdempotencyTTL time.Duration
+	// WriteTimeout bounds how long a decision waits to be written before
+	// it is refused as busy (MARGEN_WRITE_TIMEOUT, --write-timeout).
+	WriteTimeout time.Duration
+	// DebugAddr, when set, is a private listener for /debug/pprof and
+	// /metrics (MARGEN_DEBUG_ADDR, --debug-addr).
+	DebugAddr string
 }
 
 const (
@@ -87,7 +94,8 @@ func (a *app) config() (config, error) {
 		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst,
 		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
 		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg,
-		IdempotencyTTL: margen.DefaultIdempotencyTTL}
+		IdempotencyTTL: margen.DefaultIdempotencyTTL,
+		WriteTimeout:   decision.DefaultWriteTimeout}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -119,6 +127,14 @@ func (a *app) config() (config, error) {
 			return c, fmt.Errorf("MARGEN_IDEMPOTENCY_TTL: %q is not a positive duration: use e.g. 24h", v)
 		}
 		c.IdempotencyTTL = d
+	}
+	c.DebugAddr = a.getenv("MARGEN_DEBUG_ADDR")
+	if v := a.getenv("MARGEN_WRITE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("MARGEN_WRITE_TIMEOUT: %q is not a positive duration: use e.g. 5s or 500ms", v)
+		}
+		c.WriteTimeout = d
 	}
 	if v := a.getenv("MARGEN_WEBHOOK_ALLOW_PRIVATE"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -203,6 +219,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Duration("sla_every", c.SLAEvery),
 		slog.Duration("idempotency_ttl", c.IdempotencyTTL),
+		slog.Duration("write_timeout", c.WriteTimeout),
+		slog.String("debug_addr", c.DebugAddr),
 		slog.Bool("metrics_public", c.MetricsPublic),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 		slog.Float64("rate_limit_token", c.RateToken),

@@ -136,6 +136,8 @@ Environment (flags win over it):
   MARGEN_LOG_LEVEL   debug, info (default), warn or error
   MARGEN_SLA_EVERY   how often serve looks for approval requests past their SLA (default 1s)
   MARGEN_METRICS_PUBLIC  true: serve /metrics to any client, not only this machine
+  MARGEN_WRITE_TIMEOUT   how long a decision may wait for the database before a 503 busy (default 5s)
+  MARGEN_DEBUG_ADDR      private address for /debug/pprof and /metrics, e.g. 127.0.0.1:6060 (default off)
 
 Amounts are integer minor units of the organisation's currency
 (COP in centavos: 800000 = $8.000).

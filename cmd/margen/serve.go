@@ -64,6 +64,8 @@ Example:
 	fs.dbFlag(&cfg)
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
 	fs.DurationVar(&cfg.IdempotencyTTL, "idempotency-ttl", cfg.IdempotencyTTL, "how long the first answer to an Idempotency-Key is replayed (env MARGEN_IDEMPOTENCY_TTL)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "how long a decision may wait for the database before it is refused with 503 busy (env MARGEN_WRITE_TIMEOUT)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", cfg.DebugAddr, "private address (loopback or private IP) for /debug/pprof and /metrics; off when empty (env MARGEN_DEBUG_ADDR)")
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
 	fs.Float64Var(&cfg.RateToken, "rate-limit-token", cfg.RateToken, "API requests per second allowed per token, 0 for no limit (env MARGEN_RATE_LIMIT_TOKEN)")
@@ -91,6 +93,14 @@ Example:
 	}
 	if cfg.IdempotencyTTL <= 0 {
 		return &usageError{"--idempotency-ttl must be a positive duration, like 24h", fs.usage}
+	}
+	if cfg.WriteTimeout <= 0 {
+		return &usageError{"--write-timeout must be a positive duration, like 5s", fs.usage}
+	}
+	if cfg.DebugAddr != "" {
+		if err := checkDebugAddr(cfg.DebugAddr); err != nil {
+			return &usageError{err.Error(), fs.usage}
+		}
 	}
 	return serve(ctx, a, cfg)
 }
@@ -121,7 +131,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// The broker follows the audit trail; the engine wakes it after each
 	// committed batch so live streams see decisions at once.
 	broker := events.NewBroker(st, events.Options{Clock: clock, Logger: log})
-	engine := decision.New(st, decision.Options{Logger: log, Committed: broker.Notify})
+	engine := decision.New(st, decision.Options{Logger: log, Committed: broker.Notify, WriteTimeout: cfg.WriteTimeout})
 	// Runs after the HTTP server has stopped (defers run in reverse order),
 	// so no handler can queue a decision on a closed engine.
 	defer engine.Close()
@@ -175,6 +185,18 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		return err
 	}
 	var lc net.ListenConfig
+	if cfg.DebugAddr != "" {
+		dln, err := lc.Listen(ctx, "tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.DebugAddr, err)
+		}
+		dsrv := debugServer(met.Handler())
+		go dsrv.Serve(dln)
+		// Profiles in progress are cut short: nothing depends on them.
+		defer dsrv.Close()
+		log.Info("debug listening", "addr", dln.Addr().String())
+		fmt.Fprintf(a.stdout, "margen debug listening on http://%s\n", dln.Addr())
+	}
 	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
