@@ -164,11 +164,7 @@ func openPostgres(ctx context.Context, dsn string, _ bool) (*DB, error) {
 }
 
 func openSQLite(ctx context.Context, path string, migrate bool) (*DB, error) {
-	path = strings.TrimPrefix(path, "sqlite://")
-	path = strings.TrimPrefix(path, "file:")
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i] // our pragmas are not negotiable
-	}
+	path = sqlitePath(path) // our pragmas are not negotiable
 	if path == "" {
 		return nil, errors.New("store: empty database path")
 	}
@@ -237,6 +233,13 @@ func (db *DB) checkSchema(ctx context.Context, migrate bool) error {
 	if err != nil {
 		return err
 	}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if current > target {
+		return newerError(current, target)
+	}
 	if migrate {
 		res, err := p.Up(ctx)
 		if err != nil {
@@ -248,15 +251,8 @@ func (db *DB) checkSchema(ctx context.Context, migrate bool) error {
 		}
 		return nil
 	}
-	current, target, err := p.GetVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("store: read schema version: %w", err)
-	}
-	switch {
-	case current < target:
+	if current < target {
 		return fmt.Errorf("store: database schema is at version %d, this margen needs version %d: run `margen migrate` first", max(current, 0), target)
-	case current > target:
-		return fmt.Errorf("store: database schema is at version %d, newer than this margen knows (%d): upgrade margen", current, target)
 	}
 	return nil
 }
