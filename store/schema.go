@@ -157,3 +157,8 @@ func MigrateTo(ctx context.Context, dsn string, version int64) error {
 	}
 	return nil
 }
+
+// SchemaCurrent returns an error unless the database's schema is at the
+// version this binary knows (for readiness checks: another process may
+// have upgraded the shared database).
+func (db *DB) SchemaCurrent(ctx context.Context) error { return db.checkSchema(ctx, false) }

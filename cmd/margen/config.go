@@ -32,17 +32,35 @@ type config struct {
 	// WebhookAllowPrivate lets webhooks deliver to loopback and private
 	// addresses (MARGEN_WEBHOOK_ALLOW_PRIVATE, --webhook-allow-private).
 	WebhookAllowPrivate bool
+
+	// BackupDir is where serve takes scheduled backups and where serve and
+	// migrate save a SQLite database before upgrading it (MARGEN_BACKUP_DIR,
+	// --backup-dir; empty: no scheduled backups, and the pre-upgrade copy
+	// goes next to the database file).
+	BackupDir string
+	// BackupEvery is the interval between scheduled backups
+	// (MARGEN_BACKUP_EVERY, --backup-every).
+	BackupEvery time.Duration
+	// BackupKeep is how many scheduled backups are kept
+	// (MARGEN_BACKUP_KEEP, --backup-keep).
+	BackupKeep int
 }
 
 const (
 	defaultDB       = "./margen.db"
 	defaultAddr     = "127.0.0.1:8080"
 	defaultSLAEvery = time.Second
+
+	defaultBackupEvery = 6 * time.Hour
+	defaultBackupKeep  = 14
+	// minBackupEvery keeps a mistyped interval ("6s") from filling the disk.
+	minBackupEvery = time.Minute
 )
 
 // config reads the environment. Flags are applied on top by each command.
 func (a *app) config() (config, error) {
-	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery}
+	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery,
+		BackupEvery: defaultBackupEvery, BackupKeep: defaultBackupKeep}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -74,6 +92,21 @@ func (a *app) config() (config, error) {
 		}
 		c.WebhookAllowPrivate = b
 	}
+	c.BackupDir = a.getenv("MARGEN_BACKUP_DIR")
+	if v := a.getenv("MARGEN_BACKUP_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < minBackupEvery {
+			return c, fmt.Errorf("MARGEN_BACKUP_EVERY: %q is not a duration of at least 1m: use e.g. 6h", v)
+		}
+		c.BackupEvery = d
+	}
+	if v := a.getenv("MARGEN_BACKUP_KEEP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("MARGEN_BACKUP_KEEP: %q is not a positive number of backups", v)
+		}
+		c.BackupKeep = n
+	}
 	if v := a.getenv("MARGEN_METRICS_PUBLIC"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -94,6 +127,9 @@ func (c config) LogValue() slog.Value {
 		slog.Duration("sla_every", c.SLAEvery),
 		slog.Bool("metrics_public", c.MetricsPublic),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
+		slog.String("backup_dir", c.BackupDir),
+		slog.Duration("backup_every", c.BackupEvery),
+		slog.Int("backup_keep", c.BackupKeep),
 	)
 }
 
@@ -152,6 +188,32 @@ func (a *app) flags(name, synopsis, help string) *flagSet {
 // dbFlag adds --db, defaulting to MARGEN_DB.
 func (fs *flagSet) dbFlag(cfg *config) {
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "database: a SQLite file path or a postgres:// URL (env MARGEN_DB)")
+}
+
+// logFlags adds --log-level and --log-format, defaulting to
+// MARGEN_LOG_LEVEL and MARGEN_LOG_FORMAT.
+func (fs *flagSet) logFlags(cfg *config) {
+	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least level of the log lines written: debug, info, warn or error (env MARGEN_LOG_LEVEL)")
+	fs.Var(logFormat{&cfg.LogFormat}, "log-format", "text or json; logs go to standard error (env MARGEN_LOG_FORMAT)")
+}
+
+// logFormat is the value of --log-format.
+type logFormat struct{ p *string }
+
+func (f logFormat) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+func (f logFormat) Set(v string) error {
+	v = strings.ToLower(v)
+	if v != "text" && v != "json" {
+		return fmt.Errorf("%q is not a log format: use text or json", v)
+	}
+	*f.p = v
+	return nil
 }
 
 // require marks flags that must be given a non-empty value.

@@ -98,6 +98,8 @@ func commands() []command {
 		{"policy check", "validate a latitude policy file", cmdPolicyCheck},
 		{"policy publish", "validate and publish a latitude policy", cmdPolicyPublish},
 		{"policy explain", "show what the active policy would answer, recording nothing", cmdPolicyExplain},
+		{"backup", "take a verified online backup of a SQLite database", cmdBackup},
+		{"restore", "replace a SQLite database with a verified backup", cmdRestore},
 		{"ledger check", "re-derive the budget ledger and verify the audit chain", cmdLedgerCheck},
 		{"version", "print the version of margen", cmdVersion},
 	}
