@@ -435,5 +435,3 @@ func dumpTables(t *testing.T, dsn string) map[string][]string {
 	}
 	return out
 }
-
-
