@@ -137,23 +137,31 @@ func beforeUpgrade(ctx context.Context, w io.Writer, cfg config, yes bool) error
 // only margen's schema when the URL names one with search_path), with the
 // password left out: pg_dump reads it from PGPASSWORD or ~/.pgpass.
 func pgDumpCommand(dsn, file string) string {
+	args := pgDumpArgs(dsn, file)
+	for i, a := range args {
+		args[i] = shellQuote(a)
+	}
+	return "pg_dump " + strings.Join(args, " ")
+}
+
+// pgDumpArgs are the arguments of pgDumpCommand.
+func pgDumpArgs(dsn, file string) []string {
+	args := []string{"--format=custom", "--file=" + file}
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return "pg_dump --format=custom --file=" + shellQuote(file) + " DATABASE_URL"
+		return append(args, "DATABASE_URL")
 	}
 	q := u.Query()
-	schema := q.Get("search_path")
-	q.Del("search_path")
+	if schema := q.Get("search_path"); schema != "" {
+		args = append(args, "--schema="+schema)
+	}
+	q.Del("search_path") // a pgx parameter that libpq does not know
 	q.Del("password")
 	u.RawQuery = q.Encode()
 	if u.User != nil {
 		u.User = url.User(u.User.Username())
 	}
-	cmd := "pg_dump --format=custom --file=" + shellQuote(file)
-	if schema != "" {
-		cmd += " --schema=" + shellQuote(schema)
-	}
-	return cmd + " " + shellQuote(u.String())
+	return append(args, u.String())
 }
 
 func shellQuote(s string) string {
