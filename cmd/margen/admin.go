@@ -148,7 +148,7 @@ Example:
   MARGEN_DB=postgres://margen:secret@db/margen margen migrate --yes`)
 	fs.dbFlag(&cfg)
 	fs.logFlags(&cfg)
-	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for the copy of a SQLite database taken before it is upgraded (default: next to the database; env MARGEN_BACKUP_DIR)")
+	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for the copy of a SQLite database taken before it is upgraded; empty: next to the database file (env MARGEN_BACKUP_DIR)")
 	yes := fs.Bool("yes", false, "upgrade a PostgreSQL database without stopping to ask for a backup first")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err

@@ -182,6 +182,9 @@ func (a *app) flags(name, synopsis, help string) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet("margen "+name, flag.ContinueOnError), a: a, name: name,
 		synopsis: synopsis, help: help}
 	fs.SetOutput(io.Discard)
+	if a.collect != nil {
+		a.collect(fs)
+	}
 	return fs
 }
 
@@ -193,8 +196,8 @@ func (fs *flagSet) dbFlag(cfg *config) {
 // logFlags adds --log-level and --log-format, defaulting to
 // MARGEN_LOG_LEVEL and MARGEN_LOG_FORMAT.
 func (fs *flagSet) logFlags(cfg *config) {
-	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least level of the log lines written: debug, info, warn or error (env MARGEN_LOG_LEVEL)")
-	fs.Var(logFormat{&cfg.LogFormat}, "log-format", "text or json; logs go to standard error (env MARGEN_LOG_FORMAT)")
+	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` of the log lines written: debug, info, warn or error (env MARGEN_LOG_LEVEL)")
+	fs.Var(logFormat{&cfg.LogFormat}, "log-format", "log `format`, text or json; logs go to standard error (env MARGEN_LOG_FORMAT)")
 }
 
 // logFormat is the value of --log-format.

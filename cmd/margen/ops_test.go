@@ -500,3 +500,22 @@ func TestPostgresDumpRestore(t *testing.T) {
 		t.Fatalf("restored %d decisions, want %d", got, want)
 	}
 }
+
+// TestVersion: the -ldflags values win; without them the build
+// information is used, and the schema version is printed either way.
+func TestVersion(t *testing.T) {
+	out := mustRun(t, "version")
+	if !strings.HasPrefix(out, "margen ") || !strings.Contains(out, "\ncommit ") ||
+		!strings.Contains(out, fmt.Sprintf("schema version %d\n", store.SchemaVersion())) {
+		t.Fatalf("version printed %q", out)
+	}
+	version, commit = "v1.4.0", "0123456789abcdef0123"
+	defer func() { version, commit = "", "" }()
+	out = mustRun(t, "version")
+	if !strings.HasPrefix(out, "margen v1.4.0\ncommit 0123456789abcdef0123\n") {
+		t.Fatalf("version with -ldflags values printed %q", out)
+	}
+	if v := versionString(); v != "v1.4.0+0123456789ab" {
+		t.Fatalf("versionString() = %q", v)
+	}
+}
