@@ -190,3 +190,23 @@ func TestSchemaVersions(t *testing.T) {
 		})
 	}
 }
+
+// TestSchemaCurrent: the readiness check notices a schema another process
+// moved on.
+func TestSchemaCurrent(t *testing.T) {
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.Open(t)
+			if err := db.SchemaCurrent(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SQL().ExecContext(ctx, db.Rebind("INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, true)"), store.SchemaVersion()+1); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.SchemaCurrent(ctx); !errors.Is(err, store.ErrSchemaNewer) {
+				t.Fatalf("SchemaCurrent after a newer migration = %v", err)
+			}
+		})
+	}
+}

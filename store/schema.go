@@ -160,5 +160,17 @@ func MigrateTo(ctx context.Context, dsn string, version int64) error {
 
 // SchemaCurrent returns an error unless the database's schema is at the
 // version this binary knows (for readiness checks: another process may
-// have upgraded the shared database).
-func (db *DB) SchemaCurrent(ctx context.Context) error { return db.checkSchema(ctx, false) }
+// have upgraded the shared database). One read, no migration lock.
+func (db *DB) SchemaCurrent(ctx context.Context) error {
+	var v int64
+	if err := db.read.QueryRowContext(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&v); err != nil {
+		return dbErr("read schema version", err)
+	}
+	switch known := SchemaVersion(); {
+	case v > known:
+		return newerError(v, known)
+	case v < known:
+		return fmt.Errorf("store: database schema is at version %d, this margen needs version %d", v, known)
+	}
+	return nil
+}
