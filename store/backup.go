@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -152,7 +154,8 @@ func renameDurably(tmp, dest string) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
+	// Windows cannot sync a directory; its rename is durable enough.
+	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) && runtime.GOOS != "windows" {
 		return fmt.Errorf("store: sync directory of %s: %w", dest, err)
 	}
 	return nil
@@ -360,16 +363,23 @@ func LockForReplace(ctx context.Context, path string) (release func(replaced boo
 			return fail(err)
 		}
 	}
+	var once sync.Once
 	return func(replaced bool) {
-		bg := context.Background()
-		conn.ExecContext(bg, "ROLLBACK")
-		if !replaced && !strings.EqualFold(was, "delete") {
-			conn.ExecContext(bg, "PRAGMA locking_mode=NORMAL")
-			conn.ExecContext(bg, "PRAGMA journal_mode="+was)
-		}
-		conn.Close()
-		db.Close()
+		once.Do(func() { unlock(conn, db, was, replaced) })
 	}, nil
+}
+
+// unlock ends LockForReplace's hold; unless the file was replaced, it puts
+// back the journal mode it found.
+func unlock(conn *sql.Conn, db *sql.DB, was string, replaced bool) {
+	bg := context.Background()
+	conn.ExecContext(bg, "ROLLBACK")
+	if !replaced && !strings.EqualFold(was, "delete") {
+		conn.ExecContext(bg, "PRAGMA locking_mode=NORMAL")
+		conn.ExecContext(bg, "PRAGMA journal_mode="+was)
+	}
+	conn.Close()
+	db.Close()
 }
 
 func inUse(path string, err error) error {
@@ -430,6 +440,12 @@ func RestoreSQLite(ctx context.Context, src, dest string) (Verification, error) 
 		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return v, fmt.Errorf("store: %w", err)
 		}
+	}
+	if runtime.GOOS == "windows" {
+		// Windows does not rename over a file that is open: let go of
+		// the lock first (a server started in this instant would see
+		// the old database or the new one, both whole).
+		release(true)
 	}
 	if err := renameDurably(tmp, dest); err != nil {
 		return v, err
