@@ -259,11 +259,7 @@ func openPostgres(ctx context.Context, dsn string, maxConns int) (*DB, error) {
 }
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {
-	path = strings.TrimPrefix(path, "sqlite://")
-	path = strings.TrimPrefix(path, "file:")
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i] // our pragmas are not negotiable
-	}
+	path = sqlitePath(path) // our pragmas are not negotiable
 	if path == "" {
 		return nil, errors.New("store: empty database path")
 	}
@@ -328,15 +324,16 @@ func (db *DB) checkSchema(ctx context.Context, migrate bool) error {
 	if err != nil {
 		return err
 	}
-	if !migrate {
-		current, _, err := p.GetVersions(ctx)
-		if err != nil {
-			return fmt.Errorf("store: read schema version: %w", err)
-		}
-		if current <= 0 {
-			db.log.Info("new database: creating its schema", "engine", db.engine)
-			migrate = true
-		}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if current > target {
+		return newerError(current, target)
+	}
+	if !migrate && current <= 0 {
+		db.log.Info("new database: creating its schema", "engine", db.engine)
+		migrate = true
 	}
 	if migrate {
 		res, err := p.Up(ctx)
@@ -349,15 +346,8 @@ func (db *DB) checkSchema(ctx context.Context, migrate bool) error {
 		}
 		return nil
 	}
-	current, target, err := p.GetVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("store: read schema version: %w", err)
-	}
-	switch {
-	case current < target:
+	if current < target {
 		return fmt.Errorf("store: database schema is at version %d, this margen needs version %d: run `margen migrate` first", max(current, 0), target)
-	case current > target:
-		return fmt.Errorf("store: database schema is at version %d, newer than this margen knows (%d): upgrade margen", current, target)
 	}
 	return nil
 }

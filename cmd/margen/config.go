@@ -72,6 +72,17 @@ type config struct {
 	// DebugAddr, when set, is a private listener for /debug/pprof and
 	// /metrics (MARGEN_DEBUG_ADDR, --debug-addr).
 	DebugAddr string
+	// BackupDir is where serve takes scheduled backups and where serve and
+	// migrate save a SQLite database before upgrading it (MARGEN_BACKUP_DIR,
+	// --backup-dir; empty: no scheduled backups, and the pre-upgrade copy
+	// goes next to the database file).
+	BackupDir string
+	// BackupEvery is the interval between scheduled backups
+	// (MARGEN_BACKUP_EVERY, --backup-every).
+	BackupEvery time.Duration
+	// BackupKeep is how many scheduled backups are kept
+	// (MARGEN_BACKUP_KEEP, --backup-keep).
+	BackupKeep int
 }
 
 const (
@@ -85,6 +96,10 @@ const (
 	defaultRateAddressBurst = 200
 	defaultStreamsPerMember = 8
 	defaultStreamsPerOrg    = 500
+	defaultBackupEvery      = 6 * time.Hour
+	defaultBackupKeep       = 14
+	// minBackupEvery keeps a mistyped interval ("6s") from filling the disk.
+	minBackupEvery = time.Minute
 )
 
 // config reads the environment. Flags are applied on top by each command.
@@ -95,7 +110,8 @@ func (a *app) config() (config, error) {
 		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
 		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg,
 		IdempotencyTTL: margen.DefaultIdempotencyTTL,
-		WriteTimeout:   decision.DefaultWriteTimeout}
+		WriteTimeout:   decision.DefaultWriteTimeout,
+		BackupEvery:    defaultBackupEvery, BackupKeep: defaultBackupKeep}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -142,6 +158,21 @@ func (a *app) config() (config, error) {
 			return c, fmt.Errorf("MARGEN_WEBHOOK_ALLOW_PRIVATE: %q is not a boolean: use true or false", v)
 		}
 		c.WebhookAllowPrivate = b
+	}
+	c.BackupDir = a.getenv("MARGEN_BACKUP_DIR")
+	if v := a.getenv("MARGEN_BACKUP_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < minBackupEvery {
+			return c, fmt.Errorf("MARGEN_BACKUP_EVERY: %q is not a duration of at least 1m: use e.g. 6h", v)
+		}
+		c.BackupEvery = d
+	}
+	if v := a.getenv("MARGEN_BACKUP_KEEP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("MARGEN_BACKUP_KEEP: %q is not a positive number of backups", v)
+		}
+		c.BackupKeep = n
 	}
 	if v := a.getenv("MARGEN_METRICS_PUBLIC"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -231,6 +262,9 @@ func (c config) LogValue() slog.Value {
 		slog.Duration("db_conn_wait", c.DBConnWait),
 		slog.Int("max_streams_per_member", c.StreamsPerMember),
 		slog.Int("max_streams_per_org", c.StreamsPerOrg),
+		slog.String("backup_dir", c.BackupDir),
+		slog.Duration("backup_every", c.BackupEvery),
+		slog.Int("backup_keep", c.BackupKeep),
 	)
 }
 
@@ -283,6 +317,9 @@ func (a *app) flags(name, synopsis, help string) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet("margen "+name, flag.ContinueOnError), a: a, name: name,
 		synopsis: synopsis, help: help}
 	fs.SetOutput(io.Discard)
+	if a.collect != nil {
+		a.collect(fs)
+	}
 	return fs
 }
 
@@ -291,6 +328,32 @@ func (fs *flagSet) dbFlag(cfg *config) {
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "database: a SQLite file path or a postgres:// URL (env MARGEN_DB)")
 	fs.StringVar(&cfg.AuditKeyFile, "audit-key-file", cfg.AuditKeyFile,
 		"file holding the audit key (env MARGEN_AUDIT_KEY_FILE; default: beside a SQLite database, else in the user config directory)")
+}
+
+// logFlags adds --log-level and --log-format, defaulting to
+// MARGEN_LOG_LEVEL and MARGEN_LOG_FORMAT.
+func (fs *flagSet) logFlags(cfg *config) {
+	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` of the log lines written: debug, info, warn or error (env MARGEN_LOG_LEVEL)")
+	fs.Var(logFormat{&cfg.LogFormat}, "log-format", "log `format`, text or json; logs go to standard error (env MARGEN_LOG_FORMAT)")
+}
+
+// logFormat is the value of --log-format.
+type logFormat struct{ p *string }
+
+func (f logFormat) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+func (f logFormat) Set(v string) error {
+	v = strings.ToLower(v)
+	if v != "text" && v != "json" {
+		return fmt.Errorf("%q is not a log format: use text or json", v)
+	}
+	*f.p = v
+	return nil
 }
 
 // require marks flags that must be given a non-empty value.

@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
+	"github.com/margenhq/margen/backup"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
@@ -47,7 +50,11 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 SLA worker (escalates or settles approval requests whose SLA has passed),
 the webhook delivery worker and the event broker.
 
-The database schema is migrated on start. The server prints one line,
+The database schema is migrated on start; an existing database is first
+protected as by margen migrate (a verified copy of a SQLite database, the
+path printed; on PostgreSQL it stops and prints the pg_dump command unless
+--yes is given). A database whose schema is newer than this margen knows
+is refused. The server prints one line,
 "margen listening on http://ADDR", once it accepts connections (with the
 real port when --addr asks for port 0). On SIGINT or SIGTERM it stops
 accepting, ends the event streams, lets the requests in flight finish (up
@@ -55,10 +62,16 @@ to 20s), stops the workers, drains the decision engine and closes the
 database.
 
 /metrics (Prometheus) needs no token, so it answers only clients on this
-machine unless --metrics-public is given.
+machine unless --metrics-public is given. /healthz says the process is
+alive; /readyz checks the database, the schema version and the workers.
+
+With --backup-dir (SQLite only) it takes a verified online backup every
+--backup-every into that directory and keeps the newest --backup-keep;
+the first one is due one interval after the newest backup already there.
 
 Example:
   margen serve --addr 127.0.0.1:8080 --db ./margen.db
+  margen serve --db /var/lib/margen/margen.db --backup-dir /var/lib/margen/backups --backup-every 6h
   MARGEN_DB=postgres://margen:secret@db/margen margen serve --addr :8080`)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on, host:port (env MARGEN_ADDR)")
 	fs.dbFlag(&cfg)
@@ -76,6 +89,11 @@ Example:
 	fs.DurationVar(&cfg.DBConnWait, "db-conn-wait", cfg.DBConnWait, "how long a request waits for a free database connection before it is answered 503 (env MARGEN_DB_CONN_WAIT)")
 	fs.IntVar(&cfg.StreamsPerMember, "max-streams-per-member", cfg.StreamsPerMember, "event streams one member may hold open on this process (env MARGEN_MAX_STREAMS_PER_MEMBER)")
 	fs.IntVar(&cfg.StreamsPerOrg, "max-streams-per-org", cfg.StreamsPerOrg, "event streams one organisation may hold open on this process (env MARGEN_MAX_STREAMS_PER_ORG)")
+	fs.logFlags(&cfg)
+	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for scheduled backups of a SQLite database, and for the copy taken before an upgrade (env MARGEN_BACKUP_DIR)")
+	fs.DurationVar(&cfg.BackupEvery, "backup-every", cfg.BackupEvery, "interval between scheduled backups, at least 1m (env MARGEN_BACKUP_EVERY)")
+	fs.IntVar(&cfg.BackupKeep, "backup-keep", cfg.BackupKeep, "how many scheduled backups to keep (env MARGEN_BACKUP_KEEP)")
+	yes := fs.Bool("yes", false, "upgrade a PostgreSQL database without stopping to ask for a backup first")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
 	}
@@ -101,6 +119,18 @@ Example:
 		if err := checkDebugAddr(cfg.DebugAddr); err != nil {
 			return &usageError{err.Error(), fs.usage}
 		}
+	}
+	if cfg.BackupEvery < minBackupEvery {
+		return &usageError{"--backup-every must be at least 1m, like 6h", fs.usage}
+	}
+	if cfg.BackupKeep < 1 {
+		return &usageError{"--backup-keep must be at least 1", fs.usage}
+	}
+	if cfg.BackupDir != "" && store.IsPostgres(cfg.DB) {
+		return &usageError{"--backup-dir takes SQLite backups; back up PostgreSQL with pg_dump (see docs/operations.md)", fs.usage}
+	}
+	if err := beforeUpgrade(ctx, a.stdout, cfg, *yes); err != nil {
+		return err
 	}
 	return serve(ctx, a, cfg)
 }
@@ -154,13 +184,25 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	runner.Register(margen.JobPurge, jobs.Purge(st, purgeKeepJobs, time.Hour))
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
-	for name, run := range map[string]func(context.Context){
+	run := map[string]func(context.Context){
 		"events":   broker.Run,
 		"sla":      func(ctx context.Context) { approvals.RunSLA(ctx, cfg.SLAEvery) },
 		"webhooks": deliveries.Run,
 		"jobs":     runner.Run,
-	} {
+	}
+	// Scheduled backups: a loop of their own for now; they belong on the
+	// job queue once there is one (so one of several processes takes each).
+	var backups *backup.Scheduler
+	if cfg.BackupDir != "" {
+		backups = backup.NewScheduler(backup.Options{DSN: cfg.DB, Dir: cfg.BackupDir, Every: cfg.BackupEvery,
+			Keep: cfg.BackupKeep, Clock: clock, Log: log, AuditKey: key, OnSuccess: met.BackupSucceeded, OnFailure: met.BackupFailed})
+		run["backups"] = backups.Run
+	}
+	alive := newWorkerSet()
+	for name, run := range run {
+		alive.start(name)
 		workers.Go(func() {
+			defer alive.stop(name)
 			run(wctx)
 			log.Debug("worker stopped", "worker", name)
 		})
@@ -180,7 +222,12 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
 		StreamsPerMember: cfg.StreamsPerMember, StreamsPerOrg: cfg.StreamsPerOrg,
 		Metrics: met, MetricsPublic: cfg.MetricsPublic,
-		TokenLimit: tokenLimit, AddressLimit: addrLimit, IdempotencyTTL: cfg.IdempotencyTTL})
+		TokenLimit: tokenLimit, AddressLimit: addrLimit, IdempotencyTTL: cfg.IdempotencyTTL,
+		Ready: []httpapi.ReadyCheck{
+			{Name: "migrations", Check: st.SchemaCurrent},
+			{Name: "workers", Check: func(context.Context) error { return alive.check() }},
+		},
+		Backups: backups.Last})
 	if err != nil {
 		return err
 	}
@@ -236,5 +283,43 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// workerSet knows which background workers are running, for /readyz: a
+// worker that returned before the shutdown has stopped doing its job.
+type workerSet struct {
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+func newWorkerSet() *workerSet { return &workerSet{running: map[string]bool{}} }
+
+func (w *workerSet) start(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running[name] = true
+}
+
+func (w *workerSet) stop(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running[name] = false
+}
+
+// check returns an error naming the workers that are not running.
+func (w *workerSet) check() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var down []string
+	for name, ok := range w.running {
+		if !ok {
+			down = append(down, name)
+		}
+	}
+	if len(down) > 0 {
+		slices.Sort(down)
+		return fmt.Errorf("workers not running: %s", strings.Join(down, ", "))
+	}
 	return nil
 }
