@@ -40,10 +40,33 @@ type Options struct {
 	Logger   *slog.Logger
 	MaxBatch int           // decisions per transaction (default 128)
 	MaxWait  time.Duration // how long the writer waits to fill a batch (default 0: take what is waiting)
+	// WriteTimeout bounds how long a decision may wait to be written: for a
+	// place in the writer's queue, for the database's locks and for its
+	// statements (default DefaultWriteTimeout). A decision not written by
+	// then is answered with an EBUSY "error.busy" error and is not
+	// recorded, so a hung database (a lock held by another session or
+	// process) refuses callers quickly instead of stalling every decision.
+	WriteTimeout time.Duration
+	// MaxBatchTime bounds a batch by time as well as by count: the writer
+	// takes no more decisions into one transaction than it can write in
+	// about this long, judging by the batches before (default
+	// DefaultMaxBatchTime). A decision that arrives while a batch is being
+	// written waits for it, so this bounds that wait when the queue is long.
+	MaxBatchTime time.Duration
 	// Committed, when set, is called after each committed batch with the
 	// organisations it wrote to (e.g. to wake the live-event broker).
 	Committed func(orgID string)
 }
+
+// DefaultMaxBatchTime is the time bound of a batch when
+// Options.MaxBatchTime is zero: a few fsyncs' worth, so a full batch of
+// small decisions still fits, and a batch of slow ones is cut.
+const DefaultMaxBatchTime = 10 * time.Millisecond
+
+// DefaultWriteTimeout is the write deadline of a decision when
+// Options.WriteTimeout is zero: far above a healthy commit (milliseconds),
+// short enough for a person waiting at a counter.
+const DefaultWriteTimeout = 5 * time.Second
 
 // Engine evaluates and records decisions. It is safe for concurrent use.
 type Engine struct {
@@ -53,10 +76,15 @@ type Engine struct {
 	log       *slog.Logger
 	max       int
 	wait      time.Duration
-	queue     chan *pending
-	done      chan struct{}
-	closed    sync.Once
-	stop      chan struct{}
+	timeout   time.Duration
+	batchTime time.Duration
+	// perDecision estimates what one decision adds to a batch's write time
+	// (a moving average over recent batches); only the writer uses it.
+	perDecision time.Duration
+	queue       chan *pending
+	done        chan struct{}
+	closed      sync.Once
+	stop        chan struct{}
 
 	mu       sync.RWMutex
 	policies map[string]*compiled // org id -> active policy
@@ -126,6 +154,9 @@ type pending struct {
 	err     error
 	ready   chan struct{}
 	idemKey margen.IdemKey
+	// deadline is when the caller stops waiting (real time, not the
+	// injected clock): past it the decision is refused, not written.
+	deadline time.Time
 }
 
 // New starts an engine over a store. Close stops it.
@@ -139,6 +170,12 @@ func New(store margen.Store, opt Options) *Engine {
 	if opt.MaxBatch <= 0 {
 		opt.MaxBatch = 128
 	}
+	if opt.WriteTimeout <= 0 {
+		opt.WriteTimeout = DefaultWriteTimeout
+	}
+	if opt.MaxBatchTime <= 0 {
+		opt.MaxBatchTime = DefaultMaxBatchTime
+	}
 	e := &Engine{
 		store:     store,
 		committed: opt.Committed,
@@ -146,6 +183,8 @@ func New(store margen.Store, opt Options) *Engine {
 		log:       opt.Logger,
 		max:       opt.MaxBatch,
 		wait:      opt.MaxWait,
+		timeout:   opt.WriteTimeout,
+		batchTime: opt.MaxBatchTime,
 		queue:     make(chan *pending, 4*opt.MaxBatch),
 		done:      make(chan struct{}),
 		stop:      make(chan struct{}),
@@ -256,17 +295,39 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	p.deadline = time.Now().Add(e.timeout)
 	select {
-	case e.queue <- p:
 	case <-e.stop:
 		return Result{}, margen.Errorf(margen.EUNAVAILABLE, "error.shutting_down")
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
+	default:
 	}
-	// Once queued, the decision will be written whatever the caller does:
-	// wait for the answer so it is never acknowledged before it is durable.
+	select {
+	case e.queue <- p:
+	default:
+		// The queue is full: the writer is behind (or the database is
+		// stuck). Wait for a place, but not past the deadline.
+		wait := time.NewTimer(e.timeout)
+		defer wait.Stop()
+		select {
+		case e.queue <- p:
+		case <-e.stop:
+			return Result{}, margen.Errorf(margen.EUNAVAILABLE, "error.shutting_down")
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-wait.C:
+			return Result{}, busy(errors.New("decision: the writer's queue stayed full"))
+		}
+	}
+	// Once queued, the decision will be written or refused whatever the
+	// caller does (the writer answers it by its deadline): wait for the
+	// answer so it is never acknowledged before it is durable.
 	<-p.ready
 	return p.result, p.err
+}
+
+// busy is the answer to a decision that could not be written in time.
+func busy(cause error) error {
+	return &margen.Error{Code: margen.EBUSY, Key: "error.busy", Err: cause}
 }
 
 // prepare validates a request and does the work that needs no lock, in the
@@ -426,8 +487,9 @@ func (e *Engine) writer() {
 		if e.wait > 0 {
 			timer = time.After(e.wait)
 		}
+		limit := batchLimit(e.perDecision, e.batchTime, e.max)
 	fill:
-		for len(batch) < e.max {
+		for len(batch) < limit {
 			select {
 			case p := <-e.queue:
 				batch = append(batch, p)
@@ -443,26 +505,91 @@ func (e *Engine) writer() {
 				}
 			}
 		}
+		began := time.Now()
 		e.commit(batch)
+		e.perDecision = observeBatch(e.perDecision, time.Since(began), len(batch))
 	}
+}
+
+// minTimedBatch is the smallest batch whose time says something about the
+// cost of one decision: below it the commit's fixed cost (an fsync)
+// dominates.
+const minTimedBatch = 8
+
+// batchLimit is how many decisions the next batch may take: as many as fit
+// in budget at perDecision each (all of them, max, while nothing is known
+// yet), never fewer than minTimedBatch, so a slow disk cannot shrink
+// batches to nothing and throughput with them.
+func batchLimit(perDecision, budget time.Duration, most int) int {
+	if perDecision <= 0 {
+		return most
+	}
+	return min(most, max(int(budget/perDecision), minTimedBatch))
+}
+
+// observeBatch folds the time a batch of n decisions took into the
+// per-decision estimate (an exponentially weighted average, weight 1/8).
+// Small batches are ignored: their time is mostly the commit's fixed cost.
+func observeBatch(perDecision, took time.Duration, n int) time.Duration {
+	if n < minTimedBatch {
+		return perDecision
+	}
+	x := took / time.Duration(n)
+	if perDecision <= 0 {
+		return x
+	}
+	return perDecision + (x-perDecision)/8
 }
 
 // errStale says a batch was evaluated with an older policy than the one
 // now active; the batch is retried with the new policy.
 var errStale = errors.New("decision: policy changed")
 
-// commit writes a batch, retrying transient failures. If the batch still
-// fails and the error is not the database being busy (which every smaller
-// batch would meet too), it is split in halves, each committed on its own:
-// a request that makes its batch fail is isolated in about 2·log2(n)
+// commit writes a batch, retrying transient failures. The batch must be
+// written by the earliest deadline of its decisions: decisions past their
+// deadline are refused without being tried, and a batch still not written
+// at its deadline (the database waits on a lock, or does not answer) is
+// rolled back and every caller is answered "busy". A batch that still fails
+// for another reason is split in halves, each committed on its own: a
+// request that makes its batch fail is isolated in about 2·log2(n)
 // transactions while the others are answered, instead of n.
 func (e *Engine) commit(batch []*pending) {
-	err := e.commitOnce(batch)
-	for attempt := 1; err != nil && attempt < maxAttempts && retryable(err); attempt++ {
-		time.Sleep(time.Duration(attempt) * time.Millisecond)
-		err = e.commitOnce(batch)
+	now := time.Now()
+	live := batch[:0] // filtered in place
+	deadline := time.Time{}
+	for _, p := range batch {
+		if !now.Before(p.deadline) {
+			p.err = busy(errors.New("decision: deadline passed in the writer's queue"))
+			close(p.ready)
+			continue
+		}
+		if live = append(live, p); deadline.IsZero() || p.deadline.Before(deadline) {
+			deadline = p.deadline
+		}
 	}
-	if err != nil && len(batch) > 1 && !margen.IsCode(err, margen.EBUSY) {
+	batch = live
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	err := e.commitOnce(ctx, batch)
+	for attempt := 1; err != nil && ctx.Err() == nil && attempt < maxAttempts && retryable(err); attempt++ {
+		select {
+		case <-time.After(time.Duration(attempt) * time.Millisecond):
+		case <-ctx.Done():
+		}
+		err = e.commitOnce(ctx, batch)
+	}
+	if err != nil && ctx.Err() != nil {
+		// Out of time: whatever the database said last (a cancelled
+		// statement, SQLITE_BUSY, the deadline itself), nothing was
+		// written. Splitting the batch would only wait again.
+		e.log.Warn("decisions refused: the database did not answer in time",
+			"decisions", len(batch), "timeout", e.timeout, "err", err)
+		err = busy(err)
+	}
+	if err != nil && len(batch) > 1 && ctx.Err() == nil && !margen.IsCode(err, margen.EBUSY) {
 		half := len(batch) / 2
 		e.commit(batch[:half:half])
 		e.commit(batch[half:])
@@ -496,8 +623,7 @@ func retryable(err error) bool {
 	return errors.As(err, &r) && r.Retryable()
 }
 
-func (e *Engine) commitOnce(batch []*pending) error {
-	ctx := context.Background()
+func (e *Engine) commitOnce(ctx context.Context, batch []*pending) error {
 	q := margen.BatchQuery{}
 	orgs := map[string]bool{}
 	keys := map[margen.OrgBudgetKey]bool{}

@@ -65,10 +65,15 @@ type fixture struct {
 
 func setup(t testing.TB, open func(testing.TB) margen.Store, src string) *fixture {
 	t.Helper()
-	st := open(t)
+	return setupWith(t, open(t), src, decision.Options{})
+}
+
+// setupWith is setup on a given store, with an engine built with opt.
+func setupWith(t testing.TB, st margen.Store, src string, opt decision.Options) *fixture {
+	t.Helper()
 	o := testsupport.NewOrg(t, st, testsupport.OrgOptions{Policy: src, Owner: testsupport.Member{Role: "supervisor"},
 		Members: []testsupport.Member{{Login: "ana"}}})
-	eng := decision.New(st, decision.Options{})
+	eng := decision.New(st, opt)
 	t.Cleanup(eng.Close)
 	return &fixture{st: st, eng: eng, org: o.Org, member: o.Members["ana"]}
 }

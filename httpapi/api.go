@@ -14,6 +14,7 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
+	"github.com/margenhq/margen/backup"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/i18n"
@@ -65,6 +66,18 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key's answer is replayed
 	// (default 24h); after that the key is free again.
 	IdempotencyTTL time.Duration
+	// Ready lists the checks of GET /readyz beside the database ping
+	// (migrations current, workers running); each returns nil when ready.
+	Ready []ReadyCheck
+	// Backups reports the last scheduled backup for GET
+	// /api/v1/backups/last; nil means backups are not configured.
+	Backups func() backup.Status
+}
+
+// ReadyCheck is one named readiness check.
+type ReadyCheck struct {
+	Name  string
+	Check func(context.Context) error
 }
 
 // Limits on request bodies.
@@ -98,6 +111,9 @@ type server struct {
 	metricsHandler http.Handler
 	metricsPublic  bool
 
+	ready   []ReadyCheck
+	backups func() backup.Status
+
 	// inflight holds the idempotency keys being processed in this process,
 	// so a concurrent duplicate is refused (409) instead of racing: the one
 	// in-flight guard of every idempotent write, decisions included.
@@ -129,6 +145,7 @@ func (s *server) routes() []route {
 	)
 	return []route{
 		{"GET /healthz", s.healthz, public},
+		{"GET /readyz", s.readyz, public},
 		{"GET /metrics", s.serveMetrics, public},
 		{"GET /api/v1/openapi.json", s.openapi, public},
 		{"GET /api/v1/me", s.me, frontline},
@@ -176,6 +193,7 @@ func (s *server) routes() []route {
 		{"POST /api/v1/imports/{kind}", s.importFile, manager},
 		{"GET /api/v1/exports/{kind}", s.exportRecords, manager},
 		{"GET /api/v1/ledger/check", s.checkLedger, manager},
+		{"GET /api/v1/backups/last", s.lastBackup, manager},
 	}
 }
 
@@ -233,6 +251,8 @@ func New(cfg Config) (http.Handler, error) {
 		heartbeat:     cfg.Heartbeat,
 		metrics:       cfg.Metrics,
 		metricsPublic: cfg.MetricsPublic,
+		ready:         cfg.Ready,
+		backups:       cfg.Backups,
 	}
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
@@ -263,15 +283,49 @@ func New(cfg Config) (http.Handler, error) {
 	return h, nil
 }
 
+// healthz says the process is alive and serving HTTP; it asks nothing of
+// the database (that is /readyz), so a database outage does not get a
+// healthy process restarted.
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+// readyz says whether this process can serve: the database answers, and
+// every configured check passes (migrations current, workers running).
+// Failures are named but not detailed (the endpoint is public); the
+// details go to the log.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Warn("health check failed", "request_id", reqID(r), "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	checks := append([]ReadyCheck{{"database", s.store.Ping}}, s.ready...)
+	results := make(map[string]string, len(checks))
+	var failed []string
+	for _, c := range checks {
+		if err := c.Check(ctx); err != nil {
+			s.log.Warn("readiness check failed", "request_id", reqID(r), "check", c.Name, "err", err)
+			results[c.Name] = "failed"
+			failed = append(failed, c.Name)
+			continue
+		}
+		results[c.Name] = "ok"
+	}
+	if len(failed) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failed": failed, "checks": results})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": results})
+}
+
+// lastBackup is GET /api/v1/backups/last: the outcome of the server's last
+// scheduled backup (the backups are of the whole installation, so every
+// organisation's managers see the same; only times, size and the file's
+// base name are shown).
+func (s *server) lastBackup(w http.ResponseWriter, r *http.Request) {
+	var st backup.Status
+	if s.backups != nil {
+		st = s.backups()
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *server) openapi(w http.ResponseWriter, r *http.Request) {

@@ -147,11 +147,17 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 			slog.Duration("duration", time.Since(start)),
 			slog.Int64("bytes", sw.bytes),
 			slog.String("request_id", st.id),
+			slog.String("remote", r.RemoteAddr),
 		}
 		if st.member != nil {
 			attrs = append(attrs, slog.String("org", st.org.ID), slog.String("member", st.member.ID))
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
+		// A server error is worth a look even where only warnings are kept.
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(r.Context(), level, "http request", attrs...)
 	})
 }
 

@@ -43,7 +43,11 @@ type Metrics struct {
 	decisions *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	failures  prometheus.Counter
-	log       *slog.Logger
+	// backupLast is the Unix time of the last successful scheduled
+	// backup (0 until one succeeds); backupFailures counts failed ones.
+	backupLast     prometheus.Gauge
+	backupFailures prometheus.Counter
+	log            *slog.Logger
 }
 
 // Outcome labels of margen_decisions_total, registered at zero so the
@@ -82,12 +86,20 @@ func New(opt Options) *Metrics {
 			Name: "margen_webhook_failures_total",
 			Help: "Webhook delivery attempts that failed (transport error or non-2xx answer).",
 		}),
+		backupLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "margen_backup_last_success_timestamp_seconds",
+			Help: "Unix time at which the last successful scheduled backup started (0: none yet since the server started).",
+		}),
+		backupFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "margen_backup_failures_total",
+			Help: "Scheduled backups that failed (copy or verification).",
+		}),
 		log: opt.Logger,
 	}
 	for _, o := range outcomes {
 		m.decisions.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.decisions, m.latency, m.failures,
+	m.reg.MustRegister(m.decisions, m.latency, m.failures, m.backupLast, m.backupFailures,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opt.Counts != nil {
@@ -133,6 +145,22 @@ func (m *Metrics) WebhookFailure() {
 		return
 	}
 	m.failures.Inc()
+}
+
+// BackupSucceeded records a successful scheduled backup started at t.
+func (m *Metrics) BackupSucceeded(t time.Time) {
+	if m == nil {
+		return
+	}
+	m.backupLast.Set(float64(t.UnixNano()) / 1e9)
+}
+
+// BackupFailed counts a failed scheduled backup.
+func (m *Metrics) BackupFailed() {
+	if m == nil {
+		return
+	}
+	m.backupFailures.Inc()
 }
 
 // Registry is the private registry, for tests and extra collectors.

@@ -77,6 +77,8 @@ func TestSeries(t *testing.T) {
 		`margen_pending_approvals 3`,
 		`margen_job_queue_depth 7`,
 		`margen_webhook_failures_total 0`,
+		`margen_backup_last_success_timestamp_seconds 0`,
+		`margen_backup_failures_total 0`,
 	)
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if !strings.Contains(out, name) && !(name == "process_cpu_seconds_total" && !processMetrics()) {
@@ -90,6 +92,8 @@ func TestSeries(t *testing.T) {
 	m.ApprovalAnswered("org_1", "approved", 42)
 	m.ApprovalAnswered("org_1", "expired", 900)
 	m.WebhookFailure()
+	m.BackupSucceeded(time.Unix(1796000000, 0))
+	m.BackupFailed()
 	counts.approvals.Store(4)
 	out = scrape(t, h)
 	has(t, out,
@@ -99,6 +103,8 @@ func TestSeries(t *testing.T) {
 		`margen_approval_latency_seconds_bucket{kind="approved",le="30"} 0`,
 		`margen_approval_latency_seconds_count{kind="expired"} 1`,
 		`margen_webhook_failures_total 1`,
+		`margen_backup_last_success_timestamp_seconds 1.796e+09`,
+		`margen_backup_failures_total 1`,
 		`margen_pending_approvals 3`, // cached: the store is not asked again within 5s
 	)
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -180,7 +181,7 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 		}
 	}
 
-	e := evaluator{r: r, pool: &p.acts}
+	e := evaluator{r: r, pool: &p.acts, day: &p.day}
 	defer e.release()
 	ri := p.roleIdx[r.Role]
 	forbids := p.anyRoleForbids[ai]
@@ -254,10 +255,21 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 		return v, nil
 	}
 
-	cands := make([]Candidate, 0, n)
+	var cands []Candidate
 	var backing []Charge
-	if charge && nCharges > 0 {
-		backing = make([]Charge, 0, nCharges)
+	if !charge {
+		nCharges = 0
+	}
+	if n <= len(verdictMem{}.cands) && nCharges <= len(verdictMem{}.charges) {
+		// The usual verdict (a grant or two, a few budgets) takes one
+		// allocation instead of two.
+		m := new(verdictMem)
+		cands, backing = m.cands[:0:n], m.charges[:0:nCharges]
+	} else {
+		cands = make([]Candidate, 0, n)
+		if nCharges > 0 {
+			backing = make([]Charge, 0, nCharges)
+		}
 	}
 	for _, g := range holding {
 		c := Candidate{Rule: g.ID, Max: g.MaxAmount, Code: CodeWithinLatitude, Route: g.Above}
@@ -285,14 +297,38 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 	}, nil
 }
 
+// verdictMem backs the candidates and charges of a typical verdict.
+type verdictMem struct {
+	cands   [2]Candidate
+	charges [4]Charge
+}
+
 // evaluator carries per-request state through one Evaluate call.
 type evaluator struct {
 	r    *Request
 	pool *sync.Pool
 	act  *activation
+	// day is the policy's cache of the last day key.
+	day  *atomic.Pointer[dayKey]
 	errs []string
 	// period keys, computed on first use
-	day, week string
+	dayKey, week string
+}
+
+// dayOf is PeriodKey(PeriodDay, t, loc), from the policy's one-entry cache
+// when t falls on the day it holds.
+func (e *evaluator) dayOf(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	t = t.In(loc)
+	y, m, d := t.Date()
+	if c := e.day.Load(); c != nil && c.loc == loc && c.y == y && c.m == int(m) && c.d == d {
+		return c.key
+	}
+	k := PeriodKey(PeriodDay, t, loc)
+	e.day.Store(&dayKey{loc: loc, y: y, m: int(m), d: d, key: k})
+	return k
 }
 
 func (e *evaluator) holds(prg *program, rule string) bool {
@@ -343,14 +379,14 @@ func (e *evaluator) release() {
 func (e *evaluator) periodKey(period string) string {
 	switch period {
 	case PeriodDay, PeriodMonth:
-		if e.day == "" {
-			e.day = PeriodKey(PeriodDay, e.r.At, e.r.Loc)
+		if e.dayKey == "" {
+			e.dayKey = e.dayOf(e.r.At, e.r.Loc)
 		}
 		if period == PeriodMonth {
 			// "2026-11-25" -> "2026-11": one allocation serves both keys.
-			return e.day[:len(e.day)-3]
+			return e.dayKey[:len(e.dayKey)-3]
 		}
-		return e.day
+		return e.dayKey
 	case PeriodWeek:
 		if e.week == "" {
 			e.week = PeriodKey(PeriodWeek, e.r.At, e.r.Loc)

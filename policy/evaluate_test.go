@@ -788,3 +788,34 @@ func TestWeeklyBudgetsAndRequestErrorText(t *testing.T) {
 		t.Errorf("error text %v", err)
 	}
 }
+
+// TestDayKeyCache: the day key Evaluate reuses between requests follows
+// the request's day and time zone (the cache holds one day at a time).
+func TestDayKeyCache(t *testing.T) {
+	p := mustParseFile(t, "testdata/restaurant.yaml")
+	bogota, madrid := mustLoc(t, "America/Bogota"), mustLoc(t, "Europe/Madrid")
+	at := time.Date(2026, 11, 30, 23, 30, 0, 0, bogota) // 1 December in Madrid
+	for _, c := range []struct {
+		at  time.Time
+		loc *time.Location
+	}{
+		{at, bogota}, {at, bogota}, {at, madrid}, {at, bogota}, {at.Add(time.Hour), bogota},
+		{at.AddDate(0, 0, -1), bogota}, {at, nil},
+	} {
+		r := &Request{MemberID: "m-17", Role: "frontline", Team: "restaurante", CustomerID: "c-9",
+			Action: "courtesy_gift", Amount: 1000, Context: map[string]any{"order_total": 4800000.0},
+			At: c.at, Loc: c.loc}
+		v, err := p.Evaluate(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Candidates) == 0 || len(v.Candidates[0].Charges) != 2 {
+			t.Fatalf("verdict %+v: want a candidate with two charges", v)
+		}
+		for _, ch := range v.Candidates[0].Charges {
+			if want := PeriodKey(ch.Period, c.at, c.loc); ch.Key.Period != want {
+				t.Errorf("%s in %v: %s period %q, want %q", c.at, c.loc, ch.Key.BudgetID, ch.Key.Period, want)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,6 +70,17 @@ type Policy struct {
 	// acts recycles CEL activations between evaluations. It is a cache, not
 	// state: nothing observable depends on what it holds.
 	acts sync.Pool
+	// day caches the last day key PeriodKey built (most decisions of an
+	// organisation fall on the same day), so evaluating does not allocate
+	// it again. A cache, not state, like acts.
+	day atomic.Pointer[dayKey]
+}
+
+// dayKey is a day in a time zone and its period key ("2026-11-25").
+type dayKey struct {
+	loc     *time.Location
+	y, m, d int
+	key     string
 }
 
 // Action is one entry of the policy's action catalogue.

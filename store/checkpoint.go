@@ -26,7 +26,7 @@ type checkpointer struct {
 const checkpointEvery = 100 * time.Millisecond
 
 func newCheckpointer(base string) (*checkpointer, error) {
-	db, err := sql.Open("sqlite", base+"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)")
+	db, err := sql.Open(sqliteDriver, base+"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite checkpointer: %w", err)
 	}

@@ -16,14 +16,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/margenhq/margen"
 )
+
+// SQLiteDriver is the database/sql driver name under which this build
+// opens SQLite files (tests use it to open a connection of their own).
+const SQLiteDriver = sqliteDriver
 
 // Engine names returned by (*DB).Engine.
 const (
@@ -34,6 +37,10 @@ const (
 // sqliteReadConns is the size of the SQLite read pool. Readers never block
 // the writer in WAL mode, so a few connections serve the UI and the API.
 const sqliteReadConns = 4
+
+// pgCancelGrace is how long a PostgreSQL statement whose context ended may
+// take to acknowledge the server-side cancel before its connection is cut.
+const pgCancelGrace = time.Second
 
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrations embed.FS
@@ -232,6 +239,14 @@ func openPostgres(ctx context.Context, dsn string, maxConns int) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: parse postgres url: %w", err)
 	}
+	// A statement whose context ends (a write past its deadline, a caller
+	// gone) is cancelled by the server, which also releases the locks it
+	// waits for; the connection stays usable. pgx's default would close the
+	// socket instead, and the server would keep the abandoned statement
+	// queued on the lock until it is granted.
+	cfg.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: pgCancelGrace}
+	}
 	pool := stdlib.OpenDB(*cfg)
 	pool.SetMaxOpenConns(maxConns)
 	pool.SetMaxIdleConns(maxConns)
@@ -244,11 +259,7 @@ func openPostgres(ctx context.Context, dsn string, maxConns int) (*DB, error) {
 }
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {
-	path = strings.TrimPrefix(path, "sqlite://")
-	path = strings.TrimPrefix(path, "file:")
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i] // our pragmas are not negotiable
-	}
+	path = sqlitePath(path) // our pragmas are not negotiable
 	if path == "" {
 		return nil, errors.New("store: empty database path")
 	}
@@ -272,7 +283,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		// Checkpoints run in the background (see checkpointer), not in
 		// the commit of whichever writer crosses the threshold.
 		"&_pragma=wal_autocheckpoint(0)"
-	write, err := sql.Open("sqlite", writeDSN)
+	write, err := sql.Open(sqliteDriver, writeDSN)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -289,7 +300,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		"&_pragma=foreign_keys(1)" +
 		"&_pragma=cache_size(-16000)" +
 		"&_pragma=temp_store(MEMORY)"
-	read, err := sql.Open("sqlite", readDSN)
+	read, err := sql.Open(sqliteDriver, readDSN)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
@@ -313,15 +324,16 @@ func (db *DB) checkSchema(ctx context.Context, migrate bool) error {
 	if err != nil {
 		return err
 	}
-	if !migrate {
-		current, _, err := p.GetVersions(ctx)
-		if err != nil {
-			return fmt.Errorf("store: read schema version: %w", err)
-		}
-		if current <= 0 {
-			db.log.Info("new database: creating its schema", "engine", db.engine)
-			migrate = true
-		}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if current > target {
+		return newerError(current, target)
+	}
+	if !migrate && current <= 0 {
+		db.log.Info("new database: creating its schema", "engine", db.engine)
+		migrate = true
 	}
 	if migrate {
 		res, err := p.Up(ctx)
@@ -334,15 +346,8 @@ func (db *DB) checkSchema(ctx context.Context, migrate bool) error {
 		}
 		return nil
 	}
-	current, target, err := p.GetVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("store: read schema version: %w", err)
-	}
-	switch {
-	case current < target:
+	if current < target {
 		return fmt.Errorf("store: database schema is at version %d, this margen needs version %d: run `margen migrate` first", max(current, 0), target)
-	case current > target:
-		return fmt.Errorf("store: database schema is at version %d, newer than this margen knows (%d): upgrade margen", current, target)
 	}
 	return nil
 }
@@ -455,15 +460,23 @@ func isTransient(err error) bool {
 		}
 		return false
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+	if code, ok := sqliteCode(err); ok {
+		switch code & 0xff {
+		case sqliteBusy, sqliteLocked:
 			return true
 		}
 	}
 	return false
 }
+
+// SQLite result codes (https://sqlite.org/rescode.html), the same whichever
+// driver reports them.
+const (
+	sqliteBusy                 = 5
+	sqliteLocked               = 6
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
 
 // isUnique reports whether err is a unique or primary key violation.
 func isUnique(err error) bool {
@@ -471,10 +484,9 @@ func isUnique(err error) bool {
 	if errors.As(err, &pe) {
 		return pe.Code == "23505"
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+	if code, ok := sqliteCode(err); ok {
+		switch code {
+		case sqliteConstraintUnique, sqliteConstraintPrimaryKey:
 			return true
 		}
 	}

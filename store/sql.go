@@ -195,12 +195,29 @@ type wtx struct {
 
 // writeTx runs fn in one write transaction: committed if fn returns nil,
 // rolled back otherwise (fn's error is returned unchanged).
+//
+// ctx bounds the wait for the write connection, for the database's locks
+// (SQLite's busy wait, PostgreSQL's row locks) and for every statement of
+// fn: once it is done the statement in progress is interrupted (SQLite) or
+// cancelled by the server (PostgreSQL, see openPostgres) and the
+// transaction rolls back, so a caller with a deadline is never stalled by a
+// lock another process holds. The COMMIT on PostgreSQL is not cut short: a
+// commit cancelled half-way may still have happened, and the caller, told
+// it failed, would write the same thing twice. On SQLite a COMMIT that
+// returns an error has not happened, so the deadline applies to it too.
 func (db *DB) writeTx(ctx context.Context, fn func(t *wtx) error) error {
 	c, release, err := db.conn(ctx, db.write)
 	if err != nil {
 		return err
 	}
-	tx, err := c.BeginTx(ctx, nil)
+	// On PostgreSQL the transaction's statements are cancelled on the
+	// server by their own contexts (the writer's deadline), not by closing
+	// the transaction from the client.
+	txCtx := ctx
+	if db.d.pg {
+		txCtx = context.WithoutCancel(ctx)
+	}
+	tx, err := c.BeginTx(txCtx, nil)
 	if err != nil {
 		release()
 		return dbErr("begin", err)

@@ -160,11 +160,23 @@ It is safe to run it again: an up-to-date database is left as it is.
 (serve also migrates on start, and every other command creates the schema
 of a new, empty database.)
 
+Before it upgrades an existing database it protects it: a SQLite database
+is first copied and the copy verified (into --backup-dir, or next to the
+database file; the path is printed); on PostgreSQL it stops and prints the
+pg_dump command to run, unless --yes is given. It refuses a database whose
+schema is newer than this margen knows.
+
 Example:
   margen migrate --db ./margen.db
-  MARGEN_DB=postgres://margen:secret@db/margen margen migrate`)
+  MARGEN_DB=postgres://margen:secret@db/margen margen migrate --yes`)
 	fs.dbFlag(&cfg)
+	fs.logFlags(&cfg)
+	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for the copy of a SQLite database taken before it is upgraded; empty: next to the database file (env MARGEN_BACKUP_DIR)")
+	yes := fs.Bool("yes", false, "upgrade a PostgreSQL database without stopping to ask for a backup first")
 	if _, err := fs.parse(args, 0); err != nil {
+		return err
+	}
+	if err := beforeUpgrade(ctx, a.stdout, cfg, *yes); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, cfg, cfg.logger(a.stderr), true)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/ratelimit"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/web"
@@ -74,6 +75,23 @@ type config struct {
 	// IdempotencyTTL is how long an Idempotency-Key's first answer is
 	// replayed (MARGEN_IDEMPOTENCY_TTL, --idempotency-ttl).
 	IdempotencyTTL time.Duration
+	// WriteTimeout bounds how long a decision waits to be written before
+	// it is refused as busy (MARGEN_WRITE_TIMEOUT, --write-timeout).
+	WriteTimeout time.Duration
+	// DebugAddr, when set, is a private listener for /debug/pprof and
+	// /metrics (MARGEN_DEBUG_ADDR, --debug-addr).
+	DebugAddr string
+	// BackupDir is where serve takes scheduled backups and where serve and
+	// migrate save a SQLite database before upgrading it (MARGEN_BACKUP_DIR,
+	// --backup-dir; empty: no scheduled backups, and the pre-upgrade copy
+	// goes next to the database file).
+	BackupDir string
+	// BackupEvery is the interval between scheduled backups
+	// (MARGEN_BACKUP_EVERY, --backup-every).
+	BackupEvery time.Duration
+	// BackupKeep is how many scheduled backups are kept
+	// (MARGEN_BACKUP_KEEP, --backup-keep).
+	BackupKeep int
 }
 
 const (
@@ -87,6 +105,10 @@ const (
 	defaultRateAddressBurst = 200
 	defaultStreamsPerMember = 8
 	defaultStreamsPerOrg    = 500
+	defaultBackupEvery      = 6 * time.Hour
+	defaultBackupKeep       = 14
+	// minBackupEvery keeps a mistyped interval ("6s") from filling the disk.
+	minBackupEvery = time.Minute
 )
 
 // config reads the environment. Flags are applied on top by each command.
@@ -97,7 +119,9 @@ func (a *app) config() (config, error) {
 		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst,
 		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
 		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg,
-		IdempotencyTTL: margen.DefaultIdempotencyTTL}
+		IdempotencyTTL: margen.DefaultIdempotencyTTL,
+		WriteTimeout:   decision.DefaultWriteTimeout,
+		BackupEvery:    defaultBackupEvery, BackupKeep: defaultBackupKeep}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -130,12 +154,35 @@ func (a *app) config() (config, error) {
 		}
 		c.IdempotencyTTL = d
 	}
+	c.DebugAddr = a.getenv("MARGEN_DEBUG_ADDR")
+	if v := a.getenv("MARGEN_WRITE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("MARGEN_WRITE_TIMEOUT: %q is not a positive duration: use e.g. 5s or 500ms", v)
+		}
+		c.WriteTimeout = d
+	}
 	if v := a.getenv("MARGEN_WEBHOOK_ALLOW_PRIVATE"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return c, fmt.Errorf("MARGEN_WEBHOOK_ALLOW_PRIVATE: %q is not a boolean: use true or false", v)
 		}
 		c.WebhookAllowPrivate = b
+	}
+	c.BackupDir = a.getenv("MARGEN_BACKUP_DIR")
+	if v := a.getenv("MARGEN_BACKUP_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < minBackupEvery {
+			return c, fmt.Errorf("MARGEN_BACKUP_EVERY: %q is not a duration of at least 1m: use e.g. 6h", v)
+		}
+		c.BackupEvery = d
+	}
+	if v := a.getenv("MARGEN_BACKUP_KEEP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("MARGEN_BACKUP_KEEP: %q is not a positive number of backups", v)
+		}
+		c.BackupKeep = n
 	}
 	if v := a.getenv("MARGEN_METRICS_PUBLIC"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -231,6 +278,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Duration("sla_every", c.SLAEvery),
 		slog.Duration("idempotency_ttl", c.IdempotencyTTL),
+		slog.Duration("write_timeout", c.WriteTimeout),
+		slog.String("debug_addr", c.DebugAddr),
 		slog.Bool("metrics_public", c.MetricsPublic),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 		slog.String("cookies", c.Cookies),
@@ -244,6 +293,9 @@ func (c config) LogValue() slog.Value {
 		slog.Duration("db_conn_wait", c.DBConnWait),
 		slog.Int("max_streams_per_member", c.StreamsPerMember),
 		slog.Int("max_streams_per_org", c.StreamsPerOrg),
+		slog.String("backup_dir", c.BackupDir),
+		slog.Duration("backup_every", c.BackupEvery),
+		slog.Int("backup_keep", c.BackupKeep),
 	)
 }
 
@@ -296,6 +348,9 @@ func (a *app) flags(name, synopsis, help string) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet("margen "+name, flag.ContinueOnError), a: a, name: name,
 		synopsis: synopsis, help: help}
 	fs.SetOutput(io.Discard)
+	if a.collect != nil {
+		a.collect(fs)
+	}
 	return fs
 }
 
@@ -304,6 +359,32 @@ func (fs *flagSet) dbFlag(cfg *config) {
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "database: a SQLite file path or a postgres:// URL (env MARGEN_DB)")
 	fs.StringVar(&cfg.AuditKeyFile, "audit-key-file", cfg.AuditKeyFile,
 		"file holding the audit key (env MARGEN_AUDIT_KEY_FILE; default: beside a SQLite database, else in the user config directory)")
+}
+
+// logFlags adds --log-level and --log-format, defaulting to
+// MARGEN_LOG_LEVEL and MARGEN_LOG_FORMAT.
+func (fs *flagSet) logFlags(cfg *config) {
+	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "least `level` of the log lines written: debug, info, warn or error (env MARGEN_LOG_LEVEL)")
+	fs.Var(logFormat{&cfg.LogFormat}, "log-format", "log `format`, text or json; logs go to standard error (env MARGEN_LOG_FORMAT)")
+}
+
+// logFormat is the value of --log-format.
+type logFormat struct{ p *string }
+
+func (f logFormat) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+func (f logFormat) Set(v string) error {
+	v = strings.ToLower(v)
+	if v != "text" && v != "json" {
+		return fmt.Errorf("%q is not a log format: use text or json", v)
+	}
+	*f.p = v
+	return nil
 }
 
 // require marks flags that must be given a non-empty value.

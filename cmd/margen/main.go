@@ -21,11 +21,16 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/store"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3";
-// otherwise it is read from the module build information.
-var version = ""
+// version and commit are set at build time by scripts/release with
+// -ldflags "-X main.version=v1.2.3 -X main.commit=…"; otherwise they are
+// read from the build information the Go toolchain records.
+var (
+	version = ""
+	commit  = ""
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,6 +85,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// collect, when set, receives every flag set a command defines (for
+	// margen config docs).
+	collect func(*flagSet)
 }
 
 func commands() []command {
@@ -110,7 +118,10 @@ func commands() []command {
 		{"ledger check", "re-derive the budget ledger and verify the audit trail and every row it seals", cmdLedgerCheck},
 		{"audit checkpoint", "append a signed checkpoint of the audit chain head to a file", cmdAuditCheckpoint},
 		{"audit verify", "prove the current audit history extends signed checkpoints", cmdAuditVerify},
+		{"backup", "take a verified online backup of a SQLite database", cmdBackup},
+		{"restore", "replace a SQLite database with a verified backup", cmdRestore},
 		{"version", "print the version of margen", cmdVersion},
+		{"config docs", "print the configuration reference (every flag and variable) as Markdown", cmdConfigDocs},
 	}
 }
 
@@ -136,6 +147,11 @@ Environment (flags win over it):
   MARGEN_LOG_LEVEL   debug, info (default), warn or error
   MARGEN_SLA_EVERY   how often serve looks for approval requests past their SLA (default 1s)
   MARGEN_METRICS_PUBLIC  true: serve /metrics to any client, not only this machine
+  MARGEN_WRITE_TIMEOUT   how long a decision may wait for the database before a 503 busy (default 5s)
+  MARGEN_DEBUG_ADDR      private address for /debug/pprof and /metrics, e.g. 127.0.0.1:6060 (default off)
+  MARGEN_BACKUP_DIR  where serve takes scheduled SQLite backups (and the copy before an upgrade)
+  MARGEN_BACKUP_EVERY, MARGEN_BACKUP_KEEP  interval (default 6h) and how many to keep (default 14)
+Every variable and flag: "margen config docs" or docs/operations.md.
 
 Amounts are integer minor units of the organisation's currency
 (COP in centavos: 800000 = $8.000).
@@ -213,41 +229,85 @@ func slicesEqual(a, b []string) bool {
 	return true
 }
 
-// versionString is the build's version: the -ldflags value, or the module
-// version and VCS revision recorded by the Go toolchain.
-func versionString() string {
-	if version != "" {
-		return version
-	}
+// build describes the binary: its version, VCS commit and time, and
+// whether the tree had uncommitted changes.
+type build struct {
+	Version  string
+	Commit   string
+	Time     string
+	Modified bool
+	Go       string
+}
+
+// readBuild prefers the -ldflags values and falls back to
+// runtime/debug.ReadBuildInfo (module version, vcs.revision, vcs.time,
+// vcs.modified).
+func readBuild() build {
+	b := build{Version: version, Commit: commit}
 	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "dev"
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += "+" + s.Value[:12]
+	if ok {
+		b.Go = bi.GoVersion
+		if b.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			b.Version = bi.Main.Version
 		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if b.Commit == "" {
+					b.Commit = s.Value
+				}
+			case "vcs.time":
+				b.Time = s.Value
+			case "vcs.modified":
+				b.Modified = s.Value == "true" && commit == ""
+			}
+		}
+	}
+	if b.Version == "" {
+		b.Version = "dev"
+	}
+	return b
+}
+
+// versionString is the build's version with a short commit, for logs and
+// the API: "v1.2.3", "dev+0123456789ab", "v1.2.3+0123456789ab-dirty".
+func versionString() string {
+	b := readBuild()
+	v := b.Version
+	if b.Commit != "" && (version == "" || !strings.Contains(version, b.Commit[:min(7, len(b.Commit))])) {
+		v += "+" + b.Commit[:min(12, len(b.Commit))]
+	}
+	if b.Modified {
+		v += "-dirty"
 	}
 	return v
 }
 
 func cmdVersion(_ context.Context, a *app, args []string) error {
-	fs := a.flags("version", "", `Prints the version of margen and of Go it was built with.
+	fs := a.flags("version", "", `Prints the version of margen, the commit it was built from, and the Go
+version that built it.
 
 Example:
   margen version`)
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
 	}
-	bi, _ := debug.ReadBuildInfo()
-	gov := ""
-	if bi != nil {
-		gov = " (" + bi.GoVersion + ")"
+	b := readBuild()
+	fmt.Fprintf(a.stdout, "margen %s\n", b.Version)
+	c := b.Commit
+	if c == "" {
+		c = "unknown"
 	}
-	fmt.Fprintf(a.stdout, "margen %s%s\n", versionString(), gov)
+	if b.Modified {
+		c += " (with uncommitted changes)"
+	}
+	fmt.Fprintf(a.stdout, "commit %s\n", c)
+	if b.Time != "" {
+		fmt.Fprintf(a.stdout, "built from a commit of %s\n", b.Time)
+	}
+	if b.Go != "" {
+		fmt.Fprintf(a.stdout, "go %s\n", strings.TrimPrefix(b.Go, "go"))
+	}
+	fmt.Fprintf(a.stdout, "schema version %d\n", store.SchemaVersion())
 	return nil
 }

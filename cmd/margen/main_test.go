@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -54,12 +55,24 @@ func mustFail(t *testing.T, want string, args ...string) {
 
 func openDB(t *testing.T, path string) *store.DB {
 	t.Helper()
-	st, err := store.Open(context.Background(), path, store.Options{})
+	st, err := store.Open(context.Background(), path, store.Options{AuditKey: cliAuditKey(t, path)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// cliAuditKey is the audit key the commands use for the database at dsn
+// (nil when none was generated yet), so a test can write to a database the
+// commands sealed.
+func cliAuditKey(t testing.TB, dsn string) margen.AuditKey {
+	t.Helper()
+	k, err := loadAuditKey(config{DB: dsn}, slog.New(slog.DiscardHandler), false)
+	if err != nil {
+		return nil
+	}
+	return k
 }
 
 func countDecisions(t *testing.T, st margen.Store, orgID string) int {

@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
+	"github.com/margenhq/margen/backup"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
@@ -48,7 +51,11 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 SLA worker (escalates or settles approval requests whose SLA has passed),
 the webhook delivery worker and the event broker.
 
-The database schema is migrated on start. The server prints one line,
+The database schema is migrated on start; an existing database is first
+protected as by margen migrate (a verified copy of a SQLite database, the
+path printed; on PostgreSQL it stops and prints the pg_dump command unless
+--yes is given). A database whose schema is newer than this margen knows
+is refused. The server prints one line,
 "margen listening on http://ADDR", once it accepts connections (with the
 real port when --addr asks for port 0). On SIGINT or SIGTERM it stops
 accepting, ends the event streams, lets the requests in flight finish (up
@@ -56,15 +63,23 @@ to 20s), stops the workers, drains the decision engine and closes the
 database.
 
 /metrics (Prometheus) needs no token, so it answers only clients on this
-machine unless --metrics-public is given.
+machine unless --metrics-public is given. /healthz says the process is
+alive; /readyz checks the database, the schema version and the workers.
+
+With --backup-dir (SQLite only) it takes a verified online backup every
+--backup-every into that directory and keeps the newest --backup-keep;
+the first one is due one interval after the newest backup already there.
 
 Example:
   margen serve --addr 127.0.0.1:8080 --db ./margen.db
+  margen serve --db /var/lib/margen/margen.db --backup-dir /var/lib/margen/backups --backup-every 6h
   MARGEN_DB=postgres://margen:secret@db/margen margen serve --addr :8080`)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on, host:port (env MARGEN_ADDR)")
 	fs.dbFlag(&cfg)
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
 	fs.DurationVar(&cfg.IdempotencyTTL, "idempotency-ttl", cfg.IdempotencyTTL, "how long the first answer to an Idempotency-Key is replayed (env MARGEN_IDEMPOTENCY_TTL)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "how long a decision may wait for the database before it is refused with 503 busy (env MARGEN_WRITE_TIMEOUT)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", cfg.DebugAddr, "private address (loopback or private IP) for /debug/pprof and /metrics; off when empty (env MARGEN_DEBUG_ADDR)")
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
 	insecure := fs.Bool("insecure-cookies", false, "send the web session cookie without Secure, for plain-HTTP local use only (env MARGEN_COOKIES=insecure)")
@@ -79,6 +94,11 @@ Example:
 	fs.DurationVar(&cfg.DBConnWait, "db-conn-wait", cfg.DBConnWait, "how long a request waits for a free database connection before it is answered 503 (env MARGEN_DB_CONN_WAIT)")
 	fs.IntVar(&cfg.StreamsPerMember, "max-streams-per-member", cfg.StreamsPerMember, "event streams one member may hold open on this process (env MARGEN_MAX_STREAMS_PER_MEMBER)")
 	fs.IntVar(&cfg.StreamsPerOrg, "max-streams-per-org", cfg.StreamsPerOrg, "event streams one organisation may hold open on this process (env MARGEN_MAX_STREAMS_PER_ORG)")
+	fs.logFlags(&cfg)
+	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for scheduled backups of a SQLite database, and for the copy taken before an upgrade (env MARGEN_BACKUP_DIR)")
+	fs.DurationVar(&cfg.BackupEvery, "backup-every", cfg.BackupEvery, "interval between scheduled backups, at least 1m (env MARGEN_BACKUP_EVERY)")
+	fs.IntVar(&cfg.BackupKeep, "backup-keep", cfg.BackupKeep, "how many scheduled backups to keep (env MARGEN_BACKUP_KEEP)")
+	yes := fs.Bool("yes", false, "upgrade a PostgreSQL database without stopping to ask for a backup first")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
 	}
@@ -107,6 +127,26 @@ Example:
 	}
 	if cfg.IdempotencyTTL <= 0 {
 		return &usageError{"--idempotency-ttl must be a positive duration, like 24h", fs.usage}
+	}
+	if cfg.WriteTimeout <= 0 {
+		return &usageError{"--write-timeout must be a positive duration, like 5s", fs.usage}
+	}
+	if cfg.DebugAddr != "" {
+		if err := checkDebugAddr(cfg.DebugAddr); err != nil {
+			return &usageError{err.Error(), fs.usage}
+		}
+	}
+	if cfg.BackupEvery < minBackupEvery {
+		return &usageError{"--backup-every must be at least 1m, like 6h", fs.usage}
+	}
+	if cfg.BackupKeep < 1 {
+		return &usageError{"--backup-keep must be at least 1", fs.usage}
+	}
+	if cfg.BackupDir != "" && store.IsPostgres(cfg.DB) {
+		return &usageError{"--backup-dir takes SQLite backups; back up PostgreSQL with pg_dump (see docs/operations.md)", fs.usage}
+	}
+	if err := beforeUpgrade(ctx, a.stdout, cfg, *yes); err != nil {
+		return err
 	}
 	return serve(ctx, a, cfg)
 }
@@ -137,7 +177,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// The broker follows the audit trail; the engine wakes it after each
 	// committed batch so live streams see decisions at once.
 	broker := events.NewBroker(st, events.Options{Clock: clock, Logger: log})
-	engine := decision.New(st, decision.Options{Logger: log, Committed: broker.Notify})
+	engine := decision.New(st, decision.Options{Logger: log, Committed: broker.Notify, WriteTimeout: cfg.WriteTimeout})
 	// Runs after the HTTP server has stopped (defers run in reverse order),
 	// so no handler can queue a decision on a closed engine.
 	defer engine.Close()
@@ -160,14 +200,26 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	runner.Register(margen.JobPurge, jobs.Purge(st, purgeKeepJobs, time.Hour))
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
-	for name, run := range map[string]func(context.Context){
+	run := map[string]func(context.Context){
 		"events":   broker.Run,
 		"sla":      func(ctx context.Context) { approvals.RunSLA(ctx, cfg.SLAEvery) },
 		"webhooks": deliveries.Run,
 		"jobs":     runner.Run,
 		"sessions": func(ctx context.Context) { st.Sessions().RunSweep(ctx, 10*time.Minute) },
-	} {
+	}
+	// Scheduled backups: a loop of their own for now; they belong on the
+	// job queue once there is one (so one of several processes takes each).
+	var backups *backup.Scheduler
+	if cfg.BackupDir != "" {
+		backups = backup.NewScheduler(backup.Options{DSN: cfg.DB, Dir: cfg.BackupDir, Every: cfg.BackupEvery,
+			Keep: cfg.BackupKeep, Clock: clock, Log: log, AuditKey: key, OnSuccess: met.BackupSucceeded, OnFailure: met.BackupFailed})
+		run["backups"] = backups.Run
+	}
+	alive := newWorkerSet()
+	for name, run := range run {
+		alive.start(name)
 		workers.Go(func() {
+			defer alive.stop(name)
 			run(wctx)
 			log.Debug("worker stopped", "worker", name)
 		})
@@ -187,7 +239,12 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
 		StreamsPerMember: cfg.StreamsPerMember, StreamsPerOrg: cfg.StreamsPerOrg,
 		Metrics: met, MetricsPublic: cfg.MetricsPublic,
-		TokenLimit: tokenLimit, AddressLimit: addrLimit, IdempotencyTTL: cfg.IdempotencyTTL})
+		TokenLimit: tokenLimit, AddressLimit: addrLimit, IdempotencyTTL: cfg.IdempotencyTTL,
+		Ready: []httpapi.ReadyCheck{
+			{Name: "migrations", Check: st.SchemaCurrent},
+			{Name: "workers", Check: func(context.Context) error { return alive.check() }},
+		},
+		Backups: backups.Last})
 	if err != nil {
 		return err
 	}
@@ -204,6 +261,18 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	}
 	h := doors(api, pages)
 	var lc net.ListenConfig
+	if cfg.DebugAddr != "" {
+		dln, err := lc.Listen(ctx, "tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.DebugAddr, err)
+		}
+		dsrv := debugServer(met.Handler())
+		go dsrv.Serve(dln)
+		// Profiles in progress are cut short: nothing depends on them.
+		defer dsrv.Close()
+		log.Info("debug listening", "addr", dln.Addr().String())
+		fmt.Fprintf(a.stdout, "margen debug listening on http://%s\n", dln.Addr())
+	}
 	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -246,13 +315,20 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	return nil
 }
 
-// doors puts the two doors on one address: the JSON API owns /api/,
-// /healthz and /metrics; every other path is a web page.
+// doors puts the two doors on one address: the JSON API owns /api/ and
+// the other paths of its route table (/healthz, /readyz, /metrics...);
+// every other path is a web page.
 func doors(api, pages http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
-	mux.Handle("/healthz", api)
-	mux.Handle("/metrics", api)
+	seen := map[string]bool{"/api/": true}
+	for _, pattern := range httpapi.Routes() {
+		_, path, _ := strings.Cut(pattern, " ")
+		if !strings.HasPrefix(path, "/api/") && !seen[path] {
+			seen[path] = true
+			mux.Handle(path, api)
+		}
+	}
 	mux.Handle("/", pages)
 	return mux
 }
@@ -270,4 +346,42 @@ func loopbackOnly(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// workerSet knows which background workers are running, for /readyz: a
+// worker that returned before the shutdown has stopped doing its job.
+type workerSet struct {
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+func newWorkerSet() *workerSet { return &workerSet{running: map[string]bool{}} }
+
+func (w *workerSet) start(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running[name] = true
+}
+
+func (w *workerSet) stop(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running[name] = false
+}
+
+// check returns an error naming the workers that are not running.
+func (w *workerSet) check() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var down []string
+	for name, ok := range w.running {
+		if !ok {
+			down = append(down, name)
+		}
+	}
+	if len(down) > 0 {
+		slices.Sort(down)
+		return fmt.Errorf("workers not running: %s", strings.Join(down, ", "))
+	}
+	return nil
 }

@@ -12,19 +12,19 @@ import (
 )
 
 func TestServeConfig(t *testing.T) {
-	env := map[string]string{"MARGEN_SLA_EVERY": "250ms", "MARGEN_METRICS_PUBLIC": "true"}
+	env := map[string]string{"MARGEN_SLA_EVERY": "250ms", "MARGEN_METRICS_PUBLIC": "true", "MARGEN_WRITE_TIMEOUT": "750ms"}
 	a := &app{getenv: func(k string) string { return env[k] }}
 	cfg, err := a.config()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SLAEvery != 250*time.Millisecond || !cfg.MetricsPublic {
+	if cfg.SLAEvery != 250*time.Millisecond || !cfg.MetricsPublic || cfg.WriteTimeout != 750*time.Millisecond {
 		t.Errorf("config = %+v", cfg)
 	}
 	if def, _ := (&app{getenv: func(string) string { return "" }}).config(); def.SLAEvery != time.Second || def.MetricsPublic {
 		t.Errorf("defaults = %+v", def)
 	}
-	for k, v := range map[string]string{"MARGEN_SLA_EVERY": "soon", "MARGEN_METRICS_PUBLIC": "maybe"} {
+	for k, v := range map[string]string{"MARGEN_SLA_EVERY": "soon", "MARGEN_METRICS_PUBLIC": "maybe", "MARGEN_WRITE_TIMEOUT": "0s"} {
 		bad := map[string]string{k: v}
 		a := &app{getenv: func(k string) string { return bad[k] }}
 		if _, err := a.config(); err == nil || !strings.Contains(err.Error(), k) {
