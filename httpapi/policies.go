@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -46,22 +46,31 @@ var yamlTypes = []string{"application/yaml", "application/x-yaml", "text/yaml", 
 func (s *server) readPolicy(w http.ResponseWriter, r *http.Request, st *reqState) (*policy.Policy, []byte, bool) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if !slices.Contains(yamlTypes, mt) {
-		s.problem(w, r, margen.Invalid("Content-Type", "error.content_type"))
+		e := margen.Errorf(margen.EMEDIATYPE, "error.content_type")
+		e.Field = "Content-Type"
+		s.problem(w, r, e)
 		return nil, nil, false
 	}
 	src, err := readBody(w, r, maxPolicyBody)
+	if margen.IsCode(err, margen.ETOOLARGE) {
+		err = margen.Errorf(margen.ETOOLARGE, "error.policy_limit_size", "max", policy.MaxPolicySize)
+	}
+	if err == nil {
+		// The source is stored as text: valid UTF-8, no NUL.
+		err = margen.CheckText("body", string(src), 0, margen.TextBlock)
+	}
 	if err != nil {
 		s.problem(w, r, err)
 		return nil, nil, false
 	}
-	pol, err := policy.Parse(src)
+	pol, err := s.parsePolicy(r.Context(), src)
 	if err != nil {
 		var pe policy.Errors
 		if !errors.As(err, &pe) {
 			s.problem(w, r, err)
 			return nil, nil, false
 		}
-		s.problem(w, r, &margen.Error{Code: margen.EINVALID, Key: "error.policy_invalid", Args: map[string]any{"count": len(pe)}, Err: pe})
+		s.problem(w, r, policyProblem(pe))
 		return nil, nil, false
 	}
 	if pol.Currency() != st.org.Currency {
@@ -121,34 +130,80 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	defer ic.release()
 
-	mu, _ := s.publishLocks.LoadOrStore(st.org.ID, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
-	next := 1
-	if all, err := s.store.ListPolicies(r.Context(), st.org.ID); err != nil {
-		s.problem(w, r, err)
-		return
-	} else if len(all) > 0 {
-		next = all[0].Version + 1
-	}
-	pv := &margen.PolicyVersion{OrgID: st.org.ID, Version: next, Source: string(src), Active: true,
+	// The store numbers the version under the organisation's lock and
+	// stores the answer with it, so a replay names what this request made.
+	pv := &margen.PolicyVersion{OrgID: st.org.ID, Source: string(src), Active: true,
 		CreatedBy: st.member.ID, Note: note, CreatedAt: s.clock.Now()}
-	view := viewPolicy(pv, false)
-	view.Warnings = policyWarnings(pol)
-	out, _ := json.Marshal(view)
-	err := s.store.PublishPolicy(r.Context(), pv, ic.record(http.StatusCreated, out))
+	warnings := policyWarnings(pol)
+	render := func(created *margen.PolicyVersion) ([]byte, error) {
+		view := viewPolicy(created, false)
+		view.Warnings = warnings
+		return json.Marshal(view)
+	}
+	rec := ic.record(http.StatusCreated, nil)
+	if rec != nil {
+		rec.Render = func(created any) ([]byte, error) { return render(created.(*margen.PolicyVersion)) }
+	}
+	err := s.store.PublishPolicy(r.Context(), pv, rec)
+	var out []byte
 	if err == nil {
 		s.engine.Invalidate(st.org.ID)
-		if pv.Version != next {
-			// Another app instance published at the same moment: answer the
-			// truth; a replay of this key would name the predicted version.
-			s.log.Warn("policy version differs from the one announced", "request_id", reqID(r),
-				"org", st.org.ID, "announced", next, "published", pv.Version)
-			view.Version = pv.Version
-			out, _ = json.Marshal(view)
+		if rec != nil {
+			out = rec.Body
+		} else {
+			out, _ = render(pv)
 		}
 	}
 	s.respond(w, r, ic, err, http.StatusCreated, out)
+}
+
+// parsePolicy parses a policy while holding one of a few parse slots: a
+// document within the limits costs at most some tens of milliseconds and
+// megabytes, and the slots keep a stream of them from taking every core and
+// the memory that other tenants' decisions need.
+func (s *server) parsePolicy(ctx context.Context, src []byte) (*policy.Policy, error) {
+	select {
+	case s.parseSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.parseSlots }()
+	return policy.Parse(src)
+}
+
+// policyLimitKeys names the message of each policy limit.
+var policyLimitKeys = map[string]string{
+	policy.LimitSize:           "error.policy_limit_size",
+	policy.LimitNodes:          "error.policy_limit_nodes",
+	policy.LimitDepth:          "error.policy_limit_depth",
+	policy.LimitScalar:         "error.policy_limit_scalar",
+	policy.LimitAlias:          "error.policy_limit_alias",
+	policy.LimitEntries:        "error.policy_limit_entries",
+	policy.LimitList:           "error.policy_limit_list",
+	policy.LimitCondition:      "error.policy_limit_condition",
+	policy.LimitConditionsSize: "error.policy_limit_conditions_size",
+	policy.LimitConditionDepth: "error.policy_limit_condition_depth",
+}
+
+// policyProblem is the answer to a policy that does not validate: 413 when
+// it is too large, 400 naming the limit when it breaks another one, else 400
+// with every problem listed.
+func policyProblem(pe policy.Errors) *margen.Error {
+	for _, e := range pe {
+		if e.Limit == "" {
+			continue
+		}
+		code := margen.EINVALID
+		if e.Limit == policy.LimitSize {
+			code = margen.ETOOLARGE
+		}
+		key, ok := policyLimitKeys[e.Limit]
+		if !ok {
+			continue
+		}
+		return &margen.Error{Code: code, Key: key, Args: map[string]any{"max": e.Max, "count": len(pe)}, Err: pe}
+	}
+	return &margen.Error{Code: margen.EINVALID, Key: "error.policy_invalid", Args: map[string]any{"count": len(pe)}, Err: pe}
 }
 
 // checkRoles refuses a policy that leaves an active member without a role:
@@ -248,6 +303,12 @@ type auditCheck struct {
 	OK      bool  `json:"ok"`
 	Checked int64 `json:"checked"`
 	Broken  int64 `json:"broken"` // first broken seq, 0 when intact
+	// The rows the trail seals, checked against its commitments, and what
+	// did not match (see margen.AuditReport).
+	SealedFrom   int64                 `json:"sealed_from"`
+	Rows         int                   `json:"rows"`
+	ProblemCount int                   `json:"problem_count"`
+	Problems     []margen.AuditProblem `json:"problems"`
 }
 
 func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
@@ -257,7 +318,7 @@ func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	broken, checked, err := s.store.VerifyAudit(r.Context(), st.org.ID)
+	audit, err := s.store.CheckAudit(r.Context(), st.org.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -265,7 +326,11 @@ func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
 	if rep.Mismatches == nil {
 		rep.Mismatches = []margen.LedgerMismatch{}
 	}
-	out := ledgerCheck{Ledger: rep, Audit: auditCheck{OK: broken == 0, Checked: checked, Broken: broken}}
+	if audit.Problems == nil {
+		audit.Problems = []margen.AuditProblem{}
+	}
+	out := ledgerCheck{Ledger: rep, Audit: auditCheck{OK: audit.OK(), Checked: audit.Entries, Broken: audit.Broken,
+		SealedFrom: audit.SealedFrom, Rows: audit.Rows, ProblemCount: audit.ProblemCount, Problems: audit.Problems}}
 	out.OK = rep.OK() && out.Audit.OK
 	writeJSON(w, http.StatusOK, out)
 }

@@ -98,7 +98,9 @@ func commands() []command {
 		{"policy check", "validate a latitude policy file", cmdPolicyCheck},
 		{"policy publish", "validate and publish a latitude policy", cmdPolicyPublish},
 		{"policy explain", "show what the active policy would answer, recording nothing", cmdPolicyExplain},
-		{"ledger check", "re-derive the budget ledger and verify the audit chain", cmdLedgerCheck},
+		{"ledger check", "re-derive the budget ledger and verify the audit trail and every row it seals", cmdLedgerCheck},
+		{"audit checkpoint", "append a signed checkpoint of the audit chain head to a file", cmdAuditCheckpoint},
+		{"audit verify", "prove the current audit history extends signed checkpoints", cmdAuditVerify},
 		{"version", "print the version of margen", cmdVersion},
 	}
 }
