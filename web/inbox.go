@@ -474,8 +474,10 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request) {
 		p.Error = msg
 	}
 	p.Data = &inboxData{Pending: items}
-	// htmx swaps only 2xx answers: the refusal is in the fragment.
-	s.render(w, r, http.StatusOK, "inbox", "pending", p)
+	// htmx swaps only 2xx answers: the refusal is in the fragment. The
+	// confirmation goes out of band to the status line above the list,
+	// which the live list does not overwrite.
+	s.render(w, r, http.StatusOK, "inbox", "answered", p)
 }
 
 func (s *server) requesterName(ctx context.Context, orgID, id string) string {

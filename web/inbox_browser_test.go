@@ -179,12 +179,12 @@ func TestInboxInBrowser(t *testing.T) {
 	err = chromedp.Do(sup,
 		chromedp.SendKeys(chromedp.ID("comment-"+id), "Dale, es cliente fiel"),
 		chromedp.Click(chromedp.CSS(`#request-`+id+` button[value="approve"]`)),
-		chromedp.WaitVisible(chromedp.CSS("#pending p.notice")),
+		chromedp.WaitVisible(chromedp.CSS("#inbox-status p.notice")),
 	)
 	if err != nil {
 		t.Fatalf("approving in the inbox: %v", err)
 	}
-	notice, err := chromedp.Run(sup, chromedp.Text(chromedp.CSS("#pending p.notice")))
+	notice, err := chromedp.Run(sup, chromedp.Text(chromedp.CSS("#inbox-status p.notice")))
 	if err != nil || !strings.Contains(notice, "You approved camila") {
 		t.Fatalf("approving in the inbox: %q %v", notice, err)
 	}
