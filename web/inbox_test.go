@@ -181,12 +181,25 @@ func TestInboxAnswer(t *testing.T) {
 		if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "beyond your own latitude") {
 			t.Fatalf("an approval beyond marta's latitude: %d %s", res.StatusCode, body)
 		}
+		// An exception (no grant covers it) goes to the owner, marked.
+		b, _ := json.Marshal(map[string]any{"description": "Cambiar el postre por vino", "reason": "aniversario"})
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/exceptions", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+s.Token["camila"])
+		req.Header.Set("Content-Type", "application/json")
+		xres, err := http.DefaultClient.Do(req)
+		if err != nil || xres.StatusCode != http.StatusCreated {
+			t.Fatalf("POST /api/v1/exceptions: %v %v", xres, err)
+		}
+		xres.Body.Close()
 		o := s.client(t)
 		o.signin("admin", s.Pass["admin"])
 		_, body = o.do("GET", "/inbox", nil, "Accept-Language", "en")
 		i := strings.Index(body, `id="request-`+big+`"`)
 		if i < 0 || !strings.Contains(body[i:], "Escalated to you") {
 			t.Fatalf("the owner's inbox does not show the escalated request marked:\n%s", body)
+		}
+		if !strings.Contains(body, "Cambiar el postre por vino") || !strings.Contains(body, `<mark class="exception">Exception</mark>`) {
+			t.Errorf("the owner's inbox does not show the exception request marked")
 		}
 
 		// An act already done, above the waiter's latitude: a ratification.
