@@ -49,6 +49,7 @@ func (db *DB) setMember(ctx context.Context, orgID, memberID, column, value, act
 		if _, err := t.exec("UPDATE members SET "+column+" = ? WHERE org_id = ? AND id = ?", value, orgID, memberID); err != nil {
 			return dbErr("update member", err)
 		}
+		t.touch("members", orgID, "id", memberID) // the sealed row changed
 		return t.audit(c, newAudit(orgID, actor, action, memberID, data, at))
 	})
 }
