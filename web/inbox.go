@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -24,11 +25,10 @@ import (
 // scoped as /api/v1/acts and /api/v1/refusals scope them (margen.SeesAll).
 
 const (
-	inboxRecentActs = 5                // a customer's recent acts shown with a request
-	inboxActivity   = 50               // rows of the team's activity
-	inboxSLATick    = 30 * time.Second // how often the time left is rewritten
-	maxComment      = 1000             // as the approval service bounds it
-	dateLayout      = "2006-01-02"     // <input type="date">
+	inboxRecentActs = 5            // a customer's recent acts shown with a request
+	inboxActivity   = 50           // rows of the team's activity
+	maxComment      = 1000         // as the approval service bounds it
+	dateLayout      = "2006-01-02" // <input type="date">
 )
 
 // inboxAccess is the least access level with an inbox: the route table
@@ -43,6 +43,12 @@ const keyInboxNotice = "inbox_notice"
 func (p *page) InboxAllowed() bool {
 	return p.Member != nil && margen.AccessAtLeast(p.Member, inboxAccess)
 }
+
+// inboxSLATick is how often an open inbox's time left is rewritten (a
+// variable only so that a test can shorten it).
+var inboxSLATick atomic.Int64
+
+func init() { inboxSLATick.Store(int64(30 * time.Second)) }
 
 // Outcomes the activity can be narrowed to.
 const (
@@ -559,7 +565,7 @@ func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	heartbeat := time.NewTicker(streamHeartbeat)
 	defer heartbeat.Stop()
-	sla := time.NewTicker(inboxSLATick)
+	sla := time.NewTicker(time.Duration(inboxSLATick.Load()))
 	defer sla.Stop()
 	for {
 		select {

@@ -14,6 +14,7 @@ import (
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/auth"
 	"github.com/margenhq/margen/store"
+	"github.com/margenhq/margen/web"
 )
 
 // addMember adds a member with a password to the site's organisation and
@@ -342,8 +343,10 @@ func (r *sseReader) next(name string) string {
 
 // TestInboxLive: a request made through the JSON API reaches the open
 // inbox of the supervisor it is routed to, over the stream, and not the
-// inbox of a supervisor of another team; the answer empties it again.
+// inbox of a supervisor of another team; its time left is rewritten on the
+// open page; the answer empties it again.
 func TestInboxLive(t *testing.T) {
+	web.SetInboxSLATick(t.Cleanup, 200*time.Millisecond)
 	engines(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, false)
 		s.addMember(t, "lucia", margen.AccessSupervisor, "supervisor", "cocina")
@@ -366,6 +369,10 @@ func TestInboxLive(t *testing.T) {
 		}
 		if other := ls.next("pending"); strings.Contains(other, id) {
 			t.Fatal("lucia's stream carries a request routed to team salon")
+		}
+		// The time left is rewritten on the open page.
+		if left := ms.next("sla-" + id); !strings.Contains(left, "min left") {
+			t.Fatalf("the time left: %q", left)
 		}
 		res, body := m.do("POST", "/inbox/approvals/"+id+"/answer", url.Values{"answer": {"reject"}, "comment": {"hoy no"}}, "HX-Request", "true", "Accept-Language", "en")
 		if res.StatusCode != http.StatusOK || !strings.Contains(body, "You rejected camila") {
