@@ -45,6 +45,10 @@ func TestWebAccounts(t *testing.T) {
 			if margen.MemberStamp(got) == before {
 				t.Fatal("a new password must change the member's stamp")
 			}
+			// The sealed audit trail commits to the member's new row.
+			if rep, err := db.CheckAudit(ctx, o.ID); err != nil || !rep.OK() {
+				t.Fatalf("audit check after a new password and language: %+v, %v", rep, err)
+			}
 			if err := db.SetMemberLanguage(ctx, other.ID, ana.ID, "en", "x"); !margen.IsCode(err, margen.ENOTFOUND) {
 				t.Fatalf("another organisation's member: %v, want not found", err)
 			}

@@ -45,7 +45,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	// Keys built in Go code: p.T("key"...), errorPage(..., "key"), and the
 	// keys with a variable part, completed here.
-	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter)\.[a-z_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox)\.[a-z_.]+)"`)
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -61,6 +61,16 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	for _, k := range []string{"counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left."} {
 		delete(keys, k)
+	}
+	for _, k := range []string{"inbox.answered.", "inbox.error.answered_by.", "inbox.outcome."} {
+		delete(keys, k)
+	}
+	for _, st := range []string{"approved", "rejected"} {
+		keys["inbox.answered."+st] = true
+		keys["inbox.error.answered_by."+st] = true
+	}
+	for _, o := range outcomes {
+		keys["inbox.outcome."+o] = true
 	}
 	for _, suffix := range []string{"day", "week", "month"} {
 		keys["counter.latitude.remaining."+suffix] = true

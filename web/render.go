@@ -75,7 +75,7 @@ func parseViews(cat *i18n.Catalog, a *assets) (*views, error) {
 		}
 		v.pages[strings.TrimSuffix(p, ".html")] = t
 	}
-	for _, want := range []string{"error", "signin", "setup", "account", "counter"} {
+	for _, want := range []string{"error", "signin", "setup", "account", "counter", "inbox"} {
 		if v.pages[want] == nil {
 			return nil, fmt.Errorf("web: template %s.html is missing", want)
 		}

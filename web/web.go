@@ -106,6 +106,11 @@ func (s *server) routes() []route {
 		{"GET /counter/approvals/{id}/events", s.approvalEvents, frontline},
 		{"POST /counter/acts/{id}/reaction", s.reaction, frontline},
 		{"POST /counter/refusals", s.refusal, frontline},
+
+		// The supervisor's inbox (inbox.go).
+		{"GET /inbox", s.inbox, inboxAccess},
+		{"GET /inbox/events", s.inboxEvents, inboxAccess},
+		{"POST /inbox/approvals/{id}/answer", s.answer, inboxAccess},
 	}
 }
 

@@ -1,0 +1,607 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/events"
+	"github.com/margenhq/margen/policy"
+)
+
+// The supervisor's inbox: the requests they can decide now (the same list
+// as GET /api/v1/approvals/pending, approval.Service.Pending), arriving
+// live over the event broker with the same visibility rule as
+// GET /api/v1/events (approval.Service.Sees); the answer through
+// approval.Service.Answer, as POST /api/v1/approvals/{id}/approve|reject;
+// and the team's recent acts and refusals with the store's list methods,
+// scoped as /api/v1/acts and /api/v1/refusals scope them (margen.SeesAll).
+
+const (
+	inboxRecentActs = 5            // a customer's recent acts shown with a request
+	inboxActivity   = 50           // rows of the team's activity
+	maxComment      = 1000         // as the approval service bounds it
+	dateLayout      = "2006-01-02" // <input type="date">
+)
+
+// inboxAccess is the least access level with an inbox: the route table
+// and the navigation both read it.
+const inboxAccess = margen.AccessSupervisor
+
+// keyInboxNotice is the session key of the confirmation shown after a
+// redirect.
+const keyInboxNotice = "inbox_notice"
+
+// InboxAllowed reports whether the page's member may open the inbox.
+func (p *page) InboxAllowed() bool {
+	return p.Member != nil && margen.AccessAtLeast(p.Member, inboxAccess)
+}
+
+// inboxSLATick is how often an open inbox's time left is rewritten (a
+// variable only so that a test can shorten it).
+var inboxSLATick atomic.Int64
+
+func init() { inboxSLATick.Store(int64(30 * time.Second)) }
+
+// Outcomes the activity can be narrowed to.
+const (
+	outcomeAct     = "act"
+	outcomeFlagged = "flagged"
+	outcomeRefusal = "refusal"
+)
+
+var outcomes = []string{outcomeAct, outcomeFlagged, outcomeRefusal}
+
+// inboxItem is one pending request with what is needed to decide it.
+type inboxItem struct {
+	Approval   *margen.Approval
+	Requester  string
+	Action     string
+	Reason     string
+	Customer   string
+	RecentActs []actRow
+	Budgets    []margen.BudgetView // what the requester's budgets have left now
+	Escalated  bool
+	DueText    string // "quedan 7 min", "vencida"
+	Due        string // the due time, in the org's zone
+	Error      string // the answer just refused, in words
+	Comment    string // the comment typed, kept when the answer was refused
+}
+
+// actRow is one act or refusal of the activity list.
+type actRow struct {
+	Kind      string // "act" or "refusal"
+	At        string
+	Member    string
+	Action    string
+	Amount    int64
+	Reason    string
+	Customer  string
+	Flagged   bool
+	Reactions []string // sentiment keys
+	Left      string   // refusal: how the customer left
+}
+
+// inboxFilter is the activity's filter, as typed.
+type inboxFilter struct {
+	Member, Action, Outcome, Since, Until string
+	Errors                                map[string]string
+}
+
+type option struct{ ID, Label string }
+
+// inboxData is the inbox page.
+type inboxData struct {
+	Pending  []inboxItem
+	Activity []actRow
+	Filter   inboxFilter
+	Members  []option
+	Actions  []option
+	Outcomes []option
+}
+
+// inboxLookup resolves ids to names for one rendering.
+type inboxLookup struct {
+	members map[string]*margen.Member
+	pol     *policy.Policy
+}
+
+func (s *server) lookup(ctx context.Context, orgID string) (*inboxLookup, error) {
+	ms, err := s.store.ListMembers(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	l := &inboxLookup{members: map[string]*margen.Member{}}
+	for i := range ms {
+		l.members[ms[i].ID] = &ms[i]
+	}
+	pol, _, err := s.engine.Policy(ctx, orgID)
+	if err != nil && !decision.IsNoPolicy(err) {
+		return nil, err
+	}
+	if err == nil {
+		l.pol = pol
+	}
+	return l, nil
+}
+
+func (l *inboxLookup) member(id string) string {
+	if m := l.members[id]; m != nil {
+		if m.Name != "" {
+			return m.Name
+		}
+		return m.Login
+	}
+	return id
+}
+
+func (l *inboxLookup) action(id, lang string) string {
+	if l.pol != nil {
+		if a, ok := l.pol.Action(id); ok {
+			return label(a.Label, lang, a.ID)
+		}
+	}
+	return id
+}
+
+func (s *server) customerName(ctx context.Context, orgID, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	c, err := s.store.CustomerByID(ctx, orgID, id)
+	if margen.IsCode(err, margen.ENOTFOUND) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(c.Ref, anonymousRefHead) && c.Name == "" {
+		return "", nil // an unidentified customer
+	}
+	if c.Name != "" {
+		return c.Name, nil
+	}
+	return c.Ref, nil
+}
+
+// pending builds the requests the member can decide now.
+func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxItem, error) {
+	list, err := s.approvals.Pending(ctx, p.Org, p.Member, margen.Page{Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	items := make([]inboxItem, 0, len(list))
+	for i := range list {
+		a := &list[i]
+		it := inboxItem{Approval: a, Requester: l.member(a.MemberID), Action: l.action(a.Action, p.Lang),
+			Escalated: a.Level > 0, Due: p.Time(a.DueAt), DueText: dueText(p, a.DueAt, now)}
+		d, err := s.store.GetDecision(ctx, p.Org.ID, a.DecisionID)
+		if err != nil {
+			return nil, err
+		}
+		it.Reason = d.Reason
+		if it.Customer, err = s.customerName(ctx, p.Org.ID, a.CustomerID); err != nil {
+			return nil, err
+		}
+		if a.CustomerID != "" {
+			acts, err := s.store.ListActs(ctx, p.Org.ID, margen.ActFilter{Page: margen.Page{Limit: inboxRecentActs}, CustomerID: a.CustomerID})
+			if err != nil {
+				return nil, err
+			}
+			for j := range acts {
+				it.RecentActs = append(it.RecentActs, actRowOf(p, l, &acts[j], ""))
+			}
+		}
+		for _, b := range d.Budgets {
+			accts, err := s.store.ListBudgets(ctx, p.Org.ID, margen.BudgetFilter{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period})
+			if err != nil {
+				return nil, err
+			}
+			for _, acc := range accts {
+				it.Budgets = append(it.Budgets, margen.BudgetView{Budget: acc.BudgetID, Limit: acc.Limit, Remaining: max(acc.Limit-acc.Used(), 0)})
+			}
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// dueText says how long is left to answer, in words.
+func dueText(p *page, due, now time.Time) string {
+	left := due.Sub(now)
+	if left <= 0 {
+		return p.T("inbox.sla.overdue")
+	}
+	if left < time.Minute {
+		return p.T("inbox.sla.seconds", "n", int64(left.Round(time.Second)/time.Second))
+	}
+	mins := int64((left + time.Minute - 1) / time.Minute)
+	if mins < 60 {
+		return p.T("inbox.sla.minutes", "n", mins)
+	}
+	return p.T("inbox.sla.hours", "h", mins/60, "m", mins%60)
+}
+
+func actRowOf(p *page, l *inboxLookup, a *margen.Act, customer string) actRow {
+	r := actRow{Kind: outcomeAct, At: p.Time(a.CreatedAt), Member: l.member(a.MemberID), Action: l.action(a.Action, p.Lang),
+		Amount: a.Amount, Reason: a.Reason, Customer: customer, Flagged: a.Flagged}
+	for _, x := range a.Reactions {
+		r.Reactions = append(r.Reactions, x.Sentiment)
+	}
+	return r
+}
+
+// readFilter reads and bounds the activity's filter; problems are put
+// beside their field.
+func readFilter(p *page, l *inboxLookup, q url.Values) (f inboxFilter, since, until time.Time) {
+	f = inboxFilter{Member: q.Get("member"), Action: q.Get("action"), Outcome: q.Get("outcome"),
+		Since: q.Get("since"), Until: q.Get("until"), Errors: map[string]string{}}
+	if f.Member != "" && l.members[f.Member] == nil {
+		f.Errors["member"] = p.T("inbox.filter.error.member")
+	}
+	if f.Action != "" && (len(f.Action) > 64 || l.pol == nil || !hasAction(l.pol, f.Action)) {
+		f.Errors["action"] = p.T("inbox.filter.error.action")
+	}
+	if f.Outcome != "" && !slices.Contains(outcomes, f.Outcome) {
+		f.Errors["outcome"] = p.T("inbox.filter.error.outcome")
+	}
+	loc, err := time.LoadLocation(p.Org.Timezone)
+	if err != nil {
+		loc = time.UTC
+	}
+	day := func(field, v string) time.Time {
+		if v == "" {
+			return time.Time{}
+		}
+		t, err := time.ParseInLocation(dateLayout, v, loc)
+		if len(v) != len(dateLayout) || err != nil {
+			f.Errors[field] = p.T("inbox.filter.error.date")
+			return time.Time{}
+		}
+		return t
+	}
+	since, until = day("since", f.Since), day("until", f.Until)
+	if !until.IsZero() {
+		until = until.AddDate(0, 0, 1) // the whole day
+	}
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		f.Errors["until"] = p.T("inbox.filter.error.range")
+	}
+	return f, since, until
+}
+
+func hasAction(pol *policy.Policy, id string) bool {
+	_, ok := pol.Action(id)
+	return ok
+}
+
+// activity lists the team's recent acts (with their reactions) and
+// refusals, newest first, narrowed by the filter. The scope is the JSON
+// API's: a member who does not see everything sees only their own.
+func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxFilter, since, until time.Time) ([]actRow, error) {
+	member := f.Member
+	if !margen.SeesAll(p.Member) {
+		member = p.Member.ID
+	}
+	var rows []actRow
+	type stamped struct {
+		at  time.Time
+		row actRow
+	}
+	var all []stamped
+	if f.Outcome != outcomeRefusal {
+		af := margen.ActFilter{Page: margen.Page{Limit: inboxActivity}, MemberID: member, Action: f.Action, Since: since, Until: until}
+		if f.Outcome == outcomeFlagged {
+			yes := true
+			af.Flagged = &yes
+		}
+		acts, err := s.store.ListActs(ctx, p.Org.ID, af)
+		if err != nil {
+			return nil, err
+		}
+		for i := range acts {
+			name, err := s.customerName(ctx, p.Org.ID, acts[i].CustomerID)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], name)})
+		}
+	}
+	if f.Outcome == "" || f.Outcome == outcomeRefusal {
+		refs, err := s.store.ListRefusals(ctx, p.Org.ID, margen.RefusalFilter{Page: margen.Page{Limit: inboxActivity},
+			MemberID: member, Since: since, Until: until})
+		if err != nil {
+			return nil, err
+		}
+		for i := range refs {
+			x := &refs[i]
+			if f.Action != "" && x.Action != f.Action {
+				continue
+			}
+			name, err := s.customerName(ctx, p.Org.ID, x.CustomerID)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, stamped{x.CreatedAt, actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID),
+				Action: l.action(x.Action, p.Lang), Amount: x.Amount, Reason: x.Wanted, Customer: name, Left: x.Left}})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b stamped) int { return b.at.Compare(a.at) })
+	for i := range all {
+		if i == inboxActivity {
+			break
+		}
+		rows = append(rows, all[i].row)
+	}
+	return rows, nil
+}
+
+// inboxData builds the whole page.
+func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
+	ctx := r.Context()
+	l, err := s.lookup(ctx, p.Org.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	d := &inboxData{}
+	if d.Pending, err = s.pending(ctx, p, l); err != nil {
+		return nil, 0, err
+	}
+	f, since, until := readFilter(p, l, r.URL.Query())
+	d.Filter = f
+	status := http.StatusOK
+	if len(f.Errors) > 0 {
+		status = http.StatusBadRequest
+	} else if d.Activity, err = s.activity(ctx, p, l, f, since, until); err != nil {
+		return nil, 0, err
+	}
+	for _, m := range l.members {
+		d.Members = append(d.Members, option{m.ID, l.member(m.ID)})
+	}
+	slices.SortFunc(d.Members, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
+	if l.pol != nil {
+		for _, a := range l.pol.Actions() {
+			d.Actions = append(d.Actions, option{a.ID, label(a.Label, p.Lang, a.ID)})
+		}
+	}
+	for _, o := range outcomes {
+		d.Outcomes = append(d.Outcomes, option{o, p.T("inbox.outcome." + o)})
+	}
+	return d, status, nil
+}
+
+func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(r, "inbox.title", nil)
+	d, status, err := s.inboxData(r, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p.Notice = s.sessions.PopString(r.Context(), keyInboxNotice)
+	p.Data = d
+	s.render(w, r, status, "inbox", "", p)
+}
+
+// markError puts a refused answer's message beside its request; false when
+// the request is no longer in the list.
+func markError(items []inboxItem, id, msg, comment string) bool {
+	for i := range items {
+		if items[i].Approval.ID == id {
+			items[i].Error, items[i].Comment = msg, comment
+			return true
+		}
+	}
+	return false
+}
+
+// answer approves or rejects a request through the approval service, as
+// POST /api/v1/approvals/{id}/approve|reject. Without JavaScript the
+// browser goes back to the inbox (post, redirect, get); with htmx the
+// pending list is answered as a fragment.
+func (s *server) answer(w http.ResponseWriter, r *http.Request) {
+	// Not s.form: its per-field bound is the comment's own, and a comment
+	// too long is told beside the field (margen.CheckText below).
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusRequestEntityTooLarge, "error.page.bad_form")
+		return
+	}
+	st := current(r)
+	id := r.PathValue("id")
+	comment := strings.TrimSpace(r.PostFormValue("comment"))
+	verb := r.PostFormValue("answer")
+	if verb != "approve" && verb != "reject" {
+		s.errorPage(w, r, http.StatusBadRequest, "error.page.bad_form")
+		return
+	}
+	p := s.newPage(r, "inbox.title", nil)
+	err := margen.CheckText("comment", comment, maxComment, true)
+	var a *margen.Approval
+	if err == nil {
+		a, err = s.approvals.Answer(r.Context(), st.org, st.member, id, verb == "approve", comment, nil)
+	}
+	status, msg := http.StatusOK, ""
+	switch {
+	case err == nil:
+		p.Notice = p.T("inbox.answered."+a.Status, "member", s.requesterName(r.Context(), st.org.ID, a.MemberID))
+	case margen.IsCode(err, margen.ECONFLICT):
+		status, msg = http.StatusConflict, s.answeredBy(r.Context(), p, id)
+	case margen.IsCode(err, margen.ENOTFOUND):
+		s.fail(w, r, err)
+		return
+	default:
+		if msg = p.message(err); msg == "" {
+			s.fail(w, r, err)
+			return
+		}
+		status = http.StatusUnprocessableEntity
+		if margen.IsCode(err, margen.EFORBIDDEN) {
+			status = http.StatusForbidden
+		}
+	}
+	if r.Header.Get("HX-Request") != "true" {
+		if msg == "" {
+			s.sessions.Put(r.Context(), keyInboxNotice, p.Notice)
+			http.Redirect(w, r, "/inbox", http.StatusSeeOther)
+			return
+		}
+		// Refused: the inbox again, the message beside the request.
+		d, _, err := s.inboxData(r, p)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !markError(d.Pending, id, msg, comment) {
+			p.Error = msg
+		}
+		p.Data = d
+		s.render(w, r, status, "inbox", "", p)
+		return
+	}
+	l, err := s.lookup(r.Context(), st.org.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	items, err := s.pending(r.Context(), p, l)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if msg != "" && !markError(items, id, msg, comment) {
+		p.Error = msg
+	}
+	p.Data = &inboxData{Pending: items}
+	// htmx swaps only 2xx answers: the refusal is in the fragment. The
+	// confirmation goes out of band to the status line above the list,
+	// which the live list does not overwrite.
+	s.render(w, r, http.StatusOK, "inbox", "answered", p)
+}
+
+func (s *server) requesterName(ctx context.Context, orgID, id string) string {
+	m, err := s.store.MemberByID(ctx, orgID, id)
+	if err != nil {
+		return id
+	}
+	if m.Name != "" {
+		return m.Name
+	}
+	return m.Login
+}
+
+// answeredBy says who answered a request that is no longer pending (or
+// that it moved on).
+func (s *server) answeredBy(ctx context.Context, p *page, id string) string {
+	a, err := s.store.GetApproval(ctx, p.Org.ID, id)
+	if err != nil || a.Status == margen.ApprovalPending {
+		return p.T("inbox.error.moved")
+	}
+	if a.DecidedBy == "" || a.DecidedBy == "system" {
+		return p.T("inbox.error.expired")
+	}
+	return p.T("inbox.error.answered_by."+a.Status, "member", s.requesterName(ctx, p.Org.ID, a.DecidedBy), "at", p.Time(*a.DecidedAt))
+}
+
+// inboxEvents keeps the open inbox current (Server-Sent Events for htmx's
+// SSE extension): a "pending" event with the list whenever a request the
+// member may see is made, escalated or answered (the broker's events,
+// filtered by approval.Service.Visible as GET /api/v1/events filters them),
+// and "sla-ID" events with each request's time left every half minute.
+func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
+	st := current(r)
+	ctx := r.Context()
+	evs, unsubscribe := s.broker.Subscribe(st.org.ID, func(ev events.Event) bool {
+		switch ev.Type {
+		case margen.EventApprovalRequested, margen.EventApprovalEscalated, margen.EventApprovalDecided:
+			return s.approvals.Visible(ctx, st.org, st.member, ev)
+		}
+		return false
+	})
+	defer unsubscribe()
+
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	p := s.newPage(r, "inbox.title", nil)
+	var shown []inboxItem
+	sendList := func() error {
+		l, err := s.lookup(ctx, st.org.ID)
+		if err != nil {
+			return err
+		}
+		items, err := s.pending(ctx, p, l)
+		if err != nil {
+			return err
+		}
+		shown = items
+		p.Data = &inboxData{Pending: items}
+		var buf bytes.Buffer
+		if err := s.views.pages["inbox"].ExecuteTemplate(&buf, "pending", p); err != nil {
+			return err
+		}
+		writeSSE(w, "pending", buf.String())
+		return rc.Flush()
+	}
+	if _, err := w.Write([]byte("retry: 3000\n\n")); err != nil {
+		return
+	}
+	// What arrived between the page's rendering and this connection.
+	if err := sendList(); err != nil {
+		s.log.Warn("web: inbox stream", "err", err)
+		return
+	}
+	heartbeat := time.NewTicker(streamHeartbeat)
+	defer heartbeat.Stop()
+	sla := time.NewTicker(time.Duration(inboxSLATick.Load()))
+	defer sla.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.shutdown:
+			return
+		case <-heartbeat.C:
+			// The stream outlives the request that opened it: a member
+			// deactivated or changed since is cut off.
+			m, err := s.store.MemberByID(ctx, st.org.ID, st.member.ID)
+			if err != nil || !m.Active || margen.MemberStamp(m) != margen.MemberStamp(st.member) {
+				return
+			}
+			if _, err := w.Write([]byte(": ping\n\n")); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		case <-sla.C:
+			now := s.clock.Now()
+			for _, it := range shown {
+				writeSSE(w, "sla-"+it.Approval.ID, dueText(p, it.Approval.DueAt, now))
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		case _, ok := <-evs:
+			if !ok {
+				return
+			}
+			if err := sendList(); err != nil {
+				s.log.Warn("web: inbox stream", "err", err)
+				return
+			}
+		}
+	}
+}
