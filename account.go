@@ -21,6 +21,9 @@ type AccountStore interface {
 	// SearchCustomers finds up to limit customers whose name or reference
 	// contains query (case-insensitive), by name.
 	SearchCustomers(ctx context.Context, orgID, query string, limit int) ([]Customer, error)
+	// UpdateMember sets a member's access level, policy role and team (a
+	// team slug of the organisation, or "" for none).
+	UpdateMember(ctx context.Context, orgID, memberID, access, role, team, actor string) error
 }
 
 // MemberStamp is a fingerprint of what a member's sign-in depends on: being
@@ -63,3 +66,15 @@ func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
 // ValidLogin reports whether s may be a member's login: 2 to 40 lowercase
 // letters, digits, '.', '_' and '-'.
 func ValidLogin(s string) bool { return loginPattern.MatchString(s) }
+
+// MayManage reports whether actor may change target (their access level,
+// role, team, password or activity) and leave them with access level
+// access: only managers and owners manage people, never themselves here
+// (their own account page does that), never someone who ranks above them,
+// and nobody grants an access level above their own. Every door that
+// changes a member asks this; nobody else decides it.
+func MayManage(actor, target *Member, access string) bool {
+	me := AccessRank(actor.Access)
+	return me >= AccessRank(AccessManager) && actor.ID != target.ID &&
+		AccessRank(target.Access) <= me && AccessRank(access) > 0 && AccessRank(access) <= me
+}

@@ -2,17 +2,15 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"mime"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/policy"
 )
 
@@ -54,21 +52,8 @@ func (s *server) readPolicy(w http.ResponseWriter, r *http.Request, st *reqState
 		s.problem(w, r, err)
 		return nil, nil, false
 	}
-	pol, err := policy.Parse(src)
+	pol, err := decision.CheckPolicy(r.Context(), s.store, st.org, src)
 	if err != nil {
-		var pe policy.Errors
-		if !errors.As(err, &pe) {
-			s.problem(w, r, err)
-			return nil, nil, false
-		}
-		s.problem(w, r, &margen.Error{Code: margen.EINVALID, Key: "error.policy_invalid", Args: map[string]any{"count": len(pe)}, Err: pe})
-		return nil, nil, false
-	}
-	if pol.Currency() != st.org.Currency {
-		s.problem(w, r, margen.Invalid("currency", "error.policy_currency", "currency", pol.Currency(), "expected", st.org.Currency))
-		return nil, nil, false
-	}
-	if err := s.checkRoles(r, st, pol); err != nil {
 		s.problem(w, r, err)
 		return nil, nil, false
 	}
@@ -149,29 +134,6 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.respond(w, r, ic, err, http.StatusCreated, out)
-}
-
-// checkRoles refuses a policy that leaves an active member without a role:
-// their every decision would be refused.
-func (s *server) checkRoles(r *http.Request, st *reqState, pol *policy.Policy) error {
-	members, err := s.store.ListMembers(r.Context(), st.org.ID)
-	if err != nil {
-		return err
-	}
-	var names []string
-	var list []ProblemError
-	for _, m := range members {
-		if !m.Active || pol.HasRole(m.Role) {
-			continue
-		}
-		names = append(names, fmt.Sprintf("%s (%s)", m.Login, m.Role))
-		list = append(list, ProblemError{Path: "roles", Message: fmt.Sprintf("active member %q has role %q, which this policy does not define", m.Login, m.Role)})
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	e := margen.Invalid("roles", "error.policy_roles_missing", "members", strings.Join(names, ", "))
-	return &detailedError{err: e, list: list}
 }
 
 func (s *server) listPolicies(w http.ResponseWriter, r *http.Request) {

@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 		{"Orgs", testOrgs},
 		{"Members", testMembers},
 		{"Teams", testTeams},
+		{"UpdateMember", testUpdateMember},
 		{"Tokens", testTokens},
 		{"Customers", testCustomers},
 		{"Tenancy", testTenancy},
