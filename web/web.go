@@ -82,6 +82,7 @@ func (s *server) routes() []route {
 	const (
 		public    = ""
 		frontline = margen.AccessFrontline
+		manager   = margen.AccessManager
 	)
 	return []route{
 		{"GET /{$}", s.home, public},
@@ -105,6 +106,19 @@ func (s *server) routes() []route {
 		{"GET /counter/approvals/{id}/events", s.approvalEvents, frontline},
 		{"POST /counter/acts/{id}/reaction", s.reaction, frontline},
 		{"POST /counter/refusals", s.refusal, frontline},
+
+		// The manager's desk: people and the policy editor (desk.go,
+		// desk_policy.go).
+		{"GET /desk/people", s.people, manager},
+		{"POST /desk/teams", s.addTeam, manager},
+		{"GET /desk/people/{id}", s.memberPage, manager},
+		{"POST /desk/people/{id}", s.updateMember, manager},
+		{"POST /desk/people/{id}/password", s.resetPassword, manager},
+		{"POST /desk/people/{id}/active", s.setActive, manager},
+		{"GET /desk/policy", s.policyPage, manager},
+		{"POST /desk/policy/check", s.checkPolicy, manager},
+		{"POST /desk/policy", s.publishPolicy, manager},
+		{"GET /desk/policy/history", s.policyHistory, manager},
 	}
 }
 
