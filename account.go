@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // AccountStore is what the web pages need of the database beyond Store:
@@ -24,6 +25,38 @@ type AccountStore interface {
 	// UpdateMember sets a member's access level, policy role and team (a
 	// team slug of the organisation, or "" for none).
 	UpdateMember(ctx context.Context, orgID, memberID, access, role, team, actor string) error
+
+	// CreateInvitation stores an invitation (its token's hash).
+	CreateInvitation(ctx context.Context, inv *Invitation, actor string) error
+	// InvitationByHash finds an invitation by its token's hash, in any
+	// organisation (the link names it), used or not; else ENOTFOUND.
+	InvitationByHash(ctx context.Context, hash []byte) (*Invitation, error)
+	// AcceptInvitation creates the invited member (login, name, password
+	// hash and language from m; access, role and team from the invitation)
+	// and marks the invitation used, at the moment at, atomically. A used
+	// invitation is ECONFLICT "error.invitation_used", an expired one
+	// ECONFLICT "error.invitation_expired"; a login already taken is
+	// ECONFLICT "error.login_taken" and leaves the invitation unused.
+	AcceptInvitation(ctx context.Context, hash []byte, m *Member, at time.Time) (*Invitation, error)
+	// ListInvitations lists the organisation's invitations, newest first.
+	ListInvitations(ctx context.Context, orgID string) ([]Invitation, error)
+}
+
+// Invitation is a one-time link that lets a new member set their password
+// and sign in; only the SHA-256 of its random token is stored.
+type Invitation struct {
+	ID        string
+	OrgID     string
+	TokenHash []byte
+	Name      string // how the inviter calls them
+	Access    string
+	Role      string
+	Team      string
+	CreatedBy string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	MemberID  string // the member it created, once used
 }
 
 // MemberStamp is a fingerprint of what a member's sign-in depends on: being

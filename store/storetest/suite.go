@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 		{"Members", testMembers},
 		{"Teams", testTeams},
 		{"UpdateMember", testUpdateMember},
+		{"Invitations", testInvitations},
 		{"Tokens", testTokens},
 		{"Customers", testCustomers},
 		{"Tenancy", testTenancy},
