@@ -59,7 +59,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 			keys[m[1]] = true
 		}
 	}
-	for _, k := range []string{"desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left."} {
+	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left."} {
 		delete(keys, k)
 	}
 	for _, suffix := range []string{"day", "week", "month"} {

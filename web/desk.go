@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/margenhq/margen"
@@ -18,9 +19,14 @@ import (
 // to a member asks margen.MayManage.
 
 type peopleData struct {
-	Members []margen.Member
-	Teams   []margen.Team
-	Team    teamForm
+	Members     []margen.Member
+	Teams       []margen.Team
+	Team        teamForm
+	Invite      inviteForm
+	Invitations []margen.Invitation
+	Roles       []choice
+	Access      []string // the levels the asking member may grant
+	Now         time.Time
 }
 
 type teamForm struct{ Slug, Name, Error string }
@@ -31,6 +37,10 @@ func (s *server) people(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) renderPeople(w http.ResponseWriter, r *http.Request, status int, p *page, tf teamForm) {
+	s.renderPeopleWith(w, r, status, p, tf, inviteForm{})
+}
+
+func (s *server) renderPeopleWith(w http.ResponseWriter, r *http.Request, status int, p *page, tf teamForm, inv inviteForm) {
 	ctx := r.Context()
 	members, err := s.store.ListMembers(ctx, p.Org.ID)
 	if err != nil {
@@ -42,7 +52,17 @@ func (s *server) renderPeople(w http.ResponseWriter, r *http.Request, status int
 		s.fail(w, r, err)
 		return
 	}
-	p.Data = peopleData{Members: members, Teams: teams, Team: tf}
+	invs, err := s.store.ListInvitations(ctx, p.Org.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	roles, err := s.roleChoices(r, p, "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p.Data = peopleData{Members: members, Teams: teams, Team: tf, Invite: inv, Invitations: invs, Roles: roles, Access: grantable(p.Member), Now: s.clock.Now()}
 	s.render(w, r, status, "desk_people", "", p)
 }
 
@@ -122,13 +142,7 @@ func (s *server) renderMember(w http.ResponseWriter, r *http.Request, status int
 		s.fail(w, r, err)
 		return
 	}
-	var access []string
-	for _, a := range []string{margen.AccessFrontline, margen.AccessSupervisor, margen.AccessManager, margen.AccessOwner} {
-		if margen.AccessRank(a) <= margen.AccessRank(p.Member.Access) {
-			access = append(access, a)
-		}
-	}
-	p.Data = memberData{Target: *m, Teams: teams, Roles: roles, Access: access, Password: password}
+	p.Data = memberData{Target: *m, Teams: teams, Roles: roles, Access: grantable(p.Member), Password: password}
 	s.render(w, r, status, "desk_member", "", p)
 }
 
@@ -275,4 +289,26 @@ func requestHash(parts ...string) string {
 // layout's link; the route table enforces it).
 func (p *page) IsManager() bool {
 	return p.Member != nil && margen.AccessAtLeast(p.Member, margen.AccessManager)
+}
+
+// grantable are the access levels a member may give (margen.MayManage).
+func grantable(me *margen.Member) []string {
+	var out []string
+	for _, a := range []string{margen.AccessFrontline, margen.AccessSupervisor, margen.AccessManager, margen.AccessOwner} {
+		if margen.MayManage(me, &margen.Member{Access: a}, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// InvitationState is an invitation's state in the page's language.
+func (p *page) InvitationState(i margen.Invitation, now time.Time) string {
+	switch {
+	case i.UsedAt != nil:
+		return p.T("desk.invite.state.used")
+	case !now.Before(i.ExpiresAt):
+		return p.T("desk.invite.state.expired")
+	}
+	return p.T("desk.invite.state.pending", "until", p.Time(i.ExpiresAt))
 }

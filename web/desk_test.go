@@ -12,6 +12,7 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/auth"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/store"
 )
 
@@ -259,6 +260,96 @@ func TestDeskPolicy(t *testing.T) {
 		// The engine decides with the new version at once.
 		if _, body := c.do("GET", "/desk/policy", nil); !strings.Contains(body, "max_amount: 3000000") {
 			t.Fatalf("the editor does not show the active version")
+		}
+	})
+}
+
+// TestInvitations: a manager's invitation link lets the invitee choose a
+// login and password and signs them in with the invitation's access, role
+// and team; the link works once; a link past its 72 hours (clock moved)
+// says so kindly; a supervisor cannot invite and a manager cannot invite
+// an owner.
+func TestInvitations(t *testing.T) {
+	engines(t, func(t *testing.T, db *store.DB) {
+		clock := &testsupport.OffsetClock{}
+		s := newSiteClock(t, db, false, clock)
+		if err := db.CreateTeam(context.Background(), &margen.Team{OrgID: s.Org.ID, Slug: "terraza", Name: "Terraza"}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		s.addMember(t, "gema", margen.AccessManager, "supervisor")
+		mgr := s.client(t)
+		mgr.signin("gema", s.Pass["gema"])
+		link := regexp.MustCompile(`id="invite-link" readonly value="http://[^/]+(/invite/[^"]+)"`)
+		invite := func(name string) string {
+			t.Helper()
+			res, body := mgr.do("POST", "/desk/invitations", url.Values{"name": {name}, "access": {"frontline"}, "role": {"mesero"}, "team": {"terraza"}})
+			m := link.FindStringSubmatch(body)
+			if res.StatusCode != http.StatusOK || m == nil {
+				t.Fatalf("invite %s: %d %s", name, res.StatusCode, body)
+			}
+			return m[1]
+		}
+		if res, _ := mgr.do("POST", "/desk/invitations", url.Values{"name": {"Jefa"}, "access": {"owner"}, "role": {"supervisor"}}); res.StatusCode != http.StatusForbidden {
+			t.Fatalf("a manager invites an owner: %d", res.StatusCode)
+		}
+		sup := s.client(t)
+		sup.signin("marta", s.Pass["marta"])
+		if res, _ := sup.do("POST", "/desk/invitations", url.Values{"name": {"X"}, "access": {"frontline"}, "role": {"mesero"}}); res.StatusCode != http.StatusForbidden {
+			t.Fatalf("a supervisor invites: %d", res.StatusCode)
+		}
+
+		path := invite("Lucía")
+		if rows, _ := db.ListInvitations(context.Background(), s.Org.ID); len(rows) != 1 || strings.Contains(string(rows[0].TokenHash), strings.TrimPrefix(path, "/invite/")) {
+			t.Fatalf("invitations stored: %d (the token must be stored hashed)", len(rows))
+		}
+		guest := s.client(t)
+		res, body := guest.do("GET", path, nil, "Accept-Language", "en")
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, "invited to Grupo La Brasa") || !strings.Contains(body, `value="Lucía"`) {
+			t.Fatalf("invitation page: %d %s", res.StatusCode, body)
+		}
+		form := url.Values{"name": {"Lucía"}, "login": {"camila"}, "password": {"una contraseña larga"}, "password2": {"una contraseña larga"}, "language": {"en"}}
+		if res, body := guest.do("POST", path, form); res.StatusCode != http.StatusConflict || !strings.Contains(body, "ya existe") {
+			t.Fatalf("a login already taken: %d %s", res.StatusCode, body)
+		}
+		form.Set("login", "lucia")
+		res, body = guest.do("POST", path, form)
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/counter" {
+			t.Fatalf("accept: %d %s", res.StatusCode, body)
+		}
+		if res, body := guest.do("GET", "/account", nil); res.StatusCode != http.StatusOK || !strings.Contains(body, "Lucía (lucia)") {
+			t.Fatalf("the invitee is not signed in: %d %s", res.StatusCode, body)
+		}
+		m, err := db.MemberByLogin(context.Background(), s.Org.ID, "lucia")
+		if err != nil || m.Access != margen.AccessFrontline || m.Role != "mesero" || m.Team != "terraza" || m.Language != "en" {
+			t.Fatalf("invited member = %+v, %v", m, err)
+		}
+		// Single use.
+		form.Set("login", "lucia2")
+		if res, body := s.client(t).do("POST", path, form, "Accept-Language", "en"); res.StatusCode != http.StatusGone || !strings.Contains(body, "already been used") {
+			t.Fatalf("a used link: %d %s", res.StatusCode, body)
+		}
+		if res, body := s.client(t).do("GET", path, nil, "Accept-Language", "en"); res.StatusCode != http.StatusGone || !strings.Contains(body, "already been used") {
+			t.Fatalf("a used link: %d %s", res.StatusCode, body)
+		}
+		// Expiry.
+		late := invite("Pedro")
+		clock.Add(71 * time.Hour)
+		if res, _ := s.client(t).do("GET", late, nil); res.StatusCode != http.StatusOK {
+			t.Fatalf("a link at 71 hours: %d", res.StatusCode)
+		}
+		clock.Add(time.Hour)
+		form.Set("login", "pedro")
+		if res, body := s.client(t).do("POST", late, form, "Accept-Language", "en"); res.StatusCode != http.StatusGone || !strings.Contains(body, "has expired") {
+			t.Fatalf("an expired link: %d %s", res.StatusCode, body)
+		}
+		if _, err := db.MemberByLogin(context.Background(), s.Org.ID, "pedro"); !margen.IsCode(err, margen.ENOTFOUND) {
+			t.Fatalf("an expired link created a member: %v", err)
+		}
+		if res, _ := s.client(t).do("GET", "/invite/"+auth.TokenPrefix+"nonsense", nil); res.StatusCode != http.StatusNotFound {
+			t.Fatalf("an unknown link: %d", res.StatusCode)
+		}
+		if _, body := mgr.do("GET", "/desk/people", nil); !strings.Contains(body, "Usada") || !strings.Contains(body, "Caducada") {
+			t.Fatalf("the invitation list does not say used and expired: %s", body)
 		}
 	})
 }

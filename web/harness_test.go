@@ -75,13 +75,18 @@ type site struct {
 // (first run).
 func newSite(t testing.TB, db *store.DB, empty bool) *site {
 	t.Helper()
+	return newSiteClock(t, db, empty, margen.SystemClock{})
+}
+
+// newSiteClock is newSite with the given clock.
+func newSiteClock(t testing.TB, db *store.DB, empty bool, clock margen.Clock) *site {
+	t.Helper()
 	ctx := context.Background()
 	cat, err := i18n.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := testsupport.Discard()
-	clock := margen.SystemClock{}
 	broker := events.NewBroker(db, events.Options{Clock: clock, Logger: log})
 	engine := testsupport.Engine(t, db, decision.Options{Logger: log, Committed: broker.Notify})
 	approvals := approval.New(db, engine, approval.Options{Clock: clock, Logger: log, Notify: broker.Notify})

@@ -119,6 +119,9 @@ func (s *server) routes() []route {
 		{"POST /desk/policy/check", s.checkPolicy, manager},
 		{"POST /desk/policy", s.publishPolicy, manager},
 		{"GET /desk/policy/history", s.policyHistory, manager},
+		{"POST /desk/invitations", s.invite, manager},
+		{"GET /invite/{token}", s.invitePage, public},
+		{"POST /invite/{token}", s.acceptInvite, public},
 	}
 }
 
