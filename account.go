@@ -107,7 +107,13 @@ func ValidLogin(s string) bool { return loginPattern.MatchString(s) }
 // and nobody grants an access level above their own. Every door that
 // changes a member asks this; nobody else decides it.
 func MayManage(actor, target *Member, access string) bool {
-	me := AccessRank(actor.Access)
-	return me >= AccessRank(AccessManager) && actor.ID != target.ID &&
-		AccessRank(target.Access) <= me && AccessRank(access) > 0 && AccessRank(access) <= me
+	return AccessAtLeast(actor, AccessManager) && actor.ID != target.ID &&
+		WithinRank(actor.Access, target.Access) && AccessRank(access) > 0 && WithinRank(actor.Access, access)
+}
+
+// WithinRank reports whether access ranks no higher than actorAccess: the
+// one rule for who may give an access level or change a member, asked by
+// MayManage (the web's people pages) and the importer.
+func WithinRank(actorAccess, access string) bool {
+	return AccessRank(access) <= AccessRank(actorAccess)
 }

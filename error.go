@@ -16,6 +16,14 @@ const (
 	EMISMATCH     = "unprocessable" // an idempotency key reused with another body (422)
 	EINTERNAL     = "internal"      // a bug or an outage; details are logged, never shown (500)
 	EUNAVAILABLE  = "unavailable"   // shutting down or overloaded (503)
+	EBUSY         = "busy"          // no database connection free in time; retry after a moment (503 with Retry-After)
+	ETOOMANY      = "too_many"      // over a limit of concurrent use, e.g. event streams (429 with Retry-After)
+)
+
+// Error codes of the edge's limits.
+const (
+	EMEDIATYPE = "unsupported_media_type" // the body is not of the type the route reads (415)
+	ERATELIMIT = "rate_limited"           // too many requests from one token or address (429)
 )
 
 // Error is the one error type that crosses package boundaries with meaning for

@@ -387,7 +387,10 @@ type ApprovalEvent struct {
 }
 
 // AuditEntry is one line of the append-only, hash-chained audit trail.
-// Hash = SHA-256(PrevHash || Seq || At || Actor || Action || Subject || Data).
+// Entries before the organisation's sealed seq (written before audit keys
+// existed) have Hash = SHA-256(PrevHash || Seq || At || Actor || Action ||
+// Subject || Data) (ChainHash); from it on, Hash is the HMAC-SHA256 of the
+// same fields and Rows under the audit key (AuditKey.Hash).
 type AuditEntry struct {
 	OrgID    string          `json:"-"`
 	Seq      int64           `json:"seq"`
@@ -398,6 +401,10 @@ type AuditEntry struct {
 	Data     json.RawMessage `json:"data,omitempty"`
 	PrevHash string          `json:"prev_hash"`
 	Hash     string          `json:"hash"`
+	// Rows commits to the full content of the rows the entry's
+	// transaction wrote: one line "table key digest" per row (see the
+	// store's seal). Not shown by the API.
+	Rows string `json:"-"`
 }
 
 // Idempotency records the first answer to a state-changing call made with
@@ -410,4 +417,36 @@ type Idempotency struct {
 	Status      int       `json:"status"`
 	Body        []byte    `json:"-"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Render, when set, makes Body inside the write's transaction from
+	// what the write created (PublishPolicy passes the *PolicyVersion it
+	// numbered under the organisation's lock), so the stored answer names
+	// exactly what this request created. It is not stored.
+	Render func(created any) ([]byte, error) `json:"-"`
+}
+
+// AuditReport is the result of verifying an organisation's audit trail and
+// the rows it seals (Store.CheckAudit).
+type AuditReport struct {
+	Entries      int64          `json:"entries"`     // entries that verified
+	Broken       int64          `json:"broken"`      // first seq whose link does not verify, 0 when none
+	SealedFrom   int64          `json:"sealed_from"` // first entry under the audit key (0: not sealed)
+	KeyID        string         `json:"key_id"`
+	Rows         int            `json:"rows"` // rows checked against their commitments
+	ProblemCount int            `json:"problem_count"`
+	Problems     []AuditProblem `json:"problems"` // the first ones
+}
+
+// OK reports whether the trail and every sealed row verified.
+func (r AuditReport) OK() bool { return r.ProblemCount == 0 }
+
+// AuditProblem is one finding of CheckAudit. What is "chain" (a link does
+// not verify), "key" (the trail is sealed under another key), "unsealed",
+// "changed" (a row differs from its commitment), "deleted" (a committed
+// row is gone) or "uncommitted" (a row no entry commits to).
+type AuditProblem struct {
+	Table  string `json:"table,omitempty"`
+	Key    string `json:"key,omitempty"`
+	What   string `json:"what"`
+	Seq    int64  `json:"seq,omitempty"` // the entry concerned
+	Detail string `json:"detail"`
 }

@@ -20,6 +20,8 @@ import (
 type Store interface {
 	ApprovalStore
 	WebhookStore
+	ImportStore
+	ExportStore
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -84,9 +86,13 @@ type Store interface {
 	ListAudit(ctx context.Context, orgID string, afterSeq int64, limit int) ([]AuditEntry, error)
 	// LastAuditSeq is the seq of the organisation's last audit entry (0: none).
 	LastAuditSeq(ctx context.Context, orgID string) (int64, error)
-	// VerifyAudit recomputes the hash chain and reports the first broken seq
-	// (0 when the chain is intact) and how many entries it checked.
+	// VerifyAudit is CheckAudit as a number: the first seq with a problem
+	// (0 when the trail and its rows are intact) and how many entries it
+	// checked.
 	VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error)
+	// CheckAudit verifies the chain and every row it seals (see
+	// AuditReport).
+	CheckAudit(ctx context.Context, orgID string) (AuditReport, error)
 	// CheckLedger re-derives every account of the organisation from its
 	// ledger entries and from the decisions and approvals that caused them.
 	CheckLedger(ctx context.Context, orgID string) (LedgerReport, error)

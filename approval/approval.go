@@ -74,7 +74,7 @@ type Service struct {
 	observe func(string, string, float64)
 
 	dirMu sync.Mutex
-	dirs  map[string]*directory
+	dirs  map[string]*cachedDir
 }
 
 // New returns the approval service over a store and the decision engine
@@ -93,7 +93,7 @@ func New(st Store, eng *decision.Engine, opt Options) *Service {
 		opt.Observe = func(string, string, float64) {}
 	}
 	return &Service{st: st, eng: eng, clock: opt.Clock, log: opt.Logger, notify: opt.Notify,
-		observe: opt.Observe, dirs: make(map[string]*directory)}
+		observe: opt.Observe, dirs: make(map[string]*cachedDir)}
 }
 
 // ExceptionRequest asks for something no grant covers.
@@ -109,19 +109,6 @@ type ExceptionRequest struct {
 type ExceptionResult struct {
 	Decision *margen.Decision `json:"decision"`
 	Approval *margen.Approval `json:"approval"`
-}
-
-// CanApprove reports whether m may decide requests routed to approverRole:
-// owners (access owner) may decide everything; others when their policy
-// role reaches approverRole (it or a role that inherits it).
-func (s *Service) CanApprove(pol *policy.Policy, m *margen.Member, approverRole string) bool {
-	if m == nil {
-		return false
-	}
-	if m.Access == margen.AccessOwner {
-		return true
-	}
-	return reaches(pol, m.Role, approverRole)
 }
 
 func reaches(pol *policy.Policy, role, target string) bool {
@@ -154,18 +141,29 @@ func (s *Service) Answer(ctx context.Context, org *margen.Org, approver *margen.
 	if len(comment) > maxComment {
 		return nil, margen.Invalid("comment", "error.too_long", "field", "comment", "max", maxComment)
 	}
-	a, err := s.st.GetApproval(ctx, org.ID, id)
+	// With its history: who acted on it and where it was routed before
+	// decide who may see it.
+	a, err := s.st.GetApprovalWithHistory(ctx, org.ID, id)
 	if err != nil {
 		return nil, err
-	}
-	if a.MemberID == approver.ID {
-		return nil, margen.Errorf(margen.EFORBIDDEN, "error.self_approval")
 	}
 	pol, err := s.policy(ctx, org.ID)
 	if err != nil {
 		return nil, err
 	}
-	if !s.CanApprove(pol, approver, a.ApproverRole) {
+	dir, err := s.directory(ctx, org.ID, a.MemberID)
+	if err != nil {
+		return nil, err
+	}
+	// Who may answer is who may see: a request the approver cannot see
+	// answers like a missing one.
+	rights := RightsOn(pol, dir, approver, TargetOf(a))
+	switch {
+	case !rights.See:
+		return nil, margen.NotFound("approval")
+	case a.MemberID == approver.ID:
+		return nil, margen.Errorf(margen.EFORBIDDEN, "error.self_approval")
+	case !rights.Decide:
 		return nil, margen.Errorf(margen.EFORBIDDEN, "error.not_approver", "role", a.ApproverRole)
 	}
 	if a.Status != margen.ApprovalPending {
@@ -363,7 +361,7 @@ func (s *Service) servable(ctx context.Context, orgID string, pol *policy.Policy
 		s.log.Warn("approval: cannot list members", "org", orgID, "err", err)
 		return role
 	}
-	for _, m := range dir.members {
+	for _, m := range dir.Members {
 		if m.Active && m.ID != requester && m.Access != margen.AccessOwner && reaches(pol, m.Role, role) {
 			return role
 		}
@@ -424,9 +422,9 @@ func (s *Service) Pending(ctx context.Context, org *margen.Org, m *margen.Member
 		return nil, err
 	}
 	out := all[:0]
-	for _, a := range all {
-		if s.routedTo(pol, dir, m, a.ApproverRole, a.MemberID) {
-			out = append(out, a)
+	for i := range all {
+		if RightsOn(pol, dir, m, TargetOf(&all[i])).Decide {
+			out = append(out, all[i])
 		}
 	}
 	byDue := func(a, b margen.Approval) int {
@@ -463,27 +461,28 @@ func (s *Service) Mine(ctx context.Context, org *margen.Org, m *margen.Member, p
 	return s.st.ListApprovals(ctx, org.ID, margen.ApprovalFilter{Page: page, MemberID: m.ID})
 }
 
-// routedTo reports whether a request of requester, routed to role, is in
-// m's inbox: m can decide it, and it is in m's team or the requester's
-// team has nobody who can (see the package doc).
-func (s *Service) routedTo(pol *policy.Policy, dir *directory, m *margen.Member, role, requester string) bool {
-	if m.ID == requester || !s.CanApprove(pol, m, role) {
-		return false
+// Rights is what m may do with request a (read with its history when the
+// caller has it): RightsOn over the active policy and the members.
+func (s *Service) Rights(ctx context.Context, org *margen.Org, m *margen.Member, a *margen.Approval) (Rights, error) {
+	if org == nil || m == nil || a == nil {
+		return Rights{}, nil
 	}
-	if m.Access == margen.AccessOwner || m.Team == "" {
-		return true
+	pol, err := s.policy(ctx, org.ID)
+	if err != nil {
+		return Rights{}, err
 	}
-	req := dir.byID[requester]
-	if req == nil || req.Team == "" || req.Team == m.Team {
-		return true
+	dir, err := s.directory(ctx, org.ID, a.MemberID)
+	if err != nil {
+		return Rights{}, err
 	}
-	return !dir.teamCan(pol, req.Team, role, requester)
+	return RightsOn(pol, dir, m, TargetOf(a)), nil
 }
 
 // Visible reports whether an event of the live stream is for m:
 //   - owners see everything; policy publications go to everyone;
-//   - approval events go to the requester and to the members whose inbox
-//     the request is (or was, for escalations and answers) in;
+//   - approval events go to whoever may see the request (RightsOn): the
+//     requester, the members whose inbox it is (or was, for escalations
+//     and answers) in, and supervisors and above;
 //   - other events (decisions, refusals, reactions) go to the member they
 //     are about and to supervisors and above, as the API's lists do.
 //
@@ -503,7 +502,7 @@ func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member
 	switch ev.Type {
 	case margen.EventApprovalRequested, margen.EventApprovalEscalated, margen.EventApprovalDecided:
 		pol, err := s.policy(ctx, org.ID)
-		if err != nil || pol == nil {
+		if err != nil {
 			return false
 		}
 		dir, err := s.directory(ctx, org.ID, d.Member)
@@ -511,12 +510,14 @@ func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member
 			s.log.Warn("approval: cannot list members", "org", org.ID, "err", err)
 			return false
 		}
-		for _, role := range []string{d.ApproverRole, d.FromRole} {
-			if role != "" && s.routedTo(pol, dir, m, role, d.Member) {
-				return true
-			}
+		t := Target{Requester: d.Member, Role: d.ApproverRole}
+		if d.FromRole != "" {
+			t.Earlier = []string{d.FromRole}
 		}
-		return false
+		if ev.Actor != "" {
+			t.Actors = []string{ev.Actor}
+		}
+		return RightsOn(pol, dir, m, t).See
 	}
 	return margen.AccessRank(m.Access) >= margen.AccessRank(margen.AccessSupervisor)
 }
@@ -774,17 +775,16 @@ func (s *Service) RunSLA(ctx context.Context, every time.Duration) {
 	}
 }
 
-// directory is a short-lived cache of an organisation's members, for
+// cachedDir is a short-lived cache of an organisation's members, for
 // routing by team.
-type directory struct {
-	at      time.Time
-	members []margen.Member
-	byID    map[string]*margen.Member
+type cachedDir struct {
+	at time.Time
+	*Directory
 }
 
 // directory returns the organisation's members, cached for dirTTL (by the
 // injected clock); a member id not in the cache (need) reloads it.
-func (s *Service) directory(ctx context.Context, orgID, need string) (*directory, error) {
+func (s *Service) directory(ctx context.Context, orgID, need string) (*Directory, error) {
 	now := s.clock.Now()
 	s.dirMu.Lock()
 	d := s.dirs[orgID]
@@ -792,39 +792,16 @@ func (s *Service) directory(ctx context.Context, orgID, need string) (*directory
 	if d != nil {
 		age := now.Sub(d.at)
 		if age >= 0 && age < dirTTL && (need == "" || d.byID[need] != nil) {
-			return d, nil
+			return d.Directory, nil
 		}
 	}
 	ms, err := s.st.ListMembers(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
-	d = &directory{at: now, members: ms, byID: make(map[string]*margen.Member, len(ms))}
-	for i := range ms {
-		d.byID[ms[i].ID] = &ms[i]
-	}
+	d = &cachedDir{at: now, Directory: NewDirectory(ms)}
 	s.dirMu.Lock()
 	s.dirs[orgID] = d
 	s.dirMu.Unlock()
-	return d, nil
-}
-
-// teamCan reports whether an active member of team other than the
-// requester (and other than the owners, who are organisation-wide) can
-// decide requests routed to role.
-func (d *directory) teamCan(pol *policy.Policy, team, role, requester string) bool {
-	for i := range d.members {
-		m := &d.members[i]
-		if m.Active && m.Team == team && m.ID != requester && m.Access != margen.AccessOwner && reaches(pol, m.Role, role) {
-			return true
-		}
-	}
-	return false
-}
-
-// Sees reports whether a member's live stream carries an event:
-// supervisors and above see everything of their organisation, anyone else
-// what Visible allows. The JSON API's and the web's streams both ask this.
-func (s *Service) Sees(ctx context.Context, org *margen.Org, m *margen.Member, ev events.Event) bool {
-	return margen.SeesAll(m) || s.Visible(ctx, org, m, ev)
+	return d.Directory, nil
 }

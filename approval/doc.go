@@ -16,10 +16,16 @@
 // Requests go to the requester's team first, then the organisation: an
 // approver of another team sees a request only when the requester has no
 // team, the approver has none (organisation-level staff), or no active
-// member of the requester's team can decide it. This shapes the inbox
-// (Pending) and the live stream (Visible); it does not limit who may answer
-// (Answer checks CanApprove only), so a request never waits on a team that
-// cannot serve it.
+// member of the requester's team can decide it (so a request never waits
+// on a team that cannot serve it).
+//
+// Who may see and who may answer is one pure rule, RightsOn: the inbox
+// (Pending), GET /approvals/{id}, approve and reject (Answer) and the live
+// stream (Visible) all ask it. Whoever may answer a request may see it; a
+// request a member may not see answers like a missing one (ENOTFOUND), also
+// to approve and reject. Those who see without answering are the
+// requester, members who acted on it before, members it was routed to
+// before an escalation, and supervisors and above (oversight).
 //
 // # Guards
 //

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/policy"
@@ -58,10 +60,21 @@ type Engine struct {
 
 	mu       sync.RWMutex
 	policies map[string]*compiled // org id -> active policy
+	loads    singleflight.Group   // org id -> a policy load in progress
 
 	inflightMu sync.Mutex
 	inflight   map[margen.IdemKey]struct{}
+
+	// failed counts batch transactions that failed (each attempt, before
+	// any retry or split); see FailedBatches.
+	failed atomic.Int64
 }
+
+// FailedBatches is how many batch transactions have failed since the
+// engine started, counting every attempt that a retry or a split followed.
+// Validation keeps bad requests out of the queue, so on a healthy database
+// it stays at zero; metrics export it and tests assert it.
+func (e *Engine) FailedBatches() int64 { return e.failed.Load() }
 
 type compiled struct {
 	version int
@@ -189,7 +202,9 @@ func (e *Engine) Invalidate(orgID string) {
 
 // policy returns the cached compiled policy; with fresh it first reads which
 // version is active (another process may have published one) and compiles
-// it only if the cache holds another.
+// it only if the cache holds another. Concurrent loads of one organisation
+// share one read and one compilation: a burst of requests on a cold cache
+// would otherwise take every pooled connection at once.
 func (e *Engine) policy(ctx context.Context, orgID string, fresh bool) (*compiled, error) {
 	e.mu.RLock()
 	c := e.policies[orgID]
@@ -197,6 +212,22 @@ func (e *Engine) policy(ctx context.Context, orgID string, fresh bool) (*compile
 	if c != nil && !fresh {
 		return c, nil
 	}
+	v, err, _ := e.loads.Do(orgID, func() (any, error) {
+		// Shared by every caller waiting: one caller going away must not
+		// fail the others.
+		return e.load(context.WithoutCancel(ctx), orgID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*compiled), nil
+}
+
+// load reads the active version and compiles it unless the cache holds it.
+func (e *Engine) load(ctx context.Context, orgID string) (*compiled, error) {
+	e.mu.RLock()
+	c := e.policies[orgID]
+	e.mu.RUnlock()
 	pv, err := e.store.ActivePolicy(ctx, orgID)
 	if margen.IsCode(err, margen.ENOTFOUND) {
 		return nil, margen.Errorf(margen.ECONFLICT, noPolicyKey)
@@ -307,26 +338,46 @@ func validate(req *Request) error {
 		return margen.Invalid("amount", "error.amount_negative")
 	case req.Amount > MaxAmount:
 		return margen.Invalid("amount", "error.amount_too_large", "max", int64(MaxAmount))
-	case req.Currency != "" && req.Currency != req.Org.Currency:
-		return margen.Invalid("currency", "error.currency_mismatch", "currency", req.Currency, "expected", req.Org.Currency)
 	case req.Customer.Ref == "":
 		return margen.Invalid("customer.ref", "error.required", "field", "customer.ref")
-	case len(req.Customer.Ref) > maxRef:
-		return margen.Invalid("customer.ref", "error.too_long", "field", "customer.ref", "max", maxRef)
-	case len(req.Customer.Name) > maxName:
-		return margen.Invalid("customer.name", "error.too_long", "field", "customer.name", "max", maxName)
-	case len(req.Customer.Contact) > maxName:
-		return margen.Invalid("customer.contact", "error.too_long", "field", "customer.contact", "max", maxName)
 	case len(req.Customer.Tags) > maxTags:
 		return margen.Invalid("customer.tags", "error.too_many", "field", "customer.tags", "max", maxTags)
-	case slices.ContainsFunc(req.Customer.Tags, func(t string) bool { return len(t) > policy.MaxTagLen }):
-		return margen.Invalid("customer.tags", "error.too_long", "field", "customer.tags", "max", policy.MaxTagLen)
-	case len(req.Reason) > maxReason:
-		return margen.Invalid("reason", "error.too_long", "field", "reason", "max", maxReason)
 	case len(req.Context) > maxContext:
 		return margen.Invalid("context", "error.too_long", "field", "context", "max", maxContext)
-	case len(req.IdemKey) > maxIdemKey:
-		return margen.Invalid("Idempotency-Key", "error.too_long", "field", "Idempotency-Key", "max", maxIdemKey)
+	}
+	// Every string is valid, bounded text before it is queued: a string
+	// the database refuses would fail the whole batch it rides in.
+	texts := []struct {
+		field     string
+		s         string
+		max       int
+		multiline bool
+	}{
+		{"action", req.Action, maxRef, margen.TextLine},
+		{"currency", req.Currency, 16, margen.TextLine},
+		{"customer.ref", req.Customer.Ref, maxRef, margen.TextLine},
+		{"customer.name", req.Customer.Name, maxName, margen.TextLine},
+		{"customer.contact", req.Customer.Contact, maxName, margen.TextLine},
+		{"reason", req.Reason, maxReason, margen.TextBlock},
+		{"Idempotency-Key", req.IdemKey, maxIdemKey, margen.TextLine},
+	}
+	for _, t := range texts {
+		if err := margen.CheckText(t.field, t.s, t.max, t.multiline); err != nil {
+			return err
+		}
+	}
+	for _, tag := range req.Customer.Tags {
+		if err := margen.CheckText("customer.tags", tag, policy.MaxTagLen, margen.TextLine); err != nil {
+			return err
+		}
+	}
+	if len(req.Context) > 0 {
+		if err := margen.CheckJSONText("context", req.Context, maxContext); err != nil {
+			return err
+		}
+	}
+	if req.Currency != "" && req.Currency != req.Org.Currency {
+		return margen.Invalid("currency", "error.currency_mismatch", "currency", req.Currency, "expected", req.Org.Currency)
 	}
 	return nil
 }
@@ -410,18 +461,21 @@ func (e *Engine) writer() {
 // now active; the batch is retried with the new policy.
 var errStale = errors.New("decision: policy changed")
 
-// commit writes a batch, retrying transient failures; if the batch keeps
-// failing it is split so one bad decision cannot sink the others.
+// commit writes a batch, retrying transient failures. If the batch still
+// fails and the error is not the database being busy (which every smaller
+// batch would meet too), it is split in halves, each committed on its own:
+// a request that makes its batch fail is isolated in about 2·log2(n)
+// transactions while the others are answered, instead of n.
 func (e *Engine) commit(batch []*pending) {
 	err := e.commitOnce(batch)
 	for attempt := 1; err != nil && attempt < maxAttempts && retryable(err); attempt++ {
 		time.Sleep(time.Duration(attempt) * time.Millisecond)
 		err = e.commitOnce(batch)
 	}
-	if err != nil && len(batch) > 1 {
-		for _, p := range batch {
-			e.commit([]*pending{p})
-		}
+	if err != nil && len(batch) > 1 && !margen.IsCode(err, margen.EBUSY) {
+		half := len(batch) / 2
+		e.commit(batch[:half:half])
+		e.commit(batch[half:])
 		return
 	}
 	for _, p := range batch {
@@ -500,6 +554,9 @@ func (e *Engine) commitOnce(batch []*pending) error {
 		}
 		return e.evaluate(batch, st)
 	})
+	if err != nil && !errors.Is(err, errStale) {
+		e.failed.Add(1)
+	}
 	if errors.Is(err, errStale) {
 		for _, org := range stale {
 			e.Invalidate(org)

@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "margen")
+	// Every process of these tests shares one audit key, kept here rather
+	// than in the user's config directory (where serve would put it for
+	// PostgreSQL).
+	os.Setenv("MARGEN_AUDIT_KEY_FILE", filepath.Join(dir, "audit-key"))
 	build := exec.Command("go", "build", "-o", binary, "../cmd/margen")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -139,7 +143,8 @@ type server struct {
 func start(t *testing.T, db string) *server {
 	t.Helper()
 	touchSources()
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--db", db)
+	// Rate limits off: these tests drive one token as fast as they can.
+	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--db", db, "--rate-limit-token", "0", "--rate-limit-address", "0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -75,6 +75,9 @@ type orgState struct {
 
 type sub struct {
 	filter func(Event) bool
+	// until, when set, ends the subscription (its channel is closed) when
+	// an audit entry it matches passes by.
+	until func(*margen.AuditEntry) bool
 
 	mu     sync.Mutex // guards ch sends and close
 	ch     chan Event
@@ -109,7 +112,19 @@ func NewBroker(st margen.Store, opt Options) *Broker {
 // (a few indexed queries) before Subscribe returns, so an event committed
 // after Subscribe returns is never missed.
 func (b *Broker) Subscribe(orgID string, filter func(Event) bool) (<-chan Event, func()) {
-	s := &sub{filter: filter, ch: make(chan Event, b.buffer)}
+	return b.SubscribeUntil(orgID, filter, nil)
+}
+
+// SubscribeUntil is Subscribe for a subscriber whose right to the events
+// can end: the broker closes the channel as soon as an audit entry for
+// which until returns true passes by (e.g. the revocation of the
+// subscriber's token or the deactivation of its member). The broker reads
+// the shared trail, so a revocation made by any process ends the
+// subscription within the poll interval; one made by this process, whose
+// caller wakes the broker with Notify, at once. until runs in the broker's
+// goroutine and must be quick.
+func (b *Broker) SubscribeUntil(orgID string, filter func(Event) bool, until func(*margen.AuditEntry) bool) (<-chan Event, func()) {
+	s := &sub{filter: filter, until: until, ch: make(chan Event, b.buffer)}
 
 	b.mu.Lock()
 	if b.stopped {
@@ -240,6 +255,11 @@ func (b *Broker) pollOrg(ctx context.Context, o *orgState) error {
 			for _, ev := range FromAudit(&entries[i]) {
 				for _, s := range subs {
 					s.send(ev)
+				}
+			}
+			for _, s := range subs {
+				if s.until != nil && s.until(&entries[i]) {
+					s.close() // later sends to it are dropped
 				}
 			}
 		}

@@ -9,12 +9,15 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/i18n"
 	"github.com/margenhq/margen/metrics"
+	"github.com/margenhq/margen/ratelimit"
 )
 
 // Config is what the API needs; Store, Engine and Catalog are required.
@@ -42,12 +45,22 @@ type Config struct {
 	// Heartbeat is how often an idle event stream sends a comment line
 	// (default 15s).
 	Heartbeat time.Duration
+	// StreamsPerMember and StreamsPerOrg bound the event streams open at
+	// once in this process, per member and per organisation (defaults 8
+	// and 500); beyond them GET /api/v1/events answers 429.
+	StreamsPerMember int
+	StreamsPerOrg    int
 
 	// Metrics, when set, is served at GET /metrics and counts decisions.
 	Metrics *metrics.Metrics
 	// MetricsPublic serves /metrics to any client; by default only to
 	// clients on this machine that did not come through a proxy.
 	MetricsPublic bool
+
+	// TokenLimit and AddressLimit limit the rate of /api requests per
+	// bearer token and per client address (429 beyond); nil is no limit.
+	TokenLimit   *ratelimit.Limiter
+	AddressLimit *ratelimit.Limiter
 }
 
 // Limits on request bodies.
@@ -69,11 +82,13 @@ type server struct {
 	clock   margen.Clock
 	version string
 	auth    *tokenCache
+	lookups singleflight.Group // token hash -> a lookup in progress
 
 	approvals *approval.Service
 	broker    *events.Broker
 	shutdown  <-chan struct{}
 	heartbeat time.Duration
+	streams   *streamCounts
 
 	metrics        *metrics.Metrics
 	metricsHandler http.Handler
@@ -84,11 +99,8 @@ type server struct {
 	inflightMu sync.Mutex
 	inflight   map[margen.IdemKey]struct{}
 
-	// publishLocks serialises policy publishes per organisation in this
-	// process, so the version announced in the answer (stored with the
-	// idempotency record before the store numbers the version) is the one
-	// the store assigns.
-	publishLocks sync.Map // org id -> *sync.Mutex
+	tokenLimit *ratelimit.Limiter
+	addrLimit  *ratelimit.Limiter
 }
 
 // route is one entry of the route table. minAccess is the least access
@@ -111,6 +123,7 @@ func (s *server) routes() []route {
 		{"GET /metrics", s.serveMetrics, public},
 		{"GET /api/v1/openapi.json", s.openapi, public},
 		{"GET /api/v1/me", s.me, frontline},
+		{"DELETE /api/v1/me/token", s.revokeOwnToken, frontline},
 
 		{"POST /api/v1/decisions", s.createDecision, frontline},
 		{"POST /api/v1/decisions/explain", s.explainDecision, frontline},
@@ -151,6 +164,8 @@ func (s *server) routes() []route {
 		{"GET /api/v1/policies/{version}", s.getPolicy, frontline},
 
 		{"GET /api/v1/audit", s.listAudit, manager},
+		{"POST /api/v1/imports/{kind}", s.importFile, manager},
+		{"GET /api/v1/exports/{kind}", s.exportRecords, manager},
 		{"GET /api/v1/ledger/check", s.checkLedger, manager},
 	}
 }
@@ -195,6 +210,9 @@ func New(cfg Config) (http.Handler, error) {
 		auth:     newTokenCache(ttl),
 		inflight: make(map[margen.IdemKey]struct{}),
 
+		tokenLimit: cfg.TokenLimit,
+		addrLimit:  cfg.AddressLimit,
+
 		approvals:     cfg.Approvals,
 		broker:        cfg.Broker,
 		shutdown:      cfg.Shutdown,
@@ -205,19 +223,26 @@ func New(cfg Config) (http.Handler, error) {
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
 	}
+	s.streams = newStreamCounts(cfg.StreamsPerMember, cfg.StreamsPerOrg)
 	if s.metrics != nil {
 		s.metricsHandler = s.metrics.Handler()
 	}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		h := http.Handler(http.HandlerFunc(rt.handler))
+		if hasJSONBody(rt.pattern) {
+			h = s.requireJSON(h)
+		}
 		if rt.minAccess != "" {
 			h = s.authenticate(rt.minAccess, h)
 		}
+		h = s.checkInput(rt.pattern, h)
 		mux.Handle(rt.pattern, h)
 	}
 	var h http.Handler = s.fallback(mux)
 	h = s.recoverPanics(h)
+	h = s.rateLimit(h)
+	h = s.limitHeaders(h)
 	h = s.accessLog(h)
 	h = securityHeaders(h)
 	h = requestID(h)

@@ -345,7 +345,7 @@ func TestBadInput(t *testing.T) {
 		if p := res.want(400).problem(); p.Key != "error.policy_roles_missing" || !strings.Contains(p.Detail, "ana (cashier)") {
 			t.Errorf("roles problem: %s", res.body)
 		}
-		e.do("POST", "/api/v1/policies", "olga", string(restaurantPolicy(t)), "Content-Type", "application/json").want(400)
+		e.do("POST", "/api/v1/policies", "olga", string(restaurantPolicy(t)), "Content-Type", "application/json").want(415).problem()
 		var pols struct{ Items []struct{ Version int } }
 		e.do("GET", "/api/v1/policies", "ana", "").want(200).decode(&pols)
 		if len(pols.Items) != 1 || pols.Items[0].Version != 1 {

@@ -10,7 +10,6 @@ import (
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
-	"github.com/margenhq/margen/events"
 )
 
 const (
@@ -212,14 +211,17 @@ func (s *server) listApprovals(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list(out, next))
 }
 
-// getApproval answers one request with its history and context. The
-// requester, the members who can decide it (or did) and supervisors and
-// above may see it; anyone else gets the answer for a missing id.
+// getApproval answers one request with its history and context, to whoever
+// may see it (approval.RightsOn); anyone else gets the answer for a missing
+// id.
 func (s *server) getApproval(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
 	a, err := s.store.GetApprovalWithHistory(r.Context(), st.org.ID, r.PathValue("id"))
-	if err == nil && !s.maySee(r.Context(), st, a) {
-		err = margen.NotFound("approval")
+	if err == nil {
+		var see bool
+		if see, err = s.maySee(r.Context(), st, a); err == nil && !see {
+			err = margen.NotFound("approval")
+		}
 	}
 	if err != nil {
 		s.problem(w, r, err)
@@ -233,27 +235,14 @@ func (s *server) getApproval(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// maySee reports whether the member may see a request: their own, one they
-// answered, one routed to a role they can decide, or any as a supervisor.
-func (s *server) maySee(ctx context.Context, st *reqState, a *margen.Approval) bool {
-	if seesAll(st.member) || a.MemberID == st.member.ID || a.DecidedBy == st.member.ID {
-		return true
-	}
-	for _, h := range a.History {
-		if h.Actor == st.member.ID {
-			return true
-		}
-	}
+// maySee asks the approval service's one rule; without the service (an API
+// built without it) only the requester and supervisors and above see.
+func (s *server) maySee(ctx context.Context, st *reqState, a *margen.Approval) (bool, error) {
 	if s.approvals == nil {
-		return false
+		return seesAll(st.member) || a.MemberID == st.member.ID, nil
 	}
-	// The approval service routes requests; ask it as the live stream
-	// would for the announcement of this request.
-	ev := events.Event{Type: margen.EventApprovalRequested, Subject: a.ID, Data: margen.EventData{
-		ApprovalID: a.ID, DecisionID: a.DecisionID, Member: a.MemberID, ApproverRole: a.ApproverRole,
-		Action: a.Action, Amount: a.Amount, Customer: a.CustomerID, Status: a.Status,
-	}}
-	return s.approvals.Visible(ctx, st.org, st.member, ev)
+	rights, err := s.approvals.Rights(ctx, st.org, st.member, a)
+	return rights.See, err
 }
 
 type answerBody struct {

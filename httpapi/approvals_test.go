@@ -227,7 +227,7 @@ func TestApproveAndReject(t *testing.T) {
 		// The guards.
 		url := "/api/v1/approvals/" + d.ApprovalID
 		wantKey(t, e.do("POST", url+"/approve", "ana", `{"comment":"yo mismo"}`), 403, "error.self_approval")
-		wantKey(t, e.do("POST", url+"/approve", "bob", ``), 403, "error.not_approver")
+		wantKey(t, e.do("POST", url+"/approve", "bob", ``), 404, "error.not_found") // who may not see may not answer
 		wantKey(t, e.do("POST", url+"/approve", "omar", ``), 404, "error.not_found")
 		wantKey(t, e.do("POST", url+"/approve", "sara", `{"comment":5}`), 400, "error.json_type")
 		wantKey(t, e.do("POST", url+"/approve", "sara", `{"note":"x"}`), 400, "error.unknown_field")
@@ -317,7 +317,7 @@ func TestSelfAndOverLimitApproval(t *testing.T) {
 		// 1.000.000; only an owner's latitude covers it.
 		d = e.ask("ana", 150000000, "mesa-21")
 		url := "/api/v1/approvals/" + d.ApprovalID
-		wantKey(t, e.do("POST", url+"/approve", "bob", ``), 403, "error.not_approver")
+		wantKey(t, e.do("POST", url+"/approve", "bob", ``), 404, "error.not_found")
 		wantKey(t, e.do("POST", url+"/approve", "sara", ``), 403, "error.approval_beyond_latitude")
 		var a approvalJSON
 		e.do("GET", url, "olga", "").want(200).decode(&a)
@@ -714,13 +714,17 @@ func TestEventStream(t *testing.T) {
 }
 
 func TestEventStreamAuth(t *testing.T) {
-	e := setupFull(t, storetest.OpenSQLite(t))
-	wantKey(t, e.do("GET", "/api/v1/events", "", ""), 401, "error.unauthorized")
-	// Without the service wired, the stream is unavailable rather than empty.
-	plain := setup(t, storetest.OpenSQLite(t))
-	wantKey(t, plain.do("GET", "/api/v1/events", "ana", ""), 503, "error.unavailable")
-	wantKey(t, plain.do("GET", "/api/v1/approvals/pending", "ana", ""), 503, "error.unavailable")
-	wantKey(t, plain.do("GET", "/metrics", "", ""), 404, "error.route_not_found")
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			e := setupFull(t, eng.Open(t))
+			wantKey(t, e.do("GET", "/api/v1/events", "", ""), 401, "error.unauthorized")
+			// Without the service wired, the stream is unavailable rather than empty.
+			plain := setup(t, eng.Open(t))
+			wantKey(t, plain.do("GET", "/api/v1/events", "ana", ""), 503, "error.unavailable")
+			wantKey(t, plain.do("GET", "/api/v1/approvals/pending", "ana", ""), 503, "error.unavailable")
+			wantKey(t, plain.do("GET", "/metrics", "", ""), 404, "error.route_not_found")
+		})
+	}
 }
 
 func TestMetricsEndpoint(t *testing.T) {
@@ -791,15 +795,74 @@ func TestRequesterSeesNoOtherFiles(t *testing.T) {
 // so it checks the credentials again on every heartbeat and ends when the
 // member is deactivated.
 func TestEventStreamEndsWhenAccessEnds(t *testing.T) {
-	e := setupFull(t, storetest.OpenSQLite(t))
-	sara := e.stream("sara")
-	e.stream("mario") // stays open: nothing changed for mario
-	if err := e.db.SetMemberActive(context.Background(), e.orgA.ID, e.member["sara"].ID, false, "test"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-sara.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the stream of a deactivated member is still open")
-	}
+	eachEngineFull(t, func(t *testing.T, e *fullEnv) {
+		sara := e.stream("sara")
+		e.stream("mario") // stays open: nothing changed for mario
+		if err := e.db.SetMemberActive(context.Background(), e.orgA.ID, e.member["sara"].ID, false, "test"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-sara.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the stream of a deactivated member is still open")
+		}
+	})
+}
+
+// TestAnswerFollowsTeamRouting: who may answer a request is exactly who may
+// see it. A request of team "front" (which has its own supervisor) is not
+// for a supervisor of team "back": 404 on GET, absent from the inbox, and
+// 404 on approve and reject with nothing posted; the supervisor of "front"
+// answers it; an owner decides anything.
+func TestAnswerFollowsTeamRouting(t *testing.T) {
+	eachEngineFull(t, func(t *testing.T, e *fullEnv) {
+		ctx := context.Background()
+		for _, x := range []struct{ login, role, team string }{
+			{"fina", "cashier", "front"},
+			{"frida", "supervisor", "front"},
+			{"bruno", "supervisor", "back"},
+		} {
+			m := &margen.Member{ID: margen.NewID("mem"), OrgID: e.orgA.ID, Login: x.login, Name: x.login,
+				Access: margen.AccessFrontline, Role: x.role, Team: x.team, Active: true}
+			if err := e.db.CreateMember(ctx, m, "test"); err != nil {
+				t.Fatal(err)
+			}
+			e.addToken(m)
+		}
+		var before margen.BudgetAccount // fina has spent nothing yet
+		for _, approve := range []bool{true, false} {
+			d := e.ask("fina", 1000000, "mesa-9")
+			id := d.ApprovalID
+			e.do("GET", "/api/v1/approvals/"+id, "bruno", "").want(http.StatusNotFound)
+			if contains(e.list("/api/v1/approvals/pending", "bruno"), id) {
+				t.Fatalf("%s is in bruno's inbox", id)
+			}
+			for _, verb := range []string{"approve", "reject"} {
+				wantKey(t, e.do("POST", "/api/v1/approvals/"+id+"/"+verb, "bruno", `{}`), http.StatusNotFound, "error.not_found")
+			}
+			a, err := e.db.GetApproval(ctx, e.orgA.ID, id)
+			if err != nil || a.Status != margen.ApprovalPending {
+				t.Fatalf("after bruno's answers: %+v %v", a, err)
+			}
+			if b := e.budget("fina", "member_daily"); b.Posted != before.Posted || b.Pending != before.Pending+1000000 {
+				t.Fatalf("bruno's answer moved the budget: %+v, before %+v", b, before)
+			}
+			// The team's own supervisor sees and answers it.
+			if !contains(e.list("/api/v1/approvals/pending", "frida"), id) {
+				t.Fatalf("%s is not in frida's inbox", id)
+			}
+			e.do("GET", "/api/v1/approvals/"+id, "frida", "").want(http.StatusOK)
+			verb := map[bool]string{true: "approve", false: "reject"}[approve]
+			e.do("POST", "/api/v1/approvals/"+id+"/"+verb, "frida", `{}`).want(http.StatusOK)
+			if approve {
+				before.Posted += 1000000
+			}
+			if b := e.budget("fina", "member_daily"); b.Posted != before.Posted || b.Pending != before.Pending {
+				t.Fatalf("after frida's %s: %+v, want posted %d pending %d", verb, b, before.Posted, before.Pending)
+			}
+		}
+		// An owner decides anything, in any team.
+		d := e.ask("fina", 1000000, "mesa-9")
+		e.do("POST", "/api/v1/approvals/"+d.ApprovalID+"/reject", "olga", `{}`).want(http.StatusOK)
+	})
 }

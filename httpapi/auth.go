@@ -28,6 +28,7 @@ type tokenCache struct {
 }
 
 type tokenEntry struct {
+	tokenID string
 	member  *margen.Member
 	org     *margen.Org
 	expires time.Time
@@ -75,40 +76,85 @@ func (c *tokenCache) put(k [32]byte, e tokenEntry) {
 	c.entries[k] = e
 }
 
-// lookup resolves a token to its member and organisation.
-func (s *server) lookup(ctx context.Context, token string) (*margen.Member, *margen.Org, error) {
+// forget drops a token from the cache (after it is revoked here).
+func (c *tokenCache) forget(k [32]byte) {
+	c.mu.Lock()
+	delete(c.entries, k)
+	c.mu.Unlock()
+}
+
+// revokeOwnToken is DELETE /api/v1/me/token: the token that makes the
+// request is revoked ("sign out this device"), which anyone may do with the
+// token they hold. This process forgets it at once and wakes the event
+// broker, so the token's streams here end now; other processes see the
+// revocation in the audit trail within the broker's poll interval, and
+// their token caches drop it within AuthCacheTTL.
+func (s *server) revokeOwnToken(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	if err := s.store.RevokeToken(r.Context(), st.org.ID, st.tokenID, st.member.ID); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if token, ok := bearer(r.Header.Get("Authorization")); ok {
+		var k [32]byte
+		copy(k[:], auth.HashToken(token))
+		s.auth.forget(k)
+	}
+	if s.broker != nil {
+		s.broker.Notify(st.org.ID)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// lookup resolves a token to its id, member and organisation. Concurrent
+// lookups of one token that is not cached share one set of reads: a burst
+// of requests from one client after a restart (or an expiry) would
+// otherwise take a pooled connection each.
+func (s *server) lookup(ctx context.Context, token string) (tokenEntry, error) {
 	var k [32]byte
 	copy(k[:], auth.HashToken(token))
 	if e, ok := s.auth.get(k); ok {
-		return e.member, e.org, nil
+		return e, nil
 	}
+	v, err, _ := s.lookups.Do(string(k[:]), func() (any, error) {
+		return s.loadToken(context.WithoutCancel(ctx), k)
+	})
+	if err != nil {
+		return tokenEntry{}, err
+	}
+	return v.(tokenEntry), nil
+}
+
+// loadToken reads a token, its member and organisation, and caches them.
+func (s *server) loadToken(ctx context.Context, k [32]byte) (tokenEntry, error) {
 	unauthorized := margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized")
 	t, err := s.store.TokenByHash(ctx, k[:])
 	if margen.IsCode(err, margen.ENOTFOUND) {
-		return nil, nil, unauthorized
+		return tokenEntry{}, unauthorized
 	}
 	if err != nil {
-		return nil, nil, err
+		return tokenEntry{}, err
 	}
 	if t.RevokedAt != nil {
-		return nil, nil, unauthorized
+		return tokenEntry{}, unauthorized
 	}
 	m, err := s.store.MemberByID(ctx, t.OrgID, t.MemberID)
 	if margen.IsCode(err, margen.ENOTFOUND) {
-		return nil, nil, unauthorized
+		return tokenEntry{}, unauthorized
 	}
 	if err != nil {
-		return nil, nil, err
+		return tokenEntry{}, err
 	}
 	o, err := s.store.OrgByID(ctx, t.OrgID)
 	if margen.IsCode(err, margen.ENOTFOUND) {
-		return nil, nil, unauthorized
+		return tokenEntry{}, unauthorized
 	}
 	if err != nil {
-		return nil, nil, err
+		return tokenEntry{}, err
 	}
-	s.auth.put(k, tokenEntry{member: m, org: o})
-	return m, o, nil
+	e := tokenEntry{tokenID: t.ID, member: m, org: o}
+	s.auth.put(k, e)
+	return e, nil
 }
 
 // authenticate requires a bearer token of an active member with at least
@@ -120,13 +166,14 @@ func (s *server) authenticate(minAccess string, next http.Handler) http.Handler 
 			s.problem(w, r, margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized"))
 			return
 		}
-		m, o, err := s.lookup(r.Context(), token)
+		te, err := s.lookup(r.Context(), token)
 		if err != nil {
 			s.problem(w, r, err)
 			return
 		}
 		st := state(r)
-		st.member, st.org = m, o
+		st.tokenID, st.member, st.org = te.tokenID, te.member, te.org
+		m := te.member
 		if !m.Active {
 			s.problem(w, r, margen.Errorf(margen.EFORBIDDEN, "error.member_inactive"))
 			return

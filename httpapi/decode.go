@@ -29,8 +29,9 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 var unknownFieldRe = regexp.MustCompile(`unknown field "([^"]*)"`)
 
 // decodeStrict decodes one JSON object into v: unknown fields, syntax
-// errors, wrong types and trailing data are refused with the position or
-// field at fault.
+// errors, wrong types, trailing data and strings that are not valid text
+// (see margen.CheckJSONText) are refused with the position or field at
+// fault.
 func decodeStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return margen.Errorf(margen.EINVALID, "error.body_empty")
@@ -43,7 +44,10 @@ func decodeStrict(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return margen.Errorf(margen.EINVALID, "error.trailing_data")
 	}
-	return nil
+	// Every string of every JSON body: valid UTF-8, no NUL or control
+	// characters, bounded. encoding/json would have turned invalid UTF-8
+	// into U+FFFD and kept "\u0000", so the raw body is read.
+	return margen.CheckJSONText("", body, maxJSONString)
 }
 
 func jsonError(body []byte, err error) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -53,11 +54,31 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
 	ctx := r.Context()
 	org, m := st.org, st.member
-	visible := func(ev events.Event) bool {
-		return s.approvals.Sees(ctx, org, m, ev)
+	closeStream, err := s.streams.open(org.ID, m.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
 	}
-	evs, unsubscribe := s.broker.Subscribe(org.ID, visible)
+	defer closeStream()
+	visible := func(ev events.Event) bool {
+		return s.approvals.Visible(ctx, org, m, ev)
+	}
+	// The stream ends as soon as the broker sees its token revoked or its
+	// member deactivated in the audit trail, whichever process did it.
+	tokenID := st.tokenID
+	revoked := func(e *margen.AuditEntry) bool {
+		return e.Action == "token.revoke" && e.Subject == tokenID ||
+			e.Action == "member.deactivate" && e.Subject == m.ID
+	}
+	evs, unsubscribe := s.broker.SubscribeUntil(org.ID, visible, revoked)
 	defer unsubscribe()
+	// The token cache may be seconds old: a token revoked before the
+	// subscription, which the broker will never see pass by, is refused
+	// here.
+	if !s.stillAllowed(ctx, r, m) {
+		s.problem(w, r, margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized"))
+		return
+	}
 	// Replay what a reconnecting client missed. The subscription came
 	// first, so nothing falls between the two; what both carry is sent once
 	// (the live events up to the last replayed seq are skipped).
@@ -132,7 +153,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		case ev, ok := <-evs:
 			if !ok {
-				return // the broker stopped
+				return // the broker stopped, or the token or member lost access
 			}
 			if ev.Seq <= replayedTo {
 				continue // already replayed
@@ -182,4 +203,60 @@ func (s *server) stillAllowed(ctx context.Context, r *http.Request, was *margen.
 	}
 	m, err := s.store.MemberByID(ctx, t.OrgID, t.MemberID)
 	return err == nil && m.Active && m.Access == was.Access && m.Role == was.Role && m.Team == was.Team
+}
+
+// streamCounts bounds the event streams open at once in this process, per
+// member and per organisation, so one token cannot hold thousands of
+// connections (and broker subscriptions) open.
+type streamCounts struct {
+	perMember, perOrg int
+
+	mu       sync.Mutex
+	byMember map[string]int
+	byOrg    map[string]int
+}
+
+// Default stream limits (per process).
+const (
+	defaultStreamsPerMember = 8
+	defaultStreamsPerOrg    = 500
+)
+
+func newStreamCounts(perMember, perOrg int) *streamCounts {
+	if perMember <= 0 {
+		perMember = defaultStreamsPerMember
+	}
+	if perOrg <= 0 {
+		perOrg = defaultStreamsPerOrg
+	}
+	return &streamCounts{perMember: perMember, perOrg: perOrg, byMember: map[string]int{}, byOrg: map[string]int{}}
+}
+
+// open counts a new stream, or refuses it (ETOOMANY, answered 429 with
+// Retry-After) when the member or the organisation is at its limit. The
+// returned function ends the count; call it once when the stream ends.
+func (c *streamCounts) open(orgID, memberID string) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.byMember[memberID] >= c.perMember:
+		return nil, margen.Errorf(margen.ETOOMANY, "error.too_many_streams_member", "max", c.perMember)
+	case c.byOrg[orgID] >= c.perOrg:
+		return nil, margen.Errorf(margen.ETOOMANY, "error.too_many_streams_org", "max", c.perOrg)
+	}
+	c.byMember[memberID]++
+	c.byOrg[orgID]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.byMember[memberID]--; c.byMember[memberID] <= 0 {
+				delete(c.byMember, memberID)
+			}
+			if c.byOrg[orgID]--; c.byOrg[orgID] <= 0 {
+				delete(c.byOrg, orgID)
+			}
+		})
+	}, nil
 }

@@ -18,9 +18,10 @@ import (
 // authenticated, the member and organisation. One pointer lives in the
 // request context so the access log sees what the auth wrapper found.
 type reqState struct {
-	id     string
-	member *margen.Member
-	org    *margen.Org
+	id      string
+	tokenID string
+	member  *margen.Member
+	org     *margen.Org
 }
 
 type ctxKey struct{}

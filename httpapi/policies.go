@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -44,10 +43,19 @@ var yamlTypes = []string{"application/yaml", "application/x-yaml", "text/yaml", 
 func (s *server) readPolicy(w http.ResponseWriter, r *http.Request, st *reqState) (*policy.Policy, []byte, bool) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if !slices.Contains(yamlTypes, mt) {
-		s.problem(w, r, margen.Invalid("Content-Type", "error.content_type"))
+		e := margen.Errorf(margen.EMEDIATYPE, "error.content_type")
+		e.Field = "Content-Type"
+		s.problem(w, r, e)
 		return nil, nil, false
 	}
 	src, err := readBody(w, r, maxPolicyBody)
+	if margen.IsCode(err, margen.ETOOLARGE) {
+		err = margen.Errorf(margen.ETOOLARGE, "error.policy_limit_size", "max", policy.MaxPolicySize)
+	}
+	if err == nil {
+		// The source is stored as text: valid UTF-8, no NUL.
+		err = margen.CheckText("body", string(src), 0, margen.TextBlock)
+	}
 	if err != nil {
 		s.problem(w, r, err)
 		return nil, nil, false
@@ -106,31 +114,28 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	defer ic.release()
 
-	mu, _ := s.publishLocks.LoadOrStore(st.org.ID, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
-	next := 1
-	if all, err := s.store.ListPolicies(r.Context(), st.org.ID); err != nil {
-		s.problem(w, r, err)
-		return
-	} else if len(all) > 0 {
-		next = all[0].Version + 1
-	}
-	pv := &margen.PolicyVersion{OrgID: st.org.ID, Version: next, Source: string(src), Active: true,
+	// The store numbers the version under the organisation's lock and
+	// stores the answer with it, so a replay names what this request made.
+	pv := &margen.PolicyVersion{OrgID: st.org.ID, Source: string(src), Active: true,
 		CreatedBy: st.member.ID, Note: note, CreatedAt: s.clock.Now()}
-	view := viewPolicy(pv, false)
-	view.Warnings = policyWarnings(pol)
-	out, _ := json.Marshal(view)
-	err := s.store.PublishPolicy(r.Context(), pv, ic.record(http.StatusCreated, out))
+	warnings := policyWarnings(pol)
+	render := func(created *margen.PolicyVersion) ([]byte, error) {
+		view := viewPolicy(created, false)
+		view.Warnings = warnings
+		return json.Marshal(view)
+	}
+	rec := ic.record(http.StatusCreated, nil)
+	if rec != nil {
+		rec.Render = func(created any) ([]byte, error) { return render(created.(*margen.PolicyVersion)) }
+	}
+	err := s.store.PublishPolicy(r.Context(), pv, rec)
+	var out []byte
 	if err == nil {
 		s.engine.Invalidate(st.org.ID)
-		if pv.Version != next {
-			// Another app instance published at the same moment: answer the
-			// truth; a replay of this key would name the predicted version.
-			s.log.Warn("policy version differs from the one announced", "request_id", reqID(r),
-				"org", st.org.ID, "announced", next, "published", pv.Version)
-			view.Version = pv.Version
-			out, _ = json.Marshal(view)
+		if rec != nil {
+			out = rec.Body
+		} else {
+			out, _ = render(pv)
 		}
 	}
 	s.respond(w, r, ic, err, http.StatusCreated, out)
@@ -210,6 +215,12 @@ type auditCheck struct {
 	OK      bool  `json:"ok"`
 	Checked int64 `json:"checked"`
 	Broken  int64 `json:"broken"` // first broken seq, 0 when intact
+	// The rows the trail seals, checked against its commitments, and what
+	// did not match (see margen.AuditReport).
+	SealedFrom   int64                 `json:"sealed_from"`
+	Rows         int                   `json:"rows"`
+	ProblemCount int                   `json:"problem_count"`
+	Problems     []margen.AuditProblem `json:"problems"`
 }
 
 func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
@@ -219,7 +230,7 @@ func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	broken, checked, err := s.store.VerifyAudit(r.Context(), st.org.ID)
+	audit, err := s.store.CheckAudit(r.Context(), st.org.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -227,7 +238,11 @@ func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
 	if rep.Mismatches == nil {
 		rep.Mismatches = []margen.LedgerMismatch{}
 	}
-	out := ledgerCheck{Ledger: rep, Audit: auditCheck{OK: broken == 0, Checked: checked, Broken: broken}}
+	if audit.Problems == nil {
+		audit.Problems = []margen.AuditProblem{}
+	}
+	out := ledgerCheck{Ledger: rep, Audit: auditCheck{OK: audit.OK(), Checked: audit.Entries, Broken: audit.Broken,
+		SealedFrom: audit.SealedFrom, Rows: audit.Rows, ProblemCount: audit.ProblemCount, Problems: audit.Problems}}
 	out.OK = rep.OK() && out.Audit.OK
 	writeJSON(w, http.StatusOK, out)
 }

@@ -28,10 +28,29 @@ func status(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case margen.EMISMATCH:
 		return http.StatusUnprocessableEntity
-	case margen.EUNAVAILABLE:
+	case margen.EMEDIATYPE:
+		return http.StatusUnsupportedMediaType
+	case margen.ERATELIMIT:
+		return http.StatusTooManyRequests
+	case margen.EUNAVAILABLE, margen.EBUSY:
 		return http.StatusServiceUnavailable
+	case margen.ETOOMANY:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
+}
+
+// retryAfter is the Retry-After (seconds) of answers the client should
+// simply retry: a database with no free connection clears in a moment; a
+// limit of concurrent streams or a service restarting, in a few seconds.
+func retryAfter(code string) string {
+	switch code {
+	case margen.EBUSY:
+		return "1"
+	case margen.ETOOMANY, margen.EUNAVAILABLE:
+		return "5"
+	}
+	return ""
 }
 
 // Problem is an RFC 9457 problem document with margen's extensions: the
@@ -47,22 +66,27 @@ type Problem struct {
 	Field     string         `json:"field,omitempty"`
 	Errors    []ProblemError `json:"errors,omitempty"`
 	RequestID string         `json:"request_id,omitempty"`
+	// Report is the import report of a file refused as a whole.
+	Report any `json:"report,omitempty"`
 }
 
 // ProblemError is one problem in a submitted document (a policy): where it
-// is and what is wrong.
+// is and what is wrong, and the limit it broke if that is the problem.
 type ProblemError struct {
 	Line    int    `json:"line,omitempty"`
 	Column  int    `json:"column,omitempty"`
 	Path    string `json:"path,omitempty"`
 	Message string `json:"message"`
+	Limit   string `json:"limit,omitempty"`
+	Max     *int   `json:"max,omitempty"`
 }
 
 // detailedError carries a list of document problems along with its
 // margen.Error; problem() puts them in the "errors" member.
 type detailedError struct {
-	err  *margen.Error
-	list []ProblemError
+	err    *margen.Error
+	list   []ProblemError
+	report any // an import report, or nil
 }
 
 func (e *detailedError) Error() string { return e.err.Error() }
@@ -109,12 +133,20 @@ func (s *server) problemStatus(w http.ResponseWriter, r *http.Request, code int,
 	var de *detailedError
 	if errors.As(err, &de) {
 		p.Errors = de.list
+		p.Report = de.report
 	}
 	var pe policy.Errors
 	if errors.As(err, &pe) {
 		for _, x := range pe {
-			p.Errors = append(p.Errors, ProblemError{Line: x.Line, Column: x.Column, Path: x.Path, Message: x.Msg})
+			pe := ProblemError{Line: x.Line, Column: x.Column, Path: x.Path, Message: x.Msg, Limit: x.Limit}
+			if x.Limit != "" {
+				pe.Max = &x.Max
+			}
+			p.Errors = append(p.Errors, pe)
 		}
+	}
+	if ra := retryAfter(e.Code); ra != "" {
+		w.Header().Set("Retry-After", ra)
 	}
 	if code == http.StatusUnauthorized {
 		v := `Bearer realm="margen"`

@@ -177,3 +177,18 @@ func (c *cachedCount) value() float64 {
 	c.val = float64(n)
 	return c.val
 }
+
+// FailedBatches exports the decision engine's count of failed batch
+// transactions (decision.Engine.FailedBatches) as
+// margen_decision_batch_failures_total. Input validation keeps it at zero on
+// a healthy database; a rising count means batches are being retried or
+// split, which slows every organisation's decisions.
+func (m *Metrics) FailedBatches(count func() int64) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "margen_decision_batch_failures_total",
+		Help: "Decision batch transactions that failed in this process (each attempt before a retry or a split).",
+	}, func() float64 { return float64(count()) }))
+}

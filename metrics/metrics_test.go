@@ -140,3 +140,12 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+func TestFailedBatches(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	var n atomic.Int64
+	m.FailedBatches(n.Load)
+	has(t, scrape(t, m.Handler()), "margen_decision_batch_failures_total 0")
+	n.Add(3)
+	has(t, scrape(t, m.Handler()), "margen_decision_batch_failures_total 3")
+}

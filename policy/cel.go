@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/cost"
@@ -17,8 +18,6 @@ import (
 )
 
 const (
-	// maxWhenLen bounds the length of a condition, in code points.
-	maxWhenLen = 4096
 	// costLimit bounds the runtime cost of one condition (roughly, the
 	// number of operations). A realistic condition costs under a hundred;
 	// the limit only stops pathological comprehensions over large context
@@ -41,7 +40,8 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 		// Context values decoded from JSON are doubles; let `context.total
 		// > 100` compare them with ints as a person would expect.
 		cel.CrossTypeNumericComparisons(true),
-		cel.ParserExpressionSizeLimit(maxWhenLen),
+		cel.ParserExpressionSizeLimit(MaxConditionLen),
+		cel.ParserRecursionLimit(MaxConditionDepth),
 	)
 })
 
@@ -61,29 +61,35 @@ type program struct {
 }
 
 // compile type-checks a condition and plans it. It returns a message for the
-// policy author instead of an error.
-func (c *compiler) compile(src string) (prg *program, msg string) {
+// policy author instead of an error, and the limit the condition broke
+// (LimitCondition, LimitConditionDepth) if that is the problem.
+func (c *compiler) compile(src string) (prg *program, msg, limit string) {
 	defer func() {
 		if r := recover(); r != nil {
-			prg, msg = nil, fmt.Sprintf("invalid condition: %v", r)
+			prg, msg, limit = nil, fmt.Sprintf("invalid condition: %v", r), ""
 		}
 	}()
-	if n := len([]rune(src)); n > maxWhenLen {
-		return nil, fmt.Sprintf("condition is too long (%d characters, at most %d)", n, maxWhenLen)
+	if n := utf8.RuneCountInString(src); n > MaxConditionLen {
+		return nil, fmt.Sprintf("condition is too long (%d characters, at most %d)", n, MaxConditionLen), LimitCondition
 	}
 	return c.plan(src)
 }
 
 // plan is compile without the length limit, for the conjunction of a rule's
 // conditions (each of which was checked).
-func (c *compiler) plan(src string) (prg *program, msg string) {
+func (c *compiler) plan(src string) (prg *program, msg, limit string) {
 	defer func() {
 		if r := recover(); r != nil {
-			prg, msg = nil, fmt.Sprintf("invalid condition: %v", r)
+			prg, msg, limit = nil, fmt.Sprintf("invalid condition: %v", r), ""
 		}
 	}()
 	checked, iss := c.env.Compile(src)
 	if iss != nil && iss.Err() != nil {
+		for _, e := range iss.Errors() {
+			if strings.Contains(e.Message, "recursion limit exceeded") {
+				return nil, fmt.Sprintf("condition is nested too deeply (at most %d levels)", MaxConditionDepth), LimitConditionDepth
+			}
+		}
 		var parts []string
 		for _, e := range iss.Errors() {
 			if e.Location != nil && e.Location.Line() > 0 {
@@ -92,10 +98,10 @@ func (c *compiler) plan(src string) (prg *program, msg string) {
 				parts = append(parts, e.Message)
 			}
 		}
-		return nil, "invalid condition: " + strings.Join(parts, "; ")
+		return nil, "invalid condition: " + strings.Join(parts, "; "), ""
 	}
 	if !checked.OutputType().IsExactType(cel.BoolType) {
-		return nil, fmt.Sprintf("condition must be true or false, but it is of type %s (compare it, e.g. `... == true`)", checked.OutputType())
+		return nil, fmt.Sprintf("condition must be true or false, but it is of type %s (compare it, e.g. `... == true`)", checked.OutputType()), ""
 	}
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 	// Tracking cost at runtime costs time on every evaluation, so it is
@@ -108,9 +114,9 @@ func (c *compiler) plan(src string) (prg *program, msg string) {
 	}
 	p, err := c.env.Program(checked, opts...)
 	if err != nil {
-		return nil, "invalid condition: " + err.Error()
+		return nil, "invalid condition: " + err.Error(), ""
 	}
-	return &program{prg: p}, ""
+	return &program{prg: p}, "", ""
 }
 
 // sizeEstimator bounds the inputs whose size Evaluate enforces (customer

@@ -15,6 +15,10 @@ type Error struct {
 	Column int
 	Path   string
 	Msg    string
+	// Limit names the limit the document broke (LimitSize, LimitDepth,
+	// ...), with its value in Max; "" for every other problem.
+	Limit string
+	Max   int
 }
 
 // Error formats the problem as "line L, column C: path: message".

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,6 +72,18 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &x [*x, *x]\nb: *x\n"))
 	f.Add([]byte("currency: !!binary Q09Q\n"))
 	f.Add([]byte("<<: {currency: COP}\n"))
+	// Hostile shapes: deep flow and block nesting, a long scalar, many
+	// elements, nested aliases, a deep condition.
+	f.Add([]byte(flowNest(MaxPolicyDepth + 8)))
+	f.Add([]byte(blockNest(MaxPolicyDepth + 2)))
+	f.Add([]byte("currency:\n" + strings.Repeat("- ", MaxPolicyDepth+2) + "x\n"))
+	f.Add([]byte("currency: " + strings.Repeat("{a: ", MaxPolicyDepth) + "b" + strings.Repeat("}", MaxPolicyDepth) + "\n"))
+	f.Add([]byte("currency: \"" + strings.Repeat("C", MaxScalarLen+1) + "\"\n"))
+	f.Add([]byte("currency: COP\nx: [" + strings.Repeat("a,", MaxPolicyNodes/2) + "]\n"))
+	f.Add([]byte("a: &a [x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"))
+	f.Add([]byte("currency: " + strings.Repeat("%", 1000) + "\n"))
+	f.Add([]byte(strings.Repeat("@`", 1000)))
+	f.Add([]byte(strings.Replace(basePolicy, "'amount < 500'", "'"+strings.Repeat("(", 40)+"amount"+strings.Repeat(")", 40)+" < 500'", 1)))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		p, err := Parse(src)
 		if err != nil {

@@ -13,11 +13,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
-
-// MaxPolicySize bounds the size of a policy document, so that Parse's work is
-// bounded too.
-const MaxPolicySize = 1 << 20
 
 var (
 	idPattern       = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
@@ -28,17 +25,6 @@ var (
 
 const maxIDLen = 64
 
-// Limits on the size of a policy. They are far above what a business writes
-// and keep the indexes built at load time (roles x actions) small, so a
-// hostile document cannot make Parse slow or large.
-const (
-	MaxActions = 200
-	MaxRoles   = 100
-	MaxBudgets = 100
-	MaxGrants  = 1000
-	MaxForbids = 200
-)
-
 // Parse parses, validates and compiles a latitude policy written in YAML
 // (see the package documentation for the format). On failure the error is
 // an Errors value listing every problem found, sorted by position.
@@ -47,6 +33,11 @@ func Parse(src []byte) (p *Policy, err error) {
 	p = ps.parse(src)
 	if len(ps.errs) > 0 {
 		ps.errs.sort()
+		if n := len(ps.errs); n > MaxErrors {
+			last := ps.errs[MaxErrors-1]
+			ps.errs = append(ps.errs[:MaxErrors-1:MaxErrors-1], Error{Line: last.Line, Column: last.Column,
+				Msg: fmt.Sprintf("and %d more problems", n-MaxErrors+1)})
+		}
 		return nil, ps.errs
 	}
 	return p, nil
@@ -65,6 +56,7 @@ type parseState struct {
 	budgets   []Budget
 	ruleIDs   map[string]bool // grant and forbid ids
 	routes    map[*Route]routeSource
+	condSize  int // bytes of every condition so far
 }
 
 // field is a key of a mapping with its value.
@@ -101,11 +93,14 @@ func (ps *parseState) parse(src []byte) *Policy {
 		ps.errs = append(ps.errs, Error{Line: 1, Column: 1, Msg: "policy is empty: expected a YAML mapping with currency, actions, roles and grants"})
 		return nil
 	}
-	if len(src) > MaxPolicySize {
-		ps.errs = append(ps.errs, Error{Line: 1, Column: 1, Msg: fmt.Sprintf("policy is too large (%d bytes, at most %d)", len(src), MaxPolicySize)})
+	// The document is bounded before the YAML parser sees it: the parser's
+	// memory grows with the square of the nesting depth.
+	tokens, e := prescan(src)
+	if e != nil {
+		ps.errs = append(ps.errs, *e)
 		return nil
 	}
-	file, err := parseYAML(src)
+	file, err := parseYAML(tokens)
 	if err != nil {
 		ps.yamlError(err)
 		return nil
@@ -134,13 +129,13 @@ func (ps *parseState) parse(src []byte) *Policy {
 
 // parseYAML calls the YAML parser, turning a panic inside it into an error:
 // Parse must never panic, whatever the input.
-func parseYAML(src []byte) (f *ast.File, err error) {
+func parseYAML(tokens token.Tokens) (f *ast.File, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f, err = nil, fmt.Errorf("invalid YAML: %v", r)
 		}
 	}()
-	return parser.ParseBytes(src, 0)
+	return parser.Parse(tokens, 0)
 }
 
 func (ps *parseState) yamlError(err error) {
@@ -174,7 +169,8 @@ func (ps *parseState) node(n ast.Node, path string) ast.Node {
 		case *ast.TagNode:
 			n = v.Value
 		case *ast.AliasNode:
-			ps.errorf(v, path, "YAML aliases are not supported; write the value out")
+			line, col := pos(v)
+			ps.errs = append(ps.errs, limitError(line, col, path, LimitAlias, 0, "YAML aliases are not supported; write the value out"))
 			return reportedNode{v}
 		default:
 			return n
@@ -338,20 +334,23 @@ func (ps *parseState) id(n ast.Node, path string) (string, bool) {
 	return s, true
 }
 
-// list returns the elements of a sequence node.
+// list returns the elements of a sequence node of at most MaxListLen
+// elements.
 func (ps *parseState) list(n ast.Node, path string) ([]ast.Node, bool) {
-	return ps.listMax(n, path, math.MaxInt)
+	return ps.listMax(n, path, MaxListLen, LimitList)
 }
 
-// listMax is list with a limit on the number of elements.
-func (ps *parseState) listMax(n ast.Node, path string, limit int) ([]ast.Node, bool) {
+// listMax is list with a limit on the number of elements, named by what
+// (LimitList or LimitEntries) in the error.
+func (ps *parseState) listMax(n ast.Node, path string, limit int, what string) ([]ast.Node, bool) {
 	sn, ok := n.(*ast.SequenceNode)
 	if !ok {
 		ps.errorf(n, path, "must be a list, got %s", kind(n))
 		return nil, false
 	}
 	if len(sn.Values) > limit {
-		ps.errorf(n, path, "too many entries (%d, at most %d)", len(sn.Values), limit)
+		line, col := pos(n)
+		ps.errs = append(ps.errs, limitError(line, col, path, what, limit, "too many entries (%d, at most %d)", len(sn.Values), limit))
 		return nil, false
 	}
 	out := make([]ast.Node, len(sn.Values))
@@ -539,9 +538,9 @@ func (ps *parseState) compile(comp *compiler, r rawRule) (*program, []*program) 
 	}
 	conds := make([]*program, len(r.conds))
 	for i, c := range r.conds {
-		prg, msg := comp.compile(c.When)
+		prg, msg, limit := comp.compile(c.When)
 		if msg != "" {
-			ps.errorf(c.node, c.path, "%s", msg)
+			ps.conditionError(c.node, c.path, msg, limit)
 			return nil, nil
 		}
 		conds[i] = prg
@@ -549,16 +548,30 @@ func (ps *parseState) compile(comp *compiler, r rawRule) (*program, []*program) 
 	if len(conds) == 1 {
 		return conds[0], conds
 	}
-	prg, msg := comp.plan(r.when)
+	prg, msg, limit := comp.plan(r.when)
 	if msg != "" {
-		ps.errorf(r.conds[0].node, join(r.path, "when"), "%s", msg)
+		ps.conditionError(r.conds[0].node, join(r.path, "when"), msg, limit)
 		return nil, nil
 	}
 	return prg, conds
 }
 
+// conditionError reports a condition that does not compile, naming the
+// limit it broke if that is the problem.
+func (ps *parseState) conditionError(n ast.Node, path, msg, limit string) {
+	line, col := pos(n)
+	e := Error{Line: line, Column: col, Path: path, Msg: msg}
+	switch limit {
+	case LimitCondition:
+		e.Limit, e.Max = limit, MaxConditionLen
+	case LimitConditionDepth:
+		e.Limit, e.Max = limit, MaxConditionDepth
+	}
+	ps.errs = append(ps.errs, e)
+}
+
 func (ps *parseState) parseActions(n ast.Node) {
-	elems, ok := ps.listMax(n, "actions", MaxActions)
+	elems, ok := ps.listMax(n, "actions", MaxActions, LimitEntries)
 	if !ok {
 		return
 	}
@@ -596,7 +609,7 @@ func (ps *parseState) parseActions(n ast.Node) {
 }
 
 func (ps *parseState) parseRoles(n ast.Node) {
-	elems, ok := ps.listMax(n, "roles", MaxRoles)
+	elems, ok := ps.listMax(n, "roles", MaxRoles, LimitEntries)
 	if !ok {
 		return
 	}
@@ -722,7 +735,7 @@ func canonicalCycle(cycle []string) string {
 }
 
 func (ps *parseState) parseBudgets(n ast.Node) {
-	elems, ok := ps.listMax(n, "budgets", MaxBudgets)
+	elems, ok := ps.listMax(n, "budgets", MaxBudgets, LimitEntries)
 	if !ok {
 		return
 	}
@@ -902,7 +915,7 @@ func (ps *parseState) when(fields map[string]field, path string) rawRule {
 			ps.errorf(f.val, wpath, "list at least one condition, or remove the field for no condition")
 			return r
 		}
-		elems, ok := ps.listMax(f.val, wpath, MaxConditions)
+		elems, ok := ps.listMax(f.val, wpath, MaxConditions, LimitList)
 		if !ok {
 			return r
 		}
@@ -951,12 +964,21 @@ func (ps *parseState) condition(n ast.Node, path string) (rawCond, bool) {
 		ps.errorf(c.node, path, "must not be empty; remove it for no condition")
 		return c, false
 	}
+	ps.condSize += len(s)
+	if ps.condSize > MaxConditionsSize {
+		if ps.condSize-len(s) <= MaxConditionsSize { // report it once
+			line, col := pos(c.node)
+			ps.errs = append(ps.errs, limitError(line, col, path, LimitConditionsSize, MaxConditionsSize,
+				"the conditions are too long together (more than %d bytes)", MaxConditionsSize))
+		}
+		return c, false
+	}
 	c.When = s
 	return c, true
 }
 
 func (ps *parseState) parseGrants(n ast.Node, def *Route) ([]*grantRule, []rawRule) {
-	elems, ok := ps.listMax(n, "grants", MaxGrants)
+	elems, ok := ps.listMax(n, "grants", MaxGrants, LimitEntries)
 	if !ok {
 		return nil, nil
 	}
@@ -1064,7 +1086,7 @@ func (ps *parseState) monetaryIn(ids []string) string {
 }
 
 func (ps *parseState) parseForbids(n ast.Node) ([]*forbidRule, []rawRule) {
-	elems, ok := ps.listMax(n, "forbid", MaxForbids)
+	elems, ok := ps.listMax(n, "forbid", MaxForbids, LimitEntries)
 	if !ok {
 		return nil, nil
 	}

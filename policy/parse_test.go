@@ -311,7 +311,7 @@ func TestParseDocumentLevelErrors(t *testing.T) {
 	}
 }
 
-func TestParseLimits(t *testing.T) {
+func TestParseRolesLimit(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("currency: COP\nactions:\n  - id: gift\n    label: {es: a, en: b}\nroles:\n")
 	for i := range MaxRoles + 1 {

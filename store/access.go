@@ -30,6 +30,7 @@ func (db *DB) RevokeToken(ctx context.Context, orgID, id, actor string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
+		t.touch("tokens", orgID, "id", id)
 		return t.audit(c, newAudit(orgID, actor, "token.revoke", id, map[string]any{}, at))
 	})
 }
@@ -53,6 +54,7 @@ func (db *DB) SetMemberActive(ctx context.Context, orgID, memberID string, activ
 		if active {
 			action = "member.activate"
 		}
+		t.touch("members", orgID, "id", memberID)
 		return t.audit(c, newAudit(orgID, actor, action, memberID, map[string]any{"active": active}, at))
 	})
 }

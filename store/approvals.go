@@ -57,7 +57,12 @@ func (db *DB) GetApprovalWithHistory(ctx context.Context, orgID, id string) (*ma
 	if db.d.pg {
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
-	tx, err := db.read.BeginTx(ctx, opts)
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	tx, err := c.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, dbErr("get approval", err)
 	}
@@ -127,8 +132,13 @@ func (db *DB) DueApprovals(ctx context.Context, now time.Time, limit int) ([]mar
 
 // PendingApprovals counts the open requests of every organisation.
 func (db *DB) PendingApprovals(ctx context.Context) (int, error) {
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	var n int
-	err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM approvals WHERE status = 'pending'").Scan(&n)
+	err = c.QueryRowContext(ctx, "SELECT COUNT(*) FROM approvals WHERE status = 'pending'").Scan(&n)
 	return n, dbErr("count pending approvals", err)
 }
 
@@ -228,6 +238,9 @@ func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *m
 		if err := t.insertApprovalEvent(a.OrgID, &ev); err != nil {
 			return err
 		}
+		t.touch("decisions", d.OrgID, "id", d.ID)
+		t.touch("approvals", d.OrgID, "id", a.ID)
+		t.touch("approval_events", d.OrgID, "id", ev.ID)
 		data, err := json.Marshal(margen.EventData{Outcome: d.Outcome, Action: a.Action, Amount: a.Amount,
 			Customer: a.CustomerID, Version: d.PolicyVersion, Member: a.MemberID, Team: team, DecisionID: d.ID,
 			ApprovalID: a.ID, ApproverRole: a.ApproverRole, DueAt: a.DueAt.Format(time.RFC3339)})
@@ -333,8 +346,13 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 	// again under the lock.
 	var status string
 	var level int
-	err := db.read.QueryRowContext(ctx, db.d.rebind("SELECT status, level FROM approvals WHERE org_id = ? AND id = ?"),
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	err = c.QueryRowContext(ctx, db.d.rebind("SELECT status, level FROM approvals WHERE org_id = ? AND id = ?"),
 		orgID, r.ApprovalID).Scan(&status, &level)
+	release() // before the write transaction takes one
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, margen.NotFound("approval")
 	}
@@ -439,6 +457,16 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		} else if err := attachHistory(t.ctx, t.tx, db.d, &a); err != nil {
 			return err
 		}
+		// The rows this resolution wrote or changed, for the audit entry.
+		t.touch("approvals", orgID, "id", a.ID)
+		t.touch("approval_events", orgID, "id", ev.ID)
+		if len(holds) > 0 {
+			t.touch("ledger_entries", orgID, "decision_id", a.DecisionID)
+		}
+		if r.Status == margen.ApprovalApproved {
+			t.touch("acts", orgID, "id", r.ActID)
+			t.touch("decisions", orgID, "id", a.DecisionID)
+		}
 		data, err := json.Marshal(ed)
 		if err != nil {
 			return err
@@ -474,7 +502,8 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool, at time.Time,
 	e margen.AuditEntry, idem *margen.Idempotency) error {
 	d := t.db.d
-	if !d.pg {
+	if !d.pg || c.sealedFrom == 0 {
+		// (A chain not sealed yet is sealed by appendAudit, here once.)
 		if err := t.applyHolds(orgID, holds, post, at); err != nil {
 			return err
 		}
@@ -483,11 +512,17 @@ func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool
 		}
 		return t.insertIdem(idem)
 	}
-	// The chain link, as appendAudit makes it.
-	e.At = e.At.UTC().Truncate(time.Microsecond)
-	e.Seq = c.seq + 1
-	e.PrevHash = c.head
-	e.Hash = margen.ChainHash(&e)
+	if c.keyID != t.db.key.ID() {
+		return errAuditKey(orgID, c.keyID, t.db.key.ID())
+	}
+	// The chain link, as appendAudit makes it, committing to the rows
+	// this transaction touched.
+	rows, err := t.touchedRows(orgID)
+	if err != nil {
+		return err
+	}
+	e.Rows = rows
+	t.link(c, &e, time.Now().UTC().Truncate(time.Microsecond))
 
 	var b strings.Builder
 	var args []any
@@ -520,7 +555,7 @@ func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool
 	args = append(args, e.Seq, e.Hash, orgID)
 	b.WriteString("INSERT INTO audit_log (" + strings.Join(auditCols, ", ") + ") VALUES ")
 	d.placeholders(&b, len(auditCols), len(args))
-	args = append(args, e.OrgID, e.Seq, d.ts(e.At), e.Actor, e.Action, e.Subject, string(e.Data), e.PrevHash, e.Hash)
+	args = append(args, e.OrgID, e.Seq, d.ts(e.At), e.Actor, e.Action, e.Subject, string(e.Data), e.PrevHash, e.Hash, e.Rows)
 	if _, err := t.execRaw(b.String(), args...); err != nil {
 		if idem != nil {
 			// Under the organisation's lock, only the key can clash.
@@ -528,7 +563,7 @@ func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool
 		}
 		return dbErr("resolve approval", err)
 	}
-	c.seq, c.head = e.Seq, e.Hash
+	c.seq, c.head, c.dirty = e.Seq, e.Hash, false
 	return nil
 }
 

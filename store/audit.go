@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -13,10 +14,16 @@ import (
 
 // chain is an organisation's audit head, read under the org row lock.
 type chain struct {
-	seq   int64
-	head  string
-	dirty bool
+	seq        int64
+	head       string
+	sealedFrom int64  // first entry chained under the audit key (0: none yet)
+	keyID      string // id of the key the chain is sealed with
+	dirty      bool
 }
+
+const chainCols = "audit_seq, audit_head, audit_sealed_from, audit_key_id"
+
+func (c *chain) scanArgs() []any { return []any{&c.seq, &c.head, &c.sealedFrom, &c.keyID} }
 
 // lockOrg locks one organisation row for the rest of the transaction and
 // returns its audit head. Every write locks its organisation first: that
@@ -25,8 +32,8 @@ type chain struct {
 // deadlocks between writers.
 func (t *wtx) lockOrg(orgID string) (*chain, error) {
 	c := &chain{}
-	err := t.queryRow("SELECT audit_seq, audit_head FROM orgs WHERE id = ?"+t.db.d.forNoKeyUpdate(), orgID).
-		Scan(&c.seq, &c.head)
+	err := t.queryRow("SELECT "+chainCols+" FROM orgs WHERE id = ?"+t.db.d.forNoKeyUpdate(), orgID).
+		Scan(c.scanArgs()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, margen.NotFound("org")
 	}
@@ -34,6 +41,14 @@ func (t *wtx) lockOrg(orgID string) (*chain, error) {
 		return nil, dbErr("lock org", err)
 	}
 	return c, nil
+}
+
+// errAuditKey refuses to write to, or verify, a chain sealed under another
+// key: writing would fork it, verifying would report tampering that is a
+// configuration mistake.
+func errAuditKey(orgID, sealed, have string) error {
+	return &margen.Error{Code: margen.EINTERNAL, Key: "error.internal",
+		Err: fmt.Errorf("audit key does not match: organisation %s's audit trail is sealed with key %s, this process has key %s (set --audit-key-file / MARGEN_AUDIT_KEY_FILE to the key every instance shares)", orgID, sealed, have)}
 }
 
 // newAudit composes an audit entry; data is marshalled to JSON.
@@ -46,17 +61,47 @@ func newAudit(orgID, actor, action, subject string, data any, at time.Time) marg
 	return margen.AuditEntry{OrgID: orgID, At: at, Actor: actor, Action: action, Subject: subject, Data: raw}
 }
 
-var auditCols = []string{"org_id", "seq", "at", "actor", "action", "subject", "data", "prev_hash", "hash"}
+var auditCols = []string{"org_id", "seq", "at", "actor", "action", "subject", "data", "prev_hash", "hash", "row_digests"}
+
+// link chains e onto c under the audit key.
+func (t *wtx) link(c *chain, e *margen.AuditEntry, now time.Time) {
+	if e.At.IsZero() {
+		e.At = now
+	}
+	// The hash covers the time as stored: microseconds, UTC.
+	e.At = e.At.UTC().Truncate(time.Microsecond)
+	e.Seq = c.seq + 1
+	e.PrevHash = c.head
+	if t.hasher == nil {
+		t.hasher = t.db.key.Hasher()
+	}
+	e.Hash = t.hasher.Hash(e)
+	c.seq, c.head, c.dirty = e.Seq, e.Hash, true
+}
 
 // appendAudit chains entries onto their organisations' heads (filling Seq,
 // PrevHash and Hash in place), inserts them and moves the heads. chains
 // holds the heads already locked in this transaction; an organisation not
-// in it is locked here.
+// in it is locked here. The last entry of each organisation also commits
+// to the rows the transaction touched; a chain not sealed yet is sealed
+// first (see sealEntry).
 func (t *wtx) appendAudit(chains map[string]*chain, entries []margen.AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
+	// Rows named by t.touch go to the last entry of their organisation
+	// (the decision batch names none: its entries carry their rows).
+	var last map[string]int
+	if len(t.touched) > 0 {
+		last = make(map[string]int, 1)
+		for i := range entries {
+			last[entries[i].OrgID] = i
+		}
+	}
+	// out is entries, with any sealing entry before its organisation's
+	// first one; allocated only when a chain is sealed here.
+	var out []*margen.AuditEntry
 	for i := range entries {
 		e := &entries[i]
 		c := chains[e.OrgID]
@@ -67,20 +112,35 @@ func (t *wtx) appendAudit(chains map[string]*chain, entries []margen.AuditEntry)
 			}
 			chains[e.OrgID] = c
 		}
-		if e.At.IsZero() {
-			e.At = now
+		if c.sealedFrom == 0 && out == nil {
+			out = make([]*margen.AuditEntry, 0, len(entries)+1)
+			for j := range i {
+				out = append(out, &entries[j])
+			}
 		}
-		// The hash covers the time as stored: microseconds, UTC.
-		e.At = e.At.UTC().Truncate(time.Microsecond)
-		e.Seq = c.seq + 1
-		e.PrevHash = c.head
-		e.Hash = margen.ChainHash(e)
-		c.seq, c.head, c.dirty = e.Seq, e.Hash, true
+		if err := t.sealChain(c, e.OrgID, now, &out); err != nil {
+			return err
+		}
+		if last != nil && last[e.OrgID] == i {
+			rows, err := t.touchedRows(e.OrgID)
+			if err != nil {
+				return err
+			}
+			e.Rows += rows
+		}
+		t.link(c, e, now)
+		if out != nil {
+			out = append(out, e)
+		}
 	}
 	d := t.db.d
-	err := t.insertMany("audit_log", auditCols, "", len(entries), func(i int, a []any) []any {
-		e := &entries[i]
-		return append(a, e.OrgID, e.Seq, d.ts(e.At), e.Actor, e.Action, e.Subject, string(e.Data), e.PrevHash, e.Hash)
+	n, at := len(entries), func(i int) *margen.AuditEntry { return &entries[i] }
+	if out != nil {
+		n, at = len(out), func(i int) *margen.AuditEntry { return out[i] }
+	}
+	err := t.insertMany("audit_log", auditCols, "", n, func(i int, a []any) []any {
+		e := at(i)
+		return append(a, e.OrgID, e.Seq, d.ts(e.At), e.Actor, e.Action, e.Subject, string(e.Data), e.PrevHash, e.Hash, e.Rows)
 	})
 	if err != nil {
 		return dbErr("insert audit", err)
@@ -94,11 +154,31 @@ func (t *wtx) appendAudit(chains map[string]*chain, entries []margen.AuditEntry)
 	slices.Sort(orgs)
 	for _, id := range orgs {
 		c := chains[id]
-		if _, err := t.exec("UPDATE orgs SET audit_seq = ?, audit_head = ? WHERE id = ?", c.seq, c.head, id); err != nil {
+		if _, err := t.exec("UPDATE orgs SET audit_seq = ?, audit_head = ?, audit_sealed_from = ?, audit_key_id = ? WHERE id = ?",
+			c.seq, c.head, c.sealedFrom, c.keyID, id); err != nil {
 			return dbErr("move audit head", err)
 		}
 		c.dirty = false
 	}
+	return nil
+}
+
+// sealChain checks that c is sealed with this process's key, and seals it
+// (appending the sealing entry to out) when it is not sealed yet.
+func (t *wtx) sealChain(c *chain, orgID string, now time.Time, out *[]*margen.AuditEntry) error {
+	if c.sealedFrom > 0 {
+		if c.keyID != t.db.key.ID() {
+			return errAuditKey(orgID, c.keyID, t.db.key.ID())
+		}
+		return nil
+	}
+	s, err := t.sealEntry(orgID)
+	if err != nil {
+		return err
+	}
+	t.link(c, &s, now)
+	c.sealedFrom, c.keyID = s.Seq, t.db.key.ID()
+	*out = append(*out, &s)
 	return nil
 }
 
@@ -107,12 +187,12 @@ func (t *wtx) audit(c *chain, e margen.AuditEntry) error {
 	return t.appendAudit(map[string]*chain{e.OrgID: c}, []margen.AuditEntry{e})
 }
 
-const auditSelect = "SELECT org_id, seq, at, actor, action, subject, data, prev_hash, hash FROM audit_log"
+const auditSelect = "SELECT org_id, seq, at, actor, action, subject, data, prev_hash, hash, row_digests FROM audit_log"
 
 func scanAudit(s scanner) (margen.AuditEntry, error) {
 	var e margen.AuditEntry
 	var data string
-	err := s.Scan(&e.OrgID, &e.Seq, tsCol{&e.At}, &e.Actor, &e.Action, &e.Subject, &data, &e.PrevHash, &e.Hash)
+	err := s.Scan(&e.OrgID, &e.Seq, tsCol{&e.At}, &e.Actor, &e.Action, &e.Subject, &data, &e.PrevHash, &e.Hash, &e.Rows)
 	if data != "" {
 		e.Data = json.RawMessage(data)
 	}
@@ -122,7 +202,12 @@ func scanAudit(s scanner) (margen.AuditEntry, error) {
 // ListAudit returns entries after afterSeq in chain order, at most limit
 // (default 50, at most 500).
 func (db *DB) ListAudit(ctx context.Context, orgID string, afterSeq int64, limit int) ([]margen.AuditEntry, error) {
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(auditSelect+" WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := c.QueryContext(ctx, db.d.rebind(auditSelect+" WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
 		orgID, afterSeq, pageLimit(limit))
 	if err != nil {
 		return nil, dbErr("list audit", err)
@@ -133,8 +218,13 @@ func (db *DB) ListAudit(ctx context.Context, orgID string, afterSeq int64, limit
 // LastAuditSeq returns the sequence number of the organisation's last audit
 // entry (0 when it has none), kept on the organisation row.
 func (db *DB) LastAuditSeq(ctx context.Context, orgID string) (int64, error) {
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	var seq int64
-	err := db.read.QueryRowContext(ctx, db.d.rebind("SELECT audit_seq FROM orgs WHERE id = ?"), orgID).Scan(&seq)
+	err = c.QueryRowContext(ctx, db.d.rebind("SELECT audit_seq FROM orgs WHERE id = ?"), orgID).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, margen.NotFound("organisation")
 	}
@@ -144,57 +234,25 @@ func (db *DB) LastAuditSeq(ctx context.Context, orgID string) (int64, error) {
 	return seq, nil
 }
 
-// VerifyAudit recomputes the organisation's hash chain from the first entry
-// and compares it with the head kept on the organisation row, so an edited,
-// deleted, inserted or truncated entry is found. broken is the first seq
-// that does not verify (0 when the chain is intact).
+// VerifyAudit is CheckAudit reduced to a number: 0 when the trail and
+// every sealed row verify, else the seq of the first problem (the broken
+// link, or the entry whose commitment a row no longer matches; for a row
+// nothing commits to, the seq after the head). checked is the number of
+// entries that verified.
 func (db *DB) VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error) {
-	// One snapshot for the head and the entries.
-	var opts *sql.TxOptions
-	if db.d.pg {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	}
-	tx, err := db.read.BeginTx(ctx, opts)
+	rep, err := db.CheckAudit(ctx, orgID)
 	if err != nil {
-		return 0, 0, dbErr("verify audit", err)
+		return 0, rep.Entries, err
 	}
-	defer tx.Rollback()
-	var headSeq int64
-	var head string
-	err = tx.QueryRowContext(ctx, db.d.rebind("SELECT audit_seq, audit_head FROM orgs WHERE id = ?"), orgID).Scan(&headSeq, &head)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, margen.NotFound("org")
+	if rep.OK() {
+		return 0, rep.Entries, nil
 	}
-	if err != nil {
-		return 0, 0, dbErr("verify audit", err)
+	p := rep.Problems[0]
+	if rep.Broken != 0 {
+		return rep.Broken, rep.Entries, nil
 	}
-	rows, err := tx.QueryContext(ctx, db.d.rebind(auditSelect+" WHERE org_id = ? ORDER BY seq"), orgID)
-	if err != nil {
-		return 0, 0, dbErr("verify audit", err)
+	if p.Seq == 0 {
+		return rep.Entries + 1, rep.Entries, nil
 	}
-	defer rows.Close()
-	prev := ""
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return 0, checked, dbErr("verify audit", err)
-		}
-		want := checked + 1
-		switch {
-		case e.Seq != want: // a deleted (or inserted) entry
-			return want, checked, nil
-		case e.PrevHash != prev, margen.ChainHash(&e) != e.Hash:
-			return e.Seq, checked, nil
-		}
-		prev = e.Hash
-		checked++
-	}
-	if err := rows.Err(); err != nil {
-		return 0, checked, dbErr("verify audit", err)
-	}
-	if checked != headSeq || prev != head {
-		// The tail was cut, or entries were appended behind the store's back.
-		return min(checked, headSeq) + 1, checked, nil
-	}
-	return 0, checked, nil
+	return p.Seq, rep.Entries, nil
 }

@@ -38,6 +38,14 @@ const sqliteReadConns = 4
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
+// Defaults of Options.
+const (
+	// DefaultMaxConns is the PostgreSQL pool size of one process.
+	DefaultMaxConns = 32
+	// DefaultConnWait bounds how long a call waits for a free connection.
+	DefaultConnWait = 5 * time.Second
+)
+
 // Options configure Open.
 type Options struct {
 	// Migrate applies pending migrations on open. When false, Open still
@@ -49,6 +57,20 @@ type Options struct {
 	Migrate bool
 	// Logger receives migration progress; nil discards it.
 	Logger *slog.Logger
+	// AuditKey keys the audit chain (HMAC-SHA256) and must be the same for
+	// every process on one database; margen serve and the CLI load it from
+	// --audit-key-file. Empty only in tests: the chain is then "unkeyed",
+	// and a chain sealed with a real key refuses it (and vice versa).
+	AuditKey margen.AuditKey
+	// MaxConns is the size of the PostgreSQL connection pool (default
+	// DefaultMaxConns). SQLite has one write connection and a small read
+	// pool of its own.
+	MaxConns int
+	// ConnWait bounds how long a call waits for a free connection when the
+	// pool is exhausted (default DefaultConnWait); past it the call fails
+	// with an EBUSY error instead of hanging, and the API answers 503 with
+	// Retry-After.
+	ConnWait time.Duration
 }
 
 // DB is the margen store on SQLite or PostgreSQL. It implements margen.Store.
@@ -64,6 +86,8 @@ type DB struct {
 	// PostgreSQL it is the same pool as write.
 	read *sql.DB
 	log  *slog.Logger
+	// key keys the audit chain (see Options.AuditKey).
+	key margen.AuditKey
 	// ckpt copies the SQLite WAL back into the database file off the
 	// commit path (nil on PostgreSQL).
 	ckpt *checkpointer
@@ -73,6 +97,33 @@ type DB struct {
 	// pgTypes caches, per table, the PostgreSQL type of each column (for
 	// the casts of insertUnnest).
 	pgTypes sync.Map // table -> map[string]string
+	// connWait bounds the wait for a pooled connection (see conn).
+	connWait time.Duration
+}
+
+// conn takes a connection from pool for one call, waiting at most
+// db.connWait for one to be free: an exhausted pool fails fast with EBUSY
+// (retryable) instead of making every request hang until its client gives
+// up. The wait is bounded, not the work: the connection is then used with
+// the caller's ctx. The caller must call release when done with it (after
+// closing its rows or ending its transaction).
+func (db *DB) conn(ctx context.Context, pool *sql.DB) (c *sql.Conn, release func(), err error) {
+	wctx, cancel := context.WithTimeout(ctx, db.connWait)
+	c, err = pool.Conn(wctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil, errBusy(db.connWait)
+		}
+		return nil, nil, dbErr("get a connection", err)
+	}
+	return c, func() { c.Close() }, nil
+}
+
+// errBusy is the error of a call that found no free connection in time.
+func errBusy(waited time.Duration) error {
+	return &margen.Error{Code: margen.EBUSY, Key: "error.busy",
+		Err: &retryableError{fmt.Errorf("store: no free database connection within %s", waited)}}
 }
 
 // columnTypes returns the types of a table's columns on PostgreSQL, as
@@ -125,8 +176,14 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		db  *DB
 		err error
 	)
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = DefaultMaxConns
+	}
+	if opt.ConnWait <= 0 {
+		opt.ConnWait = DefaultConnWait
+	}
 	if IsPostgres(dsn) {
-		db, err = openPostgres(ctx, dsn)
+		db, err = openPostgres(ctx, dsn, opt.MaxConns)
 	} else {
 		db, err = openSQLite(ctx, dsn)
 	}
@@ -134,9 +191,29 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	db.log = log
+	db.key = opt.AuditKey
+	db.connWait = opt.ConnWait
 	if err := db.checkSchema(ctx, opt.Migrate); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if opt.Migrate {
+		// Chains written before audit keys existed are sealed once, under
+		// this key (see seal.go).
+		n, err := db.sealAll(ctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if n > 0 {
+			log.Info("audit trails sealed under the audit key", "organisations", n, "key_id", db.key.ID())
+		}
+		// A server with the wrong key would fail every write: refuse to
+		// start instead.
+		if err := db.checkKey(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return db, nil
 }
@@ -150,14 +227,14 @@ func Migrate(ctx context.Context, dsn string) error {
 	return db.Close()
 }
 
-func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+func openPostgres(ctx context.Context, dsn string, maxConns int) (*DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: parse postgres url: %w", err)
 	}
 	pool := stdlib.OpenDB(*cfg)
-	pool.SetMaxOpenConns(32)
-	pool.SetMaxIdleConns(32)
+	pool.SetMaxOpenConns(maxConns)
+	pool.SetMaxIdleConns(maxConns)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
 	if err := pool.PingContext(ctx); err != nil {
 		pool.Close()
@@ -373,6 +450,8 @@ func isTransient(err error) bool {
 		switch pe.Code {
 		case "40001", "40P01", "55P03": // serialization_failure, deadlock_detected, lock_not_available
 			return true
+		case "53300", "57P03": // too_many_connections (max_connections reached), cannot_connect_now
+			return true
 		}
 		return false
 	}
@@ -402,7 +481,7 @@ func isUnique(err error) bool {
 	return false
 }
 
-// dbErr wraps a driver error: transient ones become EUNAVAILABLE errors that
+// dbErr wraps a driver error: transient ones become EBUSY errors that
 // IsRetryable (and a Retryable() bool check) recognise; others keep their
 // cause for the logs.
 func dbErr(op string, err error) error {
@@ -417,7 +496,7 @@ func dbErr(op string, err error) error {
 		return err
 	}
 	if isTransient(err) {
-		return &margen.Error{Code: margen.EUNAVAILABLE, Key: "error.busy",
+		return &margen.Error{Code: margen.EBUSY, Key: "error.busy",
 			Err: &retryableError{fmt.Errorf("store: %s: %w", op, err)}}
 	}
 	return fmt.Errorf("store: %s: %w", op, err)

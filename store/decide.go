@@ -29,7 +29,7 @@ import (
 // rows and then the accounts in one global order, concurrent batches (of
 // this process or of another one on the same PostgreSQL) wait for each other
 // instead of losing updates or deadlocking. A transient failure (deadlock,
-// serialization failure, SQLITE_BUSY) is returned as an EUNAVAILABLE error
+// serialization failure, SQLITE_BUSY) is returned as an EBUSY error
 // for which IsRetryable is true; retrying is the caller's job.
 //
 // q must name every organisation and budget account the write touches: an
@@ -85,14 +85,14 @@ func (t *wtx) lockOrgs(ids []string, st *margen.BatchState) (map[string]*chain, 
 		args[i] = id
 		st.PolicyVersions[id] = 0
 	}
-	rows, err := t.query("SELECT id, audit_seq, audit_head FROM orgs WHERE id IN ("+in+") ORDER BY id"+t.db.d.forNoKeyUpdate(), args...)
+	rows, err := t.query("SELECT id, "+chainCols+" FROM orgs WHERE id IN ("+in+") ORDER BY id"+t.db.d.forNoKeyUpdate(), args...)
 	if err != nil {
 		return nil, dbErr("lock orgs", err)
 	}
 	for rows.Next() {
 		var id string
 		c := &chain{}
-		if err := rows.Scan(&id, &c.seq, &c.head); err != nil {
+		if err := rows.Scan(append([]any{&id}, c.scanArgs()...)...); err != nil {
 			rows.Close()
 			return nil, dbErr("lock orgs", err)
 		}
@@ -252,6 +252,9 @@ const applyDeltas = ` ON CONFLICT (org_id, budget_id, subject, period) DO UPDATE
 func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked map[margen.OrgBudgetKey]margen.Balance) error {
 	d := t.db.d
 	ts := now()
+	// Each row's digest is taken from the very values inserted: the seal
+	// costs no read here.
+	seal := newBatchSeal(w.Audit)
 	for i := range w.Customers {
 		c := &w.Customers[i]
 		if c.ID == "" {
@@ -261,7 +264,10 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 	}
 	err := t.insertMany("customers", customerCols, " ON CONFLICT DO NOTHING", len(w.Customers), func(i int, a []any) []any {
 		c := &w.Customers[i]
-		return append(a, c.OrgID, c.ID, c.Ref, c.Name, c.Contact, customerTags(c.Tags), d.ts(c.CreatedAt))
+		n := len(a)
+		a = append(a, c.OrgID, c.ID, c.Ref, c.Name, c.Contact, customerTags(c.Tags), d.ts(c.CreatedAt))
+		seal.add(c.OrgID, "", "customers", c.ID, a[n:])
+		return a
 	})
 	if err != nil {
 		return dbErr("insert customers", err)
@@ -272,10 +278,14 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 		stampAt(&w.Decisions[i].CreatedAt, ts)
 	}
 	err = t.insertMany("decisions", decisionCols, "", len(w.Decisions), func(i int, a []any) []any {
-		a, err := decisionArgs(d, &w.Decisions[i], a)
+		n := len(a)
+		x := &w.Decisions[i]
+		a, err := decisionArgs(d, x, a)
 		if err != nil {
 			encErr = err
+			return a
 		}
+		seal.add(x.OrgID, x.ID, "decisions", x.ID, a[n:])
 		return a
 	})
 	if encErr != nil {
@@ -288,7 +298,12 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 	for i := range w.Acts {
 		stampAt(&w.Acts[i].CreatedAt, ts)
 	}
-	err = t.insertMany("acts", actCols, "", len(w.Acts), func(i int, a []any) []any { return actArgs(d, &w.Acts[i], a) })
+	err = t.insertMany("acts", actCols, "", len(w.Acts), func(i int, a []any) []any {
+		n, x := len(a), &w.Acts[i]
+		a = actArgs(d, x, a)
+		seal.add(x.OrgID, x.DecisionID, "acts", x.ID, a[n:])
+		return a
+	})
 	if err != nil {
 		return conflictOr("insert acts", err, "error.act_exists")
 	}
@@ -297,7 +312,10 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 		stampAt(&w.Refusals[i].CreatedAt, ts)
 	}
 	err = t.insertMany("refusals", refusalCols, "", len(w.Refusals), func(i int, a []any) []any {
-		return refusalArgs(d, &w.Refusals[i], a)
+		n, x := len(a), &w.Refusals[i]
+		a = refusalArgs(d, x, a)
+		seal.add(x.OrgID, x.DecisionID, "refusals", x.ID, a[n:])
+		return a
 	})
 	if err != nil {
 		return conflictOr("insert refusals", err, "error.refusal_exists")
@@ -307,14 +325,13 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 		stampAt(&w.Approvals[i].CreatedAt, ts)
 		stampAt(&w.Approvals[i].DueAt, w.Approvals[i].CreatedAt.Add(w.Approvals[i].SLA))
 	}
-	// Requests of kind amount take the column defaults for the rest; a
-	// batch with another kind (a ratification) names every column.
-	cols, args := approvalCols, approvalArgs
-	if slices.ContainsFunc(w.Approvals, func(a margen.Approval) bool { return a.Kind != margen.ApprovalKindAmount }) {
-		cols, args = approvalAllCols, approvalAllArgs
-	}
-	err = t.insertMany("approvals", cols, "", len(w.Approvals), func(i int, a []any) []any {
-		return args(d, &w.Approvals[i], a)
+	// Every column is named (not left to its default) so the seal can
+	// commit to the row as stored without reading it back.
+	err = t.insertMany("approvals", approvalAllCols, "", len(w.Approvals), func(i int, a []any) []any {
+		n, x := len(a), &w.Approvals[i]
+		a = approvalAllArgs(d, x, a)
+		seal.add(x.OrgID, x.DecisionID, "approvals", x.ID, a[n:len(a):len(a)])
+		return a
 	})
 	if err != nil {
 		return conflictOr("insert approvals", err, "error.approval_exists")
@@ -329,7 +346,10 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 	}
 	err = t.insertMany("ledger_entries", ledgerCols, "", len(w.Ledger), func(i int, a []any) []any {
 		e := &w.Ledger[i]
-		return append(a, e.OrgID, e.ID, e.Key.BudgetID, e.Key.Subject, e.Key.Period, e.DecisionID, e.Kind, e.Amount, d.ts(e.CreatedAt))
+		n := len(a)
+		a = append(a, e.OrgID, e.ID, e.Key.BudgetID, e.Key.Subject, e.Key.Period, e.DecisionID, e.Kind, e.Amount, d.ts(e.CreatedAt))
+		seal.add(e.OrgID, e.DecisionID, "ledger_entries", e.ID, a[n:])
+		return a
 	})
 	if err != nil {
 		return conflictOr("insert ledger entries", err, "error.ledger_entry_exists")
@@ -349,6 +369,7 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 		return dbErr("apply account deltas", err)
 	}
 
+	seal.apply(w.Audit)
 	if err := t.appendAudit(chains, w.Audit); err != nil {
 		return err
 	}

@@ -52,10 +52,16 @@
 //   - Tenancy: every tenant query is scoped by org_id; an id of another
 //     organisation is answered exactly like a missing one (margen.NotFound).
 //   - Audit: every write appends its audit entries in the same transaction,
-//     hash-chained per organisation (margen.ChainHash); the head (seq and
-//     hash) lives on the organisation row, so VerifyAudit also notices a cut
-//     tail. Audit data never carries secrets (password or token hashes) nor
-//     customers' contact details.
+//     chained per organisation under the audit key (margen.AuditKey.Hash;
+//     margen.ChainHash before the seal); the head (seq and hash) lives on
+//     the organisation row, so CheckAudit also notices a cut tail. Each
+//     entry commits to the digests of the rows its transaction wrote
+//     (seal.go), and CheckAudit compares every stored row with them. Audit
+//     data never carries secrets (password or token hashes) nor customers'
+//     contact details; the row digests are SHA-256 over whole rows and
+//     reveal none of them. A write that inserts or changes a row of a
+//     sealed table (sealTables) must name it (wtx.touch) before its audit
+//     entry is appended, or CheckAudit reports the row.
 //   - Idempotency: a write given an idempotency record stores it in the same
 //     transaction; a key already stored fails the whole write with ECONFLICT
 //     "error.idempotency_exists" and changes nothing.

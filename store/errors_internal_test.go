@@ -11,7 +11,7 @@ import (
 )
 
 func TestRetryableErrors(t *testing.T) {
-	for _, code := range []string{"40001", "40P01"} {
+	for _, code := range []string{"40001", "40P01", "53300"} {
 		err := fmt.Errorf("batch: %w", dbErr("lock budget accounts", &pgconn.PgError{Code: code}))
 		if !IsRetryable(err) {
 			t.Errorf("%s: IsRetryable = false", code)
@@ -20,8 +20,8 @@ func TestRetryableErrors(t *testing.T) {
 		if !errors.As(err, &r) || !r.Retryable() {
 			t.Errorf("%s: no Retryable() in the chain", code)
 		}
-		if margen.ErrorCode(err) != margen.EUNAVAILABLE {
-			t.Errorf("%s: code = %s, want unavailable", code, margen.ErrorCode(err))
+		if margen.ErrorCode(err) != margen.EBUSY {
+			t.Errorf("%s: code = %s, want busy", code, margen.ErrorCode(err))
 		}
 	}
 	err := dbErr("insert", &pgconn.PgError{Code: "23505"})

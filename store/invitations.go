@@ -9,8 +9,9 @@ import (
 	"github.com/margenhq/margen"
 )
 
-// Invitations: the table is not sealed (not in the audit chain's sealed
-// tables); every creation and acceptance has its audit entry.
+// Invitations: the table is not sealed (not in sealTables: an invitation
+// is machinery, like a session; the member it creates is sealed and named
+// with t.touch); every creation and acceptance has its audit entry.
 
 const invitationSelect = `SELECT org_id, id, token_hash, name, access, role, team, created_by, created_at, expires_at, used_at, member_id
 	FROM invitations`
@@ -101,6 +102,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, hash []byte, member *margen.
 		if err := t.insertMember(&m); err != nil {
 			return err
 		}
+		t.touch("members", m.OrgID, "id", m.ID)
 		if _, err := t.exec("UPDATE invitations SET used_at = ?, member_id = ? WHERE org_id = ? AND id = ?",
 			db.d.ts(at), m.ID, inv.OrgID, inv.ID); err != nil {
 			return dbErr("use invitation", err)

@@ -23,7 +23,12 @@ func (db *DB) CheckLedger(ctx context.Context, orgID string) (margen.LedgerRepor
 	if db.d.pg {
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
-	tx, err := db.read.BeginTx(ctx, opts)
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return rep, err
+	}
+	defer release()
+	tx, err := c.BeginTx(ctx, opts)
 	if err != nil {
 		return rep, dbErr("check ledger", err)
 	}

@@ -69,8 +69,9 @@ func (db *DB) CreateOrg(ctx context.Context, org *margen.Org, owner *margen.Memb
 		if err != nil {
 			return conflictOr("create org", err, "error.slug_taken", "slug", o.Slug)
 		}
-		// The row is new and invisible to others until commit: no lock needed.
-		c := &chain{}
+		// The row is new and invisible to others until commit: no lock
+		// needed. Its chain is sealed under the key from the first entry.
+		c := &chain{sealedFrom: 1, keyID: db.key.ID()}
 		entries := []margen.AuditEntry{newAudit(o.ID, actorOr(actor, m.ID), "org.create", o.ID, map[string]any{
 			"slug": o.Slug, "name": o.Name, "currency": o.Currency, "timezone": o.Timezone, "language": o.Language,
 		}, o.CreatedAt)}
@@ -79,6 +80,7 @@ func (db *DB) CreateOrg(ctx context.Context, org *margen.Org, owner *margen.Memb
 				return err
 			}
 			entries = append(entries, memberAudit(&m, actorOr(actor, m.ID)))
+			t.touch("members", o.ID, "id", m.ID)
 		}
 		return t.appendAudit(map[string]*chain{o.ID: c}, entries)
 	})
@@ -129,6 +131,7 @@ func (db *DB) CreateTeam(ctx context.Context, team *margen.Team, actor string) e
 		if err != nil {
 			return conflictOr("create team", err, "error.team_taken", "slug", tm.Slug)
 		}
+		t.touch("teams", tm.OrgID, "id", tm.ID)
 		return t.audit(c, newAudit(tm.OrgID, actor, "team.create", tm.ID,
 			map[string]any{"slug": tm.Slug, "name": tm.Name}, tm.CreatedAt))
 	})
@@ -186,6 +189,7 @@ func (db *DB) CreateMember(ctx context.Context, member *margen.Member, actor str
 		if err := t.insertMember(&m); err != nil {
 			return err
 		}
+		t.touch("members", m.OrgID, "id", m.ID)
 		return t.audit(c, memberAudit(&m, actorOr(actor, m.ID)))
 	})
 	if err != nil {
@@ -241,6 +245,7 @@ func (db *DB) CreateToken(ctx context.Context, tok *margen.Token, actor string) 
 			return conflictOr("create token", err, "error.token_exists")
 		}
 		// Never the hash.
+		t.touch("tokens", k.OrgID, "id", k.ID)
 		return t.audit(c, newAudit(k.OrgID, actorOr(actor, k.MemberID), "token.create", k.ID,
 			map[string]any{"member_id": k.MemberID, "name": k.Name}, k.CreatedAt))
 	})
@@ -311,6 +316,7 @@ func (db *DB) UpsertCustomer(ctx context.Context, cust *margen.Customer, actor s
 			return conflictOr("upsert customer", err, "error.customer_exists")
 		}
 		// Contact details are personal data: the trail names the customer only.
+		t.touch("customers", c.OrgID, "id", c.ID)
 		return t.audit(ch, newAudit(c.OrgID, actor, "customer.upsert", c.ID, map[string]any{"ref": c.Ref}, time.Time{}))
 	})
 	if err != nil {
@@ -333,6 +339,7 @@ func (t *wtx) firstSight(c *margen.Customer, at time.Time) error {
 	_, err := t.exec(`INSERT INTO customers (org_id, id, ref, name, contact, tags, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		c.OrgID, c.ID, c.Ref, c.Name, c.Contact, customerTags(c.Tags), t.db.d.ts(c.CreatedAt))
+	t.touch("customers", c.OrgID, "id", c.ID)
 	return dbErr("insert customer", err)
 }
 
@@ -365,7 +372,12 @@ func (t *wtx) exists(what, query string, args ...any) error {
 
 // getOne reads one row through the read pool; no row is NotFound(what).
 func getOne[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) (*T, error) {
-	v, err := scan(db.read.QueryRowContext(ctx, db.d.rebind(query), args...))
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	v, err := scan(c.QueryRowContext(ctx, db.d.rebind(query), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, margen.NotFound(what)
 	}
@@ -377,7 +389,12 @@ func getOne[T any](ctx context.Context, db *DB, what string, scan func(scanner) 
 
 // getMany reads rows through the read pool.
 func getMany[T any](ctx context.Context, db *DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(query), args...)
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := c.QueryContext(ctx, db.d.rebind(query), args...)
 	if err != nil {
 		return nil, dbErr("list", err)
 	}
@@ -455,4 +472,19 @@ func (w *where) sql() string {
 
 func (w *where) argsLimit(p margen.Page) []any {
 	return append(w.args, pageLimit(p.Limit))
+}
+
+// HasOrgs reports whether the database holds any organisation: a database
+// without one has no audit trail to verify yet, so a first command may give
+// it its audit key.
+func (db *DB) HasOrgs(ctx context.Context) (bool, error) {
+	var one int
+	err := db.read.QueryRowContext(ctx, "SELECT 1 FROM orgs LIMIT 1").Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, dbErr("look for organisations", err)
+	}
+	return true, nil
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 
 	"github.com/margenhq/margen"
 )
@@ -15,7 +17,9 @@ func scanPolicy(s scanner) (margen.PolicyVersion, error) {
 }
 
 // PublishPolicy stores pv as the organisation's next version (max + 1) and
-// makes it the active one, in one transaction; pv.Version is set.
+// makes it the active one, in one transaction; pv.Version is set. The
+// idempotency record is stored in the same transaction, its body rendered
+// (idem.Render) from the version numbered there.
 func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem *margen.Idempotency) error {
 	p := *pv
 	stamp(&p.CreatedAt)
@@ -23,9 +27,6 @@ func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem 
 	err := db.writeTx(ctx, func(t *wtx) error {
 		c, err := t.lockOrg(p.OrgID)
 		if err != nil {
-			return err
-		}
-		if err := t.insertIdem(idem); err != nil {
 			return err
 		}
 		// Versions are numbered under the org row lock, so max+1 is safe.
@@ -36,15 +37,31 @@ func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem 
 		if _, err := t.exec("UPDATE policy_versions SET active = FALSE WHERE org_id = ? AND active", p.OrgID); err != nil {
 			return dbErr("deactivate policy", err)
 		}
+		// Versions are never deleted, so the one deactivated is the
+		// previous one.
+		t.touch("policy_versions", p.OrgID, "version", p.Version-1)
+		t.touch("policy_versions", p.OrgID, "version", p.Version)
 		_, err = t.exec(`INSERT INTO policy_versions (org_id, version, source, active, created_by, note, created_at)
 			VALUES (?, ?, ?, TRUE, ?, ?, ?)`,
 			p.OrgID, p.Version, p.Source, p.CreatedBy, p.Note, db.d.ts(p.CreatedAt))
 		if err != nil {
 			return conflictOr("publish policy", err, "error.policy_version_exists")
 		}
-		return t.audit(c, newAudit(p.OrgID, p.CreatedBy, "policy.publish", "policy", map[string]any{
-			"version": p.Version, "note": p.Note,
-		}, p.CreatedAt))
+		if err := t.audit(c, newAudit(p.OrgID, p.CreatedBy, "policy.publish", "policy", map[string]any{
+			"version": p.Version, "note": p.Note, "source_sha256": sha256Hex(p.Source),
+		}, p.CreatedAt)); err != nil {
+			return err
+		}
+		// The answer is made from the version this transaction numbered,
+		// and stored with it: a replay names exactly what was created.
+		if idem != nil && idem.Render != nil {
+			body, err := idem.Render(&p)
+			if err != nil {
+				return &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
+			}
+			idem.Body = body
+		}
+		return t.insertIdem(idem)
 	})
 	if err != nil {
 		return err
@@ -66,4 +83,9 @@ func (db *DB) PolicyByVersion(ctx context.Context, orgID string, version int) (*
 // ListPolicies returns all versions, newest first.
 func (db *DB) ListPolicies(ctx context.Context, orgID string) ([]margen.PolicyVersion, error) {
 	return getMany(ctx, db, scanPolicy, policySelect+" WHERE org_id = ? ORDER BY version DESC", orgID)
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -84,6 +84,7 @@ func (db *DB) RecordReaction(ctx context.Context, reaction *margen.Reaction, ide
 		if err != nil {
 			return conflictOr("record reaction", err, "error.reaction_exists")
 		}
+		t.touch("reactions", r.OrgID, "id", r.ID)
 		return t.audit(c, newAudit(r.OrgID, actorOr(r.MemberID, r.Source), "reaction.record", r.ID, map[string]any{
 			"act_id": r.ActID, "source": r.Source, "sentiment": r.Sentiment,
 		}, r.CreatedAt))
@@ -127,6 +128,7 @@ func (db *DB) RecordRefusal(ctx context.Context, refusal *margen.Refusal, cus *m
 		if err != nil {
 			return conflictOr("record refusal", err, "error.refusal_exists")
 		}
+		t.touch("refusals", r.OrgID, "id", r.ID)
 		return t.audit(c, newAudit(r.OrgID, r.MemberID, "refusal.record", r.ID, map[string]any{
 			"reason": r.ReasonKind, "rule": r.Rule, "customer_left": r.Left, "action": r.Action, "amount": r.Amount,
 		}, r.CreatedAt))

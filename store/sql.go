@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/margenhq/margen"
 )
 
 // dialect is the whole seam between the engines: placeholders, row locks and
@@ -184,20 +186,32 @@ type wtx struct {
 	// INSERT OR ROLLBACK on SQLite (no statement journal) and unnest()
 	// arrays on PostgreSQL (one statement text whatever the row count).
 	batch bool
+	// touched names the rows written so far that the organisation's next
+	// audit entry must commit to (see seal.go).
+	touched []touch
+	// hasher links this transaction's audit entries (made on first use).
+	hasher *margen.ChainHasher
 }
 
 // writeTx runs fn in one write transaction: committed if fn returns nil,
 // rolled back otherwise (fn's error is returned unchanged).
 func (db *DB) writeTx(ctx context.Context, fn func(t *wtx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	c, release, err := db.conn(ctx, db.write)
 	if err != nil {
+		return err
+	}
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		release()
 		return dbErr("begin", err)
 	}
 	t := &wtx{db: db, tx: tx, ctx: ctx}
 	// Deferred calls run last-in first-out: the rollback (a no-op after a
-	// commit) frees the connection even if fn panics, then the statements
-	// this transaction missed are prepared on the free connection.
+	// commit) ends the transaction even if fn panics, the connection goes
+	// back to the pool, then the statements this transaction missed are
+	// prepared on the free connection.
 	defer db.stmts.prepareWanted(ctx)
+	defer release()
 	defer tx.Rollback()
 	if err := fn(t); err != nil {
 		return err

@@ -49,6 +49,7 @@ func (db *DB) setMember(ctx context.Context, orgID, memberID, column, value, act
 		if _, err := t.exec("UPDATE members SET "+column+" = ? WHERE org_id = ? AND id = ?", value, orgID, memberID); err != nil {
 			return dbErr("update member", err)
 		}
+		t.touch("members", orgID, "id", memberID)
 		return t.audit(c, newAudit(orgID, actor, action, memberID, data, at))
 	})
 }
@@ -164,6 +165,7 @@ func (db *DB) UpdateMember(ctx context.Context, orgID, memberID, access, role, t
 		if _, err := t.exec("UPDATE members SET access = ?, role = ?, team = ? WHERE org_id = ? AND id = ?", access, role, team, orgID, memberID); err != nil {
 			return dbErr("update member", err)
 		}
+		t.touch("members", orgID, "id", memberID)
 		return t.audit(c, newAudit(orgID, actor, "member.update", memberID, map[string]any{
 			"access": access, "role": role, "team": team,
 			"was": map[string]any{"access": oldAccess, "role": oldRole, "team": oldTeam},

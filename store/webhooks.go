@@ -536,7 +536,12 @@ func scanAttempt(s scanner) (margen.DeliveryAttempt, error) {
 
 // GetDelivery returns a delivery with its attempts, oldest first.
 func (db *DB) GetDelivery(ctx context.Context, orgID, id string) (*margen.Delivery, error) {
-	return getDelivery(ctx, db.read, db.d, orgID, id)
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return getDelivery(ctx, c, db.d, orgID, id)
 }
 
 func getDelivery(ctx context.Context, q querier, d dialect, orgID, id string) (*margen.Delivery, error) {
@@ -605,7 +610,12 @@ func (db *DB) ReplayDelivery(ctx context.Context, orgID, id, actor string, now t
 // PendingDeliveries counts deliveries neither delivered nor failed, of every
 // organisation (the delivery queue's depth).
 func (db *DB) PendingDeliveries(ctx context.Context) (int, error) {
+	c, release, err := db.conn(ctx, db.read)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	var n int
-	err := db.read.QueryRowContext(ctx, "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").Scan(&n)
+	err = c.QueryRowContext(ctx, "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").Scan(&n)
 	return n, dbErr("count pending deliveries", err)
 }

@@ -472,7 +472,7 @@ func (s *server) ownApproval(r *http.Request) (*margen.Approval, error) {
 // Events for htmx's SSE extension): an "answer" event carries the HTML
 // that replaces "pidiendo a tu supervisora…" and, once the request is
 // settled, a "done" event closes the stream. It follows the same event
-// broker and the same visibility rule (approval.Service.Sees) as
+// broker and the same visibility rule (approval.Service.Visible) as
 // GET /api/v1/events.
 func (s *server) approvalEvents(w http.ResponseWriter, r *http.Request) {
 	st := current(r)
@@ -485,7 +485,7 @@ func (s *server) approvalEvents(w http.ResponseWriter, r *http.Request) {
 	id := a.ID
 	evs, unsubscribe := s.broker.Subscribe(st.org.ID, func(ev events.Event) bool {
 		return ev.Data.ApprovalID == id && (ev.Type == margen.EventApprovalDecided || ev.Type == margen.EventApprovalEscalated) &&
-			s.approvals.Sees(ctx, st.org, st.member, ev)
+			s.approvals.Visible(ctx, st.org, st.member, ev)
 	})
 	defer unsubscribe()
 

@@ -76,7 +76,7 @@ func (s *server) addTeam(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !margen.ValidSlug(tf.Slug):
 		tf.Error = p.T("desk.team.error.slug")
-	case tf.Name == "" || utf8.RuneCountInString(tf.Name) > maxName:
+	case tf.Name == "" || utf8.RuneCountInString(tf.Name) > maxName || margen.CheckText("name", tf.Name, 0, false) != nil:
 		tf.Error = p.T("desk.team.error.name")
 	}
 	if tf.Error == "" {

@@ -41,7 +41,7 @@ func (s *server) invite(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusForbidden, "error.page.forbidden")
 		return
 	}
-	if f.Name == "" || utf8.RuneCountInString(f.Name) > maxName {
+	if f.Name == "" || utf8.RuneCountInString(f.Name) > maxName || margen.CheckText("name", f.Name, 0, false) != nil {
 		s.renderInvite(w, r, p, f, "desk.invite.error.name")
 		return
 	}
@@ -159,7 +159,7 @@ func (s *server) acceptInvite(w http.ResponseWriter, r *http.Request) {
 	password := r.PostFormValue("password")
 	var problem string
 	switch {
-	case d.Name == "" || utf8.RuneCountInString(d.Name) > maxName:
+	case d.Name == "" || utf8.RuneCountInString(d.Name) > maxName || margen.CheckText("name", d.Name, 0, false) != nil:
 		problem = "desk.invite.error.name"
 	case !margen.ValidLogin(d.Login):
 		problem = "setup.error.login"

@@ -61,13 +61,14 @@ func (s *server) readPolicyForm(w http.ResponseWriter, r *http.Request) (src, no
 		s.errorPage(w, r, http.StatusRequestEntityTooLarge, "error.page.bad_form")
 		return "", "", false
 	}
-	src, note = r.PostFormValue("source"), strings.TrimSpace(r.PostFormValue("note"))
-	if !utf8.ValidString(src) || !utf8.ValidString(note) || len(r.PostFormValue("key")) > 100 {
+	// Browsers send textareas with CRLF line ends.
+	src = strings.ReplaceAll(r.PostFormValue("source"), "\r\n", "\n")
+	note = strings.TrimSpace(r.PostFormValue("note"))
+	if margen.CheckText("source", src, 0, true) != nil || margen.CheckText("note", note, 0, false) != nil || len(r.PostFormValue("key")) > 100 {
 		s.errorPage(w, r, http.StatusBadRequest, "error.page.bad_form")
 		return "", "", false
 	}
-	// Browsers send textareas with CRLF line ends.
-	return strings.ReplaceAll(src, "\r\n", "\n"), note, true
+	return src, note, true
 }
 
 // checkSource runs the shared check and says what it found in the page's

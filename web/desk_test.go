@@ -55,7 +55,7 @@ func TestDeskForbidsFrontlineAndSupervisors(t *testing.T) {
 					form = nil
 				}
 				res, body := c.do(p.method, p.path, form, "Accept-Language", "en")
-				if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "Your access level does not") {
+				if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "Tu nivel de acceso no permite") {
 					t.Errorf("%s: %s %s = %d, want the 403 page", login, p.method, p.path, res.StatusCode)
 				}
 			}
@@ -88,7 +88,7 @@ func TestDeskPeople(t *testing.T) {
 		waiter := s.client(t)
 		waiter.signin("camila", s.Pass["camila"])
 
-		if res, body := admin.do("POST", "/desk/teams", url.Values{"slug": {"Bad Slug"}, "name": {"Terraza"}}, "Accept-Language", "en"); res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "lowercase letters") {
+		if res, body := admin.do("POST", "/desk/teams", url.Values{"slug": {"Bad Slug"}, "name": {"Terraza"}}, "Accept-Language", "en"); res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "minúsculas") {
 			t.Fatalf("a bad team slug: %d %s", res.StatusCode, body)
 		}
 		if res, body := admin.do("POST", "/desk/teams", url.Values{"slug": {"terraza"}, "name": {"Terraza <sol>"}}); res.StatusCode != http.StatusSeeOther {
@@ -188,11 +188,14 @@ func TestDeskPeople(t *testing.T) {
 func TestDeskPolicy(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, false)
+		if err := db.SetMemberLanguage(context.Background(), s.Org.ID, s.Org.Members["admin"].ID, "en", "test"); err != nil {
+			t.Fatal(err)
+		}
 		c := s.client(t)
 		c.signin("admin", s.Pass["admin"])
-		res, body := c.do("GET", "/desk/policy", nil, "Accept-Language", "en")
+		res, body := c.do("GET", "/desk/policy", nil)
 		key := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(body)
-		if res.StatusCode != http.StatusOK || key == nil || !strings.Contains(body, "Mesero") {
+		if res.StatusCode != http.StatusOK || key == nil || !strings.Contains(body, "Waiter") {
 			t.Fatalf("editor: %d %s", res.StatusCode, body)
 		}
 		if !strings.Contains(body, "Courtesy gift: up to") || !strings.Contains(body, "above that, Shift supervisor decides within 10 min") {
@@ -206,7 +209,7 @@ func TestDeskPolicy(t *testing.T) {
 				line = i + 1
 			}
 		}
-		where := "Línea " + strconv.Itoa(line) + ", columna"
+		where := "Line " + strconv.Itoa(line) + ", column"
 		res, body = c.do("POST", "/desk/policy/check", url.Values{"source": {broken}, "key": {key[1]}})
 		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, where) {
 			t.Fatalf("check a broken policy: %d, want %q in %s", res.StatusCode, where, body)
@@ -224,7 +227,7 @@ func TestDeskPolicy(t *testing.T) {
 		}
 
 		good := strings.Replace(testPolicy, "max_amount: 2500000", "max_amount: 3000000", 1)
-		if res, body := c.do("POST", "/desk/policy/check", url.Values{"source": {good}}); res.StatusCode != http.StatusOK || !strings.Contains(body, "Mesero") {
+		if res, body := c.do("POST", "/desk/policy/check", url.Values{"source": {good}}); res.StatusCode != http.StatusOK || !strings.Contains(body, "Waiter") {
 			t.Fatalf("check a good policy: %d %s", res.StatusCode, body)
 		}
 		form := url.Values{"source": {strings.ReplaceAll(good, "\n", "\r\n")}, "note": {"Cortesías hasta 30.000"}, "key": {key[1]}}

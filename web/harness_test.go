@@ -67,6 +67,7 @@ type site struct {
 	Pass  map[string]string // login -> password
 	Token map[string]string // login -> API token
 	srv   *httptest.Server
+	h     http.Handler // what srv serves, for benchmarks without the network
 }
 
 // newSite serves an organisation (slug "demo") with an owner (admin), a
@@ -108,6 +109,7 @@ func newSiteClock(t testing.TB, db *store.DB, empty bool, clock margen.Clock) *s
 	mux.Handle("/api/", api)
 	mux.Handle("/", pages)
 	s := &site{DB: db, Pass: map[string]string{}, Token: map[string]string{}}
+	s.h = mux
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
@@ -115,10 +117,10 @@ func newSiteClock(t testing.TB, db *store.DB, empty bool, clock margen.Clock) *s
 		return s
 	}
 	s.Org = testsupport.NewOrg(t, db, testsupport.OrgOptions{Slug: "demo", Name: "Grupo La Brasa", Currency: "COP",
-		Timezone: "America/Bogota", Language: "es", Owner: testsupport.Member{Login: "admin"},
+		Timezone: "America/Bogota", Language: "es", Owner: testsupport.Member{Login: "admin", Language: "es"},
 		Members: []testsupport.Member{
-			{Login: "camila", Role: "mesero", Team: "salon"},
-			{Login: "marta", Access: margen.AccessSupervisor, Role: "supervisor", Team: "salon"},
+			{Login: "camila", Role: "mesero", Team: "salon", Language: "es"},
+			{Login: "marta", Access: margen.AccessSupervisor, Role: "supervisor", Team: "salon", Language: "es"},
 		}, Policy: testPolicy})
 	for login, m := range s.Org.Members {
 		pw := auth.NewPassword()

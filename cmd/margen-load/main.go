@@ -5,6 +5,10 @@
 //
 //	margen-load -url http://127.0.0.1:8080 -token mgn_... -c 64 -n 200000
 //	margen-load -url ... -token ... -rate 12000 -duration 10s   # open loop, fixed rate
+//
+// The server's rate limits must be off (or far above the load): serve with
+// MARGEN_RATE_LIMIT_TOKEN=0 MARGEN_RATE_LIMIT_ADDRESS=0, as scripts/bench.sh
+// does; otherwise most requests are answered 429.
 package main
 
 import (

@@ -9,11 +9,20 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/auth"
+	"github.com/margenhq/margen/store/storetest"
 )
 
 func TestTokenRevokeAndMemberDeactivate(t *testing.T) {
+	for _, eng := range storetest.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) { testTokenRevokeAndMemberDeactivate(t, eng.DSN(t)) })
+	}
+}
+
+func testTokenRevokeAndMemberDeactivate(t *testing.T, db string) {
 	ctx := context.Background()
-	db := filepath.Join(t.TempDir(), "margen.db")
+	// The audit key file lands beside a SQLite database; for PostgreSQL it
+	// would go to the user's config directory: keep it in the test's.
+	t.Setenv("MARGEN_AUDIT_KEY_FILE", filepath.Join(t.TempDir(), "audit-key"))
 	mustRun(t, "migrate", "--db", db)
 	mustRun(t, "org", "create", "--db", db, "--slug", "acme", "--name", "Acme", "--currency", "EUR",
 		"--timezone", "Europe/Madrid", "--owner", "ana")

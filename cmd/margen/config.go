@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/margenhq/margen/ratelimit"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/web"
 )
@@ -41,21 +43,60 @@ type config struct {
 	// long, and any session that long after sign-in (MARGEN_SESSION_IDLE,
 	// MARGEN_SESSION_LIFETIME).
 	SessionIdle, SessionLifetime time.Duration
+
+	// RateToken and RateAddress are the sustained /api requests per second
+	// allowed per bearer token and per client address, 0 for no limit;
+	// RateTokenBurst and RateAddressBurst the requests allowed at once
+	// (MARGEN_RATE_LIMIT_TOKEN[_BURST], MARGEN_RATE_LIMIT_ADDRESS[_BURST]).
+	RateToken        float64
+	RateTokenBurst   int
+	RateAddress      float64
+	RateAddressBurst int
+	// AuditKeyFile holds the audit key (MARGEN_AUDIT_KEY_FILE,
+	// --audit-key-file); AuditKey is the key itself, hex or base64
+	// (MARGEN_AUDIT_KEY), which wins over the file. See auditkey.go.
+	AuditKeyFile string
+	AuditKey     string
+	// warn receives the warning of a newly generated audit key.
+	warn io.Writer
+	// DBMaxConns is the PostgreSQL pool size of this process
+	// (MARGEN_DB_MAX_CONNS, --db-max-conns).
+	DBMaxConns int
+	// DBConnWait bounds how long a request waits for a free connection
+	// before it is answered 503 busy (MARGEN_DB_CONN_WAIT, --db-conn-wait).
+	DBConnWait time.Duration
+	// StreamsPerMember and StreamsPerOrg bound the event streams open at
+	// once on this process (MARGEN_MAX_STREAMS_PER_MEMBER,
+	// MARGEN_MAX_STREAMS_PER_ORG, and the flags of the same names).
+	StreamsPerMember int
+	StreamsPerOrg    int
 }
 
 const (
 	defaultDB       = "./margen.db"
 	defaultAddr     = "127.0.0.1:8080"
 	defaultSLAEvery = time.Second
+
+	defaultRateToken        = 50
+	defaultRateTokenBurst   = 100
+	defaultRateAddress      = 100
+	defaultRateAddressBurst = 200
+	defaultStreamsPerMember = 8
+	defaultStreamsPerOrg    = 500
 )
 
 // config reads the environment. Flags are applied on top by each command.
 func (a *app) config() (config, error) {
 	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery,
-		Cookies: "auto", SessionIdle: web.DefaultSessionIdle, SessionLifetime: web.DefaultSessionLifetime}
+		Cookies: "auto", SessionIdle: web.DefaultSessionIdle, SessionLifetime: web.DefaultSessionLifetime,
+		RateToken: defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
+		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst,
+		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
+		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
+	c.AuditKeyFile, c.AuditKey, c.warn = a.getenv("MARGEN_AUDIT_KEY_FILE"), a.getenv("MARGEN_AUDIT_KEY"), a.stderr
 	if v := a.getenv("MARGEN_ADDR"); v != "" {
 		c.Addr = v
 	}
@@ -109,7 +150,64 @@ func (a *app) config() (config, error) {
 			*d.dst = x
 		}
 	}
+	for _, r := range []struct {
+		env string
+		dst *float64
+	}{{"MARGEN_RATE_LIMIT_TOKEN", &c.RateToken}, {"MARGEN_RATE_LIMIT_ADDRESS", &c.RateAddress}} {
+		if v := a.getenv(r.env); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !validRate(f) {
+				return c, fmt.Errorf("%s: %q is not a rate: use requests per second, like 50, or 0 for no limit", r.env, v)
+			}
+			*r.dst = f
+		}
+	}
+	for _, b := range []struct {
+		env string
+		dst *int
+	}{{"MARGEN_RATE_LIMIT_TOKEN_BURST", &c.RateTokenBurst}, {"MARGEN_RATE_LIMIT_ADDRESS_BURST", &c.RateAddressBurst}} {
+		if v := a.getenv(b.env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return c, fmt.Errorf("%s: %q is not a burst: use a whole number of requests, at least 1", b.env, v)
+			}
+			*b.dst = n
+		}
+	}
+	for _, n := range []struct {
+		env string
+		dst *int
+	}{
+		{"MARGEN_DB_MAX_CONNS", &c.DBMaxConns},
+		{"MARGEN_MAX_STREAMS_PER_MEMBER", &c.StreamsPerMember},
+		{"MARGEN_MAX_STREAMS_PER_ORG", &c.StreamsPerOrg},
+	} {
+		if v := a.getenv(n.env); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i <= 0 {
+				return c, fmt.Errorf("%s: %q is not a positive whole number", n.env, v)
+			}
+			*n.dst = i
+		}
+	}
+	if v := a.getenv("MARGEN_DB_CONN_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("MARGEN_DB_CONN_WAIT: %q is not a positive duration: use e.g. 2s or 500ms", v)
+		}
+		c.DBConnWait = d
+	}
 	return c, nil
+}
+
+// validRate says whether f is a usable rate: 0 (no limit) or a finite
+// positive number of requests per second.
+func validRate(f float64) bool { return f >= 0 && !math.IsInf(f, 0) && !math.IsNaN(f) }
+
+// limiters builds the API's rate limiters (nil where a rate is 0).
+func (c config) limiters() (tokens, addrs *ratelimit.Limiter) {
+	return ratelimit.New(ratelimit.Options{PerSecond: c.RateToken, Burst: c.RateTokenBurst}),
+		ratelimit.New(ratelimit.Options{PerSecond: c.RateAddress, Burst: c.RateAddressBurst})
 }
 
 // LogValue writes the configuration into logs with its secrets masked.
@@ -125,6 +223,14 @@ func (c config) LogValue() slog.Value {
 		slog.String("cookies", c.Cookies),
 		slog.Duration("session_idle", c.SessionIdle),
 		slog.Duration("session_lifetime", c.SessionLifetime),
+		slog.Float64("rate_limit_token", c.RateToken),
+		slog.Int("rate_limit_token_burst", c.RateTokenBurst),
+		slog.Float64("rate_limit_address", c.RateAddress),
+		slog.Int("rate_limit_address_burst", c.RateAddressBurst),
+		slog.Int("db_max_conns", c.DBMaxConns),
+		slog.Duration("db_conn_wait", c.DBConnWait),
+		slog.Int("max_streams_per_member", c.StreamsPerMember),
+		slog.Int("max_streams_per_org", c.StreamsPerOrg),
 	)
 }
 
@@ -183,6 +289,8 @@ func (a *app) flags(name, synopsis, help string) *flagSet {
 // dbFlag adds --db, defaulting to MARGEN_DB.
 func (fs *flagSet) dbFlag(cfg *config) {
 	fs.StringVar(&cfg.DB, "db", cfg.DB, "database: a SQLite file path or a postgres:// URL (env MARGEN_DB)")
+	fs.StringVar(&cfg.AuditKeyFile, "audit-key-file", cfg.AuditKeyFile,
+		"file holding the audit key (env MARGEN_AUDIT_KEY_FILE; default: beside a SQLite database, else in the user config directory)")
 }
 
 // require marks flags that must be given a non-empty value.

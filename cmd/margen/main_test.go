@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/auth"
+	"github.com/margenhq/margen/policy"
 	"github.com/margenhq/margen/store"
 )
 
@@ -141,6 +143,29 @@ func TestConfigFromEnv(t *testing.T) {
 	if _, err := a.config(); err == nil || !strings.Contains(err.Error(), "MARGEN_LOG_LEVEL") {
 		t.Errorf("bad level: %v", err)
 	}
+	delete(env, "MARGEN_LOG_LEVEL")
+
+	// Rate limits: on by default, set or turned off (0) by the environment.
+	if cfg.RateToken != defaultRateToken || cfg.RateAddress != defaultRateAddress {
+		t.Errorf("default rates %v, %v", cfg.RateToken, cfg.RateAddress)
+	}
+	env["MARGEN_RATE_LIMIT_TOKEN"], env["MARGEN_RATE_LIMIT_TOKEN_BURST"] = "0", "7"
+	env["MARGEN_RATE_LIMIT_ADDRESS"], env["MARGEN_RATE_LIMIT_ADDRESS_BURST"] = "2.5", "9"
+	cfg, err = a.config()
+	if err != nil || cfg.RateToken != 0 || cfg.RateTokenBurst != 7 || cfg.RateAddress != 2.5 || cfg.RateAddressBurst != 9 {
+		t.Errorf("rate limits from the environment: %+v, %v", cfg, err)
+	}
+	if tok, addr := cfg.limiters(); tok != nil || addr == nil {
+		t.Errorf("limiters: token %v (want none), address %v", tok, addr)
+	}
+	for k, v := range map[string]string{"MARGEN_RATE_LIMIT_TOKEN": "-1", "MARGEN_RATE_LIMIT_ADDRESS": "fast", "MARGEN_RATE_LIMIT_TOKEN_BURST": "0"} {
+		old := env[k]
+		env[k] = v
+		if _, err := a.config(); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+		env[k] = old
+	}
 }
 
 func TestAdminCommands(t *testing.T) {
@@ -218,6 +243,24 @@ func TestAdminCommands(t *testing.T) {
 		bad + ":15:17: grants[0].max_amount: must be a whole number of minor units (cents), got a decimal number"
 	if pe.Error() != want {
 		t.Errorf("policy check bad:\n%s\nwant:\n%s", pe.Error(), want)
+	}
+
+	// A hostile document (100 KB of brackets nested 50,000 deep, which
+	// made the parser exhaust memory) and a deeply nested one are refused
+	// for the limit they break, with its position.
+	for _, tc := range []struct{ src, want string }{
+		{"currency: " + strings.Repeat("[", 4000) + strings.Repeat("]", 4000) + "\n", ":1:34: policy is nested too deeply (at most 24 levels)"},
+		{"currency: " + strings.Repeat("[", 50000) + strings.Repeat("]", 50000) + "\n", ":1:1: policy has too many YAML elements (at most 50000)"},
+		{"currency: COP\n#" + strings.Repeat("x", policy.MaxPolicySize) + "\n", ":1:1: policy is too large (at most 1048576 bytes)"},
+	} {
+		hostile := filepath.Join(t.TempDir(), "hostile.yaml")
+		if err := os.WriteFile(hostile, []byte(tc.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = margenRun(t, "policy", "check", hostile)
+		if !errors.As(err, &pe) || pe.Error() != hostile+tc.want {
+			t.Fatalf("policy check hostile: %v, want %s%s", err, hostile, tc.want)
+		}
 	}
 
 	// publish refuses a policy without the role of an active member.

@@ -73,9 +73,16 @@ func withWarnings(n int) string {
 	return " with " + count(n, "warning", "warnings")
 }
 
-// readPolicy reads and validates a policy file.
+// readPolicy reads and validates a policy file. It reads at most one byte
+// more than policy.MaxPolicySize, so a huge file (or a device) is refused
+// for its size without being read whole.
 func readPolicy(file string) (*policy.Policy, []byte, error) {
-	src, err := os.ReadFile(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := io.ReadAll(io.LimitReader(f, policy.MaxPolicySize+1))
+	f.Close()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -384,8 +391,11 @@ func cmdLedgerCheck(ctx context.Context, a *app, args []string) error {
 	}
 	fs := a.flags("ledger check", "", `Re-derives every budget account of an organisation from its ledger entries
 and from the decisions and approvals that caused them, and verifies the
-hash chain of its audit trail. Prints a summary; the exit status is 1 on any
-mismatch or a broken chain.
+audit trail: its keyed hash chain, and every stored decision, act, refusal,
+reaction, approval, member, token, customer, policy version and ledger entry
+against the digest the trail committed to for it (a changed, deleted or
+inserted row is named). Prints a summary; the exit status is 1 on any
+mismatch, a broken chain or a row that does not match.
 
 Example:
   margen ledger check --org demo`)
@@ -404,7 +414,7 @@ Example:
 	if err != nil {
 		return err
 	}
-	broken, checked, err := st.VerifyAudit(ctx, org.ID)
+	audit, err := st.CheckAudit(ctx, org.ID)
 	if err != nil {
 		return err
 	}
@@ -422,19 +432,14 @@ Example:
 			fmt.Fprintln(w)
 		}
 	}
-	fmt.Fprintf(w, "audit:  %d entries: ", checked)
-	if broken == 0 {
-		fmt.Fprintln(w, "chain intact")
-	} else {
-		fmt.Fprintf(w, "chain broken at entry %d\n", broken)
-	}
+	auditOK := printAudit(w, audit)
 	switch {
-	case !rep.OK() && broken != 0:
-		return fmt.Errorf("%s: %d ledger mismatches and the audit chain is broken at entry %d", org.Slug, len(rep.Mismatches), broken)
+	case !rep.OK() && !auditOK:
+		return fmt.Errorf("%s: %d ledger mismatches and %d audit problems", org.Slug, len(rep.Mismatches), audit.ProblemCount)
 	case !rep.OK():
 		return fmt.Errorf("%s: %d ledger mismatches", org.Slug, len(rep.Mismatches))
-	case broken != 0:
-		return fmt.Errorf("%s: the audit chain is broken at entry %d", org.Slug, broken)
+	case !auditOK:
+		return fmt.Errorf("%s: %d audit problems (first: %s)", org.Slug, audit.ProblemCount, audit.Problems[0].Detail)
 	}
 	return nil
 }

@@ -67,8 +67,22 @@ Example:
 	secure := fs.Bool("secure-cookies", false, "send the web session cookie with Secure even on loopback, e.g. behind a TLS proxy on this host (env MARGEN_COOKIES=secure)")
 	fs.DurationVar(&cfg.SessionIdle, "session-idle", cfg.SessionIdle, "end a web session unused for this long (env MARGEN_SESSION_IDLE)")
 	fs.DurationVar(&cfg.SessionLifetime, "session-lifetime", cfg.SessionLifetime, "end any web session this long after sign-in (env MARGEN_SESSION_LIFETIME)")
+	fs.Float64Var(&cfg.RateToken, "rate-limit-token", cfg.RateToken, "API requests per second allowed per token, 0 for no limit (env MARGEN_RATE_LIMIT_TOKEN)")
+	fs.IntVar(&cfg.RateTokenBurst, "rate-limit-token-burst", cfg.RateTokenBurst, "API requests a token may make at once (env MARGEN_RATE_LIMIT_TOKEN_BURST)")
+	fs.Float64Var(&cfg.RateAddress, "rate-limit-address", cfg.RateAddress, "API requests per second allowed per client address, 0 for no limit (env MARGEN_RATE_LIMIT_ADDRESS)")
+	fs.IntVar(&cfg.RateAddressBurst, "rate-limit-address-burst", cfg.RateAddressBurst, "API requests a client address may make at once (env MARGEN_RATE_LIMIT_ADDRESS_BURST)")
+	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", cfg.DBMaxConns, "PostgreSQL connections this process may open (env MARGEN_DB_MAX_CONNS)")
+	fs.DurationVar(&cfg.DBConnWait, "db-conn-wait", cfg.DBConnWait, "how long a request waits for a free database connection before it is answered 503 (env MARGEN_DB_CONN_WAIT)")
+	fs.IntVar(&cfg.StreamsPerMember, "max-streams-per-member", cfg.StreamsPerMember, "event streams one member may hold open on this process (env MARGEN_MAX_STREAMS_PER_MEMBER)")
+	fs.IntVar(&cfg.StreamsPerOrg, "max-streams-per-org", cfg.StreamsPerOrg, "event streams one organisation may hold open on this process (env MARGEN_MAX_STREAMS_PER_ORG)")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
+	}
+	if !validRate(cfg.RateToken) || !validRate(cfg.RateAddress) {
+		return &usageError{"--rate-limit-token and --rate-limit-address must be 0 or a positive number of requests per second", fs.usage}
+	}
+	if cfg.RateTokenBurst < 1 || cfg.RateAddressBurst < 1 {
+		return &usageError{"--rate-limit-token-burst and --rate-limit-address-burst must be at least 1", fs.usage}
 	}
 	if cfg.SLAEvery <= 0 {
 		return &usageError{"--sla-every must be a positive duration, like 1s", fs.usage}
@@ -84,6 +98,9 @@ Example:
 	if cfg.SessionIdle <= 0 || cfg.SessionLifetime <= 0 {
 		return &usageError{"--session-idle and --session-lifetime must be positive durations, like 8h", fs.usage}
 	}
+	if cfg.DBMaxConns <= 0 || cfg.DBConnWait <= 0 || cfg.StreamsPerMember <= 0 || cfg.StreamsPerOrg <= 0 {
+		return &usageError{"--db-max-conns, --db-conn-wait, --max-streams-per-member and --max-streams-per-org must be positive", fs.usage}
+	}
 	return serve(ctx, a, cfg)
 }
 
@@ -95,7 +112,12 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	if err != nil {
 		return fmt.Errorf("message catalogue: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: true, Logger: log})
+	key, err := loadAuditKey(cfg, log, true)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DB, store.Options{Migrate: true, Logger: log, AuditKey: key,
+		MaxConns: cfg.DBMaxConns, ConnWait: cfg.DBConnWait})
 	if err != nil {
 		return err
 	}
@@ -118,6 +140,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// is cancelled after the HTTP server has stopped, so no handler talks to
 	// a stopped worker; the defer runs before engine.Close and st.Close.
 	met := metrics.New(metrics.Options{Counts: st, Clock: clock, Logger: log})
+	met.FailedBatches(engine.FailedBatches)
 	approvals := approval.New(st, engine, approval.Options{Clock: clock, Logger: log,
 		Notify: broker.Notify, Observe: met.ApprovalAnswered})
 	deliveries := webhook.NewWorker(st, webhook.Options{Clock: clock, Logger: log, OnFailure: met.WebhookFailure,
@@ -144,10 +167,13 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// streams, which would otherwise keep Shutdown waiting.
 	streamsDone := make(chan struct{})
 	var endStreams sync.Once
+	tokenLimit, addrLimit := cfg.limiters()
 	api, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
 		Clock: clock, Version: versionString(),
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
-		Metrics: met, MetricsPublic: cfg.MetricsPublic})
+		StreamsPerMember: cfg.StreamsPerMember, StreamsPerOrg: cfg.StreamsPerOrg,
+		Metrics: met, MetricsPublic: cfg.MetricsPublic,
+		TokenLimit: tokenLimit, AddressLimit: addrLimit})
 	if err != nil {
 		return err
 	}

@@ -143,3 +143,30 @@ func waitListening(t *testing.T, stdout, stderr *syncBuffer, done chan error) st
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestServeLimitsConfig(t *testing.T) {
+	env := map[string]string{"MARGEN_DB_MAX_CONNS": "12", "MARGEN_DB_CONN_WAIT": "750ms",
+		"MARGEN_MAX_STREAMS_PER_MEMBER": "3", "MARGEN_MAX_STREAMS_PER_ORG": "40"}
+	cfg, err := (&app{getenv: func(k string) string { return env[k] }}).config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DBMaxConns != 12 || cfg.DBConnWait != 750*time.Millisecond || cfg.StreamsPerMember != 3 || cfg.StreamsPerOrg != 40 {
+		t.Errorf("config = %+v", cfg)
+	}
+	def, _ := (&app{getenv: func(string) string { return "" }}).config()
+	if def.DBMaxConns != 32 || def.DBConnWait != 5*time.Second || def.StreamsPerMember != 8 || def.StreamsPerOrg != 500 {
+		t.Errorf("defaults = %+v", def)
+	}
+	for k, v := range map[string]string{"MARGEN_DB_MAX_CONNS": "0", "MARGEN_DB_CONN_WAIT": "soon",
+		"MARGEN_MAX_STREAMS_PER_MEMBER": "-1", "MARGEN_MAX_STREAMS_PER_ORG": "many"} {
+		bad := map[string]string{k: v}
+		if _, err := (&app{getenv: func(k string) string { return bad[k] }}).config(); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	_, _, err = margenRun(t, "serve", "--db-max-conns", "0", "--db", filepath.Join(t.TempDir(), "x.db"))
+	if err == nil || !strings.Contains(err.Error(), "--db-max-conns") {
+		t.Errorf("serve --db-max-conns 0: %v", err)
+	}
+}

@@ -46,6 +46,7 @@ func testUpdateMember(t *testing.T, db *store.DB) {
 		t.Fatalf("a refused update changed the member: %+v", got)
 	}
 	verifyAudit(t, db, org.ID)
+	checkSeal(t, db, org.ID)
 }
 
 // testInvitations: an invitation is found by its hash, accepted once
@@ -110,4 +111,15 @@ func testInvitations(t *testing.T, db *store.DB) {
 		t.Fatalf("ListInvitations = %d, %v", len(list), err)
 	}
 	verifyAudit(t, db, org.ID)
+	checkSeal(t, db, org.ID)
+}
+
+// checkSeal fails unless every sealed row matches what the audit chain
+// committed to (a change not named with t.touch breaks it).
+func checkSeal(t *testing.T, db *store.DB, orgID string) {
+	t.Helper()
+	rep, err := db.CheckAudit(ctxT(t), orgID)
+	if err != nil || !rep.OK() {
+		t.Fatalf("CheckAudit = %+v, %v", rep, err)
+	}
 }

@@ -21,6 +21,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/store"
 )
 
@@ -31,6 +32,10 @@ const EnvPostgres = "MARGEN_TEST_POSTGRES"
 // lack of MARGEN_TEST_POSTGRES into a failure, so CI can never silently not
 // run the PostgreSQL tests (the two-process ones included).
 const EnvRequirePostgres = "MARGEN_REQUIRE_POSTGRES"
+
+// TestAuditKey is the audit key of the stores the tests open (a fixed one,
+// so a test can re-open a database, or forge a link with it on purpose).
+var TestAuditKey = margen.AuditKey("margen test audit key, 32 bytes")
 
 // Engine is one database engine to run tests against.
 type Engine struct {
@@ -69,11 +74,32 @@ func OpenPostgres(t testing.TB) *store.DB {
 	return open(t, PostgresURL(t))
 }
 
+// DSN returns the data source name of a fresh database of the engine
+// (a SQLite path, a PostgreSQL URL with its own schema), for tests that open
+// it more than once, as several processes would (see OpenDSN).
+func (e Engine) DSN(t testing.TB) string {
+	t.Helper()
+	if e.Name == store.EngineSQLite {
+		return SQLitePath(t)
+	}
+	return PostgresURL(t)
+}
+
+// OpenDSN opens (and migrates) the database dsn names; it is closed when
+// the test ends.
+func OpenDSN(t testing.TB, dsn string) *store.DB {
+	t.Helper()
+	return open(t, dsn)
+}
+
 func open(t testing.TB, dsn string) *store.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := store.Open(ctx, dsn, store.Options{Migrate: true})
+	db, err := store.Open(ctx, dsn, store.Options{Migrate: true, AuditKey: TestAuditKey,
+		// Tests share one machine and one PostgreSQL server: wait for a free
+		// connection as long as it takes (TestPoolExhausted tests the bound).
+		ConnWait: time.Minute})
 	if err != nil {
 		t.Fatalf("open %s: %v", dsn, err)
 	}
