@@ -73,7 +73,7 @@ const Escalated = "escalated"
 
 // WebhookStore keeps webhook endpoints and their deliveries. Deliveries are
 // created from the audit trail (so only committed changes are ever sent) by
-// DispatchWebhooks, and sent by the delivery worker.
+// DispatchWebhooks, and sent by jobs of the durable queue (JobStore).
 type WebhookStore interface {
 	CreateWebhook(ctx context.Context, w *Webhook, actor string, idem *Idempotency) error
 	ListWebhooks(ctx context.Context, orgID string) ([]Webhook, error)
@@ -84,27 +84,31 @@ type WebhookStore interface {
 	// DispatchWebhooks (now: the caller's clock, the deliveries' first
 	// attempt time) reads the organisation's audit entries after its
 	// webhook cursor, creates one pending delivery per matching active
-	// endpoint (event type = the audit action) and advances the cursor, in
-	// one transaction (the cursor row locked, so two processes never create
-	// the same delivery). It returns how many deliveries it created.
+	// endpoint (event type = the audit action) with its job in the queue
+	// (JobWebhookDelivery) and advances the cursor, in one transaction (the
+	// cursor row locked, so two processes never create the same delivery).
+	// It returns how many deliveries it created.
 	DispatchWebhooks(ctx context.Context, orgID string, now time.Time, limit int) (int, error)
 	// OrgsWithWebhooks lists organisations having an active endpoint.
 	OrgsWithWebhooks(ctx context.Context) ([]string, error)
 
-	// ClaimDeliveries leases up to limit due deliveries of any organisation
-	// (pending, next attempt at or before now, lease expired) until
-	// now+lease and counts the attempt; on PostgreSQL with FOR UPDATE SKIP
-	// LOCKED so processes never claim the same delivery.
-	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
-	// FinishDelivery records an attempt's result: delivered, or failed with
-	// the next attempt time (nil when giving up: status "failed").
-	FinishDelivery(ctx context.Context, d *Delivery, a DeliveryAttempt, next *time.Time) error
+	// DeliveryForAttempt returns a delivery with its endpoint's URL and
+	// secret, for the worker about to send it (Status says whether there is
+	// still anything to send; an inactive endpoint leaves URL empty).
+	DeliveryForAttempt(ctx context.Context, orgID, id string) (*Delivery, error)
+	// FinishDelivery records an attempt, and with it, in one transaction,
+	// the result of the job that made it (JobStore.FinishJob): a 2xx answer
+	// delivers; otherwise the delivery waits for the job's retry, or fails
+	// when the job is dead-lettered. When the job's claim no longer holds
+	// (its lease ran out), the attempt is recorded but changes neither the
+	// delivery's status nor the job.
+	FinishDelivery(ctx context.Context, d *Delivery, a DeliveryAttempt, j *Job, r JobResult) error
 	ListDeliveries(ctx context.Context, orgID string, f DeliveryFilter) ([]Delivery, error)
 	GetDelivery(ctx context.Context, orgID, id string) (*Delivery, error)
-	// ReplayDelivery queues a delivery again, for an attempt at now.
+	// ReplayDelivery queues a delivery again (its job re-armed), for an
+	// attempt at now.
 	ReplayDelivery(ctx context.Context, orgID, id, actor string, now time.Time) (*Delivery, error)
-	// PendingDeliveries counts deliveries not yet delivered nor failed
-	// (the job queue depth).
+	// PendingDeliveries counts deliveries not yet delivered nor failed.
 	PendingDeliveries(ctx context.Context) (int, error)
 	// PendingApprovals counts open approval requests of every organisation.
 	PendingApprovals(ctx context.Context) (int, error)

@@ -408,20 +408,48 @@ type AuditEntry struct {
 }
 
 // Idempotency records the first answer to a state-changing call made with
-// an Idempotency-Key, so a retry gets the same answer.
+// an Idempotency-Key, so a retry gets the same answer until ExpiresAt.
+// Response is opaque outside the HTTP layer, which encodes and decodes it;
+// the store persists it with the write it answers.
 type Idempotency struct {
-	OrgID       string    `json:"-"`
-	MemberID    string    `json:"-"`
-	Key         string    `json:"key"`
-	RequestHash string    `json:"-"`
-	Status      int       `json:"status"`
-	Body        []byte    `json:"-"`
-	CreatedAt   time.Time `json:"created_at"`
-	// Render, when set, makes Body inside the write's transaction from
-	// what the write created (PublishPolicy passes the *PolicyVersion it
-	// numbered under the organisation's lock), so the stored answer names
-	// exactly what this request created. It is not stored.
-	Render func(created any) ([]byte, error) `json:"-"`
+	OrgID       string
+	MemberID    string
+	Key         string
+	RequestHash string
+	Response    []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// DefaultIdempotencyTTL is how long an idempotency record answers for its
+// key when its writer names no expiry.
+const DefaultIdempotencyTTL = 24 * time.Hour
+
+// Live reports whether the record still answers for its key at now.
+func (i *Idempotency) Live(now time.Time) bool { return now.Before(i.ExpiresAt) }
+
+// IdemWrite asks a service to store an idempotency record with its write
+// when the record's response depends on what the write produces: Record
+// names the key and the request, and Respond renders the response from the
+// write's result (type T) just before the write.
+type IdemWrite[T any] struct {
+	Record  Idempotency
+	Respond func(T) ([]byte, error)
+}
+
+// For returns the record to store with a write whose result is v (nil for
+// a nil IdemWrite).
+func (w *IdemWrite[T]) For(v T) (*Idempotency, error) {
+	if w == nil {
+		return nil, nil
+	}
+	rec := w.Record
+	b, err := w.Respond(v)
+	if err != nil {
+		return nil, &Error{Code: EINTERNAL, Key: "error.internal", Err: err}
+	}
+	rec.Response = b
+	return &rec, nil
 }
 
 // AuditReport is the result of verifying an organisation's audit trail and

@@ -15,13 +15,15 @@ import (
 //
 // Every write appends to the organisation's hash-chained audit trail in the
 // same transaction. Writes that accept an *Idempotency record store it in the
-// same transaction too; if the key is already recorded they change nothing
-// and return an ECONFLICT error with key "error.idempotency_exists".
+// same transaction too; if the key is already recorded (and the record has
+// not expired by the new record's CreatedAt) they change nothing and return
+// an ECONFLICT error with key "error.idempotency_exists".
 type Store interface {
 	ApprovalStore
 	WebhookStore
 	ImportStore
 	ExportStore
+	JobStore
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -55,7 +57,7 @@ type Store interface {
 
 	// Policies: PublishPolicy numbers the version (1, 2, ...), stores it and
 	// makes it the active one, atomically.
-	PublishPolicy(ctx context.Context, pv *PolicyVersion, idem *Idempotency) error
+	PublishPolicy(ctx context.Context, pv *PolicyVersion, idem *IdemWrite[*PolicyVersion]) error
 	ActivePolicy(ctx context.Context, orgID string) (*PolicyVersion, error)
 	PolicyByVersion(ctx context.Context, orgID string, version int) (*PolicyVersion, error)
 	ListPolicies(ctx context.Context, orgID string) ([]PolicyVersion, error)
@@ -79,8 +81,12 @@ type Store interface {
 	// non-nil customer is created in the same transaction if it is new.
 	RecordRefusal(ctx context.Context, r *Refusal, c *Customer, idem *Idempotency) error
 
-	// Idempotency returns the stored answer for a key, or ENOTFOUND.
+	// Idempotency returns the stored answer for a key, or ENOTFOUND. An
+	// expired record may be returned until it is purged: the caller checks
+	// Live.
 	Idempotency(ctx context.Context, orgID, memberID, key string) (*Idempotency, error)
+	// PurgeIdempotency deletes up to limit records expired at now.
+	PurgeIdempotency(ctx context.Context, now time.Time, limit int) (int, error)
 
 	// Control.
 	ListAudit(ctx context.Context, orgID string, afterSeq int64, limit int) ([]AuditEntry, error)
@@ -212,6 +218,9 @@ type BatchWrite struct {
 	Accounts  []AccountDelta
 	Audit     []AuditEntry // Seq, PrevHash and Hash are filled by the store
 	Idem      []Idempotency
+	// Jobs are enqueued in the batch's transaction (JobStore): they exist
+	// only if the decisions that asked for them committed.
+	Jobs []Job
 }
 
 // AccountDelta changes one budget account.

@@ -128,10 +128,9 @@ func reaches(pol *policy.Policy, role, target string) bool {
 // "error.approval_already_decided" when the request was answered (or moved)
 // meanwhile.
 //
-// When idem is given and its Body is empty, Answer stores the JSON of the
-// answered approval (without history) as the answer, status 200: the
-// caller should send idem.Body so that a replay is byte-identical.
-func (s *Service) Answer(ctx context.Context, org *margen.Org, approver *margen.Member, id string, approve bool, comment string, idem *margen.Idempotency) (*margen.Approval, error) {
+// When idem is given, its record, rendered from the approval as answered
+// (without history), is stored with the answer.
+func (s *Service) Answer(ctx context.Context, org *margen.Org, approver *margen.Member, id string, approve bool, comment string, idem *margen.IdemWrite[*margen.Approval]) (*margen.Approval, error) {
 	if org == nil || approver == nil {
 		return nil, margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized")
 	}
@@ -190,17 +189,15 @@ func (s *Service) Answer(ctx context.Context, org *margen.Org, approver *margen.
 	} else {
 		r.Status = margen.ApprovalRejected
 	}
-	if idem != nil && len(idem.Body) == 0 {
+	var rec *margen.Idempotency
+	if idem != nil {
 		out := *a
 		out.Status, out.DecidedBy, out.DecidedAt, out.Comment, out.ActID, out.History = r.Status, r.Actor, &now, comment, r.ActID, nil
-		if idem.Body, err = json.Marshal(&out); err != nil {
-			return nil, &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
-		}
-		if idem.Status == 0 {
-			idem.Status = 200
+		if rec, err = idem.For(&out); err != nil {
+			return nil, err
 		}
 	}
-	out, err := s.st.ResolveApproval(ctx, org.ID, r, idem)
+	out, err := s.st.ResolveApproval(ctx, org.ID, r, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -529,9 +526,9 @@ func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member
 // policy has none (or nobody holds the route's role). A customer reference,
 // when given, creates the customer on first sight.
 //
-// When idem is given and its Body is empty, the JSON of ExceptionResult is
-// stored as the answer, status 201.
-func (s *Service) RequestException(ctx context.Context, org *margen.Org, m *margen.Member, x ExceptionRequest, idem *margen.Idempotency) (*margen.Decision, *margen.Approval, error) {
+// When idem is given, its record, rendered from the ExceptionResult, is
+// stored with the request.
+func (s *Service) RequestException(ctx context.Context, org *margen.Org, m *margen.Member, x ExceptionRequest, idem *margen.IdemWrite[ExceptionResult]) (*margen.Decision, *margen.Approval, error) {
 	if org == nil || m == nil {
 		return nil, nil, margen.Errorf(margen.EUNAUTHORIZED, "error.unauthorized")
 	}
@@ -603,15 +600,11 @@ func (s *Service) RequestException(ctx context.Context, org *margen.Org, m *marg
 		CreatedAt:    now,
 	}
 	d.ApprovalID = a.ID
-	if idem != nil && len(idem.Body) == 0 {
-		if idem.Body, err = json.Marshal(ExceptionResult{Decision: d, Approval: a}); err != nil {
-			return nil, nil, &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
-		}
-		if idem.Status == 0 {
-			idem.Status = 201
-		}
+	rec, err := idem.For(ExceptionResult{Decision: d, Approval: a})
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := s.st.RequestException(ctx, d, a, cus, idem); err != nil {
+	if err := s.st.RequestException(ctx, d, a, cus, rec); err != nil {
 		return nil, nil, err
 	}
 	s.notify(org.ID)

@@ -141,7 +141,10 @@ func TestApprovePostsRejectVoids(t *testing.T) {
 			if b := f.balance("fl1"); b != (margen.Balance{Pending: 3000}) {
 				t.Fatalf("held: %+v", b)
 			}
-			idem := &margen.Idempotency{OrgID: f.org.ID, MemberID: f.m["sup"].ID, Key: "k1", RequestHash: "h", CreatedAt: t0}
+			idem := &margen.IdemWrite[*margen.Approval]{
+				Record:  margen.Idempotency{OrgID: f.org.ID, MemberID: f.m["sup"].ID, Key: "k1", RequestHash: "h", CreatedAt: t0},
+				Respond: func(a *margen.Approval) ([]byte, error) { return json.Marshal(a) },
+			}
 			out, err := f.svc.Answer(ctxT(t), f.org, f.m["sup"], a.ID, true, "ok, good customer", idem)
 			if err != nil {
 				t.Fatal(err)
@@ -161,12 +164,12 @@ func TestApprovePostsRejectVoids(t *testing.T) {
 				t.Fatalf("act: %+v %v", act, err)
 			}
 			rec, err := f.st.Idempotency(ctxT(t), f.org.ID, f.m["sup"].ID, "k1")
-			if err != nil || rec.Status != 200 {
+			if err != nil {
 				t.Fatalf("idempotency record: %+v %v", rec, err)
 			}
 			var stored margen.Approval
-			if err := json.Unmarshal(rec.Body, &stored); err != nil || stored.ID != a.ID || stored.Status != margen.ApprovalApproved || stored.ActID != out.ActID {
-				t.Fatalf("idempotency body: %s %v", rec.Body, err)
+			if err := json.Unmarshal(rec.Response, &stored); err != nil || stored.ID != a.ID || stored.Status != margen.ApprovalApproved || stored.ActID != out.ActID {
+				t.Fatalf("idempotency response: %s %v", rec.Response, err)
 			}
 
 			a = f.request("fl1", "refund", 2000)
@@ -198,7 +201,10 @@ func TestException(t *testing.T) {
 			x := approval.ExceptionRequest{Description: "Let a stranded customer use the staff ATM",
 				Customer: decision.CustomerInput{Ref: "tourist-1", Name: "Tourist"}, Reason: "card blocked",
 				Context: json.RawMessage(`{"channel":"counter"}`)}
-			idem := &margen.Idempotency{OrgID: f.org.ID, MemberID: f.m["fl1"].ID, Key: "x1", RequestHash: "h", CreatedAt: t0}
+			idem := &margen.IdemWrite[approval.ExceptionResult]{
+				Record:  margen.Idempotency{OrgID: f.org.ID, MemberID: f.m["fl1"].ID, Key: "x1", RequestHash: "h", CreatedAt: t0},
+				Respond: func(x approval.ExceptionResult) ([]byte, error) { return []byte(x.Approval.ID), nil },
+			}
 			d, a, err := f.svc.RequestException(ctx, f.org, f.m["fl1"], x, idem)
 			if err != nil {
 				t.Fatal(err)
@@ -210,7 +216,7 @@ func TestException(t *testing.T) {
 			if c, err := st.CustomerByID(ctx, f.org.ID, d.CustomerID); err != nil || c.Ref != "tourist-1" {
 				t.Fatalf("customer: %+v %v", c, err)
 			}
-			if rec, err := st.Idempotency(ctx, f.org.ID, f.m["fl1"].ID, "x1"); err != nil || rec.Status != 201 {
+			if rec, err := st.Idempotency(ctx, f.org.ID, f.m["fl1"].ID, "x1"); err != nil || string(rec.Response) != a.ID {
 				t.Fatalf("idempotency: %+v %v", rec, err)
 			}
 			// In the manager's inbox, not the supervisor's; in fl1's requests.

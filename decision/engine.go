@@ -30,8 +30,8 @@ const (
 	maxName     = 200
 	maxContext  = 8 << 10
 	maxTags     = policy.MaxCustomerTags
-	maxIdemKey  = 255
 	maxAttempts = 5
+	maxIdemKey  = 255 // as the HTTP layer's limit
 )
 
 // Options tune an Engine. Zero values take the defaults.
@@ -61,9 +61,6 @@ type Engine struct {
 	mu       sync.RWMutex
 	policies map[string]*compiled // org id -> active policy
 	loads    singleflight.Group   // org id -> a policy load in progress
-
-	inflightMu sync.Mutex
-	inflight   map[margen.IdemKey]struct{}
 
 	// failed counts batch transactions that failed (each attempt, before
 	// any retry or split); see FailedBatches.
@@ -105,17 +102,17 @@ type Request struct {
 	// policy check decides how it is recorded (see evaluate).
 	AfterTheFact bool
 
-	// IdemKey, when set, makes the call idempotent; RequestHash fingerprints
-	// the request body so a reuse with another body is refused.
-	IdemKey     string
-	RequestHash string
+	// Idem, when set, stores an idempotency record with the decision, in
+	// its transaction: the caller (the HTTP layer) checks keys, guards
+	// duplicates in flight and replays answers; the engine only refuses a
+	// key already recorded meanwhile (ECONFLICT "error.idempotency_exists")
+	// and stores the record the caller renders from the decision.
+	Idem *margen.IdemWrite[*margen.Decision]
 }
 
-// Result is the recorded decision; Replayed is true when it is the stored
-// answer to an earlier call with the same idempotency key.
+// Result is the recorded decision.
 type Result struct {
 	Decision *margen.Decision
-	Replayed bool
 }
 
 type pending struct {
@@ -153,7 +150,6 @@ func New(store margen.Store, opt Options) *Engine {
 		done:      make(chan struct{}),
 		stop:      make(chan struct{}),
 		policies:  make(map[string]*compiled),
-		inflight:  make(map[margen.IdemKey]struct{}),
 	}
 	go e.writer()
 	return e
@@ -260,20 +256,6 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if req.IdemKey != "" {
-		e.inflightMu.Lock()
-		if _, busy := e.inflight[p.idemKey]; busy {
-			e.inflightMu.Unlock()
-			return Result{}, margen.Errorf(margen.ECONFLICT, "error.idempotency_in_flight")
-		}
-		e.inflight[p.idemKey] = struct{}{}
-		e.inflightMu.Unlock()
-		defer func() {
-			e.inflightMu.Lock()
-			delete(e.inflight, p.idemKey)
-			e.inflightMu.Unlock()
-		}()
-	}
 	select {
 	case e.queue <- p:
 	case <-e.stop:
@@ -324,10 +306,18 @@ func (e *Engine) prepare(ctx context.Context, req *Request) (*pending, error) {
 		}
 	}
 	p.keys = e.possibleKeys(c, p)
-	if req.IdemKey != "" {
-		p.idemKey = margen.IdemKey{OrgID: req.Org.ID, MemberID: req.Member.ID, Key: req.IdemKey}
+	if req.Idem != nil {
+		p.idemKey = margen.IdemKey{OrgID: req.Org.ID, MemberID: req.Member.ID, Key: req.Idem.Record.Key}
 	}
 	return p, nil
+}
+
+// idemKey is the request's Idempotency-Key, "" without one.
+func idemKey(req *Request) string {
+	if req.Idem == nil {
+		return ""
+	}
+	return req.Idem.Record.Key
 }
 
 func validate(req *Request) error {
@@ -359,7 +349,7 @@ func validate(req *Request) error {
 		{"customer.name", req.Customer.Name, maxName, margen.TextLine},
 		{"customer.contact", req.Customer.Contact, maxName, margen.TextLine},
 		{"reason", req.Reason, maxReason, margen.TextBlock},
-		{"Idempotency-Key", req.IdemKey, maxIdemKey, margen.TextLine},
+		{"Idempotency-Key", idemKey(req), maxIdemKey, margen.TextLine},
 	}
 	for _, t := range texts {
 		if err := margen.CheckText(t.field, t.s, t.max, t.multiline); err != nil {
@@ -529,7 +519,7 @@ func (e *Engine) commitOnce(batch []*pending) error {
 			refs[r] = true
 			q.Customers = append(q.Customers, r)
 		}
-		if p.req.IdemKey != "" {
+		if p.req.Idem != nil {
 			q.Idem = append(q.Idem, p.idemKey)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
@@ -261,49 +262,56 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
+// TestIdempotency: the engine stores the record its caller renders from
+// the decision, in the decision's transaction, and refuses a key recorded
+// meanwhile (the caller replays the stored answer); an expired record gives
+// its key up.
 func TestIdempotency(t *testing.T) {
 	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
 			f := setup(t, e.open, testPolicy)
 			ctx := context.Background()
+			idem := func(key string, expires time.Time) *margen.IdemWrite[*margen.Decision] {
+				return &margen.IdemWrite[*margen.Decision]{
+					Record: margen.Idempotency{OrgID: f.org.ID, MemberID: f.member.ID, Key: key, RequestHash: "h",
+						ExpiresAt: expires},
+					Respond: func(d *margen.Decision) ([]byte, error) { return []byte("answer " + d.ID), nil },
+				}
+			}
+			far := time.Now().Add(time.Hour)
 			r := f.req("courtesy_gift", 40, "c1")
-			r.IdemKey, r.RequestHash = "k1", "h1"
+			r.Idem = idem("k1", far)
 			first, err := f.eng.Decide(ctx, r)
-			if err != nil || first.Replayed {
+			if err != nil {
 				t.Fatalf("first: %+v %v", first, err)
 			}
-			again, err := f.eng.Decide(ctx, r)
-			if err != nil || !again.Replayed || again.Decision.ID != first.Decision.ID {
-				t.Fatalf("retry: %+v %v; want replay of %s", again, err, first.Decision.ID)
+			rec, err := f.st.Idempotency(ctx, f.org.ID, f.member.ID, "k1")
+			if err != nil || string(rec.Response) != "answer "+first.Decision.ID || rec.RequestHash != "h" {
+				t.Fatalf("stored record = %+v, %v", rec, err)
 			}
-			// Across a restart: a new engine over the same store replays too.
+			if _, err := f.eng.Decide(ctx, r); !margen.IsCode(err, margen.ECONFLICT) {
+				t.Fatalf("retry: %v; want a conflict for the caller to replay", err)
+			}
+			// Across a restart: a new engine over the same store refuses too.
 			eng2 := decision.New(f.st, decision.Options{})
 			defer eng2.Close()
-			again, err = eng2.Decide(ctx, r)
-			if err != nil || !again.Replayed || again.Decision.ID != first.Decision.ID {
-				t.Fatalf("retry after restart: %+v %v", again, err)
-			}
-			other := *r
-			other.RequestHash = "h2"
-			if _, err := f.eng.Decide(ctx, &other); margen.ErrorCode(err) != margen.EMISMATCH {
-				t.Fatalf("reuse with another body: %v; want %s", err, margen.EMISMATCH)
+			if _, err := eng2.Decide(ctx, r); !margen.IsCode(err, margen.ECONFLICT) {
+				t.Fatalf("retry after restart: %v", err)
 			}
 			// Concurrent duplicates: exactly one decision is recorded.
 			var wg sync.WaitGroup
 			ids := make(chan string, 20)
 			for range 20 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					r := f.req("courtesy_gift", 10, "c2")
-					r.IdemKey, r.RequestHash = "k2", "h"
+					r.Idem = idem("k2", far)
 					res, err := f.eng.Decide(ctx, r)
 					if err == nil {
 						ids <- res.Decision.ID
 					} else if margen.ErrorCode(err) != margen.ECONFLICT {
 						t.Error(err)
 					}
-				}()
+				})
 			}
 			wg.Wait()
 			close(ids)
@@ -314,9 +322,23 @@ func TestIdempotency(t *testing.T) {
 			if len(seen) != 1 {
 				t.Fatalf("concurrent duplicates produced %d distinct decisions", len(seen))
 			}
+			// An expired record frees its key.
+			r3 := f.req("courtesy_gift", 5, "c3")
+			r3.Idem = idem("k3", time.Now().Add(-time.Hour))
+			if _, err := f.eng.Decide(ctx, r3); err != nil {
+				t.Fatal(err)
+			}
+			r3.Idem = idem("k3", far)
+			again, err := f.eng.Decide(ctx, r3)
+			if err != nil {
+				t.Fatalf("reusing an expired key: %v", err)
+			}
+			if rec, _ := f.st.Idempotency(ctx, f.org.ID, f.member.ID, "k3"); string(rec.Response) != "answer "+again.Decision.ID {
+				t.Fatalf("record after reuse = %+v", rec)
+			}
 			list, _ := f.st.ListDecisions(ctx, f.org.ID, margen.DecisionFilter{})
-			if len(list) != 2 {
-				t.Fatalf("%d decisions stored, want 2", len(list))
+			if len(list) != 4 {
+				t.Fatalf("%d decisions stored, want 4", len(list))
 			}
 			checkLedger(t, f)
 		})

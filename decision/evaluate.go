@@ -110,7 +110,8 @@ func newDecision(p *pending, cus margen.Customer, v policy.Verdict) *margen.Deci
 
 // evaluate decides every request of a batch, in arrival order, against the
 // balances read under lock, and returns what to write. Per-request problems
-// (an idempotency key reused with another body) fail that request alone.
+// (an idempotency key recorded since the caller looked) fail that request
+// alone.
 func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.BatchWrite, error) {
 	w := &margen.BatchWrite{}
 	bal := make(map[margen.OrgBudgetKey]margen.Balance, len(st.Balances))
@@ -134,14 +135,17 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 		bal[k] = b
 	}
 	customers := map[margen.OrgRef]bool{}
+	keys := map[margen.IdemKey]bool{} // recorded by this batch
 
 	for _, p := range batch {
 		p.err, p.result = nil, Result{}
 		r := p.req
 		org := r.Org.ID
-		if r.IdemKey != "" {
-			if rec, ok := st.Idem[p.idemKey]; ok {
-				p.result, p.err = replay(rec, r.RequestHash)
+		if r.Idem != nil {
+			// Recorded since the caller looked (another process, or this
+			// batch): the caller replays the stored answer.
+			if rec, ok := st.Idem[p.idemKey]; (ok && rec.Live(p.at)) || keys[p.idemKey] {
+				p.err = margen.Errorf(margen.ECONFLICT, "error.idempotency_exists")
 				continue
 			}
 		}
@@ -232,13 +236,19 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 		}
 		w.Audit = append(w.Audit, margen.AuditEntry{OrgID: org, At: p.at, Actor: r.Member.ID,
 			Action: "decision.create", Subject: d.ID, Data: auditData(d, r.Member, apr)})
-		if r.IdemKey != "" {
-			body, err := json.Marshal(d)
+		if r.Idem != nil {
+			// The caller renders its answer from the decision; it cannot
+			// fail but for a bug, which fails the batch (then split, so
+			// this request alone fails).
+			rec, err := r.Idem.For(d)
 			if err != nil {
 				return nil, err
 			}
-			w.Idem = append(w.Idem, margen.Idempotency{OrgID: org, MemberID: r.Member.ID, Key: r.IdemKey,
-				RequestHash: r.RequestHash, Status: 201, Body: body, CreatedAt: p.at})
+			if rec.CreatedAt.IsZero() {
+				rec.CreatedAt = p.at
+			}
+			keys[p.idemKey] = true
+			w.Idem = append(w.Idem, *rec)
 		}
 		p.result = Result{Decision: d}
 	}
@@ -255,18 +265,6 @@ func orgKey(org string, k policy.BudgetKey) margen.OrgBudgetKey {
 func entry(d *margen.Decision, k margen.OrgBudgetKey, kind string) margen.LedgerEntry {
 	return margen.LedgerEntry{ID: margen.NewID("led"), OrgID: d.OrgID, Key: k.BudgetKey, DecisionID: d.ID,
 		Kind: kind, Amount: d.Amount, CreatedAt: d.CreatedAt}
-}
-
-func replay(rec margen.Idempotency, hash string) (Result, error) {
-	if rec.RequestHash != hash {
-		return Result{}, margen.Errorf(margen.EMISMATCH, "error.idempotency_mismatch")
-	}
-	var d margen.Decision
-	if err := json.Unmarshal(rec.Body, &d); err != nil {
-		return Result{}, &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
-	}
-	d.OrgID = rec.OrgID
-	return Result{Decision: &d, Replayed: true}, nil
 }
 
 func tags(in []string) []string {

@@ -32,7 +32,10 @@ func TestBadTextNeverReachesABatch(t *testing.T) {
 		{"action", func(r *decision.Request) { r.Action = "courtesy_gift\x00" }},
 		{"context.note", func(r *decision.Request) { r.Context = json.RawMessage(`{"note":"\u0000"}`) }},
 		{"context", func(r *decision.Request) { r.Context = json.RawMessage("{\"n\xff\":1}") }},
-		{"Idempotency-Key", func(r *decision.Request) { r.IdemKey, r.RequestHash = "\xff\xfe", "h" }},
+		{"Idempotency-Key", func(r *decision.Request) {
+			r.Idem = &margen.IdemWrite[*margen.Decision]{Record: margen.Idempotency{Key: "\xff\xfe", RequestHash: "h"},
+				Respond: func(*margen.Decision) ([]byte, error) { return []byte("{}"), nil }}
+		}},
 	}
 	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {

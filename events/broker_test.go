@@ -136,8 +136,8 @@ func TestTwoBrokers(t *testing.T) {
 				func(*margen.BatchState) (*margen.BatchWrite, error) {
 					return &margen.BatchWrite{Audit: []margen.AuditEntry{{OrgID: f.org.ID, Actor: f.ana.ID,
 						Action: "decision.create", Subject: "dec_rolledback", Data: []byte(`{"outcome":"allowed"}`)}},
-						Idem: []margen.Idempotency{{OrgID: f.org.ID, MemberID: f.ana.ID, Key: "k", RequestHash: "h", Status: 201, Body: []byte("{}")},
-							{OrgID: f.org.ID, MemberID: f.ana.ID, Key: "k", RequestHash: "h", Status: 201, Body: []byte("{}")}}}, nil
+						Idem: []margen.Idempotency{{OrgID: f.org.ID, MemberID: f.ana.ID, Key: "k", RequestHash: "h", Response: []byte("{}")},
+							{OrgID: f.org.ID, MemberID: f.ana.ID, Key: "k", RequestHash: "h", Response: []byte("{}")}}}, nil
 				})
 			if !margen.IsCode(err, margen.ECONFLICT) {
 				t.Fatalf("the batch should fail on its duplicate key: %v", err)

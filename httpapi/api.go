@@ -61,6 +61,9 @@ type Config struct {
 	// bearer token and per client address (429 beyond); nil is no limit.
 	TokenLimit   *ratelimit.Limiter
 	AddressLimit *ratelimit.Limiter
+	// IdempotencyTTL is how long an Idempotency-Key's answer is replayed
+	// (default 24h); after that the key is free again.
+	IdempotencyTTL time.Duration
 }
 
 // Limits on request bodies.
@@ -95,9 +98,11 @@ type server struct {
 	metricsPublic  bool
 
 	// inflight holds the idempotency keys being processed in this process,
-	// so a concurrent duplicate is refused (409) instead of racing.
+	// so a concurrent duplicate is refused (409) instead of racing: the one
+	// in-flight guard of every idempotent write, decisions included.
 	inflightMu sync.Mutex
 	inflight   map[margen.IdemKey]struct{}
+	idemTTL    time.Duration
 
 	tokenLimit *ratelimit.Limiter
 	addrLimit  *ratelimit.Limiter
@@ -196,6 +201,9 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = margen.SystemClock{}
 	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = margen.DefaultIdempotencyTTL
+	}
 	ttl := cfg.AuthCacheTTL
 	if ttl == 0 {
 		ttl = 5 * time.Second
@@ -209,6 +217,7 @@ func New(cfg Config) (http.Handler, error) {
 		version:  cfg.Version,
 		auth:     newTokenCache(ttl),
 		inflight: make(map[margen.IdemKey]struct{}),
+		idemTTL:  cfg.IdempotencyTTL,
 
 		tokenLimit: cfg.TokenLimit,
 		addrLimit:  cfg.AddressLimit,

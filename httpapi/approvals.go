@@ -281,26 +281,24 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, approve bool) {
 		return
 	}
 	defer ic.release()
-	rec := ic.record(http.StatusOK, nil)
-	a, err := s.approvals.Answer(r.Context(), st.org, st.member, r.PathValue("id"), approve, in.Comment, rec)
+	a, err := s.approvals.Answer(r.Context(), st.org, st.member, r.PathValue("id"), approve, in.Comment,
+		idemWrite(ic, http.StatusOK, answerJSON))
 	if err != nil {
 		s.respond(w, r, ic, err, 0, nil)
 		return
 	}
-	writeRaw(w, http.StatusOK, answerJSON(rec, a))
+	out, err := ic.sentOr(func() ([]byte, error) { return answerJSON(a) })
+	s.respond(w, r, ic, err, http.StatusOK, out)
 }
 
-// answerJSON is the body of an answer: the approval as the service stored
-// it with the idempotency record, so that a live answer and its replay are
-// byte for byte the same; without a key, the same shape (no history).
-func answerJSON(rec *margen.Idempotency, a *margen.Approval) []byte {
-	if rec != nil && len(rec.Body) > 0 {
-		return bytes.TrimRight(rec.Body, "\n")
-	}
+// answerJSON is the body of an answer: the approval as answered, without
+// its history. With a key it is the one rendered for the record (the
+// approval as the service is about to store it), so a live answer and its
+// replay are byte for byte the same.
+func answerJSON(a *margen.Approval) ([]byte, error) {
 	out := *a
 	out.History = nil
-	b, _ := json.Marshal(&out)
-	return b
+	return json.Marshal(&out)
 }
 
 type exceptionBody struct {
@@ -338,16 +336,21 @@ func (s *server) requestException(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer ic.release()
-	d, a, err := s.approvals.RequestException(r.Context(), st.org, st.member, x, ic.record(http.StatusCreated, nil))
+	// The answer: the decision with its explanation in the member's
+	// language, and the request with its SLA; stored as sent.
+	answer := func(x approval.ExceptionResult) ([]byte, error) {
+		d := *x.Decision
+		s.render(r.Context(), st, &d)
+		return json.Marshal(exceptionAnswer{Decision: &d, Approval: view(x.Approval)})
+	}
+	d, a, err := s.approvals.RequestException(r.Context(), st.org, st.member, x, idemWrite(ic, http.StatusCreated, answer))
 	if err != nil {
 		s.respond(w, r, ic, err, 0, nil)
 		return
 	}
 	s.metrics.Decision(d.Outcome)
-	// The stored answer (replayed on a retry) is the service's; the live
-	// one adds the explanation in the member's language and the SLA.
-	s.render(r.Context(), st, d)
-	writeJSON(w, http.StatusCreated, exceptionAnswer{Decision: d, Approval: view(a)})
+	out, err := ic.sentOr(func() ([]byte, error) { return answer(approval.ExceptionResult{Decision: d, Approval: a}) })
+	s.respond(w, r, ic, err, http.StatusCreated, out)
 }
 
 func validateException(in *exceptionBody) (approval.ExceptionRequest, error) {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
 	"github.com/margenhq/margen/internal/testsupport"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
@@ -43,6 +45,7 @@ type fullEnv struct {
 	broker   *events.Broker
 	met      *metrics.Metrics
 	worker   *webhook.Worker
+	runner   *jobs.Runner
 	shutdown chan struct{}
 }
 
@@ -76,7 +79,9 @@ func setupFull(t *testing.T, db *store.DB) *fullEnv {
 	go func() { broker.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	f := &fullEnv{env: e, clock: clk, svc: svc, broker: broker, met: met, worker: worker, shutdown: make(chan struct{})}
+	runner := jobs.New(db, jobs.Options{Logger: log})
+	runner.Register(margen.JobWebhookDelivery, worker.Kind())
+	f := &fullEnv{env: e, clock: clk, svc: svc, broker: broker, met: met, worker: worker, runner: runner, shutdown: make(chan struct{})}
 	e.srv = testsupport.Server(t, httpapi.Config{Store: db, Engine: eng, Logger: log, Clock: clk,
 		Approvals: svc, Broker: broker, Shutdown: f.shutdown, Heartbeat: 100 * time.Millisecond, Metrics: met})
 
@@ -87,6 +92,17 @@ func setupFull(t *testing.T, db *store.DB) *fullEnv {
 	}
 	e.addToken(fede)
 	return f
+}
+
+// deliver dispatches new deliveries and runs the due delivery jobs, as
+// margen serve's webhook worker and job runner do. sent counts the jobs run.
+func (e *fullEnv) deliver() (dispatched, sent int, err error) {
+	ctx := context.Background()
+	if dispatched, err = e.worker.Dispatch(ctx); err != nil {
+		return dispatched, 0, err
+	}
+	sent, err = e.runner.Once(ctx)
+	return dispatched, sent, err
 }
 
 // approvalJSON is an approval as the API answers it.
@@ -380,6 +396,10 @@ func TestExceptions(t *testing.T) {
 		if again.header.Get("Idempotent-Replayed") != "true" || y.Approval.ID != x.Approval.ID {
 			t.Errorf("replay: %s", again.body)
 		}
+		// The stored answer is the final one, byte for byte.
+		if !bytes.Equal(again.body, res.body) {
+			t.Errorf("replay differs from the first answer:\n%s\n%s", again.body, res.body)
+		}
 		if got := e.list("/api/v1/approvals/pending", "sara"); len(got) != 1 || got[0].ID != x.Approval.ID || got[0].Context == nil || got[0].Context.Customer == nil {
 			t.Fatalf("sara's pending: %+v", got)
 		}
@@ -490,7 +510,7 @@ func TestWebhooksAPI(t *testing.T) {
 
 		// A request is delivered, signed; its delivery is listed with the attempt.
 		e.ask("ana", 1000000, "mesa-40")
-		if n, sent, err := e.worker.Once(context.Background()); err != nil || sent != 1 {
+		if n, sent, err := e.deliver(); err != nil || n != 1 || sent != 1 {
 			t.Fatalf("worker: dispatched %d, sent %d, %v", n, sent, err)
 		}
 		var ds struct{ Items []margen.Delivery }
@@ -512,7 +532,7 @@ func TestWebhooksAPI(t *testing.T) {
 		if del.Status != margen.DeliveryPending {
 			t.Errorf("replayed: %+v", del)
 		}
-		if _, sent, err := e.worker.Once(context.Background()); err != nil || sent != 1 {
+		if _, sent, err := e.deliver(); err != nil || sent != 1 {
 			t.Fatalf("worker after replay: sent %d, %v", sent, err)
 		}
 		mu.Lock()

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,16 +13,16 @@ import (
 	"github.com/margenhq/margen/decision"
 )
 
-func (s *server) decisionRequest(w http.ResponseWriter, r *http.Request, st *reqState) (*decision.Request, error) {
+func (s *server) decisionRequest(w http.ResponseWriter, r *http.Request, st *reqState) (*decision.Request, []byte, error) {
 	body, err := readBody(w, r, maxJSONBody)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	in, err := decodeDecision(body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	req := &decision.Request{
+	return &decision.Request{
 		Org:      st.org,
 		Member:   st.member,
 		Action:   in.Action,
@@ -32,44 +33,50 @@ func (s *server) decisionRequest(w http.ResponseWriter, r *http.Request, st *req
 		Context:  in.Context,
 
 		AfterTheFact: in.AfterTheFact,
-	}
-	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		req.IdemKey = key
-		req.RequestHash = decision.HashRequest(body)
-	}
-	return req, nil
+	}, body, nil
 }
 
 func (s *server) createDecision(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
-	req, err := s.decisionRequest(w, r, st)
+	req, body, err := s.decisionRequest(w, r, st)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
+	ic, done := s.beginIdem(w, r, body)
+	if done {
+		return
+	}
+	defer ic.release()
+	// The answer is the decision with its explanation in the member's
+	// language; with a key it is rendered in the decision's transaction
+	// and stored there.
+	answer := func(d *margen.Decision) ([]byte, error) {
+		x := *d
+		s.render(r.Context(), st, &x)
+		return json.Marshal(&x)
+	}
+	req.Idem = idemWrite(ic, http.StatusCreated, answer)
 	res, err := s.engine.Decide(r.Context(), req)
 	if err != nil {
-		s.problem(w, r, err)
+		s.respond(w, r, ic, err, 0, nil)
 		return
 	}
-	s.render(r.Context(), st, res.Decision)
-	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
-	} else if s.metrics != nil {
+	if s.metrics != nil {
 		s.metrics.Decision(res.Decision.Outcome)
 	}
-	writeJSON(w, http.StatusCreated, res.Decision)
+	out, err := ic.sentOr(func() ([]byte, error) { return answer(res.Decision) })
+	s.respond(w, r, ic, err, http.StatusCreated, out)
 }
 
 func (s *server) explainDecision(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
-	req, err := s.decisionRequest(w, r, st)
+	// Nothing is recorded, so there is nothing to make idempotent.
+	req, _, err := s.decisionRequest(w, r, st)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	// Nothing is recorded, so there is nothing to make idempotent.
-	req.IdemKey, req.RequestHash = "", ""
 	d, err := s.engine.Explain(r.Context(), req)
 	if err != nil {
 		s.problem(w, r, err)

@@ -1,14 +1,50 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
 )
 
+// Idempotency is one mechanism, owned here: every write route with an
+// Idempotency-Key calls beginIdem (which replays a recorded answer, refuses
+// a reuse with another request, and guards duplicates in flight in this
+// process), hands the store, or the service that writes, a record holding
+// the final HTTP answer (record, or idemWrite when the answer depends on
+// what the write produces), and finishes with respond. The store persists
+// the record in the write's transaction without reading it; the domain
+// knows no HTTP status. Records expire after Config.IdempotencyTTL; a purge
+// job deletes them.
+
 const maxIdemKey = 255
+
+// idemAnswer is an HTTP answer as an idempotency record stores it: the
+// status, the headers that matter, and the JSON body.
+type idemAnswer struct {
+	Status int               `json:"status"`
+	Header map[string]string `json:"header,omitempty"`
+	Body   json.RawMessage   `json:"body"`
+}
+
+// encodeAnswer is the stored form of an answer. It is written by hand, not
+// with json.Marshal, which would scan the body once more: it may run in the
+// decision writer's transaction, and the body is JSON we made.
+func encodeAnswer(status int, body []byte) []byte {
+	if len(body) == 0 {
+		body = []byte("null")
+	}
+	b := make([]byte, 0, len(body)+72)
+	b = append(b, `{"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"header":{"Content-Type":"application/json"},"body":`...)
+	b = append(b, body...)
+	return append(b, '}')
+}
 
 // idemCall is one idempotent write in progress (nil when the request has no
 // Idempotency-Key: every method is nil-safe).
@@ -16,6 +52,9 @@ type idemCall struct {
 	s    *server
 	key  margen.IdemKey
 	hash string
+
+	mu   sync.Mutex
+	sent []byte // the body idemWrite rendered for the record
 }
 
 // beginIdem starts an idempotent write. With an Idempotency-Key it answers
@@ -65,17 +104,59 @@ func (ic *idemCall) release() {
 	ic.s.inflightMu.Unlock()
 }
 
-// record is the idempotency record to store with the write, holding the
-// answer about to be sent.
+// base is the record of the call, without its answer.
+func (ic *idemCall) base() margen.Idempotency {
+	now := ic.s.clock.Now()
+	return margen.Idempotency{OrgID: ic.key.OrgID, MemberID: ic.key.MemberID, Key: ic.key.Key,
+		RequestHash: ic.hash, CreatedAt: now, ExpiresAt: now.Add(ic.s.idemTTL)}
+}
+
+// record is the idempotency record to store with a write whose answer is
+// known before the write.
 func (ic *idemCall) record(status int, body []byte) *margen.Idempotency {
 	if ic == nil {
 		return nil
 	}
-	return &margen.Idempotency{OrgID: ic.key.OrgID, MemberID: ic.key.MemberID, Key: ic.key.Key,
-		RequestHash: ic.hash, Status: status, Body: body, CreatedAt: ic.s.clock.Now()}
+	rec := ic.base()
+	rec.Response = encodeAnswer(status, body)
+	return &rec
 }
 
-// replay answers from the stored record of the key, if there is one.
+// idemWrite is the record to store with a write whose answer depends on what
+// the write produces: render makes the body from the result. The body it
+// rendered is the one to send (sent), so a live answer and its replay are
+// byte for byte the same.
+func idemWrite[T any](ic *idemCall, status int, render func(T) ([]byte, error)) *margen.IdemWrite[T] {
+	if ic == nil {
+		return nil
+	}
+	return &margen.IdemWrite[T]{Record: ic.base(), Respond: func(v T) ([]byte, error) {
+		b, err := render(v)
+		if err != nil {
+			return nil, err
+		}
+		ic.mu.Lock()
+		ic.sent = b
+		ic.mu.Unlock()
+		return encodeAnswer(status, b), nil
+	}}
+}
+
+// sentOr is the body idemWrite rendered, or else the body render makes now
+// (a call without a key).
+func (ic *idemCall) sentOr(render func() ([]byte, error)) ([]byte, error) {
+	if ic != nil {
+		ic.mu.Lock()
+		b := ic.sent
+		ic.mu.Unlock()
+		if b != nil {
+			return b, nil
+		}
+	}
+	return render()
+}
+
+// replay answers from the stored record of the key, if there is a live one.
 func (s *server) replay(w http.ResponseWriter, r *http.Request, ic *idemCall) bool {
 	rec, err := s.store.Idempotency(r.Context(), ic.key.OrgID, ic.key.MemberID, ic.key.Key)
 	switch {
@@ -83,11 +164,22 @@ func (s *server) replay(w http.ResponseWriter, r *http.Request, ic *idemCall) bo
 		return false
 	case err != nil:
 		s.problem(w, r, err)
+	case !rec.Live(s.clock.Now()):
+		return false // expired: the key is free again (the purge deletes it)
 	case rec.RequestHash != ic.hash:
 		s.problem(w, r, margen.Errorf(margen.EMISMATCH, "error.idempotency_mismatch"))
 	default:
+		var a idemAnswer
+		if err := json.Unmarshal(rec.Response, &a); err != nil || a.Status == 0 {
+			s.problem(w, r, &margen.Error{Code: margen.EINTERNAL, Key: "error.internal",
+				Err: errors.New("httpapi: unreadable idempotency record")})
+			return true
+		}
+		for k, v := range a.Header {
+			w.Header().Set(k, v)
+		}
 		w.Header().Set("Idempotent-Replayed", "true")
-		writeRaw(w, rec.Status, rec.Body)
+		writeRaw(w, a.Status, a.Body)
 	}
 	return true
 }

@@ -79,16 +79,18 @@ func (s *server) requireJSON(next http.Handler) http.Handler {
 	})
 }
 
-// yamlRoutes are the routes whose body is a policy in YAML.
-var yamlRoutes = map[string]bool{"POST /api/v1/policies": true, "POST /api/v1/policies/check": true}
+// otherBodies are the routes whose body is not JSON: policies in YAML and
+// CSV imports (each handler checks its own media types).
+var otherBodies = map[string]bool{"POST /api/v1/policies": true, "POST /api/v1/policies/check": true,
+	"POST /api/v1/imports/{kind}": true}
 
 // hasJSONBody says whether a route reads a JSON body: every POST, PUT and
-// PATCH under /api/ but the policy uploads, which are YAML.
+// PATCH under /api/ but the policy uploads and the imports.
 func hasJSONBody(pattern string) bool {
 	method, path, _ := strings.Cut(pattern, " ")
 	switch method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		return strings.HasPrefix(path, "/api/") && !yamlRoutes[pattern]
+		return strings.HasPrefix(path, "/api/") && !otherBodies[pattern]
 	}
 	return false
 }

@@ -124,19 +124,11 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 		view.Warnings = warnings
 		return json.Marshal(view)
 	}
-	rec := ic.record(http.StatusCreated, nil)
-	if rec != nil {
-		rec.Render = func(created any) ([]byte, error) { return render(created.(*margen.PolicyVersion)) }
-	}
-	err := s.store.PublishPolicy(r.Context(), pv, rec)
+	err := s.store.PublishPolicy(r.Context(), pv, idemWrite(ic, http.StatusCreated, render))
 	var out []byte
 	if err == nil {
 		s.engine.Invalidate(st.org.ID)
-		if rec != nil {
-			out = rec.Body
-		} else {
-			out, _ = render(pv)
-		}
+		out, err = ic.sentOr(func() ([]byte, error) { return render(pv) })
 	}
 	s.respond(w, r, ic, err, http.StatusCreated, out)
 }

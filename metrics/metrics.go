@@ -15,10 +15,11 @@ import (
 )
 
 // Counts is what the gauges ask the store: how many approval requests are
-// open and how many webhook deliveries wait (margen.WebhookStore has both).
+// open and how many jobs of the durable queue are not finished (margen.Store
+// has both).
 type Counts interface {
 	PendingApprovals(ctx context.Context) (int, error)
-	PendingDeliveries(ctx context.Context) (int, error)
+	PendingJobs(ctx context.Context, now time.Time) (int, error)
 }
 
 // Options configures New. Every field is optional.
@@ -91,7 +92,9 @@ func New(opt Options) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opt.Counts != nil {
 		pa := &cachedCount{ttl: opt.CacheTTL, clock: opt.Clock, log: opt.Logger, name: "pending approvals", count: opt.Counts.PendingApprovals}
-		jq := &cachedCount{ttl: opt.CacheTTL, clock: opt.Clock, log: opt.Logger, name: "pending deliveries", count: opt.Counts.PendingDeliveries}
+		jq := &cachedCount{ttl: opt.CacheTTL, clock: opt.Clock, log: opt.Logger, name: "pending jobs", count: func(ctx context.Context) (int, error) {
+			return opt.Counts.PendingJobs(ctx, opt.Clock.Now())
+		}}
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "margen_pending_approvals",
@@ -99,7 +102,7 @@ func New(opt Options) *Metrics {
 			}, pa.value),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "margen_job_queue_depth",
-				Help: "Webhook deliveries not yet delivered nor given up (refreshed at most every few seconds).",
+				Help: "Jobs of the durable queue due and not yet done (refreshed at most every few seconds).",
 			}, jq.value),
 		)
 	}

@@ -30,7 +30,7 @@ func (f *fakeCounts) PendingApprovals(context.Context) (int, error) {
 	return int(f.approvals.Load()), nil
 }
 
-func (f *fakeCounts) PendingDeliveries(context.Context) (int, error) {
+func (f *fakeCounts) PendingJobs(context.Context, time.Time) (int, error) {
 	f.calls.Add(1)
 	return int(f.deliveries.Load()), nil
 }

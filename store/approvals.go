@@ -545,9 +545,21 @@ func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool
 	}
 	if idem != nil {
 		stamp(&idem.CreatedAt)
+		if idem.ExpiresAt.IsZero() {
+			idem.ExpiresAt = idem.CreatedAt.Add(margen.DefaultIdempotencyTTL)
+		}
+		stamp(&idem.ExpiresAt)
+		// An expired record of the key gives way (insertIdems does the same
+		// with an upsert, which a data-modifying CTE cannot report).
+		_, err := t.exec("DELETE FROM idempotency WHERE org_id = ? AND member_id = ? AND key = ? AND expires_at <= ?",
+			idem.OrgID, idem.MemberID, idem.Key, d.ts(idem.CreatedAt))
+		if err != nil {
+			return dbErr("resolve approval", err)
+		}
 		b.WriteString("idem AS (INSERT INTO idempotency (" + strings.Join(idemCols, ", ") + ") VALUES ")
 		d.placeholders(&b, len(idemCols), len(args))
-		args = append(args, idem.OrgID, idem.MemberID, idem.Key, idem.RequestHash, idem.Status, idem.Body, d.ts(idem.CreatedAt))
+		args = append(args, idem.OrgID, idem.MemberID, idem.Key, idem.RequestHash, response(idem), d.ts(idem.CreatedAt),
+			d.ts(idem.ExpiresAt))
 		b.WriteString("), ")
 	}
 	n := len(args)

@@ -373,6 +373,9 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 	if err := t.appendAudit(chains, w.Audit); err != nil {
 		return err
 	}
+	if _, err := t.enqueueJobs(w.Jobs, ts); err != nil {
+		return err
+	}
 	return t.insertIdems(w.Idem)
 }
 

@@ -63,8 +63,12 @@
 //     sealed table (sealTables) must name it (wtx.touch) before its audit
 //     entry is appended, or CheckAudit reports the row.
 //   - Idempotency: a write given an idempotency record stores it in the same
-//     transaction; a key already stored fails the whole write with ECONFLICT
-//     "error.idempotency_exists" and changes nothing.
+//     transaction, its response opaque (the HTTP layer's); a key already
+//     stored, and not expired by the new record's creation, fails the whole
+//     write with ECONFLICT "error.idempotency_exists" and changes nothing.
+//   - Jobs: a write may enqueue jobs in its own transaction (the outbox);
+//     claims lease them (FOR UPDATE SKIP LOCKED on PostgreSQL) and only the
+//     claim holding a job may finish it.
 //   - Unique violations become ECONFLICT errors with a catalogue key
 //     ("error.slug_taken", "error.login_taken", ...).
 //

@@ -18,9 +18,9 @@ func scanPolicy(s scanner) (margen.PolicyVersion, error) {
 
 // PublishPolicy stores pv as the organisation's next version (max + 1) and
 // makes it the active one, in one transaction; pv.Version is set. The
-// idempotency record is stored in the same transaction, its body rendered
-// (idem.Render) from the version numbered there.
-func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem *margen.Idempotency) error {
+// idempotency record is stored in the same transaction, its answer rendered
+// (idem.For) from the version numbered there.
+func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem *margen.IdemWrite[*margen.PolicyVersion]) error {
 	p := *pv
 	stamp(&p.CreatedAt)
 	p.Active = true
@@ -54,14 +54,11 @@ func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem 
 		}
 		// The answer is made from the version this transaction numbered,
 		// and stored with it: a replay names exactly what was created.
-		if idem != nil && idem.Render != nil {
-			body, err := idem.Render(&p)
-			if err != nil {
-				return &margen.Error{Code: margen.EINTERNAL, Key: "error.internal", Err: err}
-			}
-			idem.Body = body
+		rec, err := idem.For(&p)
+		if err != nil {
+			return err
 		}
-		return t.insertIdem(idem)
+		return t.insertIdem(rec)
 	})
 	if err != nil {
 		return err

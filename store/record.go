@@ -2,34 +2,68 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/margenhq/margen"
 )
 
 // --- idempotency ---
 
-var idemCols = []string{"org_id", "member_id", "key", "request_hash", "status", "body", "created_at"}
+var idemCols = []string{"org_id", "member_id", "key", "request_hash", "response", "created_at", "expires_at"}
 
-const idemSelect = "SELECT org_id, member_id, key, request_hash, status, body, created_at FROM idempotency"
+const idemSelect = "SELECT org_id, member_id, key, request_hash, response, created_at, expires_at FROM idempotency"
 
 func scanIdem(s scanner) (margen.Idempotency, error) {
 	var i margen.Idempotency
-	err := s.Scan(&i.OrgID, &i.MemberID, &i.Key, &i.RequestHash, &i.Status, &i.Body, tsCol{&i.CreatedAt})
+	err := s.Scan(&i.OrgID, &i.MemberID, &i.Key, &i.RequestHash, &i.Response, tsCol{&i.CreatedAt}, tsCol{&i.ExpiresAt})
 	return i, err
 }
 
-// insertIdems records idempotency keys; a key already recorded fails the
-// whole transaction with ECONFLICT "error.idempotency_exists".
+// insertIdems records idempotency keys. A key already recorded fails the
+// whole transaction with ECONFLICT "error.idempotency_exists", unless its
+// record had expired when the new one was created: the new one replaces it
+// (a purge may not have run yet).
 func (t *wtx) insertIdems(recs []margen.Idempotency) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	seen := make(map[margen.IdemKey]bool, len(recs))
 	for i := range recs {
-		stamp(&recs[i].CreatedAt)
+		r := &recs[i]
+		stamp(&r.CreatedAt)
+		if r.ExpiresAt.IsZero() {
+			r.ExpiresAt = r.CreatedAt.Add(margen.DefaultIdempotencyTTL)
+		}
+		stamp(&r.ExpiresAt)
+		k := margen.IdemKey{OrgID: r.OrgID, MemberID: r.MemberID, Key: r.Key}
+		if seen[k] {
+			return margen.Errorf(margen.ECONFLICT, "error.idempotency_exists")
+		}
+		seen[k] = true
 	}
 	d := t.db.d
-	err := t.insertMany("idempotency", idemCols, "", len(recs), func(i int, a []any) []any {
-		r := &recs[i]
-		return append(a, r.OrgID, r.MemberID, r.Key, r.RequestHash, r.Status, r.Body, d.ts(r.CreatedAt))
-	})
-	return conflictOr("insert idempotency", err, "error.idempotency_exists")
+	n, err := t.insertCount("idempotency", idemCols, ` ON CONFLICT (org_id, member_id, key) DO UPDATE SET
+		request_hash = excluded.request_hash, response = excluded.response, created_at = excluded.created_at,
+		expires_at = excluded.expires_at WHERE idempotency.expires_at <= excluded.created_at`, len(recs),
+		func(i int, a []any) []any {
+			r := &recs[i]
+			return append(a, r.OrgID, r.MemberID, r.Key, r.RequestHash, response(r), d.ts(r.CreatedAt), d.ts(r.ExpiresAt))
+		})
+	if err != nil {
+		return dbErr("insert idempotency", err)
+	}
+	if n != int64(len(recs)) {
+		return margen.Errorf(margen.ECONFLICT, "error.idempotency_exists")
+	}
+	return nil
+}
+
+// response is a record's response as stored: never NULL.
+func response(r *margen.Idempotency) []byte {
+	if r.Response == nil {
+		return []byte{}
+	}
+	return r.Response
 }
 
 func (t *wtx) insertIdem(idem *margen.Idempotency) error {
@@ -44,10 +78,31 @@ func (t *wtx) insertIdem(idem *margen.Idempotency) error {
 	return nil
 }
 
-// Idempotency returns the stored answer for a key.
+// Idempotency returns the stored answer for a key (perhaps expired: the
+// caller checks Live).
 func (db *DB) Idempotency(ctx context.Context, orgID, memberID, key string) (*margen.Idempotency, error) {
 	return getOne(ctx, db, "idempotency", scanIdem, idemSelect+" WHERE org_id = ? AND member_id = ? AND key = ?",
 		orgID, memberID, key)
+}
+
+// PurgeIdempotency deletes up to limit records expired at now, of every
+// organisation.
+func (db *DB) PurgeIdempotency(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	var n int64
+	err := db.writeTx(ctx, func(t *wtx) error {
+		res, err := t.exec(`DELETE FROM idempotency WHERE (org_id, member_id, key) IN (
+			SELECT org_id, member_id, key FROM idempotency WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`,
+			db.d.ts(now), limit)
+		if err != nil {
+			return dbErr("purge idempotency", err)
+		}
+		n, err = res.RowsAffected()
+		return dbErr("purge idempotency", err)
+	})
+	return int(n), err
 }
 
 // --- reactions ---

@@ -33,6 +33,16 @@ func TestControl(t *testing.T) {
 	}
 }
 
+// TestJobs runs the job queue's conformance suite on both engines.
+func TestJobs(t *testing.T) {
+	for name, dsn := range dsns(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			storetest.RunJobs(t, dsn)
+		})
+	}
+}
+
 // dsns returns a fresh database name per engine.
 func dsns(t *testing.T) map[string]func(*testing.T) string {
 	return map[string]func(*testing.T) string{

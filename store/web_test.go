@@ -39,6 +39,9 @@ func TestWebAccounts(t *testing.T) {
 			if err != nil || got.PasswordHash != "hash2" || got.Language != "en" {
 				t.Fatalf("member after settings = %+v, %v", got, err)
 			}
+			if rep, err := db.CheckAudit(ctx, o.ID); err != nil || !rep.OK() {
+				t.Fatalf("audit after a member's own settings: %+v, %v", rep, err)
+			}
 			if margen.MemberStamp(got) == before {
 				t.Fatal("a new password must change the member's stamp")
 			}

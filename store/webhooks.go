@@ -121,8 +121,8 @@ func (db *DB) GetWebhook(ctx context.Context, orgID, id string) (*margen.Webhook
 }
 
 // DeleteWebhook deactivates an endpoint: no delivery is created for it any
-// more and its pending deliveries are given up (status failed); all stay
-// visible. Deleting an inactive endpoint changes nothing.
+// more and its pending deliveries are given up (status failed, their jobs
+// cancelled); all stay visible. Deleting an inactive endpoint changes nothing.
 func (db *DB) DeleteWebhook(ctx context.Context, orgID, id, actor string) error {
 	return db.writeTx(ctx, func(t *wtx) error {
 		c, err := t.lockOrg(orgID)
@@ -151,7 +151,16 @@ func (db *DB) DeleteWebhook(ctx context.Context, orgID, id, actor string) error 
 		if _, err := t.exec("UPDATE webhooks SET active = ? WHERE org_id = ? AND id = ?", false, orgID, id); err != nil {
 			return dbErr("delete webhook", err)
 		}
-		res, err := t.exec(`UPDATE deliveries SET status = 'failed', lease_until = NULL
+		at := now()
+		_, err = t.exec(`UPDATE jobs SET status = 'cancelled', finished_at = ?, last_error = 'endpoint deleted',
+				lease_owner = NULL, lease_until = NULL
+			WHERE kind = ? AND org_id = ? AND status = 'pending' AND unique_key IN (
+				SELECT id FROM deliveries WHERE org_id = ? AND webhook_id = ? AND status = 'pending')`,
+			db.d.ts(at), margen.JobWebhookDelivery, orgID, orgID, id)
+		if err != nil {
+			return dbErr("delete webhook", err)
+		}
+		res, err := t.exec(`UPDATE deliveries SET status = 'failed'
 			WHERE org_id = ? AND webhook_id = ? AND status = 'pending'`, orgID, id)
 		if err != nil {
 			return dbErr("delete webhook", err)
@@ -159,7 +168,7 @@ func (db *DB) DeleteWebhook(ctx context.Context, orgID, id, actor string) error 
 		dropped, _ := res.RowsAffected()
 		return t.audit(c, newAudit(orgID, actor, "webhook.delete", id, map[string]any{
 			"url": url, "dropped_deliveries": dropped,
-		}, now()))
+		}, at))
 	})
 }
 
@@ -182,8 +191,10 @@ var deliveryCols = []string{"org_id", "id", "webhook_id", "event_type", "audit_s
 // (or to "*") that existed before the entry. It locks the cursor row, so
 // concurrent dispatchers (of this process or another) take turns and never
 // both read the same entries; deliveries are unique per (endpoint, audit
-// seq, event type) besides. Entries come from committed transactions only:
-// a rolled-back change has no audit entry, hence no delivery.
+// seq, event type) besides. Each delivery is sent by a job
+// (margen.JobWebhookDelivery) enqueued in the same transaction. Entries come
+// from committed transactions only: a rolled-back change has no audit
+// entry, hence no delivery.
 func (db *DB) DispatchWebhooks(ctx context.Context, orgID string, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		limit = defaultLimit
@@ -263,6 +274,13 @@ func (db *DB) DispatchWebhooks(ctx context.Context, orgID string, now time.Time,
 			return dbErr("insert deliveries", err)
 		}
 		created = int(n)
+		jobs := make([]margen.Job, len(ds))
+		for i := range ds {
+			jobs[i] = deliveryJob(&ds[i])
+		}
+		if _, err := t.enqueueJobs(jobs, at); err != nil {
+			return err
+		}
 		if _, err := t.exec("UPDATE webhook_cursors SET last_seq = ? WHERE org_id = ?", entries[len(entries)-1].Seq, orgID); err != nil {
 			return dbErr("move webhook cursor", err)
 		}
@@ -296,6 +314,14 @@ func deliveryPayload(e *margen.AuditEntry, typ string) (json.RawMessage, error) 
 		Data      map[string]json.RawMessage `json:"data"`
 	}{typ, e.At.UTC().Format(time.RFC3339Nano), data})
 	return b, err
+}
+
+// deliveryJob is the job that sends a delivery: unique per delivery, so a
+// delivery never has two jobs; a job whose delivery was not inserted (a
+// duplicate) finds nothing to send.
+func deliveryJob(d *margen.Delivery) margen.Job {
+	return margen.Job{Kind: margen.JobWebhookDelivery, OrgID: d.OrgID, UniqueKey: d.ID,
+		Payload: json.RawMessage(`{"delivery":"` + d.ID + `"}`), RunAt: d.NextAt, CreatedAt: d.CreatedAt}
 }
 
 // insertCount is insertMany that reports how many rows were inserted (rows
@@ -352,93 +378,27 @@ func scanDelivery(s scanner) (margen.Delivery, error) {
 	return d, err
 }
 
-// ClaimDeliveries leases up to limit due deliveries of any organisation
-// until now+lease and counts the attempt, oldest due first. On PostgreSQL
-// the due rows are locked with FOR UPDATE SKIP LOCKED, so concurrent
-// claimers (of any process) never get the same delivery; on SQLite the write
-// transaction owns the database. Each delivery comes with its endpoint's URL
-// and secret.
-func (db *DB) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]margen.Delivery, error) {
-	if limit <= 0 {
-		limit = defaultLimit
+// DeliveryForAttempt returns a delivery (without its history) with its
+// endpoint's URL and secret.
+func (db *DB) DeliveryForAttempt(ctx context.Context, orgID, id string) (*margen.Delivery, error) {
+	return getOne(ctx, db, "delivery", func(s scanner) (margen.Delivery, error) {
+		var d margen.Delivery
+		var payload []byte
+		err := s.Scan(&d.OrgID, &d.ID, &d.WebhookID, &d.EventType, &d.AuditSeq, &payload, &d.Status, &d.Attempts,
+			tsCol{&d.NextAt}, tsCol{&d.CreatedAt}, &d.LastStatus, &d.URL, &d.Secret)
+		d.Payload = json.RawMessage(payload)
+		return d, err
+	}, "SELECT "+strings.Join(prefixed("d.", deliverySelectCols), ", ")+`, w.url, w.secret
+		FROM deliveries d JOIN webhooks w ON w.org_id = d.org_id AND w.id = d.webhook_id
+		WHERE d.org_id = ? AND d.id = ?`, orgID, id)
+}
+
+func prefixed(prefix string, cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = prefix + c
 	}
-	nowTS, until := db.d.ts(now), db.d.ts(now.Add(lease))
-	returning := func(prefix string) string {
-		cols := make([]string, len(deliverySelectCols))
-		for i, c := range deliverySelectCols {
-			cols[i] = prefix + c
-		}
-		return " RETURNING " + strings.Join(cols, ", ") + ", ''"
-	}
-	var q string
-	var args []any
-	if db.d.pg {
-		q = `WITH due AS (
-				SELECT org_id, id FROM deliveries
-				WHERE status = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-				ORDER BY next_at LIMIT ?
-				FOR UPDATE SKIP LOCKED)
-			UPDATE deliveries SET lease_until = ?, attempts = deliveries.attempts + 1
-			FROM due WHERE deliveries.org_id = due.org_id AND deliveries.id = due.id` + returning("deliveries.")
-		args = []any{nowTS, nowTS, limit, until}
-	} else {
-		q = `UPDATE deliveries SET lease_until = ?, attempts = attempts + 1
-			WHERE (org_id, id) IN (
-				SELECT org_id, id FROM deliveries
-				WHERE status = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-				ORDER BY next_at LIMIT ?)` + returning("")
-		args = []any{until, nowTS, nowTS, limit}
-	}
-	var out []margen.Delivery
-	err := db.writeTx(ctx, func(t *wtx) error {
-		rows, err := t.query(q, args...)
-		if err != nil {
-			return dbErr("claim deliveries", err)
-		}
-		if out, err = collect(rows, scanDelivery); err != nil || len(out) == 0 {
-			return err
-		}
-		// The endpoints' URLs and secrets.
-		type key struct{ org, id string }
-		seen := map[key]bool{}
-		var targs []any
-		for _, d := range out {
-			k := key{d.OrgID, d.WebhookID}
-			if !seen[k] {
-				seen[k] = true
-				targs = append(targs, k.org, k.id)
-			}
-		}
-		rows, err = t.queryRaw("SELECT org_id, id, url, secret FROM webhooks WHERE (org_id, id) IN (VALUES "+
-			db.d.inValues(len(seen), 2)+")", targs...)
-		if err != nil {
-			return dbErr("claim deliveries", err)
-		}
-		type target struct{ url, secret string }
-		hooks := map[key]target{}
-		defer rows.Close()
-		for rows.Next() {
-			var k key
-			var x target
-			if err := rows.Scan(&k.org, &k.id, &x.url, &x.secret); err != nil {
-				return dbErr("claim deliveries", err)
-			}
-			hooks[k] = x
-		}
-		if err := rows.Err(); err != nil {
-			return dbErr("claim deliveries", err)
-		}
-		for i := range out {
-			x := hooks[key{out[i].OrgID, out[i].WebhookID}]
-			out[i].URL, out[i].Secret = x.url, x.secret
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortStableFunc(out, func(a, b margen.Delivery) int { return a.NextAt.Compare(b.NextAt) })
-	return out, nil
+	return out
 }
 
 // maxAttemptText bounds the response body and error kept per attempt.
@@ -463,16 +423,18 @@ func Delivered(a margen.DeliveryAttempt) bool {
 }
 
 // FinishDelivery records an attempt (its response and error cut to 1 KiB)
-// and its result: a 2xx answer delivers; otherwise the delivery waits for
-// *next, or fails for good when next is nil. Only the latest claim of a
-// delivery (d.Attempts) may reschedule or fail it, so a worker whose lease
-// ran out cannot release a delivery another worker is sending; an attempt
-// that delivered always counts. d is updated in place.
-func (db *DB) FinishDelivery(ctx context.Context, d *margen.Delivery, a margen.DeliveryAttempt, next *time.Time) error {
+// and, in the same transaction, the result r of the job j that made it. A
+// 2xx answer delivers (even from a claim that lost its lease: the receiver
+// has the event); otherwise, while j's claim holds, the delivery waits for
+// the job's retry (r.RetryAt) or fails with it (no retry). A claim that no
+// longer holds the job (its lease ran out, or the delivery was replayed)
+// records its attempt and changes nothing else. d is updated in place.
+func (db *DB) FinishDelivery(ctx context.Context, d *margen.Delivery, a margen.DeliveryAttempt, j *margen.Job, r margen.JobResult) error {
 	stamp(&a.At)
 	a.Response = clip(a.Response, maxAttemptText)
 	a.Error = clip(a.Error, maxAttemptText)
 	delivered := Delivered(a)
+	var held bool
 	var res sql.Result
 	err := db.writeTx(ctx, func(t *wtx) error {
 		if err := t.exists("delivery", "SELECT 1 FROM deliveries WHERE org_id = ? AND id = ?", d.OrgID, d.ID); err != nil {
@@ -483,18 +445,24 @@ func (db *DB) FinishDelivery(ctx context.Context, d *margen.Delivery, a margen.D
 		if err != nil {
 			return dbErr("record attempt", err)
 		}
+		if _, err := t.exec("UPDATE deliveries SET attempts = attempts + 1 WHERE org_id = ? AND id = ?", d.OrgID, d.ID); err != nil {
+			return dbErr("record attempt", err)
+		}
+		if held, err = t.finishJob(j, r); err != nil {
+			return err
+		}
 		switch {
 		case delivered:
-			res, err = t.exec(`UPDATE deliveries SET status = 'delivered', delivered_at = ?, last_status = ?, lease_until = NULL
+			res, err = t.exec(`UPDATE deliveries SET status = 'delivered', delivered_at = ?, last_status = ?
 				WHERE org_id = ? AND id = ? AND status = 'pending'`, db.d.ts(a.At), a.StatusCode, d.OrgID, d.ID)
-		case next != nil:
-			res, err = t.exec(`UPDATE deliveries SET next_at = ?, last_status = ?, lease_until = NULL
-				WHERE org_id = ? AND id = ? AND status = 'pending' AND attempts = ?`,
-				db.d.ts(*next), a.StatusCode, d.OrgID, d.ID, d.Attempts)
+		case !held:
+			return nil
+		case r.RetryAt != nil:
+			res, err = t.exec(`UPDATE deliveries SET next_at = ?, last_status = ?
+				WHERE org_id = ? AND id = ? AND status = 'pending'`, db.d.ts(*r.RetryAt), a.StatusCode, d.OrgID, d.ID)
 		default:
-			res, err = t.exec(`UPDATE deliveries SET status = 'failed', last_status = ?, lease_until = NULL
-				WHERE org_id = ? AND id = ? AND status = 'pending' AND attempts = ?`,
-				a.StatusCode, d.OrgID, d.ID, d.Attempts)
+			res, err = t.exec(`UPDATE deliveries SET status = 'failed', last_status = ?
+				WHERE org_id = ? AND id = ? AND status = 'pending'`, a.StatusCode, d.OrgID, d.ID)
 		}
 		return dbErr("finish delivery", err)
 	})
@@ -502,13 +470,17 @@ func (db *DB) FinishDelivery(ctx context.Context, d *margen.Delivery, a margen.D
 		return err
 	}
 	d.History = append(d.History, a)
+	d.Attempts++
+	if res == nil {
+		return nil
+	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		d.LastStatus = a.StatusCode
 		switch {
 		case delivered:
 			d.Status = margen.DeliveryDelivered
-		case next != nil:
-			d.NextAt = next.UTC().Truncate(time.Microsecond)
+		case r.RetryAt != nil:
+			d.NextAt = r.RetryAt.UTC().Truncate(time.Microsecond)
 		default:
 			d.Status = margen.DeliveryFailed
 		}
@@ -563,7 +535,8 @@ func getDelivery(ctx context.Context, q querier, d dialect, orgID, id string) (*
 }
 
 // ReplayDelivery queues a delivery again for an attempt now, whatever its
-// status (a delivery being sent keeps its lease). The endpoint must still
+// status: its job is re-armed with a fresh attempt budget (a delivery being
+// sent keeps its lease until it runs out). The endpoint must still
 // be active (ECONFLICT "error.webhook_inactive" otherwise).
 func (db *DB) ReplayDelivery(ctx context.Context, orgID, id, actor string, now time.Time) (*margen.Delivery, error) {
 	var out *margen.Delivery
@@ -588,12 +561,13 @@ func (db *DB) ReplayDelivery(ctx context.Context, orgID, id, actor string, now t
 			return margen.Errorf(margen.ECONFLICT, "error.webhook_inactive")
 		}
 		at := now
-		ts := db.d.ts(at)
-		_, err = t.exec(`UPDATE deliveries SET status = 'pending', next_at = ?,
-				lease_until = CASE WHEN lease_until > ? THEN lease_until ELSE NULL END
-			WHERE org_id = ? AND id = ?`, ts, ts, orgID, id)
+		_, err = t.exec(`UPDATE deliveries SET status = 'pending', next_at = ? WHERE org_id = ? AND id = ?`,
+			db.d.ts(at), orgID, id)
 		if err != nil {
 			return dbErr("replay delivery", err)
+		}
+		if err := t.rearmJob(deliveryJob(&margen.Delivery{OrgID: orgID, ID: id, NextAt: at})); err != nil {
+			return err
 		}
 		err = t.audit(c, newAudit(orgID, actor, "webhook.replay", id, map[string]any{
 			"webhook_id": webhookID, "event_type": eventType, "audit_seq": seq, "was": status,

@@ -251,6 +251,7 @@ func (s *server) startSession(r *http.Request, m *margen.Member) error {
 	s.sessions.Put(ctx, keyMember, m.ID)
 	s.sessions.Put(ctx, keyOrg, m.OrgID)
 	s.sessions.Put(ctx, keyStamp, margen.MemberStamp(m))
+	s.sessions.Put(ctx, keySeen, s.clock.Now().Unix())
 	return nil
 }
 

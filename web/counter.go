@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -194,10 +196,7 @@ func (s *server) latitude(ctx context.Context, p *page, pol *policy.Policy) (lin
 	if len(lines) == 0 {
 		return []string{p.T("counter.latitude.none")}, granted, false, nil
 	}
-	loc, err := time.LoadLocation(p.Org.Timezone)
-	if err != nil {
-		return nil, nil, false, err
-	}
+	loc := p.Org.Location()
 	now := s.clock.Now()
 	for _, id := range budgets {
 		b, ok := pol.Budget(id)
@@ -296,22 +295,76 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &decision.Request{Org: st.org, Member: st.member, Action: f.Action, Amount: amount,
 		Customer: customerInput(f), Reason: f.Reason, Context: ctxJSON}
+	key := ""
 	if f.Idem != "" && len(f.Idem) <= 64 {
-		req.IdemKey = "web-" + f.Idem
+		// A double tap on "¿Puedo?" sends the form twice with one key: the
+		// second finds the first's decision instead of recording another.
+		key = "web-" + f.Idem
+		if d, ok, err := s.replayed(r.Context(), st, key); err != nil || ok {
+			s.decided(w, r, p, d, err)
+			return
+		}
 		body := url.Values{"action": {f.Action}, "amount": {f.Amount}, "reason": {f.Reason}, "customer": {f.Customer},
 			"customer_name": {f.CustomerName}, "total": {f.Total}}
-		req.RequestHash = decision.HashRequest([]byte(body.Encode()))
+		now := s.clock.Now()
+		req.Idem = &margen.IdemWrite[*margen.Decision]{
+			Record: margen.Idempotency{OrgID: st.org.ID, MemberID: st.member.ID, Key: key,
+				RequestHash: hashForm(body), CreatedAt: now, ExpiresAt: now.Add(margen.DefaultIdempotencyTTL)},
+			Respond: func(d *margen.Decision) ([]byte, error) { return json.Marshal(d) },
+		}
 	}
 	res, err := s.engine.Decide(r.Context(), req)
+	if margen.IsCode(err, margen.ECONFLICT) && key != "" {
+		var d *margen.Decision
+		var ok bool
+		if d, ok, err = s.replayed(r.Context(), st, key); err == nil && !ok {
+			err = margen.Errorf(margen.ECONFLICT, "error.idempotency_exists")
+		}
+		s.decided(w, r, p, d, err)
+		return
+	}
 	if err != nil {
 		s.counterError(w, r, p, f, err)
 		return
 	}
-	if r.Header.Get("HX-Request") != "true" {
-		http.Redirect(w, r, "/counter/decisions/"+res.Decision.ID, http.StatusSeeOther)
+	s.decided(w, r, p, res.Decision, nil)
+}
+
+// hashForm fingerprints a form's fields.
+func hashForm(v url.Values) string {
+	sum := sha256.Sum256([]byte(v.Encode()))
+	return hex.EncodeToString(sum[:])
+}
+
+// replayed returns the decision an earlier submission of the same form
+// recorded under key, if any.
+func (s *server) replayed(ctx context.Context, st *reqState, key string) (*margen.Decision, bool, error) {
+	rec, err := s.store.Idempotency(ctx, st.org.ID, st.member.ID, key)
+	if margen.IsCode(err, margen.ENOTFOUND) || err == nil && !rec.Live(s.clock.Now()) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var d margen.Decision
+	if err := json.Unmarshal(rec.Response, &d); err != nil || d.ID == "" {
+		return nil, false, fmt.Errorf("web: stored decision under %s: %v", key, err)
+	}
+	return &d, true, nil
+}
+
+// decided answers a decision: its fragment for htmx, else a redirect to
+// its page (post, redirect, get).
+func (s *server) decided(w http.ResponseWriter, r *http.Request, p *page, d *margen.Decision, err error) {
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	v, err := s.verdict(r.Context(), p, res.Decision)
+	if r.Header.Get("HX-Request") != "true" {
+		http.Redirect(w, r, "/counter/decisions/"+d.ID, http.StatusSeeOther)
+		return
+	}
+	v, err := s.verdict(r.Context(), p, d)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -619,20 +672,25 @@ func (s *server) exception(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	x.Description = p.T("counter.exception.description", "action", actionLabel, "amount", p.Money(d.Amount), "reason", d.Reason)
-	idem := &margen.Idempotency{OrgID: st.org.ID, MemberID: st.member.ID, Key: "web-exception-" + d.ID,
-		RequestHash: d.ID, Status: http.StatusCreated, CreatedAt: s.clock.Now()}
-	xd, _, err := s.approvals.RequestException(r.Context(), st.org, st.member, x, idem)
-	if margen.IsCode(err, margen.ECONFLICT) {
-		// Asked already (a second tap): show the request that exists.
-		var prev *margen.Idempotency
-		if prev, err = s.store.Idempotency(r.Context(), st.org.ID, st.member.ID, idem.Key); err == nil {
-			var res approval.ExceptionResult
-			if err = json.Unmarshal(prev.Body, &res); err == nil && res.Decision != nil {
-				xd = res.Decision
-			} else if err == nil {
-				err = margen.Errorf(margen.ECONFLICT, "error.idempotency_exists")
-			}
+	// One exception per refused decision: a second tap finds the first.
+	key := "web-exception-" + d.ID
+	rec, err := s.store.Idempotency(r.Context(), st.org.ID, st.member.ID, key)
+	var xd *margen.Decision
+	switch {
+	case err == nil && rec.Live(s.clock.Now()):
+		var res approval.ExceptionResult
+		if err = json.Unmarshal(rec.Response, &res); err == nil && res.Decision == nil {
+			err = fmt.Errorf("web: stored exception under %s has no decision", key)
 		}
+		xd = res.Decision
+	case err == nil || margen.IsCode(err, margen.ENOTFOUND):
+		now := s.clock.Now()
+		idem := &margen.IdemWrite[approval.ExceptionResult]{
+			Record: margen.Idempotency{OrgID: st.org.ID, MemberID: st.member.ID, Key: key, RequestHash: d.ID,
+				CreatedAt: now, ExpiresAt: now.Add(margen.DefaultIdempotencyTTL)},
+			Respond: func(x approval.ExceptionResult) ([]byte, error) { return json.Marshal(x) },
+		}
+		xd, _, err = s.approvals.RequestException(r.Context(), st.org, st.member, x, idem)
 	}
 	if err != nil {
 		s.fail(w, r, err)

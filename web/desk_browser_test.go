@@ -17,7 +17,7 @@ import (
 func setSource(src string) chromedp.Action[chromedp.Void] {
 	lit, _ := json.Marshal(src)
 	var ok bool
-	return into(&ok, chromedp.Evaluate[bool](`(() => { const e = document.querySelector("#source"); e.value = ` + string(lit) +
+	return into(&ok, chromedp.Evaluate[bool](`(() => { const e = document.querySelector("#source"); e.value = `+string(lit)+
 		`; e.dispatchEvent(new Event("input", {bubbles: true})); return true })()`))
 }
 

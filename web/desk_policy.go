@@ -157,10 +157,13 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "desk.policy.title", nil)
 	key := r.PostFormValue("key")
 	if key != "" {
-		if _, err := s.store.Idempotency(r.Context(), p.Org.ID, p.Member.ID, key); err == nil {
-			http.Redirect(w, r, "/desk/policy/history", http.StatusSeeOther)
+		rec, err := s.store.Idempotency(r.Context(), p.Org.ID, p.Member.ID, key)
+		if err == nil && rec.Live(s.clock.Now()) {
+			// This form was published already: show what it made.
+			v, _ := strconv.Atoi(string(rec.Response))
+			http.Redirect(w, r, "/desk/policy/history?published="+strconv.Itoa(v), http.StatusSeeOther)
 			return
-		} else if !margen.IsCode(err, margen.ENOTFOUND) {
+		} else if err != nil && !margen.IsCode(err, margen.ENOTFOUND) {
 			s.fail(w, r, err)
 			return
 		}
@@ -183,10 +186,14 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.clock.Now()
-	var idem *margen.Idempotency
+	var idem *margen.IdemWrite[*margen.PolicyVersion]
 	if key != "" {
-		idem = &margen.Idempotency{OrgID: p.Org.ID, MemberID: p.Member.ID, Key: key, RequestHash: requestHash(src, note),
-			Status: http.StatusCreated, Body: []byte("{}"), CreatedAt: now}
+		// The stored answer is the version this form published.
+		idem = &margen.IdemWrite[*margen.PolicyVersion]{
+			Record: margen.Idempotency{OrgID: p.Org.ID, MemberID: p.Member.ID, Key: key, RequestHash: requestHash(src, note),
+				CreatedAt: now, ExpiresAt: now.Add(margen.DefaultIdempotencyTTL)},
+			Respond: func(pv *margen.PolicyVersion) ([]byte, error) { return []byte(strconv.Itoa(pv.Version)), nil },
+		}
 	}
 	pv := &margen.PolicyVersion{OrgID: p.Org.ID, Source: src, Active: true, CreatedBy: p.Member.ID, Note: note, CreatedAt: now}
 	err = s.store.PublishPolicy(r.Context(), pv, idem)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/auth"
-	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/store"
 )
 
@@ -274,8 +273,8 @@ func TestDeskPolicy(t *testing.T) {
 // an owner.
 func TestInvitations(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
-		clock := &testsupport.OffsetClock{}
-		s := newSiteClock(t, db, false, clock)
+		s := newSite(t, db, false)
+		clock := s.Clock
 		if err := db.CreateTeam(context.Background(), &margen.Team{OrgID: s.Org.ID, Slug: "terraza", Name: "Terraza"}, "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -351,6 +350,8 @@ func TestInvitations(t *testing.T) {
 		if res, _ := s.client(t).do("GET", "/invite/"+auth.TokenPrefix+"nonsense", nil); res.StatusCode != http.StatusNotFound {
 			t.Fatalf("an unknown link: %d", res.StatusCode)
 		}
+		mgr = s.client(t) // 72 hours later: the old session has timed out
+		mgr.signin("gema", s.Pass["gema"])
 		if _, body := mgr.do("GET", "/desk/people", nil); !strings.Contains(body, "Usada") || !strings.Contains(body, "Caducada") {
 			t.Fatalf("the invitation list does not say used and expired: %s", body)
 		}

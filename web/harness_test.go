@@ -64,8 +64,9 @@ type site struct {
 	URL   string
 	DB    *store.DB
 	Org   *testsupport.Org
-	Pass  map[string]string // login -> password
-	Token map[string]string // login -> API token
+	Pass  map[string]string        // login -> password
+	Token map[string]string        // login -> API token
+	Clock *testsupport.OffsetClock // the web's clock: move it past the session timeouts
 	srv   *httptest.Server
 	h     http.Handler // what srv serves, for benchmarks without the network
 }
@@ -76,18 +77,13 @@ type site struct {
 // (first run).
 func newSite(t testing.TB, db *store.DB, empty bool) *site {
 	t.Helper()
-	return newSiteClock(t, db, empty, margen.SystemClock{})
-}
-
-// newSiteClock is newSite with the given clock.
-func newSiteClock(t testing.TB, db *store.DB, empty bool, clock margen.Clock) *site {
-	t.Helper()
 	ctx := context.Background()
 	cat, err := i18n.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := testsupport.Discard()
+	clock := &testsupport.OffsetClock{}
 	broker := events.NewBroker(db, events.Options{Clock: clock, Logger: log})
 	engine := testsupport.Engine(t, db, decision.Options{Logger: log, Committed: broker.Notify})
 	approvals := approval.New(db, engine, approval.Options{Clock: clock, Logger: log, Notify: broker.Notify})
@@ -101,14 +97,15 @@ func newSiteClock(t testing.TB, db *store.DB, empty bool, clock margen.Clock) *s
 		t.Fatal(err)
 	}
 	pages, err := web.New(web.Config{Store: db, Sessions: db.Sessions(), Engine: engine, Approvals: approvals,
-		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: true, Shutdown: shutdown})
+		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: true, Shutdown: shutdown,
+		SessionIdle: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/", pages)
-	s := &site{DB: db, Pass: map[string]string{}, Token: map[string]string{}}
+	s := &site{DB: db, Pass: map[string]string{}, Token: map[string]string{}, Clock: clock}
 	s.h = mux
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)

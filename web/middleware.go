@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/i18n"
@@ -16,7 +17,12 @@ const (
 	keyStamp  = "stamp"  // margen.MemberStamp at sign-in
 	keyLang   = "lang"   // an anonymous visitor's chosen language
 	keyEnded  = "ended"  // the previous session was ended by a change to the member
+	keySeen   = "seen"   // unix seconds of the session's last use, for the idle timeout
 )
+
+// seenEvery is how stale the last-use time may get before a request
+// writes it again.
+const seenEvery = time.Minute
 
 // reqState is who is asking: the signed-in member and their organisation
 // (nil for a visitor).
@@ -52,14 +58,22 @@ func (s *server) withMember(next http.Handler) http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			if err != nil || !m.Active || margen.MemberStamp(m) != s.sessions.GetString(ctx, keyStamp) {
+			now := s.clock.Now()
+			seen := time.Unix(s.sessions.GetInt64(ctx, keySeen), 0)
+			idle := now.Sub(seen) > s.idle
+			if idle || err != nil || !m.Active || margen.MemberStamp(m) != s.sessions.GetString(ctx, keyStamp) {
 				// Every session of this member ends: a new token, nothing in it.
 				if err := s.sessions.Destroy(ctx); err != nil {
 					s.fail(w, r, err)
 					return
 				}
-				s.sessions.Put(ctx, keyEnded, true)
+				if !idle {
+					s.sessions.Put(ctx, keyEnded, true)
+				}
 			} else {
+				if now.Sub(seen) > seenEvery {
+					s.sessions.Put(ctx, keySeen, now.Unix())
+				}
 				o, err := s.store.OrgByID(ctx, orgID)
 				if err != nil {
 					s.fail(w, r, err)

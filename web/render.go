@@ -137,9 +137,7 @@ func (p *page) Money(minor int64) string {
 // page's language write it.
 func (p *page) Time(t time.Time) string {
 	if p.Org != nil {
-		if loc, err := time.LoadLocation(p.Org.Timezone); err == nil {
-			t = t.In(loc)
-		}
+		t = t.In(p.Org.Location())
 	}
 	if p.Lang == "en" {
 		return t.Format("Jan 2, 2006 3:04 PM")

@@ -68,6 +68,7 @@ type server struct {
 	assets   *assets
 	throttle *throttle
 	secure   bool
+	idle     time.Duration // a session unused this long ends
 }
 
 // route is one entry of the route table. minAccess is the least access
@@ -155,11 +156,13 @@ func New(cfg Config) (http.Handler, error) {
 	s := &server{
 		store: cfg.Store, engine: cfg.Engine, approvals: cfg.Approvals, broker: cfg.Broker,
 		cat: cfg.Catalog, log: cfg.Logger, clock: cfg.Clock, shutdown: cfg.Shutdown,
-		views: v, assets: a, throttle: newThrottle(cfg.Clock), secure: !cfg.InsecureCookies,
+		views: v, assets: a, throttle: newThrottle(cfg.Clock), secure: !cfg.InsecureCookies, idle: cfg.SessionIdle,
 	}
 	sm := scs.New()
 	sm.Store = cfg.Sessions
-	sm.IdleTimeout = cfg.SessionIdle
+	// The idle timeout is enforced in withMember, not by scs: scs would
+	// write the session on every request to move its idle deadline; ours
+	// writes at most once a minute per session.
 	sm.Lifetime = cfg.SessionLifetime
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/margenhq/margen/store"
 )
@@ -203,6 +204,28 @@ func TestErrorPages(t *testing.T) {
 		res, body = c.do("POST", "/counter/decisions", url.Values{"action": {"cortesia"}, "amount": {strings.Repeat("9", 2000)}})
 		if res.StatusCode != http.StatusBadRequest || regexp.MustCompile(`goroutine|\.go:\d`).MatchString(body) {
 			t.Fatalf("an oversized field: %d %s", res.StatusCode, body)
+		}
+	})
+}
+
+// TestSessionIdle: a session unused for longer than the idle timeout ends;
+// one used within it lives on.
+func TestSessionIdle(t *testing.T) {
+	engines(t, func(t *testing.T, db *store.DB) {
+		s := newSite(t, db, false)
+		c := s.client(t)
+		c.signin("camila", s.Pass["camila"])
+		s.Clock.Add(50 * time.Minute)
+		if res, _ := c.do("GET", "/counter", nil); res.StatusCode != http.StatusOK {
+			t.Fatalf("after 50 idle minutes (timeout 1h): %d", res.StatusCode)
+		}
+		s.Clock.Add(50 * time.Minute)
+		if res, _ := c.do("GET", "/counter", nil); res.StatusCode != http.StatusOK {
+			t.Fatalf("50 minutes after the last use: %d", res.StatusCode)
+		}
+		s.Clock.Add(61 * time.Minute)
+		if res, _ := c.do("GET", "/counter", nil); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/signin" {
+			t.Fatalf("61 idle minutes: %d, want a redirect to sign in", res.StatusCode)
 		}
 	})
 }

@@ -9,13 +9,16 @@
 // receivers.
 //
 // The Worker turns committed audit entries into deliveries
-// (WebhookStore.DispatchWebhooks: only committed changes are ever sent)
-// and delivers them: it leases due deliveries (so several processes never
-// send the same attempt at once), POSTs them with a client timeout, and
-// records every attempt with its status, the first KiB of the answer and
-// its duration. A 2xx answer delivers; anything else is retried with
-// exponential backoff and full jitter until MaxAttempts, then the delivery
-// is marked failed (it can still be replayed).
+// (WebhookStore.DispatchWebhooks: only committed changes are ever sent),
+// each with a job of the durable queue (margen.JobWebhookDelivery) in the
+// same transaction. Deliver, the job's handler (registered on a jobs.Runner
+// with Kind), POSTs the delivery with a client timeout and records the
+// attempt, with its status, the first KiB of the answer and its duration,
+// together with the job's result. A 2xx answer delivers; anything else is
+// retried by the queue with exponential backoff and full jitter until
+// MaxAttempts, then the delivery is marked failed (it can still be
+// replayed). The queue's leases keep several processes from sending the
+// same attempt at once.
 //
 // The package never logs or records a secret, and reads the time for
 // signatures and schedules only through the injected margen.Clock (attempt

@@ -3,18 +3,19 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/jobs"
 )
 
 // Options tune a Worker. Zero values take the defaults.
@@ -24,17 +25,14 @@ type Options struct {
 	// Client sends the requests (default: 10 s timeout, redirects not
 	// followed: a 3xx is a failed attempt).
 	Client *http.Client
-	Every  time.Duration // how often Run works (default 1s)
-	// Lease is how long a claimed delivery is reserved for this worker
-	// (default 1m; at least the request timeout plus 30 s).
-	Lease       time.Duration
-	MaxAttempts int           // attempts before a delivery fails (default 8)
-	BaseBackoff time.Duration // first retry delay cap (default 5s)
-	MaxBackoff  time.Duration // largest retry delay (default 1h)
+	Every  time.Duration // how often Run dispatches new deliveries (default 1s)
+	// MaxAttempts, BaseBackoff and MaxBackoff are the delivery jobs'
+	// retry policy (see Kind; defaults 8, 5s and 1h).
+	MaxAttempts int
+	BaseBackoff time.Duration
+	MaxBackoff  time.Duration
 	// OnFailure is called once per failed attempt (for a failure counter).
 	OnFailure func()
-	// Concurrency bounds the requests in flight (default 16).
-	Concurrency int
 	// AllowPrivate lets the default client deliver to loopback, private
 	// and link-local addresses (refused by default: see publicOnly).
 	AllowPrivate bool
@@ -45,24 +43,21 @@ type Options struct {
 // Defaults.
 const (
 	DefaultEvery       = time.Second
-	DefaultLease       = time.Minute
 	DefaultMaxAttempts = 8
 	DefaultBaseBackoff = 5 * time.Second
 	DefaultMaxBackoff  = time.Hour
-	DefaultConcurrency = 16
 	DefaultTimeout     = 10 * time.Second
 
 	maxResponse   = 1 << 10  // bytes of the answer recorded
 	maxDrain      = 64 << 10 // bytes read past that, to reuse the connection
 	maxErrText    = 300
-	minBackoff    = time.Second
 	dispatchLimit = 500
-	dispatchMax   = 20 // dispatch rounds per organisation per Once
-	claimRounds   = 20 // claim rounds per Once
+	dispatchMax   = 20 // dispatch rounds per organisation per Dispatch
 )
 
-// Worker dispatches and delivers webhooks. Several workers (processes) may
-// run against one database: claims are leased.
+// Worker turns audit entries into deliveries (Run, Dispatch) and sends a
+// delivery when the job queue runs its job (Deliver, registered with Kind).
+// Several workers (processes) may run against one database.
 type Worker struct {
 	st      margen.WebhookStore
 	clock   margen.Clock
@@ -70,19 +65,16 @@ type Worker struct {
 	client  *http.Client
 	timeout time.Duration
 	every   time.Duration
-	lease   time.Duration
 	max     int
 	base    time.Duration
 	maxWait time.Duration
 	fail    func()
-	conc    int
 }
 
 // NewWorker returns a worker over the webhook store.
 func NewWorker(st margen.WebhookStore, opt Options) *Worker {
 	w := &Worker{st: st, clock: opt.Clock, log: opt.Logger, client: opt.Client, timeout: opt.Timeout,
-		every: opt.Every, lease: opt.Lease, max: opt.MaxAttempts, base: opt.BaseBackoff,
-		maxWait: opt.MaxBackoff, fail: opt.OnFailure, conc: opt.Concurrency}
+		every: opt.Every, max: opt.MaxAttempts, base: opt.BaseBackoff, maxWait: opt.MaxBackoff, fail: opt.OnFailure}
 	if w.clock == nil {
 		w.clock = margen.SystemClock{}
 	}
@@ -101,10 +93,6 @@ func NewWorker(st margen.WebhookStore, opt Options) *Worker {
 	if w.every <= 0 {
 		w.every = DefaultEvery
 	}
-	if w.lease <= 0 {
-		w.lease = DefaultLease
-	}
-	w.lease = max(w.lease, w.timeout+30*time.Second)
 	if w.max <= 0 {
 		w.max = DefaultMaxAttempts
 	}
@@ -114,23 +102,27 @@ func NewWorker(st margen.WebhookStore, opt Options) *Worker {
 	if w.maxWait <= 0 {
 		w.maxWait = DefaultMaxBackoff
 	}
-	w.maxWait = max(w.maxWait, w.base)
 	if w.fail == nil {
 		w.fail = func() {}
-	}
-	if w.conc <= 0 {
-		w.conc = DefaultConcurrency
 	}
 	return w
 }
 
-// Run works every Options.Every until ctx is done.
+// Kind is how the job queue runs delivery jobs (margen.JobWebhookDelivery):
+// Deliver, with the worker's retry policy. The attempt's timeout leaves
+// room for the request and for recording it.
+func (w *Worker) Kind() jobs.Kind {
+	return jobs.Kind{Handler: w.Deliver, MaxAttempts: w.max, BaseBackoff: w.base, MaxBackoff: w.maxWait,
+		Timeout: w.timeout + 15*time.Second}
+}
+
+// Run dispatches every Options.Every until ctx is done.
 func (w *Worker) Run(ctx context.Context) {
 	t := time.NewTicker(w.every)
 	defer t.Stop()
 	for {
-		if _, _, err := w.Once(ctx); err != nil && ctx.Err() == nil {
-			w.log.Error("webhook: worker round failed", "err", err)
+		if _, err := w.Dispatch(ctx); err != nil && ctx.Err() == nil {
+			w.log.Error("webhook: dispatch round failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -140,12 +132,10 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// Once dispatches new deliveries for every organisation with webhooks, then
-// claims the due deliveries and sends them, concurrently (bounded). It
-// returns how many deliveries it created and how many it delivered; err is
+// Dispatch creates the deliveries (and their jobs) of new audit entries for
+// every organisation with webhooks. It returns how many it created; err is
 // the first error met (the round goes on past per-organisation errors).
-func (w *Worker) Once(ctx context.Context) (dispatched, sent int, err error) {
-	// A failure to dispatch does not stop the deliveries already queued.
+func (w *Worker) Dispatch(ctx context.Context) (dispatched int, err error) {
 	orgs, err := w.st.OrgsWithWebhooks(ctx)
 	for _, org := range orgs {
 		for range dispatchMax {
@@ -165,49 +155,35 @@ func (w *Worker) Once(ctx context.Context) (dispatched, sent int, err error) {
 			}
 		}
 	}
-
-	var mu sync.Mutex
-	for range claimRounds {
-		if ctx.Err() != nil {
-			break
-		}
-		ds, cerr := w.st.ClaimDeliveries(ctx, w.clock.Now(), w.lease, 2*w.conc)
-		if cerr != nil {
-			if err == nil {
-				err = cerr
-			}
-			break
-		}
-		sem := make(chan struct{}, w.conc)
-		var wg sync.WaitGroup
-		for i := range ds {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				ok, ferr := w.deliver(ctx, &ds[i])
-				mu.Lock()
-				if ok {
-					sent++
-				}
-				if ferr != nil && err == nil {
-					err = ferr
-				}
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-		if len(ds) < 2*w.conc {
-			break
-		}
-	}
-	if ctx.Err() != nil && err == nil {
-		err = ctx.Err()
-	}
-	return dispatched, sent, err
+	return dispatched, err
 }
 
-// deliver makes one attempt and records it. ok reports a 2xx answer.
-func (w *Worker) deliver(ctx context.Context, d *margen.Delivery) (ok bool, err error) {
+// Deliver is the handler of delivery jobs: it makes one attempt to send the
+// job's delivery and records it with the job's result, in one transaction
+// (margen.WebhookStore.FinishDelivery). A delivery already delivered or
+// given up (its endpoint deleted) is not sent again.
+func (w *Worker) Deliver(ctx context.Context, a *jobs.Attempt) error {
+	var p struct {
+		Delivery string `json:"delivery"`
+	}
+	if err := json.Unmarshal(a.Job.Payload, &p); err != nil || p.Delivery == "" {
+		return jobs.Permanent(errors.New("webhook: job payload names no delivery"))
+	}
+	d, err := w.st.DeliveryForAttempt(ctx, a.Job.OrgID, p.Delivery)
+	if margen.IsCode(err, margen.ENOTFOUND) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if d.Status != margen.DeliveryPending {
+		return nil
+	}
+	return w.deliver(ctx, d, a)
+}
+
+// deliver makes one attempt and records it with the job's result.
+func (w *Worker) deliver(ctx context.Context, d *margen.Delivery, job *jobs.Attempt) error {
 	now := w.clock.Now()
 	a := margen.DeliveryAttempt{At: now}
 	// Neither a bad secret nor a bad URL heals by waiting: give up at once.
@@ -216,7 +192,7 @@ func (w *Worker) deliver(ctx context.Context, d *margen.Delivery) (ok bool, err 
 	if serr != nil {
 		a.Error = "invalid signing secret"
 		w.fail()
-		return false, w.finish(ctx, d, a, nil)
+		return w.finish(ctx, d, a, job, jobs.Permanent(errors.New(a.Error)))
 	}
 	rctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
@@ -224,7 +200,7 @@ func (w *Worker) deliver(ctx context.Context, d *margen.Delivery) (ok bool, err 
 	if rerr != nil {
 		a.Error = "invalid URL"
 		w.fail()
-		return false, w.finish(ctx, d, a, nil)
+		return w.finish(ctx, d, a, job, jobs.Permanent(errors.New(a.Error)))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "margen-webhooks/1")
@@ -244,56 +220,36 @@ func (w *Worker) deliver(ctx context.Context, d *margen.Delivery) (ok bool, err 
 		if ctx.Err() != nil {
 			// We are shutting down, the receiver did nothing wrong: leave
 			// the attempt unrecorded; the lease expires and it is retried.
-			return false, nil
+			return ctx.Err()
 		}
 		a.Error = transportError(herr)
 	}
 	a.DurationMS = time.Since(start).Milliseconds()
 
-	// FinishDelivery tells delivered from failed by the attempt itself (a
-	// 2xx answer); next says whether to try again.
-	var next *time.Time
-	switch {
-	case herr == nil && resp.StatusCode >= 200 && resp.StatusCode < 300:
-		ok = true
-	case d.Attempts < w.max:
-		t := now.Add(w.backoff(d.Attempts))
-		next = &t
-	}
-	if !ok {
+	var failed error
+	if herr != nil || resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		if a.Error != "" {
+			failed = errors.New(a.Error)
+		} else {
+			failed = fmt.Errorf("receiver answered %d", a.StatusCode)
+		}
 		w.fail()
 		w.log.Info("webhook: attempt failed", "org", d.OrgID, "delivery", d.ID, "webhook", d.WebhookID,
-			"attempt", d.Attempts, "status", a.StatusCode, "err", a.Error, "final", next == nil)
+			"attempt", job.Job.Attempts, "status", a.StatusCode, "err", a.Error, "final", job.Final())
 	}
-	return ok, w.finish(ctx, d, a, next)
+	return w.finish(ctx, d, a, job, failed)
 }
 
-// finish records an attempt, even while shutting down: the request was
-// made and its result must not be lost.
-func (w *Worker) finish(ctx context.Context, d *margen.Delivery, a margen.DeliveryAttempt, next *time.Time) error {
+// finish records an attempt with the job's result, even while shutting
+// down: the request was made and its result must not be lost.
+func (w *Worker) finish(ctx context.Context, d *margen.Delivery, a margen.DeliveryAttempt, job *jobs.Attempt, failed error) error {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := w.st.FinishDelivery(fctx, d, a, next)
-	if err != nil {
+	if err := w.st.FinishDelivery(fctx, d, a, job.Job, job.Result(failed)); err != nil {
 		w.log.Error("webhook: cannot record attempt", "org", d.OrgID, "delivery", d.ID, "err", err)
+		return err
 	}
-	return err
-}
-
-// backoff is the delay before the attempt after attempt n (1-based):
-// exponential (base * 2^(n-1), at most MaxBackoff) with full jitter, and a
-// floor of one second so a retry never hammers a struggling receiver.
-func (w *Worker) backoff(n int) time.Duration {
-	ceil := w.maxWait
-	if n < 1 {
-		n = 1
-	}
-	if n-1 < 40 {
-		if c := w.base << (n - 1); c > 0 && c < ceil {
-			ceil = c
-		}
-	}
-	return max(time.Duration(rand.Int64N(int64(ceil)+1)), minBackoff)
+	return jobs.ErrRecorded
 }
 
 // transportError says why no HTTP answer came, without the URL (it may

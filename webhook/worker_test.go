@@ -17,6 +17,7 @@ import (
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/internal/testsupport"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
 	"github.com/margenhq/margen/webhook"
@@ -136,7 +137,7 @@ func TestDeliveries(t *testing.T) {
 			}
 			// A rolled-back change: its audit entry is written, then the
 			// transaction fails on a duplicate idempotency key.
-			idem := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "k", RequestHash: "h", Status: 201, Body: []byte("{}")}
+			idem := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "k", RequestHash: "h", Response: []byte("{}")}
 			err := st.DecideBatch(ctx, margen.BatchQuery{OrgIDs: []string{org.ID}}, func(*margen.BatchState) (*margen.BatchWrite, error) {
 				return &margen.BatchWrite{
 					Audit: []margen.AuditEntry{{OrgID: org.ID, Actor: ana.ID, Action: "decision.create", Subject: "dec_rolledback",
@@ -150,12 +151,13 @@ func TestDeliveries(t *testing.T) {
 
 			var failures atomic.Int64
 			opt := webhook.Options{Clock: clock, AllowPrivate: true, MaxAttempts: 12, BaseBackoff: time.Second,
-				MaxBackoff: time.Minute, OnFailure: func() { failures.Add(1) }, Concurrency: 4}
+				MaxBackoff: time.Minute, OnFailure: func() { failures.Add(1) }}
 			ws := []*webhook.Worker{webhook.NewWorker(st, opt), webhook.NewWorker(st, opt)}
 			start := time.Now()
-			dispatched, sent, rounds := drain(t, ctx, st, ws, clock)
-			t.Logf("%s: %d deliveries dispatched, %d sent in %d rounds, %v; receiver: %d calls, %d failed on purpose",
-				e.Name, dispatched, sent, rounds, time.Since(start).Round(time.Millisecond), rc.calls, rc.failed)
+			dispatched, ran, rounds := drain(t, ctx, st, ws, clock)
+			t.Logf("%s: %d deliveries dispatched, %d attempts run in %d rounds, %v; receiver: %d calls, %d failed on purpose",
+				e.Name, dispatched, ran, rounds, time.Since(start).Round(time.Millisecond), rc.calls, rc.failed)
+			sent := rc.calls - rc.failed
 
 			// What should have been sent: every event of every committed
 			// audit entry since the endpoint was created.
@@ -243,24 +245,41 @@ func TestDeliveries(t *testing.T) {
 	}
 }
 
-// drain runs the workers side by side (as several processes would),
-// moving the clock past every backoff, until no delivery is pending.
-func drain(t *testing.T, ctx context.Context, st *store.DB, ws []*webhook.Worker, clock *offsetClock) (dispatched, sent, rounds int) {
+// drain runs the workers side by side (as several processes would), each
+// with a job runner of its own, moving the clock past every backoff, until
+// no job is pending. ran counts the attempts the runners made.
+func drain(t *testing.T, ctx context.Context, st *store.DB, ws []*webhook.Worker, clock *offsetClock) (dispatched, ran, rounds int) {
 	t.Helper()
+	rs := make([]*jobs.Runner, len(ws))
+	for i, w := range ws {
+		rs[i] = jobs.New(st, jobs.Options{Clock: clock, Owner: fmt.Sprint("runner", i), Concurrency: 4})
+		rs[i].Register(margen.JobWebhookDelivery, w.Kind())
+	}
 	for rounds = 1; rounds <= 100; rounds++ {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		d := 0
-		for _, w := range ws {
+		for i, w := range ws {
 			wg.Go(func() {
-				dd, ss, err := w.Once(ctx)
+				dd, err := w.Dispatch(ctx)
 				if err != nil {
 					t.Error(err)
+				}
+				var rr int
+				for {
+					n, err := rs[i].Once(ctx)
+					if err != nil {
+						t.Error(err)
+					}
+					rr += n
+					if n == 0 || err != nil {
+						break
+					}
 				}
 				mu.Lock()
 				d += dd
 				dispatched += dd
-				sent += ss
+				ran += rr
 				mu.Unlock()
 			})
 		}
@@ -268,16 +287,16 @@ func drain(t *testing.T, ctx context.Context, st *store.DB, ws []*webhook.Worker
 		if t.Failed() {
 			t.FailNow()
 		}
-		n, err := st.PendingDeliveries(ctx)
+		n, err := st.PendingJobs(ctx, time.Now().Add(1000*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n == 0 && d == 0 {
-			return dispatched, sent, rounds
+			return dispatched, ran, rounds
 		}
 		clock.Add(time.Minute + time.Second)
 	}
-	t.Fatal("deliveries still pending after 100 rounds")
+	t.Fatal("jobs still pending after 100 rounds")
 	return
 }
 

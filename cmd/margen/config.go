@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/ratelimit"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/web"
@@ -70,6 +71,9 @@ type config struct {
 	// MARGEN_MAX_STREAMS_PER_ORG, and the flags of the same names).
 	StreamsPerMember int
 	StreamsPerOrg    int
+	// IdempotencyTTL is how long an Idempotency-Key's first answer is
+	// replayed (MARGEN_IDEMPOTENCY_TTL, --idempotency-ttl).
+	IdempotencyTTL time.Duration
 }
 
 const (
@@ -92,7 +96,8 @@ func (a *app) config() (config, error) {
 		RateToken: defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
 		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst,
 		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
-		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg}
+		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg,
+		IdempotencyTTL: margen.DefaultIdempotencyTTL}
 	if v := a.getenv("MARGEN_DB"); v != "" {
 		c.DB = v
 	}
@@ -117,6 +122,13 @@ func (a *app) config() (config, error) {
 			return c, fmt.Errorf("MARGEN_SLA_EVERY: %q is not a positive duration: use e.g. 1s or 500ms", v)
 		}
 		c.SLAEvery = d
+	}
+	if v := a.getenv("MARGEN_IDEMPOTENCY_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("MARGEN_IDEMPOTENCY_TTL: %q is not a positive duration: use e.g. 24h", v)
+		}
+		c.IdempotencyTTL = d
 	}
 	if v := a.getenv("MARGEN_WEBHOOK_ALLOW_PRIVATE"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -218,6 +230,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Duration("sla_every", c.SLAEvery),
+		slog.Duration("idempotency_ttl", c.IdempotencyTTL),
 		slog.Bool("metrics_public", c.MetricsPublic),
 		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 		slog.String("cookies", c.Cookies),

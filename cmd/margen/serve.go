@@ -16,6 +16,7 @@ import (
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/web"
@@ -33,6 +34,8 @@ const (
 	// shutdownTimeout bounds how long in-flight requests may take to finish
 	// once a shutdown is asked for.
 	shutdownTimeout = 20 * time.Second
+	// purgeKeepJobs is how long done and cancelled jobs stay in the queue.
+	purgeKeepJobs = 7 * 24 * time.Hour
 )
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
@@ -61,6 +64,7 @@ Example:
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on, host:port (env MARGEN_ADDR)")
 	fs.dbFlag(&cfg)
 	fs.DurationVar(&cfg.SLAEvery, "sla-every", cfg.SLAEvery, "how often the SLA worker looks for overdue approval requests (env MARGEN_SLA_EVERY)")
+	fs.DurationVar(&cfg.IdempotencyTTL, "idempotency-ttl", cfg.IdempotencyTTL, "how long the first answer to an Idempotency-Key is replayed (env MARGEN_IDEMPOTENCY_TTL)")
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", cfg.WebhookAllowPrivate, "let webhooks deliver to loopback and private addresses (env MARGEN_WEBHOOK_ALLOW_PRIVATE)")
 	fs.BoolVar(&cfg.MetricsPublic, "metrics-public", cfg.MetricsPublic, "serve /metrics to any client, not only this machine (env MARGEN_METRICS_PUBLIC)")
 	insecure := fs.Bool("insecure-cookies", false, "send the web session cookie without Secure, for plain-HTTP local use only (env MARGEN_COOKIES=insecure)")
@@ -101,6 +105,9 @@ Example:
 	if cfg.DBMaxConns <= 0 || cfg.DBConnWait <= 0 || cfg.StreamsPerMember <= 0 || cfg.StreamsPerOrg <= 0 {
 		return &usageError{"--db-max-conns, --db-conn-wait, --max-streams-per-member and --max-streams-per-org must be positive", fs.usage}
 	}
+	if cfg.IdempotencyTTL <= 0 {
+		return &usageError{"--idempotency-ttl must be a positive duration, like 24h", fs.usage}
+	}
 	return serve(ctx, a, cfg)
 }
 
@@ -136,7 +143,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	defer engine.Close()
 
 	// The background work: the event broker (the live stream), the SLA
-	// worker and the webhook delivery worker. They share one context that
+	// worker, the webhook dispatcher and the job runner. They share one context that
 	// is cancelled after the HTTP server has stopped, so no handler talks to
 	// a stopped worker; the defer runs before engine.Close and st.Close.
 	met := metrics.New(metrics.Options{Counts: st, Clock: clock, Logger: log})
@@ -145,12 +152,19 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		Notify: broker.Notify, Observe: met.ApprovalAnswered})
 	deliveries := webhook.NewWorker(st, webhook.Options{Clock: clock, Logger: log, OnFailure: met.WebhookFailure,
 		AllowPrivate: cfg.WebhookAllowPrivate})
+	// The durable job queue runs every kind of background job; webhook
+	// deliveries are jobs enqueued with their deliveries.
+	runner := jobs.New(st, jobs.Options{Clock: clock, Logger: log})
+	runner.Register(margen.JobWebhookDelivery, deliveries.Kind())
+	// Hourly: expired idempotency records, and jobs finished a week ago.
+	runner.Register(margen.JobPurge, jobs.Purge(st, purgeKeepJobs, time.Hour))
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	for name, run := range map[string]func(context.Context){
 		"events":   broker.Run,
 		"sla":      func(ctx context.Context) { approvals.RunSLA(ctx, cfg.SLAEvery) },
 		"webhooks": deliveries.Run,
+		"jobs":     runner.Run,
 		"sessions": func(ctx context.Context) { st.Sessions().RunSweep(ctx, 10*time.Minute) },
 	} {
 		workers.Go(func() {
@@ -173,7 +187,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
 		StreamsPerMember: cfg.StreamsPerMember, StreamsPerOrg: cfg.StreamsPerOrg,
 		Metrics: met, MetricsPublic: cfg.MetricsPublic,
-		TokenLimit: tokenLimit, AddressLimit: addrLimit})
+		TokenLimit: tokenLimit, AddressLimit: addrLimit, IdempotencyTTL: cfg.IdempotencyTTL})
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func RunControl(t *testing.T, newDSN func(*testing.T) string) {
 		{"Webhooks", testWebhooks},
 		{"WebhookRollback", testWebhookRollback},
 		{"DispatchConcurrent", testDispatchConcurrent},
-		{"ClaimConcurrent", testClaimConcurrent},
+		{"DeliveryClaimConcurrent", testDeliveryClaimConcurrent},
 		{"DeliveryLifecycle", testDeliveryLifecycle},
 	}
 	for _, tt := range tests {
@@ -524,7 +524,7 @@ func testApprovalIdempotency(t *testing.T, db *store.DB, _ func() *store.DB) {
 	org, owner := newOrg(t, db, "approval-idem")
 	ana := newMember(t, db, org.ID, "ana")
 	asked := ask(t, db, org.ID, ana.ID, clockAt, 10, 20)
-	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h1", Status: 200, Body: []byte(`{}`)}
+	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h1", Response: []byte(`{}`)}
 	if _, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked[0].ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID}, idem); err != nil {
 		t.Fatal(err)
@@ -535,7 +535,7 @@ func testApprovalIdempotency(t *testing.T, db *store.DB, _ func() *store.DB) {
 	}
 	before := snap(t, db, org.ID)
 	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked[1].ApprovalID, Status: margen.ApprovalApproved,
-		Actor: owner.ID}, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h2", Status: 200})
+		Actor: owner.ID}, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h2", Response: []byte("r")})
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a reused key", before, snap(t, db, org.ID))
 	if a, _ := db.GetApproval(ctx, org.ID, asked[1].ApprovalID); a.Status != margen.ApprovalPending {
@@ -598,7 +598,7 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 			Description: "let them use the staff ATM"}
 		var idem *margen.Idempotency
 		if key != "" {
-			idem = &margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: key, RequestHash: "h", Status: 201, Body: []byte(`{}`)}
+			idem = &margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: key, RequestHash: "h", Response: []byte(`{}`)}
 		}
 		return d, a, idem
 	}
@@ -636,7 +636,7 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 		ed.ApproverRole != "supervisor" || ed.DueAt != a.DueAt.Format(time.RFC3339) || ed.Outcome != margen.OutcomeNeedsApproval {
 		t.Fatalf("audit data = %+v", ed)
 	}
-	if rec, err := db.Idempotency(ctx, org.ID, ana.ID, "exc-1"); err != nil || rec.Status != 201 {
+	if rec, err := db.Idempotency(ctx, org.ID, ana.ID, "exc-1"); err != nil || string(rec.Response) != `{}` {
 		t.Fatalf("idempotency = %+v, %v", rec, err)
 	}
 
@@ -717,10 +717,10 @@ func testControlTenancy(t *testing.T, db *store.DB, _ func() *store.DB) {
 		func() error {
 			x := del
 			x.OrgID = B
-			return db.FinishDelivery(ctx, &x, margen.DeliveryAttempt{StatusCode: 200}, nil)
+			return db.FinishDelivery(ctx, &x, margen.DeliveryAttempt{StatusCode: 200}, nil, margen.JobResult{})
 		},
 		func() error {
-			return db.FinishDelivery(ctx, &margen.Delivery{OrgID: B, ID: "msg_missing"}, margen.DeliveryAttempt{StatusCode: 200}, nil)
+			return db.FinishDelivery(ctx, &margen.Delivery{OrgID: B, ID: "msg_missing"}, margen.DeliveryAttempt{StatusCode: 200}, nil, margen.JobResult{})
 		})
 	if l, err := db.ListApprovals(ctx, B, margen.ApprovalFilter{MemberID: a.member.ID}); err != nil || len(l) != 0 {
 		t.Fatalf("B lists A's approvals: %+v, %v", l, err)
@@ -938,7 +938,7 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("dispatch without endpoints = %d", n)
 	}
 	w1 := &margen.Webhook{OrgID: org.ID, URL: "https://one.test/hook", Events: []string{margen.EventApprovalRequested, margen.EventApprovalDecided}}
-	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "wh-1", RequestHash: "h", Status: 201}
+	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "wh-1", RequestHash: "h", Response: []byte("r")}
 	if err := db.CreateWebhook(ctx, w1, owner.ID, idem); err != nil {
 		t.Fatal(err)
 	}
@@ -1058,6 +1058,9 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 	if n, err := db.PendingDeliveries(ctx); err != nil || n != 0 {
 		t.Fatalf("PendingDeliveries = %d, %v", n, err)
 	}
+	if n, err := db.PendingJobs(ctx, time.Now().Add(1000*time.Hour)); err != nil || n != 0 {
+		t.Fatalf("PendingJobs after deleting the endpoints = %d, %v (their jobs are cancelled)", n, err)
+	}
 	// A new endpoint after a quiet spell starts from now.
 	announce(t, db, org.ID, ana.ID, margen.OutcomeAllowed)
 	w3 := newWebhook(t, db, org.ID, margen.EventDecisionMade)
@@ -1101,7 +1104,7 @@ func testWebhookRollback(t *testing.T, db *store.DB, _ func() *store.DB) {
 	// The last statement (idempotency, after the audit entries) fails.
 	err = db.DecideBatch(ctx, q, func(st *margen.BatchState) (*margen.BatchWrite, error) {
 		w, err := announceFunc(org.ID, ana.ID, margen.OutcomeDenied, margen.OutcomeNeedsApproval)(st)
-		k := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "dup", RequestHash: "h", Status: 201}
+		k := margen.Idempotency{OrgID: org.ID, MemberID: ana.ID, Key: "dup", RequestHash: "h", Response: []byte("r")}
 		w.Idem = append(w.Idem, k, k)
 		return w, err
 	})
@@ -1221,8 +1224,16 @@ func testDispatchConcurrent(t *testing.T, db *store.DB, reopen func() *store.DB)
 	}
 }
 
-// testClaimConcurrent: claimers in two processes never get the same delivery.
-func testClaimConcurrent(t *testing.T, db *store.DB, reopen func() *store.DB) {
+// deliveryClaim claims due delivery jobs.
+func deliveryClaim(t *testing.T, db *store.DB, at time.Time, lease time.Duration, limit int) ([]margen.Job, error) {
+	t.Helper()
+	return db.ClaimJobs(ctxT(t), margen.JobClaim{Kinds: []string{margen.JobWebhookDelivery}, Owner: "test",
+		Now: at, Lease: lease, Limit: limit})
+}
+
+// testDeliveryClaimConcurrent: every delivery has one job, and claimers in
+// two processes never get the same one.
+func testDeliveryClaimConcurrent(t *testing.T, db *store.DB, reopen func() *store.DB) {
 	ctx := ctxT(t)
 	db2 := reopen()
 	org, _ := newOrg(t, db, "claims")
@@ -1236,6 +1247,9 @@ func testClaimConcurrent(t *testing.T, db *store.DB, reopen func() *store.DB) {
 	for dispatch(t, db, org.ID, 500) > 0 {
 	}
 	const total = 200
+	if n, err := db.PendingJobs(ctx, time.Now().Add(1000*time.Hour)); err != nil || n != total {
+		t.Fatalf("PendingJobs = %d, %v; want %d", n, err, total)
+	}
 	now := time.Now().Add(time.Second)
 	var mu sync.Mutex
 	claimed := map[string]int{}
@@ -1245,24 +1259,24 @@ func testClaimConcurrent(t *testing.T, db *store.DB, reopen func() *store.DB) {
 		wg.Go(func() {
 			h := []*store.DB{db, db2}[c%2]
 			for {
-				var ds []margen.Delivery
+				var js []margen.Job
 				err := retry(func() error {
 					var err error
-					ds, err = h.ClaimDeliveries(ctx, now, time.Minute, 7)
+					js, err = deliveryClaim(t, h, now, time.Minute, 7)
 					return err
 				})
 				if err != nil {
 					errs <- err
 					return
 				}
-				if len(ds) == 0 {
+				if len(js) == 0 {
 					return
 				}
 				mu.Lock()
-				for _, d := range ds {
-					claimed[d.ID]++
-					if d.URL != hook.URL || d.Secret != hook.Secret || d.Attempts != 1 || d.OrgID != org.ID || len(d.Payload) == 0 {
-						errs <- fmt.Errorf("claimed %+v", d)
+				for _, j := range js {
+					claimed[j.UniqueKey]++
+					if j.Attempts != 1 || j.OrgID != org.ID || string(j.Payload) != `{"delivery":"`+j.UniqueKey+`"}` {
+						errs <- fmt.Errorf("claimed %+v", j)
 					}
 				}
 				mu.Unlock()
@@ -1281,17 +1295,21 @@ func testClaimConcurrent(t *testing.T, db *store.DB, reopen func() *store.DB) {
 		if k != 1 {
 			t.Fatalf("delivery %s claimed %d times", id, k)
 		}
+		d, err := db.DeliveryForAttempt(ctx, org.ID, id)
+		if err != nil || d.URL != hook.URL || d.Secret != hook.Secret || d.Status != margen.DeliveryPending || len(d.Payload) == 0 {
+			t.Fatalf("DeliveryForAttempt = %+v, %v", d, err)
+		}
 	}
 	// All are leased: nothing more until the lease runs out.
-	if ds, err := db.ClaimDeliveries(ctx, now.Add(59*time.Second), time.Minute, 500); err != nil || len(ds) != 0 {
-		t.Fatalf("claim under lease = %d, %v", len(ds), err)
+	if js, err := deliveryClaim(t, db, now.Add(59*time.Second), time.Minute, 500); err != nil || len(js) != 0 {
+		t.Fatalf("claim under lease = %d, %v", len(js), err)
 	}
-	ds, err := db2.ClaimDeliveries(ctx, now.Add(time.Minute), time.Minute, 500)
-	if err != nil || len(ds) != total || ds[0].Attempts != 2 {
-		t.Fatalf("claim after the lease = %d, %v", len(ds), err)
+	js, err := deliveryClaim(t, db2, now.Add(time.Minute), time.Minute, 500)
+	if err != nil || len(js) != total || js[0].Attempts != 2 {
+		t.Fatalf("claim after the lease = %d, %v", len(js), err)
 	}
-	for i := 1; i < len(ds); i++ {
-		if ds[i].NextAt.Before(ds[i-1].NextAt) {
+	for i := 1; i < len(js); i++ {
+		if js[i].RunAt.Before(js[i-1].RunAt) {
 			t.Fatalf("claims not in due order")
 		}
 	}
@@ -1301,54 +1319,80 @@ func testDeliveryLifecycle(t *testing.T, db *store.DB, _ func() *store.DB) {
 	ctx := ctxT(t)
 	org, owner := newOrg(t, db, "delivery")
 	ana := newMember(t, db, org.ID, "ana")
-	newWebhook(t, db, org.ID, margen.EventDecisionMade)
+	hook := newWebhook(t, db, org.ID, margen.EventDecisionMade)
 	announce(t, db, org.ID, ana.ID, margen.OutcomeAllowed)
 	if n := dispatch(t, db, org.ID, 100); n != 1 {
 		t.Fatalf("dispatch = %d", n)
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond).Add(time.Second)
-	claim := func(at time.Time, want int) []margen.Delivery {
+	claim := func(at time.Time, want int) []margen.Job {
 		t.Helper()
-		ds, err := db.ClaimDeliveries(ctx, at, 30*time.Second, 10)
-		if err != nil || len(ds) != want {
-			t.Fatalf("claim at %v = %d, %v; want %d", at.Sub(now), len(ds), err, want)
+		js, err := deliveryClaim(t, db, at, 30*time.Second, 10)
+		if err != nil || len(js) != want {
+			t.Fatalf("claim at %v = %d, %v; want %d", at.Sub(now), len(js), err, want)
 		}
-		return ds
+		return js
+	}
+	delivery := func(j margen.Job) *margen.Delivery {
+		t.Helper()
+		d, err := db.DeliveryForAttempt(ctx, org.ID, j.UniqueKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
 	}
 	first := claim(now, 1)[0]
 	claim(now.Add(10*time.Second), 0) // leased
 	second := claim(now.Add(31*time.Second), 1)[0]
-	if first.ID != second.ID || first.Attempts != 1 || second.Attempts != 2 {
+	if first.ID != second.ID || first.Attempts != 1 || second.Attempts != 2 || first.LeaseOwner == second.LeaseOwner {
 		t.Fatalf("claims = %+v / %+v", first, second)
 	}
+	if d := delivery(first); d.URL != hook.URL || d.Secret != hook.Secret || d.Attempts != 0 {
+		t.Fatalf("delivery to send = %+v", d)
+	}
 	// The first worker's lease ran out: its failure is recorded but cannot
-	// reschedule the delivery the second worker holds.
+	// reschedule the delivery the second worker holds, nor its job.
 	stale := now.Add(5 * time.Second)
-	if err := db.FinishDelivery(ctx, &first, margen.DeliveryAttempt{At: now.Add(32 * time.Second), Error: "timeout", DurationMS: 30000}, &stale); err != nil {
+	d1 := delivery(first)
+	if err := db.FinishDelivery(ctx, d1, margen.DeliveryAttempt{At: now.Add(32 * time.Second), Error: "timeout", DurationMS: 30000},
+		&first, margen.JobResult{At: now.Add(32 * time.Second), Error: "timeout", RetryAt: &stale}); err != nil {
 		t.Fatal(err)
+	}
+	if d1.Status != margen.DeliveryPending || d1.Attempts != 1 || !d1.NextAt.Before(stale) {
+		t.Fatalf("after a stale attempt = %+v", d1)
 	}
 	claim(now.Add(40*time.Second), 0)
 	long := strings.Repeat("é", 1500) // 3000 bytes
 	retryAt := now.Add(2 * time.Minute)
-	if err := db.FinishDelivery(ctx, &second, margen.DeliveryAttempt{At: now.Add(33 * time.Second), StatusCode: 500,
-		Response: long, DurationMS: 12}, &retryAt); err != nil {
+	d2 := delivery(second)
+	if err := db.FinishDelivery(ctx, d2, margen.DeliveryAttempt{At: now.Add(33 * time.Second), StatusCode: 500,
+		Response: long, DurationMS: 12}, &second, margen.JobResult{Error: "receiver answered 500", RetryAt: &retryAt}); err != nil {
 		t.Fatal(err)
 	}
-	if second.Status != margen.DeliveryPending || !second.NextAt.Equal(retryAt) || second.LastStatus != 500 {
-		t.Fatalf("after a retryable failure = %+v", second)
+	if d2.Status != margen.DeliveryPending || !d2.NextAt.Equal(retryAt) || d2.LastStatus != 500 || d2.Attempts != 2 {
+		t.Fatalf("after a retryable failure = %+v", d2)
+	}
+	if j, err := db.GetJob(ctx, second.ID); err != nil || j.Status != margen.JobPending || !j.RunAt.Equal(retryAt) ||
+		j.LastError != "receiver answered 500" || j.LeaseOwner != "" {
+		t.Fatalf("job after a retryable failure = %+v, %v", j, err)
 	}
 	claim(now.Add(time.Minute), 0)
 	third := claim(retryAt, 1)[0]
 	if third.Attempts != 3 {
 		t.Fatalf("third attempt = %+v", third)
 	}
-	if err := db.FinishDelivery(ctx, &third, margen.DeliveryAttempt{At: retryAt.Add(time.Second), StatusCode: 204, DurationMS: 3}, nil); err != nil {
+	d3 := delivery(third)
+	if err := db.FinishDelivery(ctx, d3, margen.DeliveryAttempt{At: retryAt.Add(time.Second), StatusCode: 204, DurationMS: 3},
+		&third, margen.JobResult{At: retryAt.Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	if third.Status != margen.DeliveryDelivered {
-		t.Fatalf("after success = %+v", third)
+	if d3.Status != margen.DeliveryDelivered {
+		t.Fatalf("after success = %+v", d3)
 	}
-	g, err := db.GetDelivery(ctx, org.ID, third.ID)
+	if j, err := db.GetJob(ctx, third.ID); err != nil || j.Status != margen.JobDone || !j.FinishedAt.Equal(retryAt.Add(time.Second)) {
+		t.Fatalf("job after success = %+v, %v", j, err)
+	}
+	g, err := db.GetDelivery(ctx, org.ID, d3.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1365,8 +1409,11 @@ func testDeliveryLifecycle(t *testing.T, db *store.DB, _ func() *store.DB) {
 	if n, _ := db.PendingDeliveries(ctx); n != 0 {
 		t.Fatalf("PendingDeliveries = %d", n)
 	}
+	if n, _ := db.PendingJobs(ctx, time.Now().Add(1000*time.Hour)); n != 0 {
+		t.Fatalf("PendingJobs = %d", n)
+	}
 
-	// Replay: queued again now, audited.
+	// Replay: queued again now with a fresh attempt budget, audited.
 	r, err := db.ReplayDelivery(ctx, org.ID, g.ID, owner.ID, margen.SystemClock{}.Now())
 	if err != nil || r.Status != margen.DeliveryPending || len(r.History) != 3 {
 		t.Fatalf("replayed = %+v, %v", r, err)
@@ -1375,15 +1422,20 @@ func testDeliveryLifecycle(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("audit = %+v", last)
 	}
 	again := claim(time.Now().Add(time.Second), 1)[0]
-	if again.ID != g.ID || again.Attempts != 4 {
+	if again.UniqueKey != g.ID || again.ID != third.ID || again.Attempts != 1 {
 		t.Fatalf("claim after replay = %+v", again)
 	}
 	// Giving up: a transport error and no next attempt.
-	if err := db.FinishDelivery(ctx, &again, margen.DeliveryAttempt{Error: "connection refused"}, nil); err != nil {
+	da := delivery(again)
+	if err := db.FinishDelivery(ctx, da, margen.DeliveryAttempt{Error: "connection refused"}, &again,
+		margen.JobResult{Error: "connection refused"}); err != nil {
 		t.Fatal(err)
 	}
-	if again.Status != margen.DeliveryFailed {
-		t.Fatalf("given up = %+v", again)
+	if da.Status != margen.DeliveryFailed {
+		t.Fatalf("given up = %+v", da)
+	}
+	if j, err := db.GetJob(ctx, again.ID); err != nil || j.Status != margen.JobDead || j.LastError != "connection refused" {
+		t.Fatalf("dead job = %+v, %v", j, err)
 	}
 	failed := allDeliveries(t, db, org.ID, margen.DeliveryFilter{Status: margen.DeliveryFailed})
 	if len(failed) != 1 || failed[0].LastStatus != 0 || failed[0].Attempts != 4 {

@@ -164,7 +164,7 @@ func (d *Decider) Decide(st *margen.BatchState) (*margen.BatchWrite, error) {
 			Subject: x.ID, Data: json.RawMessage(fmt.Sprintf(`{"action":%q,"amount":%d}`, action, r.Amount))})
 		if r.IdemKey != "" {
 			w.Idem = append(w.Idem, margen.Idempotency{OrgID: r.OrgID, MemberID: r.MemberID, Key: r.IdemKey,
-				RequestHash: "h-" + r.IdemKey, Status: 201, Body: []byte(`{"id":"` + x.ID + `"}`), CreatedAt: at})
+				RequestHash: "h-" + r.IdemKey, Response: []byte(`{"id":"` + x.ID + `"}`), CreatedAt: at})
 		}
 		d.Out[i] = x
 	}

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 		{"DecideBatchRollsBackOnDecideError", testDecideError},
 		{"DecideBatchRollsBackOnFailedInsert", testDecideFailedInsert},
 		{"DecideBatchIdempotency", testDecideIdempotency},
+		{"IdempotencyExpiry", testIdempotencyExpiry},
 		{"DecideBatchApprovals", testDecideApprovals},
 		{"DecideBatchConcurrent", testDecideConcurrent},
 		{"DecideBatchConcurrentOrgs", testDecideConcurrentOrgs},
@@ -543,16 +544,22 @@ func testPolicies(t *testing.T, db *store.DB) {
 func testPolicyIdempotency(t *testing.T, db *store.DB) {
 	ctx := ctxT(t)
 	org, owner := newOrg(t, db, "idem-policy")
-	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "publish-1", RequestHash: "abc", Status: 201, Body: []byte(`{"version":1}`)}
+	// The answer is rendered from the version the store numbered.
+	idem := &margen.IdemWrite[*margen.PolicyVersion]{
+		Record: margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "publish-1", RequestHash: "abc"},
+		Respond: func(pv *margen.PolicyVersion) ([]byte, error) {
+			return fmt.Appendf(nil, `{"version":%d}`, pv.Version), nil
+		}}
 	if err := db.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: "a", CreatedBy: owner.ID}, idem); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Idempotency(ctx, org.ID, owner.ID, "publish-1")
-	if err != nil || got.Status != 201 || string(got.Body) != `{"version":1}` || got.RequestHash != "abc" {
+	if err != nil || string(got.Response) != `{"version":1}` || got.RequestHash != "abc" ||
+		!got.ExpiresAt.Equal(got.CreatedAt.Add(margen.DefaultIdempotencyTTL)) {
 		t.Fatalf("Idempotency = %+v, %v", got, err)
 	}
 	before := snap(t, db, org.ID)
-	again := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "publish-1", RequestHash: "abc", Status: 201}
+	again := fixedIdem(margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "publish-1", RequestHash: "abc"})
 	err = db.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: "b", CreatedBy: owner.ID}, again)
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a replayed PublishPolicy", before, snap(t, db, org.ID))
@@ -563,10 +570,17 @@ func testPolicyIdempotency(t *testing.T, db *store.DB) {
 	// The same key of another member is another key.
 	m := newMember(t, db, org.ID, "manager")
 	if err := db.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: "c", CreatedBy: m.ID},
-		&margen.Idempotency{OrgID: org.ID, MemberID: m.ID, Key: "publish-1", RequestHash: "x", Status: 201}); err != nil {
+		fixedIdem(margen.Idempotency{OrgID: org.ID, MemberID: m.ID, Key: "publish-1", RequestHash: "x"})); err != nil {
 		t.Fatal(err)
 	}
 	verifyAudit(t, db, org.ID)
+}
+
+// fixedIdem is an idempotency write whose answer does not depend on the
+// version published.
+func fixedIdem(rec margen.Idempotency) *margen.IdemWrite[*margen.PolicyVersion] {
+	return &margen.IdemWrite[*margen.PolicyVersion]{Record: rec,
+		Respond: func(*margen.PolicyVersion) ([]byte, error) { return []byte("r"), nil }}
 }
 
 func testDecideBatch(t *testing.T, db *store.DB) {
@@ -645,7 +659,7 @@ func testDecideBatch(t *testing.T, db *store.DB) {
 	if c, ok := seen.Customers[margen.OrgRef{OrgID: org.ID, Ref: "c1"}]; !ok || c.ID != margen.CustomerID(org.ID, "c1") {
 		t.Fatalf("second state customers = %+v", seen.Customers)
 	}
-	if rec, ok := seen.Idem[margen.IdemKey{OrgID: org.ID, MemberID: m.ID, Key: "k1"}]; !ok || rec.Status != 201 {
+	if rec, ok := seen.Idem[margen.IdemKey{OrgID: org.ID, MemberID: m.ID, Key: "k1"}]; !ok || len(rec.Response) == 0 {
 		t.Fatalf("second state idem = %+v", seen.Idem)
 	}
 	if d2.Out[0].Outcome != margen.OutcomeAllowed || d2.Out[1].ID != "" {
@@ -752,8 +766,70 @@ func testDecideIdempotency(t *testing.T, db *store.DB) {
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a replayed decision key", before, snap(t, db, org.ID))
 	rec, err := db.Idempotency(ctx, org.ID, m.ID, "once")
-	if err != nil || !strings.Contains(string(rec.Body), d.Out[0].ID) {
+	if err != nil || !strings.Contains(string(rec.Response), d.Out[0].ID) {
 		t.Fatalf("stored answer = %+v, %v", rec, err)
+	}
+}
+
+// testIdempotencyExpiry: a record answers for its key until it expires;
+// then a write may take the key again, and the purge deletes what expired.
+func testIdempotencyExpiry(t *testing.T, db *store.DB) {
+	ctx := ctxT(t)
+	org, owner := newOrg(t, db, "idem-expiry")
+	expires := clockAt.Add(time.Hour)
+	rec := func(hash string, at time.Time) *margen.Idempotency {
+		return &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "k", RequestHash: hash,
+			Response: []byte(hash), CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+	}
+	refusal := func(idem *margen.Idempotency) error {
+		return db.RecordRefusal(ctx, &margen.Refusal{OrgID: org.ID, MemberID: owner.ID, ReasonKind: margen.RefusalOther,
+			Left: margen.LeftUnknown}, nil, idem)
+	}
+	if err := refusal(rec("first", clockAt)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Idempotency(ctx, org.ID, owner.ID, "k")
+	if err != nil || !got.ExpiresAt.Equal(expires) || !got.Live(expires.Add(-time.Microsecond)) || got.Live(expires) {
+		t.Fatalf("record = %+v, %v", got, err)
+	}
+	wantCode(t, refusal(rec("early", expires.Add(-time.Microsecond))), margen.ECONFLICT, "error.idempotency_exists")
+	// Expired: the key is free again, on every write path (the approval
+	// resolution writes its record its own way on PostgreSQL).
+	if err := refusal(rec("second", expires)); err != nil {
+		t.Fatalf("reusing an expired key: %v", err)
+	}
+	if got, _ := db.Idempotency(ctx, org.ID, owner.ID, "k"); got.RequestHash != "second" || string(got.Response) != "second" {
+		t.Fatalf("replaced record = %+v", got)
+	}
+	asked := ask(t, db, org.ID, owner.ID, clockAt, 10)[0]
+	later := expires.Add(time.Hour)
+	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalRejected,
+		Actor: owner.ID, At: later}, rec("third", later.Add(-time.Minute)))
+	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
+	if _, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalRejected,
+		Actor: owner.ID, At: later}, rec("third", later)); err != nil {
+		t.Fatalf("resolving with an expired key: %v", err)
+	}
+	if got, _ := db.Idempotency(ctx, org.ID, owner.ID, "k"); got.RequestHash != "third" {
+		t.Fatalf("record after the resolution = %+v", got)
+	}
+	// The purge deletes what expired, and only that.
+	other := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "other", RequestHash: "h", Response: []byte("r"),
+		CreatedAt: clockAt, ExpiresAt: later.Add(2 * time.Hour)}
+	if err := refusal(other); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PurgeIdempotency(ctx, later.Add(time.Hour-time.Microsecond), 100); err != nil || n != 0 {
+		t.Fatalf("purge before the expiry = %d, %v", n, err)
+	}
+	if n, err := db.PurgeIdempotency(ctx, later.Add(time.Hour), 100); err != nil || n != 1 {
+		t.Fatalf("purge = %d, %v", n, err)
+	}
+	if _, err := db.Idempotency(ctx, org.ID, owner.ID, "k"); !margen.IsCode(err, margen.ENOTFOUND) {
+		t.Fatalf("purged record: %v", err)
+	}
+	if _, err := db.Idempotency(ctx, org.ID, owner.ID, "other"); err != nil {
+		t.Fatalf("live record purged: %v", err)
 	}
 }
 
@@ -894,14 +970,14 @@ func testReactions(t *testing.T, db *store.DB) {
 	actID := s.decision.ActID
 	r := &margen.Reaction{OrgID: s.org.ID, ActID: actID, Source: margen.SourceEmployee, Sentiment: margen.SentimentPositive,
 		Note: "smiled", MemberID: s.member.ID}
-	idem := &margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "react-1", RequestHash: "h", Status: 201}
+	idem := &margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "react-1", RequestHash: "h", Response: []byte("r")}
 	if err := db.RecordReaction(ctx, r, idem); err != nil {
 		t.Fatal(err)
 	}
 	before := snap(t, db, s.org.ID)
 	// The same key again: conflict, nothing written (even for a valid reaction).
 	err := db.RecordReaction(ctx, &margen.Reaction{OrgID: s.org.ID, ActID: actID, Source: margen.SourceCustomer,
-		Sentiment: margen.SentimentPositive}, &margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "react-1", RequestHash: "h", Status: 201})
+		Sentiment: margen.SentimentPositive}, &margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "react-1", RequestHash: "h", Response: []byte("r")})
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a replayed reaction", before, snap(t, db, s.org.ID))
 	// A second employee reaction: conflict.
@@ -937,7 +1013,7 @@ func testRefusals(t *testing.T, db *store.DB) {
 	s := seedOrg(t, db, "refusals")
 	r := &margen.Refusal{OrgID: s.org.ID, MemberID: s.member.ID, Wanted: "pay with an ATM nearby", ReasonKind: margen.RefusalNoRule,
 		Left: margen.LeftLost, Note: "stranded tourist", CreatedAt: clockAt}
-	idem := &margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "no-1", RequestHash: "h", Status: 201}
+	idem := &margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "no-1", RequestHash: "h", Response: []byte("r")}
 	if err := db.RecordRefusal(ctx, r, nil, idem); err != nil {
 		t.Fatal(err)
 	}
@@ -947,7 +1023,7 @@ func testRefusals(t *testing.T, db *store.DB) {
 	}
 	before := snap(t, db, s.org.ID)
 	err = db.RecordRefusal(ctx, &margen.Refusal{OrgID: s.org.ID, MemberID: s.member.ID, Wanted: "again", ReasonKind: margen.RefusalNoRule}, nil,
-		&margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "no-1", RequestHash: "h", Status: 201})
+		&margen.Idempotency{OrgID: s.org.ID, MemberID: s.member.ID, Key: "no-1", RequestHash: "h", Response: []byte("r")})
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a replayed refusal", before, snap(t, db, s.org.ID))
 

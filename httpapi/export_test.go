@@ -1,0 +1,4 @@
+package httpapi
+
+// EncodeAnswer is encodeAnswer, for the tests.
+var EncodeAnswer = encodeAnswer
