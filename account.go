@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // AccountStore is what the web pages need of the database beyond Store:
@@ -21,6 +22,41 @@ type AccountStore interface {
 	// SearchCustomers finds up to limit customers whose name or reference
 	// contains query (case-insensitive), by name.
 	SearchCustomers(ctx context.Context, orgID, query string, limit int) ([]Customer, error)
+	// UpdateMember sets a member's access level, policy role and team (a
+	// team slug of the organisation, or "" for none).
+	UpdateMember(ctx context.Context, orgID, memberID, access, role, team, actor string) error
+
+	// CreateInvitation stores an invitation (its token's hash).
+	CreateInvitation(ctx context.Context, inv *Invitation, actor string) error
+	// InvitationByHash finds an invitation by its token's hash, in any
+	// organisation (the link names it), used or not; else ENOTFOUND.
+	InvitationByHash(ctx context.Context, hash []byte) (*Invitation, error)
+	// AcceptInvitation creates the invited member (login, name, password
+	// hash and language from m; access, role and team from the invitation)
+	// and marks the invitation used, at the moment at, atomically. A used
+	// invitation is ECONFLICT "error.invitation_used", an expired one
+	// ECONFLICT "error.invitation_expired"; a login already taken is
+	// ECONFLICT "error.login_taken" and leaves the invitation unused.
+	AcceptInvitation(ctx context.Context, hash []byte, m *Member, at time.Time) (*Invitation, error)
+	// ListInvitations lists the organisation's invitations, newest first.
+	ListInvitations(ctx context.Context, orgID string) ([]Invitation, error)
+}
+
+// Invitation is a one-time link that lets a new member set their password
+// and sign in; only the SHA-256 of its random token is stored.
+type Invitation struct {
+	ID        string
+	OrgID     string
+	TokenHash []byte
+	Name      string // how the inviter calls them
+	Access    string
+	Role      string
+	Team      string
+	CreatedBy string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	MemberID  string // the member it created, once used
 }
 
 // MemberStamp is a fingerprint of what a member's sign-in depends on: being
@@ -63,3 +99,21 @@ func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
 // ValidLogin reports whether s may be a member's login: 2 to 40 lowercase
 // letters, digits, '.', '_' and '-'.
 func ValidLogin(s string) bool { return loginPattern.MatchString(s) }
+
+// MayManage reports whether actor may change target (their access level,
+// role, team, password or activity) and leave them with access level
+// access: only managers and owners manage people, never themselves here
+// (their own account page does that), never someone who ranks above them,
+// and nobody grants an access level above their own. Every door that
+// changes a member asks this; nobody else decides it.
+func MayManage(actor, target *Member, access string) bool {
+	return AccessAtLeast(actor, AccessManager) && actor.ID != target.ID &&
+		WithinRank(actor.Access, target.Access) && AccessRank(access) > 0 && WithinRank(actor.Access, access)
+}
+
+// WithinRank reports whether access ranks no higher than actorAccess: the
+// one rule for who may give an access level or change a member, asked by
+// MayManage (the web's people pages) and the importer.
+func WithinRank(actorAccess, access string) bool {
+	return AccessRank(access) <= AccessRank(actorAccess)
+}

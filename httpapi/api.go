@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"sync"
 	"time"
 
@@ -120,9 +119,6 @@ type server struct {
 	inflightMu sync.Mutex
 	inflight   map[margen.IdemKey]struct{}
 	idemTTL    time.Duration
-
-	// parseSlots bounds the policy documents parsed at once.
-	parseSlots chan struct{}
 
 	tokenLimit *ratelimit.Limiter
 	addrLimit  *ratelimit.Limiter
@@ -241,7 +237,6 @@ func New(cfg Config) (http.Handler, error) {
 		inflight: make(map[margen.IdemKey]struct{}),
 		idemTTL:  cfg.IdempotencyTTL,
 
-		parseSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
 		tokenLimit: cfg.TokenLimit,
 		addrLimit:  cfg.AddressLimit,
 

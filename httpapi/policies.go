@@ -1,18 +1,15 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"mime"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/policy"
 )
 
@@ -63,21 +60,8 @@ func (s *server) readPolicy(w http.ResponseWriter, r *http.Request, st *reqState
 		s.problem(w, r, err)
 		return nil, nil, false
 	}
-	pol, err := s.parsePolicy(r.Context(), src)
+	pol, err := decision.CheckPolicy(r.Context(), s.store, st.org, src)
 	if err != nil {
-		var pe policy.Errors
-		if !errors.As(err, &pe) {
-			s.problem(w, r, err)
-			return nil, nil, false
-		}
-		s.problem(w, r, policyProblem(pe))
-		return nil, nil, false
-	}
-	if pol.Currency() != st.org.Currency {
-		s.problem(w, r, margen.Invalid("currency", "error.policy_currency", "currency", pol.Currency(), "expected", st.org.Currency))
-		return nil, nil, false
-	}
-	if err := s.checkRoles(r, st, pol); err != nil {
 		s.problem(w, r, err)
 		return nil, nil, false
 	}
@@ -147,78 +131,6 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 		out, err = ic.sentOr(func() ([]byte, error) { return render(pv) })
 	}
 	s.respond(w, r, ic, err, http.StatusCreated, out)
-}
-
-// parsePolicy parses a policy while holding one of a few parse slots: a
-// document within the limits costs at most some tens of milliseconds and
-// megabytes, and the slots keep a stream of them from taking every core and
-// the memory that other tenants' decisions need.
-func (s *server) parsePolicy(ctx context.Context, src []byte) (*policy.Policy, error) {
-	select {
-	case s.parseSlots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-s.parseSlots }()
-	return policy.Parse(src)
-}
-
-// policyLimitKeys names the message of each policy limit.
-var policyLimitKeys = map[string]string{
-	policy.LimitSize:           "error.policy_limit_size",
-	policy.LimitNodes:          "error.policy_limit_nodes",
-	policy.LimitDepth:          "error.policy_limit_depth",
-	policy.LimitScalar:         "error.policy_limit_scalar",
-	policy.LimitAlias:          "error.policy_limit_alias",
-	policy.LimitEntries:        "error.policy_limit_entries",
-	policy.LimitList:           "error.policy_limit_list",
-	policy.LimitCondition:      "error.policy_limit_condition",
-	policy.LimitConditionsSize: "error.policy_limit_conditions_size",
-	policy.LimitConditionDepth: "error.policy_limit_condition_depth",
-}
-
-// policyProblem is the answer to a policy that does not validate: 413 when
-// it is too large, 400 naming the limit when it breaks another one, else 400
-// with every problem listed.
-func policyProblem(pe policy.Errors) *margen.Error {
-	for _, e := range pe {
-		if e.Limit == "" {
-			continue
-		}
-		code := margen.EINVALID
-		if e.Limit == policy.LimitSize {
-			code = margen.ETOOLARGE
-		}
-		key, ok := policyLimitKeys[e.Limit]
-		if !ok {
-			continue
-		}
-		return &margen.Error{Code: code, Key: key, Args: map[string]any{"max": e.Max, "count": len(pe)}, Err: pe}
-	}
-	return &margen.Error{Code: margen.EINVALID, Key: "error.policy_invalid", Args: map[string]any{"count": len(pe)}, Err: pe}
-}
-
-// checkRoles refuses a policy that leaves an active member without a role:
-// their every decision would be refused.
-func (s *server) checkRoles(r *http.Request, st *reqState, pol *policy.Policy) error {
-	members, err := s.store.ListMembers(r.Context(), st.org.ID)
-	if err != nil {
-		return err
-	}
-	var names []string
-	var list []ProblemError
-	for _, m := range members {
-		if !m.Active || pol.HasRole(m.Role) {
-			continue
-		}
-		names = append(names, fmt.Sprintf("%s (%s)", m.Login, m.Role))
-		list = append(list, ProblemError{Path: "roles", Message: fmt.Sprintf("active member %q has role %q, which this policy does not define", m.Login, m.Role)})
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	e := margen.Invalid("roles", "error.policy_roles_missing", "members", strings.Join(names, ", "))
-	return &detailedError{err: e, list: list}
 }
 
 func (s *server) listPolicies(w http.ResponseWriter, r *http.Request) {

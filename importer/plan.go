@@ -32,7 +32,6 @@ func (f *File) Check(env Env) {
 	if f.Kind != margen.ImportMembers {
 		return
 	}
-	rank := margen.AccessRank(env.ActorAccess)
 	good := f.Rows[:0]
 	for _, r := range f.Rows {
 		m := r.Member
@@ -43,7 +42,7 @@ func (f *File) Check(env Env) {
 		if !env.Roles[m.Role] {
 			f.Errors = append(f.Errors, lineErr(r.Line, "role", "error.import_unknown_role", "value", m.Role))
 		}
-		if m.Access != "" && margen.AccessRank(m.Access) > rank {
+		if m.Access != "" && !margen.WithinRank(env.ActorAccess, m.Access) {
 			f.Errors = append(f.Errors, lineErr(r.Line, "access", "error.import_access_above", "value", m.Access))
 		}
 		if len(f.Errors) == n {
@@ -100,7 +99,6 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 		Errors: slices.Clone(f.Errors), DryRun: dryRun, SkipBad: skipBad}
 	w := &margen.ImportWrite{}
 	at := env.Now.UTC().Truncate(time.Microsecond)
-	rank := margen.AccessRank(env.ActorAccess)
 	audit := func(action, subject string, data map[string]any) {
 		w.Audit = append(w.Audit, margen.AuditEntry{OrgID: env.Org.ID, At: at, Actor: env.Actor, Action: action,
 			Subject: subject, Data: mustJSON(data)})
@@ -138,7 +136,7 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 			m := *r.Member
 			old, ok := st.Members[m.Login]
 			if ok {
-				if margen.AccessRank(old.Access) > rank {
+				if !margen.WithinRank(env.ActorAccess, old.Access) {
 					rep.Errors = append(rep.Errors, lineErr(r.Line, "login", "error.import_member_above", "value", m.Login))
 					continue
 				}

@@ -49,7 +49,7 @@ func (db *DB) setMember(ctx context.Context, orgID, memberID, column, value, act
 		if _, err := t.exec("UPDATE members SET "+column+" = ? WHERE org_id = ? AND id = ?", value, orgID, memberID); err != nil {
 			return dbErr("update member", err)
 		}
-		t.touch("members", orgID, "id", memberID) // the audit entry seals the row as it is now
+		t.touch("members", orgID, "id", memberID)
 		return t.audit(c, newAudit(orgID, actor, action, memberID, data, at))
 	})
 }
@@ -137,4 +137,38 @@ func (s *Sessions) RunSweep(ctx context.Context, every time.Duration) {
 			}
 		}
 	}
+}
+
+// UpdateMember sets a member's access level, policy role and team (a team
+// slug of the organisation, or "" for none), with one audit entry naming
+// what it was and what it is now.
+func (db *DB) UpdateMember(ctx context.Context, orgID, memberID, access, role, team, actor string) error {
+	at := now()
+	return db.writeTx(ctx, func(t *wtx) error {
+		c, err := t.lockOrg(orgID)
+		if err != nil {
+			return err
+		}
+		var oldAccess, oldRole, oldTeam string
+		err = t.queryRow("SELECT access, role, team FROM members WHERE org_id = ? AND id = ?", orgID, memberID).Scan(&oldAccess, &oldRole, &oldTeam)
+		if errors.Is(err, sql.ErrNoRows) {
+			return margen.NotFound("member")
+		}
+		if err != nil {
+			return dbErr("read member", err)
+		}
+		if team != "" {
+			if err := t.exists("team", "SELECT 1 FROM teams WHERE org_id = ? AND slug = ?", orgID, team); err != nil {
+				return err
+			}
+		}
+		if _, err := t.exec("UPDATE members SET access = ?, role = ?, team = ? WHERE org_id = ? AND id = ?", access, role, team, orgID, memberID); err != nil {
+			return dbErr("update member", err)
+		}
+		t.touch("members", orgID, "id", memberID)
+		return t.audit(c, newAudit(orgID, actor, "member.update", memberID, map[string]any{
+			"access": access, "role": role, "team": team,
+			"was": map[string]any{"access": oldAccess, "role": oldRole, "team": oldTeam},
+		}, at))
+	})
 }

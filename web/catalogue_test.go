@@ -45,7 +45,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	// Keys built in Go code: p.T("key"...), errorPage(..., "key"), and the
 	// keys with a variable part, completed here.
-	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox)\.[a-z_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk)\.[a-z_.]+)"`)
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -59,7 +59,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 			keys[m[1]] = true
 		}
 	}
-	for _, k := range []string{"counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left."} {
+	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left."} {
 		delete(keys, k)
 	}
 	for _, k := range []string{"inbox.answered.", "inbox.error.answered_by.", "inbox.outcome."} {
@@ -74,6 +74,18 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	for _, suffix := range []string{"day", "week", "month"} {
 		keys["counter.latitude.remaining."+suffix] = true
+	}
+	for _, a := range []string{"owner", "manager", "supervisor", "frontline"} {
+		keys["desk.access."+a] = true
+	}
+	for _, v := range []string{"day", "week", "month"} {
+		keys["desk.summary.budget."+v] = true
+	}
+	for _, v := range []string{"member", "customer", "team", "org"} {
+		keys["desk.summary.scope."+v] = true
+	}
+	for _, v := range []string{"escalate", "approve", "deny"} {
+		keys["desk.summary.timeout."+v] = true
 	}
 	for _, s := range sentiments {
 		keys["counter.reaction.recorded."+s] = true

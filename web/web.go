@@ -83,6 +83,7 @@ func (s *server) routes() []route {
 	const (
 		public    = ""
 		frontline = margen.AccessFrontline
+		manager   = margen.AccessManager
 	)
 	return []route{
 		{"GET /{$}", s.home, public},
@@ -111,6 +112,21 @@ func (s *server) routes() []route {
 		{"GET /inbox", s.inbox, inboxAccess},
 		{"GET /inbox/events", s.inboxEvents, inboxAccess},
 		{"POST /inbox/approvals/{id}/answer", s.answer, inboxAccess},
+		// The manager's desk: people and the policy editor (desk.go,
+		// desk_policy.go).
+		{"GET /desk/people", s.people, manager},
+		{"POST /desk/teams", s.addTeam, manager},
+		{"GET /desk/people/{id}", s.memberPage, manager},
+		{"POST /desk/people/{id}", s.updateMember, manager},
+		{"POST /desk/people/{id}/password", s.resetPassword, manager},
+		{"POST /desk/people/{id}/active", s.setActive, manager},
+		{"GET /desk/policy", s.policyPage, manager},
+		{"POST /desk/policy/check", s.checkPolicy, manager},
+		{"POST /desk/policy", s.publishPolicy, manager},
+		{"GET /desk/policy/history", s.policyHistory, manager},
+		{"POST /desk/invitations", s.invite, manager},
+		{"GET /invite/{token}", s.invitePage, public},
+		{"POST /invite/{token}", s.acceptInvite, public},
 	}
 }
 

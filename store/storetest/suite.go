@@ -25,6 +25,8 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 		{"Orgs", testOrgs},
 		{"Members", testMembers},
 		{"Teams", testTeams},
+		{"UpdateMember", testUpdateMember},
+		{"Invitations", testInvitations},
 		{"Tokens", testTokens},
 		{"Customers", testCustomers},
 		{"Tenancy", testTenancy},
