@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -69,15 +70,23 @@ func (db *DB) Today(ctx context.Context, orgID string, since, until time.Time, r
 }
 
 // ListAuditNewest pages the organisation's audit trail newest first, on
-// the primary key (org_id, seq).
+// the primary key (org_id, seq), or on audit_log_action when filtered.
 func (db *DB) ListAuditNewest(ctx context.Context, orgID string, f margen.AuditFilter) ([]margen.AuditEntry, error) {
 	var w where
 	w.add("org_id = ?", orgID)
 	if f.Before > 0 {
 		w.add("seq < ?", f.Before)
 	}
-	w.eq("action", f.Action)
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(auditSelect+w.sql()+" ORDER BY seq DESC LIMIT ?"),
+	sel := auditSelect
+	if f.Action != "" {
+		w.add("action = ?", f.Action)
+		if !db.d.pg {
+			// SQLite's planner prefers walking the primary key backwards
+			// (no temporary sort) even when few entries match.
+			sel = strings.Replace(sel, "FROM audit_log", "FROM audit_log INDEXED BY audit_log_action", 1)
+		}
+	}
+	rows, err := db.read.QueryContext(ctx, db.d.rebind(sel+w.sql()+" ORDER BY seq DESC LIMIT ?"),
 		append(w.args, pageLimit(f.Limit))...)
 	if err != nil {
 		return nil, dbErr("list audit", err)
