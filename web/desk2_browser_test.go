@@ -146,4 +146,3 @@ func TestBrowserDesk2(t *testing.T) {
 		desk2Check(t, ctx, "desk-webhooks."+lang)
 	}
 }
-
