@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
@@ -39,7 +40,7 @@ func (p *page) Percent(n, of int64) string {
 	if of <= 0 {
 		return ""
 	}
-	return strconv.FormatInt((n*100+of/2)/of, 10)
+	return strconv.FormatFloat(math.Round(float64(n)*100/float64(of)), 'f', 0, 64)
 }
 
 // --- today at a glance ---
@@ -175,8 +176,8 @@ func (s *server) todayAccounts(r *http.Request, p *page, pol *policy.Policy, now
 		}
 	}
 	slices.SortFunc(out, func(a, b accountLine) int {
-		// Fullest first: used/limit compared without division.
-		if c := cmp.Compare(b.Used*a.Limit, a.Used*b.Limit); c != 0 {
+		// Fullest first (limits are > 0: the policy requires it).
+		if c := cmp.Compare(float64(b.Used)/float64(b.Limit), float64(a.Used)/float64(a.Limit)); c != 0 {
 			return c
 		}
 		return cmp.Or(cmp.Compare(a.Budget, b.Budget), cmp.Compare(a.Subject, b.Subject))
