@@ -3,17 +3,10 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/webhook"
-)
-
-const (
-	maxWebhookURL    = 2000
-	maxWebhookEvents = 32
 )
 
 var deliveryStatuses = []string{margen.DeliveryPending, margen.DeliveryDelivered, margen.DeliveryFailed}
@@ -23,40 +16,9 @@ type webhookBody struct {
 	Events []string `json:"events"`
 }
 
-// validateWebhook checks an endpoint: an absolute http or https URL with a
-// host, and a non-empty list of known event types, or ["*"] for all.
+// validateWebhook is the one endpoint rule both doors use.
 func validateWebhook(in *webhookBody) ([]string, error) {
-	switch {
-	case in.URL == "":
-		return nil, margen.Invalid("url", "error.required", "field", "url")
-	case len(in.URL) > maxWebhookURL:
-		return nil, margen.Invalid("url", "error.too_long", "field", "url", "max", maxWebhookURL)
-	}
-	u, err := url.Parse(in.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" ||
-		u.User != nil || u.Fragment != "" || u.Opaque != "" {
-		return nil, margen.Invalid("url", "error.webhook_url")
-	}
-	if len(in.Events) == 0 {
-		return nil, margen.Invalid("events", "error.required", "field", "events")
-	}
-	if len(in.Events) > maxWebhookEvents {
-		return nil, margen.Invalid("events", "error.too_many", "field", "events", "max", maxWebhookEvents)
-	}
-	var out []string
-	for _, ev := range in.Events {
-		switch {
-		case ev == "*" && len(in.Events) == 1:
-		case ev == "*":
-			return nil, margen.Invalid("events", "error.webhook_wildcard")
-		case !slices.Contains(margen.EventTypesAll, ev):
-			return nil, margen.Invalid("events", "error.unknown_event", "event", ev, "allowed", strings.Join(margen.EventTypesAll, ", "))
-		}
-		if !slices.Contains(out, ev) {
-			out = append(out, ev)
-		}
-	}
-	return out, nil
+	return webhook.ValidateEndpoint(in.URL, in.Events)
 }
 
 // createWebhook registers an endpoint; the answer is the only place its

@@ -20,6 +20,7 @@ import (
 type Store interface {
 	margen.Store
 	margen.AccountStore
+	margen.DeskStore
 }
 
 // Config is what the web pages need; Store, Sessions, Engine, Approvals,
@@ -127,6 +128,17 @@ func (s *server) routes() []route {
 		{"POST /desk/invitations", s.invite, manager},
 		{"GET /invite/{token}", s.invitePage, public},
 		{"POST /invite/{token}", s.acceptInvite, public},
+		// The manager's desk, second half (desk2): today at a glance,
+		// webhooks and deliveries, the audit trail and its chain check.
+		{"GET /desk/today", s.today, margen.AccessManager},
+		{"GET /desk/webhooks", s.webhooksPage, margen.AccessManager},
+		{"POST /desk/webhooks", s.createWebhook, margen.AccessManager},
+		{"GET /desk/webhooks/{id}", s.webhookPage, margen.AccessManager},
+		{"POST /desk/webhooks/{id}/disable", s.disableWebhook, margen.AccessManager},
+		{"GET /desk/deliveries/{id}", s.deliveryPage, margen.AccessManager},
+		{"POST /desk/deliveries/{id}/replay", s.replayDelivery, margen.AccessManager},
+		{"GET /desk/audit", s.auditPage, margen.AccessManager},
+		{"GET /desk/audit/check", s.checkChain, margen.AccessManager},
 	}
 }
 
@@ -216,6 +228,8 @@ func (s *server) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/setup", http.StatusSeeOther)
 	case current(r).member == nil:
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	case margen.AccessAtLeast(current(r).member, margen.AccessManager):
+		http.Redirect(w, r, "/desk/today", http.StatusSeeOther) // the manager's landing page
 	default:
 		http.Redirect(w, r, "/counter", http.StatusSeeOther)
 	}

@@ -1,0 +1,40 @@
+package margen
+
+import (
+	"context"
+	"time"
+)
+
+// Today is an organisation's day at a glance, for the manager's desk: the
+// decisions taken in [since, until) by outcome, how many of the allowed
+// ones needed no approval, the open approval requests and the latest
+// reactions.
+type Today struct {
+	Outcomes      map[string]int64 // decisions by outcome
+	Alone         int64            // allowed decisions taken without an approval request
+	Pending       int64            // open approval requests (any day)
+	OldestPending time.Time        // when the oldest open request was made (zero: none)
+	Reactions     []ReactionSeen   // newest first
+}
+
+// ReactionSeen is a reaction with the act it answers.
+type ReactionSeen struct {
+	Reaction
+	ActMember string // member id of the act
+	ActAction string
+	ActAmount int64
+}
+
+// AuditFilter pages an organisation's audit trail newest first: entries
+// before seq Before (0: from the last), of one action if set.
+type AuditFilter struct {
+	Before int64
+	Action string
+	Limit  int
+}
+
+// DeskStore is what the manager's desk reads besides the Store contract.
+type DeskStore interface {
+	Today(ctx context.Context, orgID string, since, until time.Time, reactions int) (*Today, error)
+	ListAuditNewest(ctx context.Context, orgID string, f AuditFilter) ([]AuditEntry, error)
+}
