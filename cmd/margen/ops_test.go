@@ -204,13 +204,12 @@ func TestBackupCommandOnPostgres(t *testing.T) {
 	mustFail(t, "--backup-every must be at least 1m", "serve", "--db", filepath.Join(t.TempDir(), "x.db"), "--backup-every", "5s")
 }
 
-// previousSchema is the schema version of the previous release: 2, or the
-// one before this binary's when this binary knows no more than 2.
-// The data is written by the current store, whose audit trail is sealed
-// under the audit key from an organisation's first entry, so the old
-// schema must already have the seal (00003): from there on, every
-// migration is upgraded over. Upgrading a trail written before the seal
-// existed is TestSealLegacyChain's (store).
+// previousSchema is the schema just before this binary's: the upgrade
+// test migrates over the newest migration. The data is written by the
+// current store, whose audit trail is sealed under the audit key from an
+// organisation's first entry, so the old schema must already have the
+// seal (00003). Upgrading a trail written before the seal existed is
+// TestSealLegacyChain's (store).
 func previousSchema() int64 {
 	return max(store.SchemaVersion()-1, 3)
 }
