@@ -46,6 +46,9 @@ type Config struct {
 	// Heartbeat is how often an idle event stream sends a comment line
 	// (default 15s).
 	Heartbeat time.Duration
+	// Streams, when set, bounds the live streams of this door and of the
+	// web pages together (else StreamsPerMember and StreamsPerOrg do).
+	Streams *events.StreamLimits
 	// StreamsPerMember and StreamsPerOrg bound the event streams open at
 	// once in this process, per member and per organisation (defaults 8
 	// and 500); beyond them GET /api/v1/events answers 429.
@@ -104,7 +107,7 @@ type server struct {
 	broker    *events.Broker
 	shutdown  <-chan struct{}
 	heartbeat time.Duration
-	streams   *streamCounts
+	streams   *events.StreamLimits
 
 	metrics        *metrics.Metrics
 	metricsHandler http.Handler
@@ -252,7 +255,10 @@ func New(cfg Config) (http.Handler, error) {
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat
 	}
-	s.streams = newStreamCounts(cfg.StreamsPerMember, cfg.StreamsPerOrg)
+	s.streams = cfg.Streams
+	if s.streams == nil {
+		s.streams = events.NewStreamLimits(cfg.StreamsPerMember, cfg.StreamsPerOrg)
+	}
 	if s.metrics != nil {
 		s.metricsHandler = s.metrics.Handler()
 	}

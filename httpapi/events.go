@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -54,7 +53,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
 	ctx := r.Context()
 	org, m := st.org, st.member
-	closeStream, err := s.streams.open(org.ID, m.ID)
+	closeStream, err := s.streams.Open(org.ID, m.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -203,60 +202,4 @@ func (s *server) stillAllowed(ctx context.Context, r *http.Request, was *margen.
 	}
 	m, err := s.store.MemberByID(ctx, t.OrgID, t.MemberID)
 	return err == nil && m.Active && m.Access == was.Access && m.Role == was.Role && m.Team == was.Team
-}
-
-// streamCounts bounds the event streams open at once in this process, per
-// member and per organisation, so one token cannot hold thousands of
-// connections (and broker subscriptions) open.
-type streamCounts struct {
-	perMember, perOrg int
-
-	mu       sync.Mutex
-	byMember map[string]int
-	byOrg    map[string]int
-}
-
-// Default stream limits (per process).
-const (
-	defaultStreamsPerMember = 8
-	defaultStreamsPerOrg    = 500
-)
-
-func newStreamCounts(perMember, perOrg int) *streamCounts {
-	if perMember <= 0 {
-		perMember = defaultStreamsPerMember
-	}
-	if perOrg <= 0 {
-		perOrg = defaultStreamsPerOrg
-	}
-	return &streamCounts{perMember: perMember, perOrg: perOrg, byMember: map[string]int{}, byOrg: map[string]int{}}
-}
-
-// open counts a new stream, or refuses it (ETOOMANY, answered 429 with
-// Retry-After) when the member or the organisation is at its limit. The
-// returned function ends the count; call it once when the stream ends.
-func (c *streamCounts) open(orgID, memberID string) (func(), error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.byMember[memberID] >= c.perMember:
-		return nil, margen.Errorf(margen.ETOOMANY, "error.too_many_streams_member", "max", c.perMember)
-	case c.byOrg[orgID] >= c.perOrg:
-		return nil, margen.Errorf(margen.ETOOMANY, "error.too_many_streams_org", "max", c.perOrg)
-	}
-	c.byMember[memberID]++
-	c.byOrg[orgID]++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if c.byMember[memberID]--; c.byMember[memberID] <= 0 {
-				delete(c.byMember, memberID)
-			}
-			if c.byOrg[orgID]--; c.byOrg[orgID] <= 0 {
-				delete(c.byOrg, orgID)
-			}
-		})
-	}, nil
 }

@@ -536,20 +536,17 @@ func (s *server) approvalEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := a.ID
+	rc, end, ok := s.openStream(w, r)
+	if !ok {
+		return
+	}
+	defer end()
 	evs, unsubscribe := s.broker.Subscribe(st.org.ID, func(ev events.Event) bool {
 		return ev.Data.ApprovalID == id && (ev.Type == margen.EventApprovalDecided || ev.Type == margen.EventApprovalEscalated) &&
 			s.approvals.Visible(ctx, st.org, st.member, ev)
 	})
 	defer unsubscribe()
 
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Time{})
-	rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	p := s.newPage(r, "counter.title", nil)
 	// send writes the request's state; it reports whether it is settled.
 	send := func() (bool, error) {
@@ -577,9 +574,6 @@ func (s *server) approvalEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return settled, rc.Flush()
 	}
-	if _, err := w.Write([]byte("retry: 3000\n\n")); err != nil {
-		return
-	}
 	// The request may have been answered before the page connected.
 	if a.Status != margen.ApprovalPending {
 		if _, err := send(); err != nil {
@@ -599,16 +593,7 @@ func (s *server) approvalEvents(w http.ResponseWriter, r *http.Request) {
 		case <-s.shutdown:
 			return
 		case <-heartbeat.C:
-			// The stream outlives the request that opened it: a member
-			// deactivated or changed since is cut off.
-			m, err := s.store.MemberByID(ctx, st.org.ID, st.member.ID)
-			if err != nil || !m.Active || margen.MemberStamp(m) != margen.MemberStamp(st.member) {
-				return
-			}
-			if _, err := w.Write([]byte(": ping\n\n")); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
+			if !s.ping(ctx, st, w, rc) {
 				return
 			}
 		case _, ok := <-evs:
@@ -628,6 +613,47 @@ func (s *server) approvalEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeSSE writes one event; each line of data gets its own data: field.
+// openStream starts a Server-Sent Events answer: it counts the stream
+// against the member's and the organisation's limits (the same ones as
+// GET /api/v1/events: a 429 page beyond them), writes the headers and the
+// reconnection delay, and returns the controller to flush with and the
+// function that ends the count. ok is false when the request is answered.
+func (s *server) openStream(w http.ResponseWriter, r *http.Request) (rc *http.ResponseController, end func(), ok bool) {
+	st := current(r)
+	end, err := s.streams.Open(st.org.ID, st.member.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, nil, false
+	}
+	rc = http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write([]byte("retry: 3000\n\n")); err != nil {
+		end()
+		return nil, nil, false
+	}
+	return rc, end, true
+}
+
+// ping is a stream's heartbeat. The stream outlives the request that
+// opened it, so a member deactivated or changed since is cut off: ping
+// reports whether the stream may go on.
+func (s *server) ping(ctx context.Context, st *reqState, w http.ResponseWriter, rc *http.ResponseController) bool {
+	m, err := s.store.MemberByID(ctx, st.org.ID, st.member.ID)
+	if err != nil || !m.Active || margen.MemberStamp(m) != margen.MemberStamp(st.member) {
+		return false
+	}
+	if _, err := w.Write([]byte(": ping\n\n")); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}
+
 func writeSSE(w http.ResponseWriter, event, data string) {
 	var b strings.Builder
 	b.WriteString("event: ")

@@ -67,8 +67,10 @@ type site struct {
 	Pass  map[string]string        // login -> password
 	Token map[string]string        // login -> API token
 	Clock *testsupport.OffsetClock // the web's clock: move it past the session timeouts
-	srv   *httptest.Server
-	h     http.Handler // what srv serves, for benchmarks without the network
+	// Streams counts the live streams of both doors (the API's and the pages').
+	Streams *events.StreamLimits
+	srv     *httptest.Server
+	h       http.Handler // what srv serves, for benchmarks without the network
 }
 
 // newSite serves an organisation (slug "demo") with an owner (admin), a
@@ -91,21 +93,22 @@ func newSite(t testing.TB, db *store.DB, empty bool) *site {
 	go broker.Run(bctx)
 	shutdown := make(chan struct{})
 	t.Cleanup(func() { close(shutdown); stop() })
+	streams := events.NewStreamLimits(0, 0)
 	api, err := httpapi.New(httpapi.Config{Store: db, Engine: engine, Catalog: cat, Logger: log, Clock: clock,
-		Approvals: approvals, Broker: broker, Shutdown: shutdown, AuthCacheTTL: -1})
+		Approvals: approvals, Broker: broker, Shutdown: shutdown, AuthCacheTTL: -1, Streams: streams})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pages, err := web.New(web.Config{Store: db, Sessions: db.Sessions(), Engine: engine, Approvals: approvals,
 		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: true, Shutdown: shutdown,
-		SessionIdle: time.Hour})
+		SessionIdle: time.Hour, Streams: streams})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/", pages)
-	s := &site{DB: db, Pass: map[string]string{}, Token: map[string]string{}, Clock: clock}
+	s := &site{DB: db, Pass: map[string]string{}, Token: map[string]string{}, Clock: clock, Streams: streams}
 	s.h = mux
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)

@@ -518,6 +518,11 @@ func (s *server) answeredBy(ctx context.Context, p *page, id string) string {
 func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 	st := current(r)
 	ctx := r.Context()
+	rc, end, ok := s.openStream(w, r)
+	if !ok {
+		return
+	}
+	defer end()
 	evs, unsubscribe := s.broker.Subscribe(st.org.ID, func(ev events.Event) bool {
 		switch ev.Type {
 		case margen.EventApprovalRequested, margen.EventApprovalEscalated, margen.EventApprovalDecided:
@@ -527,14 +532,6 @@ func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 	})
 	defer unsubscribe()
 
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Time{})
-	rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	p := s.newPage(r, "inbox.title", nil)
 	var shown []inboxItem
 	sendList := func() error {
@@ -555,9 +552,6 @@ func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 		writeSSE(w, "pending", buf.String())
 		return rc.Flush()
 	}
-	if _, err := w.Write([]byte("retry: 3000\n\n")); err != nil {
-		return
-	}
 	// What arrived between the page's rendering and this connection.
 	if err := sendList(); err != nil {
 		s.log.Warn("web: inbox stream", "err", err)
@@ -574,16 +568,7 @@ func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 		case <-s.shutdown:
 			return
 		case <-heartbeat.C:
-			// The stream outlives the request that opened it: a member
-			// deactivated or changed since is cut off.
-			m, err := s.store.MemberByID(ctx, st.org.ID, st.member.ID)
-			if err != nil || !m.Active || margen.MemberStamp(m) != margen.MemberStamp(st.member) {
-				return
-			}
-			if _, err := w.Write([]byte(": ping\n\n")); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
+			if !s.ping(ctx, st, w, rc) {
 				return
 			}
 		case <-sla.C:

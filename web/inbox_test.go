@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/auth"
+	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/web"
 )
@@ -399,4 +401,48 @@ func inboxSite(t *testing.T, db *store.DB) *site {
 		}
 	}
 	return s
+}
+
+// TestWebStreamsShareTheLimit: the pages' live streams count against the
+// same per-member limit as GET /api/v1/events; beyond it the stream answers
+// the 429 page with Retry-After, and a freed place lets it open.
+func TestWebStreamsShareTheLimit(t *testing.T) {
+	engines(t, func(t *testing.T, db *store.DB) {
+		s := inboxSite(t, db)
+		marta := s.Org.Members["marta"]
+		var ends []func()
+		for range events.DefaultStreamsPerMember {
+			end, err := s.Streams.Open(s.Org.ID, marta.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ends = append(ends, end)
+		}
+		m := s.client(t)
+		m.signin("marta", s.Pass["marta"])
+		// open answers the stream's status, headers and first bytes; a
+		// stream is cut after a few seconds instead of hanging the test.
+		open := func() (int, http.Header, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/inbox/events", nil)
+			req.Header.Set("Accept-Language", "en")
+			resp, err := m.hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b := make([]byte, 4096)
+			n, _ := io.ReadAtLeast(resp.Body, b, 1)
+			return resp.StatusCode, resp.Header, string(b[:n])
+		}
+		code, h, body := open()
+		if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(body, "Too many live pages") {
+			t.Fatalf("a stream over the limit: %d %q\n%s", code, h.Get("Retry-After"), body)
+		}
+		ends[0]()
+		if code, _, _ := open(); code != http.StatusOK {
+			t.Fatalf("a stream with a place free: %d", code)
+		}
+	})
 }

@@ -217,8 +217,15 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.errorPage(w, r, http.StatusNotFound, "error.page.not_found")
 	case margen.EFORBIDDEN:
 		s.errorPage(w, r, http.StatusForbidden, "error.page.forbidden")
-	case margen.EUNAVAILABLE:
+	case margen.EUNAVAILABLE, margen.EBUSY:
+		// Busy (no free connection, a write past its deadline) or
+		// restarting: nothing was done, and the same request may be sent
+		// again in a moment.
+		w.Header().Set("Retry-After", "1")
 		s.errorPage(w, r, http.StatusServiceUnavailable, "error.page.unavailable")
+	case margen.ETOOMANY:
+		w.Header().Set("Retry-After", "5")
+		s.errorPage(w, r, http.StatusTooManyRequests, "error.page.too_many")
 	default:
 		s.log.Error("web: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.errorPage(w, r, http.StatusInternalServerError, "error.page.internal")

@@ -42,6 +42,9 @@ type Config struct {
 	// SessionLifetime ends any session this long after sign-in (default 24h).
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
+	// Streams bounds the live streams per member and organisation, shared
+	// with the JSON API's (default: events.NewStreamLimits's defaults).
+	Streams *events.StreamLimits
 	// Shutdown, closed when the server begins shutting down, ends the live
 	// streams.
 	Shutdown <-chan struct{}
@@ -63,6 +66,7 @@ type server struct {
 	log       *slog.Logger
 	clock     margen.Clock
 	shutdown  <-chan struct{}
+	streams   *events.StreamLimits
 
 	sessions *scs.SessionManager
 	views    *views
@@ -155,6 +159,9 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = margen.SystemClock{}
 	}
+	if cfg.Streams == nil {
+		cfg.Streams = events.NewStreamLimits(0, 0)
+	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = DefaultSessionIdle
 	}
@@ -171,7 +178,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &server{
 		store: cfg.Store, engine: cfg.Engine, approvals: cfg.Approvals, broker: cfg.Broker,
-		cat: cfg.Catalog, log: cfg.Logger, clock: cfg.Clock, shutdown: cfg.Shutdown,
+		cat: cfg.Catalog, log: cfg.Logger, clock: cfg.Clock, shutdown: cfg.Shutdown, streams: cfg.Streams,
 		views: v, assets: a, throttle: newThrottle(cfg.Clock), secure: !cfg.InsecureCookies, idle: cfg.SessionIdle,
 	}
 	sm := scs.New()

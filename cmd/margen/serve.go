@@ -234,10 +234,13 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	streamsDone := make(chan struct{})
 	var endStreams sync.Once
 	tokenLimit, addrLimit := cfg.limiters()
+	// One count of live streams for both doors: a member's API streams and
+	// open web pages share --max-streams-per-member.
+	streams := events.NewStreamLimits(cfg.StreamsPerMember, cfg.StreamsPerOrg)
 	api, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
 		Clock: clock, Version: versionString(),
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
-		StreamsPerMember: cfg.StreamsPerMember, StreamsPerOrg: cfg.StreamsPerOrg,
+		Streams: streams,
 		Metrics: met, MetricsPublic: cfg.MetricsPublic,
 		TokenLimit: tokenLimit, AddressLimit: addrLimit, IdempotencyTTL: cfg.IdempotencyTTL,
 		Ready: []httpapi.ReadyCheck{
@@ -255,7 +258,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	}
 	pages, err := web.New(web.Config{Store: st, Sessions: st.Sessions(), Engine: engine, Approvals: approvals,
 		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: insecureCookies,
-		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone})
+		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone, Streams: streams})
 	if err != nil {
 		return err
 	}
