@@ -45,7 +45,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	// Keys built in Go code: p.T("key"...), errorPage(..., "key"), and the
 	// keys with a variable part, completed here.
-	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2)\.[a-z_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|ops)\.[a-z_.]+)"`)
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
