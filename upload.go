@@ -57,7 +57,7 @@ func (u *Upload) Final() bool { return u.Status == UploadDone || u.Status == Upl
 // in the same transaction as the step (the transactional outbox).
 type UploadStore interface {
 	// CreateUpload stores a new upload (status UploadChecking) and the job
-	// that checks it.
+	// that checks it; u.ID must be set (the job names it).
 	CreateUpload(ctx context.Context, u *Upload, check *Job) error
 	// GetUpload returns an upload of the organisation, with its file.
 	GetUpload(ctx context.Context, orgID, id string) (*Upload, error)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -37,7 +38,7 @@ func scanUpload(withData bool) func(scanner) (margen.Upload, error) {
 // transaction.
 func (db *DB) CreateUpload(ctx context.Context, u *margen.Upload, check *margen.Job) error {
 	if u.ID == "" {
-		u.ID = margen.NewID("upl")
+		return errors.New("store: an upload needs its id before it is created (its check job names it)")
 	}
 	stamp(&u.CreatedAt)
 	u.UpdatedAt, u.Status, u.Size = u.CreatedAt, margen.UploadChecking, int64(len(u.Data))
