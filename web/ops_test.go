@@ -189,7 +189,7 @@ func TestDeskImports(t *testing.T) {
 			t.Fatalf("ran %d jobs, want the import", n)
 		}
 		_, body = m.do("GET", loc, nil)
-		if !strings.Contains(body, "Listo: 3 registros escritos.") || strings.Contains(body, "hx-trigger") {
+		if !strings.Contains(body, "Listo. Registros escritos: 3.") || strings.Contains(body, "hx-trigger") {
 			t.Fatalf("the page after the import: %s", body)
 		}
 		c, err := db.CustomerByID(ctx, s.Org.ID, margen.CustomerID(s.Org.ID, "cli-5"))
@@ -208,7 +208,7 @@ func TestDeskImports(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, body = m.do("GET", loc, nil)
-		if !strings.Contains(body, `<th scope="row">3</th><td>Reference</td>`) || !strings.Contains(body, "Done: 3 records written.") {
+		if !strings.Contains(body, `<th scope="row">3</th><td>Reference</td>`) || !strings.Contains(body, "Done. Records written: 3.") {
 			t.Errorf("the report in English: %s", body)
 		}
 		if err := db.SetMemberLanguage(ctx, s.Org.ID, s.Org.Owner.ID, "es", "test"); err != nil {
