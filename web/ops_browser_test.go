@@ -34,7 +34,6 @@ func TestBrowserDeskOps(t *testing.T) {
 	go func() { runner.Run(rctx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
 
-
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox,
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
