@@ -14,6 +14,9 @@ const (
 	// JobImport checks or applies an uploaded import file (payload: the
 	// upload's id); its unique key is the upload id and the step.
 	JobImport = "import"
+	// JobPurgeUploads expires uploads left unconfirmed and deletes old
+	// ones (periodic).
+	JobPurgeUploads = "purge.uploads"
 )
 
 // Upload statuses: an upload is checked (a dry run) by a job, waits for
@@ -69,8 +72,14 @@ type UploadStore interface {
 	// nothing, when the upload is no longer waiting for confirmation.
 	ConfirmUpload(ctx context.Context, orgID, id string, skipBad bool, at time.Time, imp *Job) (bool, error)
 	// UpdateUpload records an upload's status, report, problem and
-	// progress; a final status also drops the file.
+	// progress, changed at u.UpdatedAt (now when zero); a final status also
+	// drops the file.
 	UpdateUpload(ctx context.Context, u *Upload) error
+	// ExpireUploads marks the uploads checked but not confirmed since
+	// before as failed with problem (dropping their files) and deletes the
+	// uploads last changed before deleteBefore, at most limit of each; it
+	// returns how many it expired and deleted.
+	ExpireUploads(ctx context.Context, before, deleteBefore time.Time, problem json.RawMessage, limit int) (expired, deleted int, err error)
 	// RecentJobs returns the latest jobs of a kind by due time, latest first (the
 	// desk shows the last backups' outcomes).
 	RecentJobs(ctx context.Context, kind string, limit int) ([]Job, error)

@@ -139,6 +139,7 @@ func Kind(st JobStore, tr *Tracker) jobs.Kind {
 			u.Done, u.Total = done, total
 		}
 		tr.drop(u.ID)
+		u.UpdatedAt = a.Now
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if uerr := st.UpdateUpload(uctx, u); uerr != nil {
@@ -240,4 +241,26 @@ func wholeNumbers(m map[string]any) map[string]any {
 		}
 	}
 	return m
+}
+
+// Upload retention: a file checked but not confirmed within a day is
+// dropped (the upload fails with ops.import.error.expired), and uploads are
+// deleted, report and all, a week after their last change.
+const (
+	UnconfirmedFor = 24 * time.Hour
+	KeepUploads    = 7 * 24 * time.Hour
+)
+
+// PurgeKind is the periodic kind (margen.JobPurgeUploads, hourly) that
+// applies the upload retention in batches.
+func PurgeKind(st margen.UploadStore) jobs.Kind {
+	problem := encodeProblem(margen.Errorf(margen.EINVALID, "ops.import.error.expired"))
+	return jobs.Kind{Every: time.Hour, Handler: func(ctx context.Context, a *jobs.Attempt) error {
+		for {
+			expired, deleted, err := st.ExpireUploads(ctx, a.Now.Add(-UnconfirmedFor), a.Now.Add(-KeepUploads), problem, 500)
+			if err != nil || expired < 500 && deleted < 500 {
+				return err
+			}
+		}
+	}}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/i18n"
 	"github.com/margenhq/margen/importer"
 	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/store"
@@ -147,5 +148,58 @@ func TestUploadJobs(t *testing.T) {
 				t.Fatalf("%d teams imported by a member without rights", c)
 			}
 		})
+	}
+}
+
+// TestUploadRetention: the hourly purge expires an upload left checked
+// for a day (its file dropped, the reason translated in both languages)
+// and deletes uploads a week after their last change.
+func TestUploadRetention(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.OpenSQLite(t)
+	org := newOrg(t, db, "ret")
+	owner, err := db.MemberByLogin(ctx, org.ID, "owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := jobs.New(db, jobs.Options{Logger: slog.New(slog.DiscardHandler)})
+	r.Register(margen.JobImport, importer.Kind(db, nil))
+	u := upload(t, db, org, owner.ID, margen.ImportTeams, []byte("slug;nombre\ncocina;Cocina\n"))
+	runJobs(t, r)
+	purge := importer.PurgeKind(db).Handler
+	now := time.Now()
+	if err := purge(ctx, &jobs.Attempt{Job: &margen.Job{}, Now: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetUpload(ctx, org.ID, u.ID); got.Status != margen.UploadChecked || len(got.Data) == 0 {
+		t.Fatalf("an hour later: %s", got.Status)
+	}
+	if err := purge(ctx, &jobs.Attempt{Job: &margen.Job{}, Now: now.Add(importer.UnconfirmedFor + time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := db.GetUpload(ctx, org.ID, u.ID)
+	key, _ := importer.DecodeProblem(got.Problem)
+	if got.Status != margen.UploadFailed || len(got.Data) != 0 || key != "ops.import.error.expired" {
+		t.Fatalf("a day later: %s %q", got.Status, got.Problem)
+	}
+	if ok, _ := db.ConfirmUpload(ctx, org.ID, u.ID, false, now, importer.ApplyJob(u)); ok {
+		t.Fatal("an expired upload was confirmed")
+	}
+	if err := purge(ctx, &jobs.Attempt{Job: &margen.Job{}, Now: now.Add(importer.KeepUploads + 2*time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetUpload(ctx, org.ID, u.ID); !margen.IsCode(err, margen.ENOTFOUND) {
+		t.Fatalf("a week later: %v", err)
+	}
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ops.import.error.expired", "ops.import.error.uploader", "ops.import.error.failed"} {
+		for _, lang := range []string{"es", "en"} {
+			if !cat.Has(lang, k) {
+				t.Errorf("the catalogue lacks %s in %s", k, lang)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -120,6 +121,37 @@ func (db *DB) UpdateUpload(ctx context.Context, u *margen.Upload) error {
 		}
 		return nil
 	})
+}
+
+// ExpireUploads expires the uploads left checked since before and deletes
+// the uploads last changed before deleteBefore.
+func (db *DB) ExpireUploads(ctx context.Context, before, deleteBefore time.Time, problem json.RawMessage, limit int) (expired, deleted int, err error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	d := db.d
+	err = db.writeTx(ctx, func(t *wtx) error {
+		res, err := t.exec(`UPDATE uploads SET status = ?, problem = ?, data = ?, updated_at = ?
+			WHERE id IN (SELECT id FROM uploads WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?)`,
+			margen.UploadFailed, string(problem), []byte{}, d.ts(before), margen.UploadChecked, d.ts(before), limit)
+		if err != nil {
+			return dbErr("expire uploads", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return dbErr("expire uploads", err)
+		}
+		expired = int(n)
+		res, err = t.exec(`DELETE FROM uploads WHERE id IN (SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?)`,
+			d.ts(deleteBefore), limit)
+		if err != nil {
+			return dbErr("delete uploads", err)
+		}
+		n, err = res.RowsAffected()
+		deleted = int(n)
+		return dbErr("delete uploads", err)
+	})
+	return expired, deleted, err
 }
 
 // RecentJobs returns the latest jobs of a kind, newest first.

@@ -90,6 +90,32 @@ func TestUploads(t *testing.T) {
 			if err := db.UpdateUpload(ctx, got); !margen.IsCode(err, margen.ENOTFOUND) {
 				t.Fatalf("updating through another organisation: %v", err)
 			}
+
+			// Retention: a checked upload not confirmed expires (its file
+			// dropped); old uploads are deleted.
+			stale := &margen.Upload{ID: "upl_2", OrgID: o.Org.ID, MemberID: o.Owner.ID, Kind: margen.ImportTeams, FileName: "t.csv",
+				Data: []byte("slug;name\n"), CreatedAt: at}
+			if err := db.CreateUpload(ctx, stale, &margen.Job{Kind: margen.JobImport, OrgID: o.Org.ID, UniqueKey: "u2:check"}); err != nil {
+				t.Fatal(err)
+			}
+			stale.Status, stale.UpdatedAt = margen.UploadChecked, at
+			if err := db.UpdateUpload(ctx, stale); err != nil {
+				t.Fatal(err)
+			}
+			exp, del, err := db.ExpireUploads(ctx, at.Add(time.Second), at.Add(-time.Hour), json.RawMessage(`{"key":"gone"}`), 10)
+			if err != nil || exp != 1 || del != 0 {
+				t.Fatalf("ExpireUploads = %d, %d, %v", exp, del, err)
+			}
+			stale, _ = db.GetUpload(ctx, o.Org.ID, "upl_2")
+			if stale.Status != margen.UploadFailed || len(stale.Data) != 0 || string(stale.Problem) != `{"key":"gone"}` {
+				t.Fatalf("an expired upload: %s %q", stale.Status, stale.Problem)
+			}
+			if exp, del, err := db.ExpireUploads(ctx, at.Add(time.Second), at.Add(time.Hour), nil, 10); err != nil || exp != 0 || del != 2 {
+				t.Fatalf("deleting old uploads = %d, %d, %v", exp, del, err)
+			}
+			if list, _ := db.ListUploads(ctx, o.Org.ID, 10); len(list) != 0 {
+				t.Fatalf("%d uploads left", len(list))
+			}
 			if broken, _, err := db.VerifyAudit(ctx, o.Org.ID); err != nil || broken != 0 {
 				t.Fatalf("audit: %d, %v", broken, err)
 			}

@@ -33,6 +33,10 @@ const (
 	maxFileName = 200
 	// uploadsShown is how many recent uploads the page lists.
 	uploadsShown = 20
+	// maxWaiting bounds the uploads of an organisation being checked or
+	// waiting for confirmation (each holds its file in the database until
+	// imported, or dropped after importer.UnconfirmedFor).
+	maxWaiting = 10
 	// errorsShown bounds the bad lines listed on the page.
 	errorsShown = 2000
 	// exportDeadline is how long a slow client may take over each part of
@@ -136,6 +140,22 @@ func (s *server) upload(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusRequestEntityTooLarge
 		}
 		s.renderImports(w, r, status, p, d, ef)
+		return
+	}
+	ups, err := s.store.ListUploads(r.Context(), p.Org.ID, uploadsShown)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	waiting := 0
+	for _, x := range ups {
+		if x.Status == margen.UploadChecking || x.Status == margen.UploadChecked {
+			waiting++
+		}
+	}
+	if waiting >= maxWaiting {
+		d.FileErr = p.T("ops.import.error.too_many", "n", maxWaiting)
+		s.renderImports(w, r, http.StatusTooManyRequests, p, d, ef)
 		return
 	}
 	u := &margen.Upload{ID: margen.NewID("upl"), OrgID: p.Org.ID, MemberID: p.Member.ID, Kind: kind, FileName: name, Data: data,

@@ -243,6 +243,17 @@ func TestDeskImports(t *testing.T) {
 			t.Errorf("the recent uploads lack the import: %s", body)
 		}
 
+		// At most 10 files waiting to be checked or confirmed.
+		for i := range 10 {
+			if res, body := m.postFile("/desk/imports", margen.ImportTeams, "t.csv", []byte("slug;nombre\nt1;T\n")); res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("upload %d: %d %s", i, res.StatusCode, body)
+			}
+		}
+		if res, body := m.postFile("/desk/imports", margen.ImportTeams, "t.csv", []byte("slug;nombre\nt1;T\n")); res.StatusCode != http.StatusTooManyRequests ||
+			!strings.Contains(body, "Ya hay 10 archivos esperando") {
+			t.Fatalf("an 11th waiting upload: %d", res.StatusCode)
+		}
+
 		// Exports.
 		res, body = m.do("GET", "/desk/exports?kind=audit&format=csv&since=2000-01-01", nil)
 		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") ||

@@ -72,8 +72,8 @@ alive; /readyz checks the database, the schema version and the workers.
 
 With --backup-dir (SQLite only) it takes a verified online backup every
 --backup-every into that directory and keeps the newest --backup-keep.
-Backups are jobs of the durable queue: one per interval slot (multiples of
---backup-every since midnight UTC) whatever the number of processes, one at
+Backups are jobs of the durable queue: one per interval slot (at multiples
+of --backup-every) whatever the number of processes, one at
 start when the newest backup there is older than the interval, and one
 when a manager asks for it on the desk's Backups page.
 
@@ -220,6 +220,8 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	long := jobs.New(st, jobs.Options{Clock: clock, Logger: log, Lease: opsLease, Concurrency: 2})
 	imports := importer.NewTracker()
 	long.Register(margen.JobImport, importer.Kind(st, imports))
+	// Hourly: unconfirmed uploads expire after a day, uploads go after a week.
+	runner.Register(margen.JobPurgeUploads, importer.PurgeKind(st))
 	run["ops jobs"] = long.Run
 	// Scheduled backups: a periodic job of the queue (one per interval slot
 	// whatever the number of processes), and one at start when the newest

@@ -21,9 +21,12 @@ CREATE TABLE uploads (
     updated_at  INTEGER NOT NULL
 );
 CREATE INDEX uploads_org ON uploads (org_id, created_at);
+-- The purge: unconfirmed uploads to expire, old ones to delete.
+CREATE INDEX uploads_updated ON uploads (updated_at);
 -- The desk's last backups: the latest jobs of a kind.
 CREATE INDEX jobs_kind_run_at ON jobs (kind, run_at);
 
 -- +goose Down
 DROP INDEX jobs_kind_run_at;
+DROP INDEX uploads_updated;
 DROP TABLE uploads;
