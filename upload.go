@@ -62,8 +62,9 @@ type UploadStore interface {
 	// CreateUpload stores a new upload (status UploadChecking) and the job
 	// that checks it; u.ID must be set (the job names it).
 	CreateUpload(ctx context.Context, u *Upload, check *Job) error
-	// GetUpload returns an upload of the organisation, with its file.
-	GetUpload(ctx context.Context, orgID, id string) (*Upload, error)
+	// GetUpload returns an upload of the organisation, with its file when
+	// withData (the pages polling an upload's state do not read the file).
+	GetUpload(ctx context.Context, orgID, id string, withData bool) (*Upload, error)
 	// ListUploads returns the organisation's latest uploads, newest
 	// first, without their files.
 	ListUploads(ctx context.Context, orgID string, limit int) ([]Upload, error)

@@ -100,7 +100,7 @@ func Kind(st JobStore, tr *Tracker) jobs.Kind {
 		if err := json.Unmarshal(a.Job.Payload, &p); err != nil || p.Upload == "" {
 			return jobs.Permanent(fmt.Errorf("import job: bad payload %q", a.Job.Payload))
 		}
-		u, err := st.GetUpload(ctx, a.Job.OrgID, p.Upload)
+		u, err := st.GetUpload(ctx, a.Job.OrgID, p.Upload, true)
 		if margen.IsCode(err, margen.ENOTFOUND) {
 			return jobs.Permanent(err)
 		}

@@ -65,7 +65,7 @@ func TestUploadJobs(t *testing.T) {
 			if got := runJobs(t, r); got != 1 {
 				t.Fatalf("ran %d jobs, want the check", got)
 			}
-			u, _ = db.GetUpload(ctx, org.ID, u.ID)
+			u, _ = db.GetUpload(ctx, org.ID, u.ID, true)
 			rep, err := importer.DecodeReport(u.Report)
 			if err != nil || u.Status != margen.UploadChecked || rep == nil {
 				js, _ := db.RecentJobs(ctx, margen.JobImport, 1)
@@ -92,7 +92,7 @@ func TestUploadJobs(t *testing.T) {
 			if got := runJobs(t, r); got != 1 {
 				t.Fatalf("ran %d jobs, want the import", got)
 			}
-			u, _ = db.GetUpload(ctx, org.ID, u.ID)
+			u, _ = db.GetUpload(ctx, org.ID, u.ID, true)
 			rep, _ = importer.DecodeReport(u.Report)
 			if u.Status != margen.UploadDone || rep.New != good || !rep.Applied || u.Done != good || u.Total != good || len(u.Data) != 0 {
 				t.Fatalf("after the import: status %s done %d/%d, %s", u.Status, u.Done, u.Total, counts(rep))
@@ -112,7 +112,7 @@ func TestUploadJobs(t *testing.T) {
 			seq1 := lastSeq(t, db, org.ID)
 			again := upload(t, db, org, owner.ID, margen.ImportCustomers, data)
 			runJobs(t, r)
-			again, _ = db.GetUpload(ctx, org.ID, again.ID)
+			again, _ = db.GetUpload(ctx, org.ID, again.ID, true)
 			rep, _ = importer.DecodeReport(again.Report)
 			if again.Status != margen.UploadChecked || rep.New != 0 || rep.Updated != 0 || rep.Unchanged != good || lastSeq(t, db, org.ID) != seq1 {
 				t.Fatalf("the same file again: %s %s", again.Status, counts(rep))
@@ -121,7 +121,7 @@ func TestUploadJobs(t *testing.T) {
 			// A file refused as a whole: failed, with its reason.
 			broken := upload(t, db, org, owner.ID, margen.ImportCustomers, []byte("colour;size\nred;1\n"))
 			runJobs(t, r)
-			broken, _ = db.GetUpload(ctx, org.ID, broken.ID)
+			broken, _ = db.GetUpload(ctx, org.ID, broken.ID, true)
 			if key, _ := importer.DecodeProblem(broken.Problem); broken.Status != margen.UploadFailed || key != "error.import_unknown_column" || len(broken.Data) != 0 {
 				t.Fatalf("a file with unknown columns: %s %q", broken.Status, broken.Problem)
 			}
@@ -129,7 +129,7 @@ func TestUploadJobs(t *testing.T) {
 			// The uploader loses their rights before the import runs.
 			teams := upload(t, db, org, owner.ID, margen.ImportTeams, []byte("slug;nombre\ncocina;Cocina\n"))
 			runJobs(t, r)
-			teams, _ = db.GetUpload(ctx, org.ID, teams.ID)
+			teams, _ = db.GetUpload(ctx, org.ID, teams.ID, true)
 			if teams.Status != margen.UploadChecked {
 				t.Fatalf("teams file: %s %s", teams.Status, teams.Problem)
 			}
@@ -140,7 +140,7 @@ func TestUploadJobs(t *testing.T) {
 				t.Fatal(err)
 			}
 			runJobs(t, r)
-			teams, _ = db.GetUpload(ctx, org.ID, teams.ID)
+			teams, _ = db.GetUpload(ctx, org.ID, teams.ID, true)
 			if key, _ := importer.DecodeProblem(teams.Problem); teams.Status != margen.UploadFailed || key != "ops.import.error.uploader" {
 				t.Fatalf("an uploader without rights: %s %q", teams.Status, teams.Problem)
 			}
@@ -171,13 +171,13 @@ func TestUploadRetention(t *testing.T) {
 	if err := purge(ctx, &jobs.Attempt{Job: &margen.Job{}, Now: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := db.GetUpload(ctx, org.ID, u.ID); got.Status != margen.UploadChecked || len(got.Data) == 0 {
+	if got, _ := db.GetUpload(ctx, org.ID, u.ID, true); got.Status != margen.UploadChecked || len(got.Data) == 0 {
 		t.Fatalf("an hour later: %s", got.Status)
 	}
 	if err := purge(ctx, &jobs.Attempt{Job: &margen.Job{}, Now: now.Add(importer.UnconfirmedFor + time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := db.GetUpload(ctx, org.ID, u.ID)
+	got, _ := db.GetUpload(ctx, org.ID, u.ID, true)
 	key, _ := importer.DecodeProblem(got.Problem)
 	if got.Status != margen.UploadFailed || len(got.Data) != 0 || key != "ops.import.error.expired" {
 		t.Fatalf("a day later: %s %q", got.Status, got.Problem)
@@ -188,7 +188,7 @@ func TestUploadRetention(t *testing.T) {
 	if err := purge(ctx, &jobs.Attempt{Job: &margen.Job{}, Now: now.Add(importer.KeepUploads + 2*time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.GetUpload(ctx, org.ID, u.ID); !margen.IsCode(err, margen.ENOTFOUND) {
+	if _, err := db.GetUpload(ctx, org.ID, u.ID, true); !margen.IsCode(err, margen.ENOTFOUND) {
 		t.Fatalf("a week later: %v", err)
 	}
 	cat, err := i18n.New()

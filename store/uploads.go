@@ -56,10 +56,14 @@ func (db *DB) CreateUpload(ctx context.Context, u *margen.Upload, check *margen.
 	})
 }
 
-// GetUpload returns an upload of the organisation with its file; another
-// organisation's upload is not found.
-func (db *DB) GetUpload(ctx context.Context, orgID, id string) (*margen.Upload, error) {
-	return getOne(ctx, db, "upload", scanUpload(true), "SELECT "+uploadCols+", data FROM uploads WHERE org_id = ? AND id = ?", orgID, id)
+// GetUpload returns an upload of the organisation, with its file when
+// withData; another organisation's upload is not found.
+func (db *DB) GetUpload(ctx context.Context, orgID, id string, withData bool) (*margen.Upload, error) {
+	cols := uploadCols
+	if withData {
+		cols += ", data"
+	}
+	return getOne(ctx, db, "upload", scanUpload(withData), "SELECT "+cols+" FROM uploads WHERE org_id = ? AND id = ?", orgID, id)
 }
 
 // ListUploads returns the organisation's latest uploads, newest first.

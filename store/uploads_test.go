@@ -31,12 +31,15 @@ func TestUploads(t *testing.T) {
 			if err := db.CreateUpload(ctx, u, check); err != nil {
 				t.Fatal(err)
 			}
-			got, err := db.GetUpload(ctx, o.Org.ID, u.ID)
+			got, err := db.GetUpload(ctx, o.Org.ID, u.ID, true)
 			if err != nil || string(got.Data) != string(data) || got.Status != margen.UploadChecking || got.Size != int64(len(data)) ||
 				got.FileName != "clientes.csv" || !got.CreatedAt.Equal(at) || got.MemberID != o.Owner.ID {
 				t.Fatalf("GetUpload = %+v, %v", got, err)
 			}
-			if _, err := db.GetUpload(ctx, other.Org.ID, u.ID); !margen.IsCode(err, margen.ENOTFOUND) {
+			if light, err := db.GetUpload(ctx, o.Org.ID, u.ID, false); err != nil || light.Data != nil || light.Size != int64(len(data)) {
+				t.Fatalf("GetUpload without the file: %v, %v", light, err)
+			}
+			if _, err := db.GetUpload(ctx, other.Org.ID, u.ID, true); !margen.IsCode(err, margen.ENOTFOUND) {
 				t.Fatalf("another organisation's upload: %v", err)
 			}
 			js, err := db.RecentJobs(ctx, margen.JobImport, 10)
@@ -62,7 +65,7 @@ func TestUploads(t *testing.T) {
 			if ok, err := db.ConfirmUpload(ctx, o.Org.ID, u.ID, true, at.Add(time.Minute), imp); err != nil || ok {
 				t.Fatalf("confirmed twice: %v, %v", ok, err)
 			}
-			got, _ = db.GetUpload(ctx, o.Org.ID, u.ID)
+			got, _ = db.GetUpload(ctx, o.Org.ID, u.ID, true)
 			if got.Status != margen.UploadImporting || !got.SkipBad || string(got.Report) != `{"lines":1}` || len(got.Data) == 0 {
 				t.Fatalf("after confirming: %+v", got)
 			}
@@ -75,7 +78,7 @@ func TestUploads(t *testing.T) {
 			if err := db.UpdateUpload(ctx, got); err != nil {
 				t.Fatal(err)
 			}
-			got, _ = db.GetUpload(ctx, o.Org.ID, u.ID)
+			got, _ = db.GetUpload(ctx, o.Org.ID, u.ID, true)
 			if got.Status != margen.UploadDone || len(got.Data) != 0 || got.Done != 1 || got.Total != 1 || string(got.Problem) != `{"key":"x"}` {
 				t.Fatalf("after the import: %+v", got)
 			}
@@ -106,7 +109,7 @@ func TestUploads(t *testing.T) {
 			if err != nil || exp != 1 || del != 0 {
 				t.Fatalf("ExpireUploads = %d, %d, %v", exp, del, err)
 			}
-			stale, _ = db.GetUpload(ctx, o.Org.ID, "upl_2")
+			stale, _ = db.GetUpload(ctx, o.Org.ID, "upl_2", true)
 			if stale.Status != margen.UploadFailed || len(stale.Data) != 0 || string(stale.Problem) != `{"key":"gone"}` {
 				t.Fatalf("an expired upload: %s %q", stale.Status, stale.Problem)
 			}

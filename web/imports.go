@@ -267,12 +267,11 @@ type uploadData struct {
 // JavaScript a refresh does the same).
 func (s *server) uploadPage(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "ops.import.title", nil)
-	u, err := s.store.GetUpload(r.Context(), p.Org.ID, r.PathValue("id"))
+	u, err := s.store.GetUpload(r.Context(), p.Org.ID, r.PathValue("id"), false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	u.Data = nil
 	d, err := s.uploadData(p, u)
 	if err != nil {
 		s.fail(w, r, err)
@@ -323,7 +322,7 @@ func (s *server) confirmUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.newPage(r, "ops.import.title", nil)
-	u, err := s.store.GetUpload(r.Context(), p.Org.ID, r.PathValue("id"))
+	u, err := s.store.GetUpload(r.Context(), p.Org.ID, r.PathValue("id"), false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -335,7 +334,6 @@ func (s *server) confirmUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	skip := r.PostFormValue("skip_bad") == "1"
 	if u.Status != margen.UploadChecked || rep == nil || rep.Bad > 0 && !skip {
-		u.Data = nil
 		d, err := s.uploadData(p, u)
 		if err != nil {
 			s.fail(w, r, err)
