@@ -62,9 +62,11 @@ func TestUploadJobs(t *testing.T) {
 			seq0 := lastSeq(t, db, org.ID)
 
 			u := upload(t, db, org, owner.ID, margen.ImportCustomers, data)
+			start := time.Now()
 			if got := runJobs(t, r); got != 1 {
 				t.Fatalf("ran %d jobs, want the check", got)
 			}
+			t.Logf("check job of %d lines (%s): %s", n, eng.Name, time.Since(start).Round(time.Millisecond))
 			u, _ = db.GetUpload(ctx, org.ID, u.ID, true)
 			rep, err := importer.DecodeReport(u.Report)
 			if err != nil || u.Status != margen.UploadChecked || rep == nil {
@@ -89,9 +91,11 @@ func TestUploadJobs(t *testing.T) {
 			if ok, err := db.ConfirmUpload(ctx, org.ID, u.ID, true, time.Now(), importer.ApplyJob(u)); err != nil || !ok {
 				t.Fatalf("confirm: %v, %v", ok, err)
 			}
+			start = time.Now()
 			if got := runJobs(t, r); got != 1 {
 				t.Fatalf("ran %d jobs, want the import", got)
 			}
+			t.Logf("import job of %d good lines (%s): %s", good, eng.Name, time.Since(start).Round(time.Millisecond))
 			u, _ = db.GetUpload(ctx, org.ID, u.ID, true)
 			rep, _ = importer.DecodeReport(u.Report)
 			if u.Status != margen.UploadDone || rep.New != good || !rep.Applied || u.Done != good || u.Total != good || len(u.Data) != 0 {
