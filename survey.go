@@ -2,6 +2,7 @@ package margen
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -213,34 +214,64 @@ func NewSurveyAnswer(scale string, score int, comment, lang string) (SurveyAnswe
 	return SurveyAnswer{Scale: scale, Score: score, Comment: comment, Language: lang, Low: LowScore(scale, score)}, nil
 }
 
-// NewSurveyToken returns a fresh token (128 bits from crypto/rand, base64url
-// without padding: 22 characters) and its SHA-256.
-func NewSurveyToken() (token string, hash []byte) {
-	b := make([]byte, SurveyTokenBytes)
+// SurveyTokens makes and checks survey tokens. A token is 16 random
+// bytes (128 bits from crypto/rand) and an 8-byte tag, the HMAC-SHA256 of
+// the random part under a key every process shares (AuditKey.SurveyKey),
+// in base64url without padding: 32 characters. A guessed token fails its
+// tag before the database is read, so guessing costs the server almost
+// nothing and finds nothing; only the SHA-256 of a whole token is stored.
+type SurveyTokens struct{ key []byte }
+
+// Survey token sizes.
+const (
+	surveyTagBytes = 8
+	// SurveyTokenLen is a token's length in characters.
+	SurveyTokenLen = (SurveyTokenBytes + surveyTagBytes) * 4 / 3
+)
+
+// NewSurveyTokens returns the token maker for a key.
+func NewSurveyTokens(key []byte) *SurveyTokens { return &SurveyTokens{key: key} }
+
+// SurveyKey is the key of survey tokens, derived from the audit key so
+// that every process of an installation shares it.
+func (k AuditKey) SurveyKey() []byte {
+	mac := hmac.New(sha256.New, k)
+	mac.Write([]byte("margen survey tokens v1"))
+	return mac.Sum(nil)
+}
+
+func (s *SurveyTokens) tag(random []byte) []byte {
+	mac := hmac.New(sha256.New, s.key)
+	mac.Write(random)
+	return mac.Sum(nil)[:surveyTagBytes]
+}
+
+// New returns a fresh token and its SHA-256 (what is stored).
+func (s *SurveyTokens) New() (token string, hash []byte) {
+	b := make([]byte, SurveyTokenBytes, SurveyTokenBytes+surveyTagBytes)
 	rand.Read(b) // never fails (crypto/rand panics if the system's source does)
+	b = append(b, s.tag(b)...)
 	token = base64.RawURLEncoding.EncodeToString(b)
 	return token, SurveyTokenHash(token)
+}
+
+// Valid reports whether t is a token this key made (its shape and tag):
+// anything else is unknown without reading the database.
+func (s *SurveyTokens) Valid(t string) bool {
+	if len(t) != SurveyTokenLen {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil || len(b) != SurveyTokenBytes+surveyTagBytes {
+		return false
+	}
+	return hmac.Equal(b[SurveyTokenBytes:], s.tag(b[:SurveyTokenBytes]))
 }
 
 // SurveyTokenHash is the stored form of a token.
 func SurveyTokenHash(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
-}
-
-// SurveyTokenShape reports whether s could be a token (22 base64url
-// characters): anything else is unknown without reading the database.
-func SurveyTokenShape(s string) bool {
-	if len(s) != 22 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // ValidatePoint checks a new survey point's fields.

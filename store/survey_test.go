@@ -20,6 +20,7 @@ func TestSurveyLinkOneAnswer(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := e.Open(t)
+			tokens := margen.NewSurveyTokens([]byte("test key"))
 			o := testsupport.NewOrg(t, db, testsupport.OrgOptions{Members: []testsupport.Member{{Login: "ana"}}})
 			ana := o.Members["ana"]
 			now := time.Now().UTC()
@@ -38,7 +39,7 @@ func TestSurveyLinkOneAnswer(t *testing.T) {
 				t.Fatalf("scale = %q", set.Scale)
 			}
 
-			tok, hash := margen.NewSurveyToken()
+			tok, hash := tokens.New()
 			link := &margen.SurveyLink{OrgID: o.ID, TokenHash: hash, MemberID: ana.ID, Team: ana.Team, CreatedBy: ana.ID,
 				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 			if err := db.CreateSurveyLink(ctx, link, ana.ID); err != nil {
@@ -90,7 +91,7 @@ func TestSurveyLinkOneAnswer(t *testing.T) {
 			}
 
 			// An expired link answers like a missing one.
-			_, hash2 := margen.NewSurveyToken()
+			_, hash2 := tokens.New()
 			old := &margen.SurveyLink{OrgID: o.ID, TokenHash: hash2, MemberID: ana.ID, CreatedBy: ana.ID,
 				CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
 			if err := db.CreateSurveyLink(ctx, old, ana.ID); err != nil {
@@ -106,7 +107,7 @@ func TestSurveyLinkOneAnswer(t *testing.T) {
 				t.Fatalf("missing link: %v, want not found", err)
 			}
 			// A link for an act of nobody's is refused.
-			_, hash3 := margen.NewSurveyToken()
+			_, hash3 := tokens.New()
 			if err := db.CreateSurveyLink(ctx, &margen.SurveyLink{OrgID: o.ID, TokenHash: hash3, MemberID: ana.ID,
 				ActID: "act_missing", CreatedBy: ana.ID}, ana.ID); !margen.IsCode(err, margen.ENOTFOUND) {
 				t.Fatalf("link for a missing act: %v", err)
@@ -126,9 +127,10 @@ func TestSurveyPointLimits(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := e.Open(t)
+			tokens := margen.NewSurveyTokens([]byte("test key"))
 			o := testsupport.NewOrg(t, db, testsupport.OrgOptions{Members: []testsupport.Member{{Login: "ana"}}})
 			now := time.Now().UTC()
-			tok, hash := margen.NewSurveyToken()
+			tok, hash := tokens.New()
 			p := &margen.SurveyPoint{OrgID: o.ID, Name: "Mesa 4", Kind: margen.PointTable, Token: tok, TokenHash: hash,
 				AskServer: true, CreatedBy: "test"}
 			if err := db.CreateSurveyPoint(ctx, p, "test"); err != nil {

@@ -1,15 +1,19 @@
 package web
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"html/template"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -38,6 +42,10 @@ type SurveyOptions struct {
 	// Refused is told the reason of every answer a limit refused (the
 	// margen_survey_refused_total metric).
 	Refused func(reason string)
+	// Key signs the survey tokens (margen.AuditKey.SurveyKey): every
+	// process of an installation must share it. Default: a random key,
+	// good for one process only.
+	Key []byte
 }
 
 // Survey rate-limit defaults: a restaurant's guests may share one address
@@ -62,6 +70,13 @@ type surveys struct {
 	addr    *ratelimit.Limiter
 	token   *ratelimit.Limiter
 	refused func(string)
+	tokens  *margen.SurveyTokens
+
+	// gone caches the page of an unknown or expired token per language
+	// (it is the same for every token but the path it echoes), so that
+	// guessing costs a lookup in memory.
+	goneMu sync.Mutex
+	gone   map[string][]byte
 }
 
 func newSurveys(o SurveyOptions) *surveys {
@@ -77,8 +92,12 @@ func newSurveys(o SurveyOptions) *surveys {
 	if o.Refused == nil {
 		o.Refused = func(string) {}
 	}
+	if len(o.Key) == 0 {
+		o.Key = make([]byte, 32)
+		rand.Read(o.Key)
+	}
 	return &surveys{expiry: o.Expiry, limits: o.Limits.Normal(), addr: ratelimit.New(o.PerAddress),
-		token: ratelimit.New(o.PerToken), refused: o.Refused}
+		token: ratelimit.New(o.PerToken), refused: o.Refused, tokens: margen.NewSurveyTokens(o.Key), gone: map[string][]byte{}}
 }
 
 // surveyView is the public survey page.
@@ -155,10 +174,38 @@ func (s *server) surveyPage(w http.ResponseWriter, r *http.Request, status int, 
 	s.render(w, r, status, "survey", "", p)
 }
 
+// goneMark stands for the request's path in the cached gone page.
+const goneMark = "/survey-path-mark"
+
 // surveyGone is the one page for an unknown, expired or malformed token:
-// no organisation, no hint of which it was.
+// no organisation, no hint of which it was. It is rendered once per
+// language and served from memory, the path it echoes (the language
+// switch returns to it) put in.
 func (s *server) surveyGone(w http.ResponseWriter, r *http.Request) {
-	s.surveyPage(w, r, http.StatusNotFound, nil, &surveyView{State: "gone"})
+	p := s.newPage(r, "survey.page.title", nil)
+	s.survey.goneMu.Lock()
+	body, ok := s.survey.gone[p.Lang]
+	s.survey.goneMu.Unlock()
+	if !ok {
+		rec := httptest.NewRecorder()
+		p.Path, p.Data = goneMark, &surveyView{State: "gone", MaxComment: margen.MaxSurveyComment}
+		s.render(rec, r, http.StatusNotFound, "survey", "", p)
+		if rec.Code != http.StatusNotFound {
+			s.errorPage(w, r, http.StatusInternalServerError, "error.page.internal")
+			return
+		}
+		body = rec.Body.Bytes()
+		s.survey.goneMu.Lock()
+		s.survey.gone[p.Lang] = body
+		s.survey.goneMu.Unlock()
+	}
+	body = bytes.Replace(body, []byte(goneMark), []byte(template.HTMLEscapeString(r.URL.Path)), 1)
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Vary", "Cookie, Accept-Language, HX-Request")
+	w.WriteHeader(http.StatusNotFound)
+	w.Write(body)
 }
 
 // surveyLimited answers a request over a rate limit; an answer (a POST) is
@@ -191,7 +238,7 @@ func (s *server) surveyAllowed(w http.ResponseWriter, r *http.Request) bool {
 
 func (s *server) countTokenRefusal(r *http.Request) {
 	tok := r.PathValue("token")
-	if !margen.SurveyTokenShape(tok) {
+	if !s.survey.tokens.Valid(tok) {
 		return
 	}
 	ctx, h := r.Context(), margen.SurveyTokenHash(tok)
@@ -213,7 +260,7 @@ func (s *server) countTokenRefusal(r *http.Request) {
 // surveyLink finds a live link by its token (nil: unknown or expired).
 func (s *server) surveyLink(r *http.Request) (*margen.SurveyLink, *margen.Org, error) {
 	tok := r.PathValue("token")
-	if !margen.SurveyTokenShape(tok) {
+	if !s.survey.tokens.Valid(tok) {
 		return nil, nil, nil
 	}
 	l, err := s.store.SurveyLinkByHash(r.Context(), margen.SurveyTokenHash(tok))
@@ -355,7 +402,7 @@ func (s *server) readAnswer(w http.ResponseWriter, r *http.Request, org *margen.
 // surveyPoint finds an active standing QR code by its token.
 func (s *server) surveyPoint(r *http.Request) (*margen.SurveyPoint, *margen.Org, error) {
 	tok := r.PathValue("token")
-	if !margen.SurveyTokenShape(tok) {
+	if !s.survey.tokens.Valid(tok) {
 		return nil, nil, nil
 	}
 	p, err := s.store.SurveyPointByHash(r.Context(), margen.SurveyTokenHash(tok))

@@ -96,7 +96,7 @@ func (s *server) interactionSurveyLink(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) newSurveyLink(w http.ResponseWriter, r *http.Request, l *margen.SurveyLink) {
 	st := current(r)
-	tok, hash := margen.NewSurveyToken()
+	tok, hash := s.survey.tokens.New()
 	now := s.clock.Now()
 	l.OrgID, l.TokenHash, l.CreatedBy, l.CreatedAt, l.ExpiresAt = st.org.ID, hash, st.member.ID, now, now.Add(s.survey.expiry)
 	if err := s.store.CreateSurveyLink(r.Context(), l, st.member.ID); err != nil {
@@ -113,7 +113,7 @@ func (s *server) newSurveyLink(w http.ResponseWriter, r *http.Request, l *margen
 func (s *server) linkQR(w http.ResponseWriter, r *http.Request) {
 	st := current(r)
 	tok := r.URL.Query().Get("t")
-	if !margen.SurveyTokenShape(tok) {
+	if !s.survey.tokens.Valid(tok) {
 		s.notFound(w, r)
 		return
 	}
@@ -263,7 +263,7 @@ func (s *server) addSurveyPoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := current(r)
-	tok, hash := margen.NewSurveyToken()
+	tok, hash := s.survey.tokens.New()
 	pt := &margen.SurveyPoint{OrgID: st.org.ID, Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"),
 		Team: r.PostFormValue("team"), AskServer: r.PostFormValue("ask_server") == "on", Token: tok, TokenHash: hash,
 		CreatedBy: st.member.ID, CreatedAt: s.clock.Now()}
