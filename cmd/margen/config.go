@@ -124,7 +124,7 @@ func (a *app) config() (config, error) {
 		Cookies: "auto", SessionIdle: web.DefaultSessionIdle, SessionLifetime: web.DefaultSessionLifetime,
 		SurveyExpiry: margen.DefaultSurveyExpiry, SurveyPointPerHour: margen.DefaultPointPerHour,
 		SurveyDeviceEvery: margen.DefaultPointDeviceEvery,
-		RateToken: defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
+		RateToken:         defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
 		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst,
 		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
 		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg,
