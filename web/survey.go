@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -76,7 +77,7 @@ type surveys struct {
 	// (it is the same for every token but the path it echoes), so that
 	// guessing costs a lookup in memory.
 	goneMu sync.Mutex
-	gone   map[string][]byte
+	gone   map[string][2][]byte // the page before and after the path
 }
 
 func newSurveys(o SurveyOptions) *surveys {
@@ -97,7 +98,7 @@ func newSurveys(o SurveyOptions) *surveys {
 		rand.Read(o.Key)
 	}
 	return &surveys{expiry: o.Expiry, limits: o.Limits.Normal(), addr: ratelimit.New(o.PerAddress),
-		token: ratelimit.New(o.PerToken), refused: o.Refused, tokens: margen.NewSurveyTokens(o.Key), gone: map[string][]byte{}}
+		token: ratelimit.New(o.PerToken), refused: o.Refused, tokens: margen.NewSurveyTokens(o.Key), gone: map[string][2][]byte{}}
 }
 
 // surveyView is the public survey page.
@@ -184,7 +185,7 @@ const goneMark = "/survey-path-mark"
 func (s *server) surveyGone(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "survey.page.title", nil)
 	s.survey.goneMu.Lock()
-	body, ok := s.survey.gone[p.Lang]
+	parts, ok := s.survey.gone[p.Lang]
 	s.survey.goneMu.Unlock()
 	if !ok {
 		rec := httptest.NewRecorder()
@@ -194,18 +195,24 @@ func (s *server) surveyGone(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, r, http.StatusInternalServerError, "error.page.internal")
 			return
 		}
-		body = rec.Body.Bytes()
+		before, after, found := bytes.Cut(rec.Body.Bytes(), []byte(goneMark))
+		if !found {
+			s.errorPage(w, r, http.StatusInternalServerError, "error.page.internal")
+			return
+		}
+		parts = [2][]byte{before, after}
 		s.survey.goneMu.Lock()
-		s.survey.gone[p.Lang] = body
+		s.survey.gone[p.Lang] = parts
 		s.survey.goneMu.Unlock()
 	}
-	body = bytes.Replace(body, []byte(goneMark), []byte(template.HTMLEscapeString(r.URL.Path)), 1)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Vary", "Cookie, Accept-Language, HX-Request")
 	w.WriteHeader(http.StatusNotFound)
-	w.Write(body)
+	w.Write(parts[0])
+	io.WriteString(w, template.HTMLEscapeString(r.URL.Path))
+	w.Write(parts[1])
 }
 
 // surveyLimited answers a request over a rate limit; an answer (a POST) is
