@@ -279,7 +279,7 @@ const (
 
 var exportDecisionCols = []string{"id", "member_id", "customer_id", "action", "amount", "currency", "reason",
 	"outcome", "policy_version", "rule", "explanation_code", "flagged", "act_id", "approval_id", "refusal_id",
-	"created_at"}
+	"created_at", "team"}
 
 // exportQueries are the export queries by kind: what they select and
 // join, the time column of the period and the order. Every kind but the
@@ -318,7 +318,7 @@ func (db *DB) ExportDecisions(ctx context.Context, f margen.ExportFilter, fn fun
 		var n margen.Names
 		err := s.Scan(&x.ID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount, &x.Currency, &x.Reason, &x.Outcome,
 			&x.PolicyVersion, &x.Rule, &x.Explanation.Code, &x.Flagged, &x.ActID, &x.ApprovalID, &x.RefusalID,
-			tsCol{&x.CreatedAt}, &n.MemberLogin, &n.CustomerRef)
+			tsCol{&x.CreatedAt}, &x.Team, &n.MemberLogin, &n.CustomerRef)
 		if err != nil {
 			return dbErr("export decisions", err)
 		}
