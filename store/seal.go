@@ -64,6 +64,19 @@ var sealTables = []sealTable{
 	{name: "ledger_entries", key: "id", cols: ledgerCols},
 }
 
+// digestBeforeV2 is the digest of a row (vals in cols order) as an audit
+// entry written before migration 00012 committed to it: without the added
+// columns, which that migration filled in and which are therefore not
+// sealed for those rows. ok is false for a table that gained no column.
+// CheckAudit compares it with a commitment older than the organisation's
+// audit_digest_v2_from when the full digest differs.
+func (st *sealTable) digestBeforeV2(buf *[]byte, vals []any) (sum [sha256.Size]byte, ok bool) {
+	if st.added == 0 {
+		return sum, false
+	}
+	return rowDigest(buf, st.name, vals[:len(vals)-st.added]), true
+}
+
 func sealTableNamed(name string) *sealTable {
 	for i := range sealTables {
 		if sealTables[i].name == name {
@@ -474,11 +487,10 @@ func (db *DB) CheckAudit(ctx context.Context, orgID string) (margen.AuditReport,
 			rep.Rows++
 			k := st.name + " " + key
 			cm, ok := commits[k]
-			if ok && cm.digest != digest && st.added > 0 && cm.seq < v2From {
-				// Committed to before the trail was migrated: the columns
-				// added since (filled in by the migration) are not sealed.
-				old := rowDigest(&buf, st.name, vals[:len(vals)-st.added])
-				digest = string(base64.RawURLEncoding.AppendEncode(enc[:0], old[:]))
+			if ok && cm.digest != digest && cm.seq < v2From {
+				if old, ok := st.digestBeforeV2(&buf, vals); ok {
+					digest = string(base64.RawURLEncoding.AppendEncode(enc[:0], old[:]))
+				}
 			}
 			switch {
 			case !ok:
