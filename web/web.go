@@ -23,6 +23,7 @@ type Store interface {
 	margen.Store
 	margen.AccountStore
 	margen.DeskStore
+	margen.SurveyStore
 	margen.UploadStore
 }
 
@@ -51,6 +52,8 @@ type Config struct {
 	// Shutdown, closed when the server begins shutting down, ends the live
 	// streams.
 	Shutdown <-chan struct{}
+	// Surveys configure the survey links and standing QR codes (survey.go).
+	Surveys SurveyOptions
 	// Backups are the scheduled backups the desk shows and asks for (nil:
 	// not configured); Imports the progress of the imports this process
 	// runs (backups.go, imports.go).
@@ -84,6 +87,7 @@ type server struct {
 	throttle *throttle
 	secure   bool
 	idle     time.Duration // a session unused this long ends
+	survey   *surveys
 }
 
 // route is one entry of the route table. minAccess is the least access
@@ -100,7 +104,7 @@ func (s *server) routes() []route {
 		frontline = margen.AccessFrontline
 		manager   = margen.AccessManager
 	)
-	return []route{
+	return append([]route{
 		{"GET /{$}", s.home, public},
 		{"GET /static/{hash}/{name...}", s.assets.serve, public},
 		{"GET /setup", s.setupPage, public},
@@ -162,7 +166,7 @@ func (s *server) routes() []route {
 		{"GET /desk/imports/{id}", s.uploadPage, manager},
 		{"POST /desk/imports/{id}/confirm", s.confirmUpload, manager},
 		{"GET /desk/exports", s.exportDownload, manager},
-	}
+	}, s.surveyRoutes()...)
 }
 
 // New builds the web handler: every page, its assets and its middleware
@@ -200,6 +204,7 @@ func New(cfg Config) (http.Handler, error) {
 		cat: cfg.Catalog, log: cfg.Logger, clock: cfg.Clock, shutdown: cfg.Shutdown, streams: cfg.Streams,
 		backups: cfg.Backups, imports: cfg.Imports,
 		views: v, assets: a, throttle: newThrottle(cfg.Clock), secure: !cfg.InsecureCookies, idle: cfg.SessionIdle,
+		survey: newSurveys(cfg.Surveys),
 	}
 	sm := scs.New()
 	sm.Store = cfg.Sessions
