@@ -152,13 +152,16 @@ type BudgetFilter struct {
 
 // LedgerReport is the result of re-deriving the ledger.
 type LedgerReport struct {
-	Accounts   int              `json:"accounts"`
-	Entries    int              `json:"entries"`
-	Mismatches []LedgerMismatch `json:"mismatches"`
+	Accounts int `json:"accounts"`
+	Entries  int `json:"entries"`
+	// MismatchCount counts every mismatch; Mismatches lists the first ones
+	// (at most ledger.MaxMismatches).
+	MismatchCount int              `json:"mismatch_count"`
+	Mismatches    []LedgerMismatch `json:"mismatches"`
 }
 
 // OK reports whether the ledger checked clean.
-func (r LedgerReport) OK() bool { return len(r.Mismatches) == 0 }
+func (r LedgerReport) OK() bool { return r.MismatchCount == 0 && len(r.Mismatches) == 0 }
 
 // LedgerMismatch is one inconsistency found by CheckLedger.
 type LedgerMismatch struct {
