@@ -24,6 +24,7 @@ type Store interface {
 	ImportStore
 	ExportStore
 	JobStore
+	LedgerCheckStore
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -96,12 +97,6 @@ type Store interface {
 	// (0 when the trail and its rows are intact) and how many entries it
 	// checked.
 	VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error)
-	// CheckAudit verifies the chain and every row it seals (see
-	// AuditReport).
-	CheckAudit(ctx context.Context, orgID string) (AuditReport, error)
-	// CheckLedger re-derives every account of the organisation from its
-	// ledger entries and from the decisions and approvals that caused them.
-	CheckLedger(ctx context.Context, orgID string) (LedgerReport, error)
 }
 
 // Page is cursor pagination: items after the cursor (an id), at most Limit.
