@@ -106,6 +106,8 @@ type DB struct {
 	pgTypes sync.Map // table -> map[string]string
 	// connWait bounds the wait for a pooled connection (see conn).
 	connWait time.Duration
+	// auditCheckKeys overrides sealJoinKeys (SetAuditCheckKeys).
+	auditCheckKeys int
 }
 
 // conn takes a connection from pool for one call, waiting at most

@@ -26,7 +26,13 @@ const maxProblems = 200
 // partition files by a hash of the row's table and key, and checked one
 // partition at a time (a grace hash join), so the check's memory does not
 // grow with the organisation.
-const sealJoinKeys = 250_000
+const sealJoinKeys = 100_000
+
+// SetAuditCheckKeys sets about how many row commitments the audit check
+// holds in memory at once (0: the default, 100,000, about 20 MB); fewer
+// means more temporary partition files. For tests, and for hosts short of
+// memory.
+func (db *DB) SetAuditCheckKeys(n int) { db.auditCheckKeys = n }
 
 // CheckAudit verifies the organisation's whole audit trail in one snapshot:
 // the chain (each link, SHA-256 before the seal and HMAC under the audit key
@@ -121,7 +127,11 @@ func (db *DB) checkAudit(ctx context.Context, q queryFunc, orgID string, from *m
 	} else {
 		expect = 8 * (c.seq - from.Seq) // a decision's entry commits about five rows
 	}
-	join, err := newSealJoin(int(min(1+expect/sealJoinKeys, 1024)))
+	per := int64(sealJoinKeys)
+	if db.auditCheckKeys > 0 {
+		per = int64(db.auditCheckKeys)
+	}
+	join, err := newSealJoin(int(min(1+expect/per, 1024)))
 	if err != nil {
 		return rep, err
 	}
