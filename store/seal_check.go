@@ -85,6 +85,33 @@ func (db *DB) checkAudit(ctx context.Context, q queryFunc, orgID string, from *m
 		return rep, dbErr("check audit", err)
 	}
 	rep.SealedFrom, rep.KeyID = c.sealedFrom, c.keyID
+	// Entries before v2From committed to rows without the columns of
+	// migration 00012 (sealTable.added).
+	var v2From int64
+	rows, err = q("SELECT audit_digest_v2_from FROM orgs WHERE id = ?", orgID)
+	if err != nil {
+		return rep, dbErr("check audit", err)
+	}
+	if rows.Next() {
+		err = rows.Scan(&v2From)
+	}
+	rows.Close()
+	if err != nil {
+		return rep, dbErr("check audit", err)
+	}
+	// rowDigests is a row's digest and, when a commitment older than
+	// v2From may name it, its digest as such an entry committed to it.
+	var enc, encOld [44]byte
+	var vbuf []byte
+	rowDigests := func(st *sealTable, sum [sha256.Size]byte, vals []any) (digest, old string) {
+		digest = string(base64.RawURLEncoding.AppendEncode(enc[:0], sum[:]))
+		if v2From > 1 {
+			if o, ok := st.digestBeforeV2(&vbuf, vals); ok {
+				old = string(base64.RawURLEncoding.AppendEncode(encOld[:0], o[:]))
+			}
+		}
+		return digest, old
+	}
 	problem := func(p margen.AuditProblem) {
 		rep.ProblemCount++
 		if len(rep.Problems) < maxProblems {
@@ -183,7 +210,7 @@ func (db *DB) checkAudit(ctx context.Context, q queryFunc, orgID string, from *m
 			}
 			table, rest, _ := strings.Cut(line, " ")
 			key, digest, _ := strings.Cut(rest, " ")
-			if err := join.add(recCommit, table, key, e.Seq, digest); err != nil {
+			if err := join.add(recCommit, table, key, e.Seq, digest, ""); err != nil {
 				rows.Close()
 				return rep, err
 			}
@@ -210,14 +237,14 @@ func (db *DB) checkAudit(ctx context.Context, q queryFunc, orgID string, from *m
 	// Every row against the chain's last word on it. From a checkpoint,
 	// the rows committed after it are read back one by one; otherwise
 	// every row of the sealed tables is read, once.
-	var enc [44]byte
 	if from == nil {
 		for i := range sealTables {
 			st := &sealTables[i]
 			var addErr error
-			err := scanSealed(q, db.d.pg, st, orgID, "", nil, func(key string, sum [sha256.Size]byte) {
+			err := scanSealed(q, db.d.pg, st, orgID, "", nil, func(key string, sum [sha256.Size]byte, vals []any) {
 				if addErr == nil {
-					addErr = join.add(recRow, st.name, key, 0, string(base64.RawURLEncoding.AppendEncode(enc[:0], sum[:])))
+					digest, old := rowDigests(st, sum, vals)
+					addErr = join.add(recRow, st.name, key, 0, digest, old)
 				}
 			})
 			if err == nil {
@@ -237,10 +264,13 @@ func (db *DB) checkAudit(ctx context.Context, q queryFunc, orgID string, from *m
 	}
 	for p := range join.parts {
 		commits := map[string]commit{}
-		check := func(k, digest string) {
+		check := func(k, digest, old string) {
 			table, key, _ := strings.Cut(k, " ")
 			rep.Rows++
 			cm, ok := commits[k]
+			if ok && cm.digest != digest && cm.seq < v2From && old != "" {
+				digest = old
+			}
 			switch {
 			case !ok:
 				problem(margen.AuditProblem{Table: table, Key: key, What: "uncommitted",
@@ -251,11 +281,11 @@ func (db *DB) checkAudit(ctx context.Context, q queryFunc, orgID string, from *m
 			}
 			delete(commits, k)
 		}
-		err := join.each(p, func(kind byte, k string, seq int64, digest string) {
+		err := join.each(p, func(kind byte, k string, seq int64, digest, old string) {
 			if kind == recCommit {
 				commits[k] = commit{digest: digest, seq: seq}
 			} else {
-				check(k, digest)
+				check(k, digest, old)
 			}
 		})
 		if err != nil {
@@ -274,8 +304,9 @@ func (db *DB) checkAudit(ctx context.Context, q queryFunc, orgID string, from *m
 				if st == nil {
 					continue // a table no longer sealed: nothing to read
 				}
-				err := scanSealed(q, db.d.pg, st, orgID, " AND "+st.key+" = ?", []any{key}, func(_ string, sum [sha256.Size]byte) {
-					check(k, string(base64.RawURLEncoding.AppendEncode(enc[:0], sum[:])))
+				err := scanSealed(q, db.d.pg, st, orgID, " AND "+st.key+" = ?", []any{key}, func(_ string, sum [sha256.Size]byte, vals []any) {
+					digest, old := rowDigests(st, sum, vals)
+					check(k, digest, old)
 				})
 				if err != nil {
 					return rep, err
@@ -359,13 +390,15 @@ func newSealJoin(n int) (*sealJoin, error) {
 	return j, nil
 }
 
-func (j *sealJoin) add(kind byte, table, key string, seq int64, digest string) error {
+func (j *sealJoin) add(kind byte, table, key string, seq int64, digest, old string) error {
 	b := append(j.rec[:0], kind)
 	b = binary.AppendUvarint(b, uint64(len(table)+1+len(key)))
 	b = append(append(append(b, table...), ' '), key...)
 	b = binary.AppendVarint(b, seq)
 	b = binary.AppendUvarint(b, uint64(len(digest)))
 	b = append(b, digest...)
+	b = binary.AppendUvarint(b, uint64(len(old)))
+	b = append(b, old...)
 	j.rec = b
 	p := &j.parts[0]
 	if len(j.parts) > 1 {
@@ -388,7 +421,7 @@ func (j *sealJoin) add(kind byte, table, key string, seq int64, digest string) e
 }
 
 // each reads partition p back, record by record.
-func (j *sealJoin) each(p int, fn func(kind byte, key string, seq int64, digest string)) error {
+func (j *sealJoin) each(p int, fn func(kind byte, key string, seq int64, digest, old string)) error {
 	part := &j.parts[p]
 	var r *bufio.Reader
 	if part.f != nil {
@@ -424,7 +457,12 @@ func (j *sealJoin) each(p int, fn func(kind byte, key string, seq int64, digest 
 		if err != nil {
 			return err
 		}
-		fn(kind, k, seq, string(digest))
+		d := string(digest)
+		old, err := readBytes(r, &buf)
+		if err != nil {
+			return err
+		}
+		fn(kind, k, seq, d, string(old))
 	}
 }
 
