@@ -211,6 +211,11 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	runner.Register(margen.JobWebhookDelivery, deliveries.Kind())
 	// Hourly: expired idempotency records, and jobs finished a week ago.
 	runner.Register(margen.JobPurge, jobs.Purge(st, purgeKeepJobs, time.Hour))
+	// Ledger checks stream every row of an organisation for minutes: a
+	// runner of their own, with a lease that long, one check at a time.
+	checks := jobs.New(st, jobs.Options{Clock: clock, Logger: log, Lease: jobs.LedgerCheckLease, Concurrency: 1,
+		Poll: 5 * time.Second})
+	checks.Register(margen.JobLedgerCheck, jobs.LedgerCheck(st, key, clock))
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	run := map[string]func(context.Context){
@@ -218,6 +223,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		"sla":      func(ctx context.Context) { approvals.RunSLA(ctx, cfg.SLAEvery) },
 		"webhooks": deliveries.Run,
 		"jobs":     runner.Run,
+		"checks":   checks.Run,
 		"sessions": func(ctx context.Context) { st.Sessions().RunSweep(ctx, 10*time.Minute) },
 	}
 	// Backups and imports from the desk run on a runner of their own, with
