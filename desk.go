@@ -37,4 +37,7 @@ type AuditFilter struct {
 type DeskStore interface {
 	Today(ctx context.Context, orgID string, since, until time.Time, reactions int) (*Today, error)
 	ListAuditNewest(ctx context.Context, orgID string, f AuditFilter) ([]AuditEntry, error)
+	// CustomersByID returns the customers among ids, by id (ids not found
+	// are absent): one query for the customers of a page's rows.
+	CustomersByID(ctx context.Context, orgID string, ids []string) (map[string]*Customer, error)
 }

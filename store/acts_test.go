@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -143,6 +144,53 @@ func TestFirstSightWithTheRecord(t *testing.T) {
 			list, err := db.ListCustomers(ctx, org.ID, margen.Page{})
 			if err != nil || len(list) != 1 {
 				t.Fatalf("customers: %+v, %v", list, err)
+			}
+		})
+	}
+}
+
+// TestCustomersByID: one query answers many ids, repeated or unknown ids
+// included, never with another organisation's customer, and in chunks
+// when there are more ids than one statement takes.
+func TestCustomersByID(t *testing.T) {
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.Open(t)
+			var orgs []*margen.Org
+			for _, slug := range []string{"one", "two"} {
+				org := &margen.Org{ID: margen.NewID("org"), Slug: slug, Name: slug, Currency: "EUR", Timezone: "UTC", Language: "es"}
+				boss := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "boss", Name: "Boss",
+					Access: margen.AccessOwner, Role: "owner", Active: true}
+				if err := db.CreateOrg(ctx, org, boss, "test"); err != nil {
+					t.Fatal(err)
+				}
+				orgs = append(orgs, org)
+			}
+			for _, org := range orgs {
+				for _, ref := range []string{"ana", "bob"} {
+					if err := db.UpsertCustomer(ctx, &margen.Customer{OrgID: org.ID, Ref: ref, Name: org.Slug + " " + ref}, "test"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			one, two := orgs[0], orgs[1]
+			ana, bob := margen.CustomerID(one.ID, "ana"), margen.CustomerID(one.ID, "bob")
+			// Enough ids for two statements: most of them unknown.
+			ids := []string{bob, ana, bob, margen.CustomerID(two.ID, "ana"), "cus_unknown"}
+			for i := range 1500 {
+				ids = append(ids, margen.CustomerID(one.ID, fmt.Sprintf("nobody-%d", i)))
+			}
+			ids = append(ids, ana)
+			got, err := db.CustomersByID(ctx, one.ID, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || got[ana] == nil || got[ana].Name != "one ana" || got[bob] == nil || got[bob].Name != "one bob" {
+				t.Fatalf("customers: %v", got)
+			}
+			if got, err := db.CustomersByID(ctx, one.ID, nil); err != nil || len(got) != 0 {
+				t.Fatalf("no ids: %v, %v", got, err)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,11 +177,15 @@ func (db *DB) attachReactions(ctx context.Context, orgID string, acts []margen.A
 		idx[acts[i].ID] = i
 		args = append(args, acts[i].ID)
 	}
-	q := reactionSelect + " WHERE org_id = ? AND act_id IN (?" + strings.Repeat(", ?", len(acts)-1) + ") ORDER BY id"
+	// Sorted here, not with ORDER BY id: SQLite would walk the whole
+	// organisation's reactions in primary-key order to avoid that sort
+	// instead of seeking the act index.
+	q := reactionSelect + " WHERE org_id = ? AND act_id IN (?" + strings.Repeat(", ?", len(acts)-1) + ")"
 	rs, err := getMany(ctx, db, scanReaction, q, args...)
 	if err != nil {
 		return err
 	}
+	slices.SortFunc(rs, func(a, b margen.Reaction) int { return strings.Compare(a.ID, b.ID) })
 	for _, r := range rs {
 		i := idx[r.ActID]
 		acts[i].Reactions = append(acts[i].Reactions, r)

@@ -151,29 +151,33 @@ func (l *inboxLookup) action(id, lang string) string {
 	return id
 }
 
-func (s *server) customerName(ctx context.Context, orgID, id string) (string, error) {
-	if id == "" {
-		return "", nil
+// displayName is how a page names a customer: by name, else by reference,
+// and not at all when unidentified.
+func displayName(c *margen.Customer) string {
+	switch {
+	case c == nil:
+		return ""
+	case strings.HasPrefix(c.Ref, anonymousRefHead) && c.Name == "":
+		return "" // an unidentified customer
+	case c.Name != "":
+		return c.Name
 	}
-	c, err := s.store.CustomerByID(ctx, orgID, id)
-	if margen.IsCode(err, margen.ENOTFOUND) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if strings.HasPrefix(c.Ref, anonymousRefHead) && c.Name == "" {
-		return "", nil // an unidentified customer
-	}
-	if c.Name != "" {
-		return c.Name, nil
-	}
-	return c.Ref, nil
+	return c.Ref
 }
 
 // pending builds the requests the member can decide now.
 func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxItem, error) {
 	list, err := s.approvals.Pending(ctx, p.Org, p.Member, margen.Page{Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list))
+	for i := range list {
+		if list[i].CustomerID != "" {
+			ids = append(ids, list[i].CustomerID)
+		}
+	}
+	customers, err := s.store.CustomersByID(ctx, p.Org.ID, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -188,9 +192,7 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 			return nil, err
 		}
 		it.Reason = d.Reason
-		if it.Customer, err = s.customerName(ctx, p.Org.ID, a.CustomerID); err != nil {
-			return nil, err
-		}
+		it.Customer = displayName(customers[a.CustomerID])
 		if a.CustomerID != "" {
 			acts, err := s.store.ListActs(ctx, p.Org.ID, margen.ActFilter{Page: margen.Page{Limit: inboxRecentActs}, CustomerID: a.CustomerID})
 			if err != nil {
@@ -297,42 +299,53 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 		row actRow
 	}
 	var all []stamped
+	var acts []margen.Act
 	if f.Outcome != outcomeRefusal {
 		af := margen.ActFilter{Page: margen.Page{Limit: inboxActivity}, MemberID: member, Action: f.Action, Since: since, Until: until}
 		if f.Outcome == outcomeFlagged {
 			yes := true
 			af.Flagged = &yes
 		}
-		acts, err := s.store.ListActs(ctx, p.Org.ID, af)
-		if err != nil {
+		var err error
+		if acts, err = s.store.ListActs(ctx, p.Org.ID, af); err != nil {
 			return nil, err
 		}
-		for i := range acts {
-			name, err := s.customerName(ctx, p.Org.ID, acts[i].CustomerID)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], name)})
-		}
 	}
+	var refs []margen.Refusal
 	if f.Outcome == "" || f.Outcome == outcomeRefusal {
-		refs, err := s.store.ListRefusals(ctx, p.Org.ID, margen.RefusalFilter{Page: margen.Page{Limit: inboxActivity},
+		var err error
+		refs, err = s.store.ListRefusals(ctx, p.Org.ID, margen.RefusalFilter{Page: margen.Page{Limit: inboxActivity},
 			MemberID: member, Since: since, Until: until})
 		if err != nil {
 			return nil, err
 		}
-		for i := range refs {
-			x := &refs[i]
-			if f.Action != "" && x.Action != f.Action {
-				continue
-			}
-			name, err := s.customerName(ctx, p.Org.ID, x.CustomerID)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, stamped{x.CreatedAt, actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID),
-				Action: l.action(x.Action, p.Lang), Amount: x.Amount, Reason: x.Wanted, Customer: name, Left: x.Left}})
+	}
+	// The rows' customers in one query, not one per row.
+	ids := make([]string, 0, len(acts)+len(refs))
+	for i := range acts {
+		if acts[i].CustomerID != "" {
+			ids = append(ids, acts[i].CustomerID)
 		}
+	}
+	for i := range refs {
+		if refs[i].CustomerID != "" {
+			ids = append(ids, refs[i].CustomerID)
+		}
+	}
+	customers, err := s.store.CustomersByID(ctx, p.Org.ID, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range acts {
+		all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], displayName(customers[acts[i].CustomerID]))})
+	}
+	for i := range refs {
+		x := &refs[i]
+		if f.Action != "" && x.Action != f.Action {
+			continue
+		}
+		all = append(all, stamped{x.CreatedAt, actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID),
+			Action: l.action(x.Action, p.Lang), Amount: x.Amount, Reason: x.Wanted, Customer: displayName(customers[x.CustomerID]), Left: x.Left}})
 	}
 	slices.SortStableFunc(all, func(a, b stamped) int { return b.at.Compare(a.at) })
 	for i := range all {
