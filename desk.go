@@ -40,4 +40,7 @@ type DeskStore interface {
 	// CustomersByID returns the customers among ids, by id (ids not found
 	// are absent): one query for the customers of a page's rows.
 	CustomersByID(ctx context.Context, orgID string, ids []string) (map[string]*Customer, error)
+	// RecentActsByCustomer returns each customer's n newest acts, newest
+	// first, with their reactions.
+	RecentActsByCustomer(ctx context.Context, orgID string, ids []string, n int) (map[string][]Act, error)
 }

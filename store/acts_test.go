@@ -103,6 +103,33 @@ func TestListActsByMemberAndCustomer(t *testing.T) {
 					}
 				}
 			}
+			// The inbox's batched form: each customer's newest acts, as
+			// ListActs lists them one customer at a time.
+			decide("ana", "c1", 10)
+			for _, n := range []int{1, 2, 5} {
+				recent, err := db.RecentActsByCustomer(ctx, org.ID, []string{c2, c1, c2, margen.CustomerID(org.ID, "nobody")}, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(recent) != 2 {
+					t.Errorf("n=%d: %d customers, want 2", n, len(recent))
+				}
+				for _, c := range []string{c1, c2} {
+					want, err := db.ListActs(ctx, org.ID, margen.ActFilter{CustomerID: c, Page: margen.Page{Limit: n}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := recent[c]
+					if len(got) != len(want) {
+						t.Fatalf("n=%d, %s: %d acts, want %d", n, c, len(got), len(want))
+					}
+					for i := range want {
+						if got[i].ID != want[i].ID || got[i].CustomerID != c || len(got[i].Reactions) != len(want[i].Reactions) {
+							t.Errorf("n=%d, %s: act %d is %+v, want %+v", n, c, i, got[i], want[i])
+						}
+					}
+				}
+			}
 		})
 	}
 }

@@ -165,6 +165,45 @@ func (db *DB) ListActs(ctx context.Context, orgID string, f margen.ActFilter) ([
 	return acts, db.attachReactions(ctx, orgID, acts)
 }
 
+// RecentActsByCustomer returns, for each customer among ids, their n newest
+// acts (ListActs's order, with their reactions): the inbox shows a few per
+// pending request, with two queries for the whole list instead of two per
+// request.
+func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []string, n int) (map[string][]margen.Act, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := make(map[string][]margen.Act, len(ids))
+	if n <= 0 {
+		return out, nil
+	}
+	cols := strings.Join(actCols, ", ")
+	for len(ids) > 0 {
+		k := min(len(ids), maxCustomersByID)
+		args := make([]any, 0, k+3)
+		args = append(args, orgID, orgID)
+		for _, id := range ids[:k] {
+			args = append(args, id)
+		}
+		args = append(args, n)
+		// As ListActs, through the decisions' customer index (acts have
+		// none of their own).
+		q := "SELECT " + cols + " FROM (SELECT " + cols + ", ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY id DESC) AS rn" +
+			" FROM acts WHERE org_id = ? AND id IN (SELECT act_id FROM decisions WHERE org_id = ? AND act_id <> ''" +
+			" AND customer_id IN (?" + strings.Repeat(", ?", k-1) + "))) AS recent WHERE rn <= ? ORDER BY customer_id, id DESC"
+		acts, err := getMany(ctx, db, scanAct, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		if err := db.attachReactions(ctx, orgID, acts); err != nil {
+			return nil, err
+		}
+		for _, a := range acts {
+			out[a.CustomerID] = append(out[a.CustomerID], a)
+		}
+		ids = ids[k:]
+	}
+	return out, nil
+}
+
 // attachReactions loads the reactions of acts with one query.
 func (db *DB) attachReactions(ctx context.Context, orgID string, acts []margen.Act) error {
 	if len(acts) == 0 {

@@ -181,6 +181,10 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 	if err != nil {
 		return nil, err
 	}
+	recent, err := s.store.RecentActsByCustomer(ctx, p.Org.ID, ids, inboxRecentActs)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	items := make([]inboxItem, 0, len(list))
 	for i := range list {
@@ -194,10 +198,7 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 		it.Reason = d.Reason
 		it.Customer = displayName(customers[a.CustomerID])
 		if a.CustomerID != "" {
-			acts, err := s.store.ListActs(ctx, p.Org.ID, margen.ActFilter{Page: margen.Page{Limit: inboxRecentActs}, CustomerID: a.CustomerID})
-			if err != nil {
-				return nil, err
-			}
+			acts := recent[a.CustomerID]
 			for j := range acts {
 				it.RecentActs = append(it.RecentActs, actRowOf(p, l, &acts[j], ""))
 			}
