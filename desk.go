@@ -43,4 +43,10 @@ type DeskStore interface {
 	// RecentActsByCustomer returns each customer's n newest acts, newest
 	// first, with their reactions.
 	RecentActsByCustomer(ctx context.Context, orgID string, ids []string, n int) (map[string][]Act, error)
+	// DecisionsByID returns the decisions among ids, by id (ids not found
+	// are absent).
+	DecisionsByID(ctx context.Context, orgID string, ids []string) (map[string]*Decision, error)
+	// BudgetAccounts returns the accounts among keys, by key (accounts not
+	// opened are absent).
+	BudgetAccounts(ctx context.Context, orgID string, keys []BudgetKey) (map[BudgetKey]BudgetAccount, error)
 }

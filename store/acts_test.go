@@ -222,3 +222,102 @@ func TestCustomersByID(t *testing.T) {
 		})
 	}
 }
+
+// TestDecisionsAndAccountsByKey: the inbox's batched reads return what
+// GetDecision and ListBudgets return one at a time, and leave out what does
+// not exist.
+func TestDecisionsAndAccountsByKey(t *testing.T) {
+	const budgetPolicy = `
+currency: EUR
+actions:
+  - id: gift
+    label: {es: "Cortesía", en: "Gift"}
+roles:
+  - id: staff
+    label: {es: "Personal", en: "Staff"}
+budgets:
+  - id: daily
+    scope: member
+    period: day
+    limit: 1000
+grants:
+  - id: small
+    role: staff
+    actions: [gift]
+    max_amount: 100
+    budgets: [daily]
+`
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.Open(t)
+			org := &margen.Org{ID: margen.NewID("org"), Slug: "bykey", Name: "By key", Currency: "EUR", Timezone: "UTC", Language: "es"}
+			boss := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "boss", Name: "Boss",
+				Access: margen.AccessOwner, Role: "staff", Active: true}
+			if err := db.CreateOrg(ctx, org, boss, "test"); err != nil {
+				t.Fatal(err)
+			}
+			ana := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "ana", Name: "Ana",
+				Access: margen.AccessFrontline, Role: "staff", Active: true}
+			if err := db.CreateMember(ctx, ana, "test"); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: budgetPolicy, CreatedBy: "test"}, nil); err != nil {
+				t.Fatal(err)
+			}
+			eng := decision.New(db, decision.Options{})
+			defer eng.Close()
+			var decs []*margen.Decision
+			for _, m := range []*margen.Member{ana, boss, ana} {
+				res, err := eng.Decide(ctx, &decision.Request{Org: org, Member: m, Action: "gift", Amount: 30,
+					Customer: decision.CustomerInput{Ref: "c1"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				decs = append(decs, res.Decision)
+			}
+			got, err := db.DecisionsByID(ctx, org.ID, []string{decs[2].ID, decs[0].ID, decs[2].ID, "dec_unknown"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || got[decs[0].ID] == nil || got[decs[2].ID] == nil {
+				t.Fatalf("decisions: %v", got)
+			}
+			for _, d := range []*margen.Decision{decs[0], decs[2]} {
+				one, err := db.GetDecision(ctx, org.ID, d.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g := got[d.ID]; g.Reason != one.Reason || g.Amount != one.Amount || len(g.Budgets) != len(one.Budgets) || len(g.Budgets) != 1 {
+					t.Errorf("decision %s: %+v, want %+v", d.ID, g, one)
+				}
+			}
+			var keys []margen.BudgetKey
+			for _, d := range decs {
+				for _, b := range d.Budgets {
+					keys = append(keys, margen.BudgetKey{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period})
+				}
+			}
+			keys = append(keys, margen.BudgetKey{BudgetID: "daily", Subject: ana.ID, Period: "1999-01-01"})
+			accs, err := db.BudgetAccounts(ctx, org.ID, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(accs) != 2 {
+				t.Fatalf("accounts: %v, want ana's and the boss's", accs)
+			}
+			for _, k := range keys[:3] {
+				want, err := db.ListBudgets(ctx, org.ID, margen.BudgetFilter{BudgetID: k.BudgetID, Subject: k.Subject, Period: k.Period})
+				if err != nil || len(want) != 1 {
+					t.Fatalf("ListBudgets %v: %v, %v", k, want, err)
+				}
+				if a := accs[k]; a.BudgetKey != k || a.Limit != want[0].Limit || a.Used() != want[0].Used() {
+					t.Errorf("account %v: %+v, want %+v", k, a, want[0])
+				}
+			}
+			if a := accs[keys[0]]; a.Used() != 60 {
+				t.Errorf("ana's account used %d, want 60", a.Used())
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -70,6 +71,30 @@ func scanDecision(s scanner) (margen.Decision, error) {
 // GetDecision returns a decision of the organisation.
 func (db *DB) GetDecision(ctx context.Context, orgID, id string) (*margen.Decision, error) {
 	return getOne(ctx, db, "decision", scanDecision, decisionSelect+" WHERE org_id = ? AND id = ?", orgID, id)
+}
+
+// DecisionsByID returns the organisation's decisions among ids, by id; ids
+// not found are absent. One query for the decisions behind a page's rows.
+func (db *DB) DecisionsByID(ctx context.Context, orgID string, ids []string) (map[string]*margen.Decision, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := make(map[string]*margen.Decision, len(ids))
+	for len(ids) > 0 {
+		k := min(len(ids), maxCustomersByID)
+		args := make([]any, 0, k+1)
+		args = append(args, orgID)
+		for _, id := range ids[:k] {
+			args = append(args, id)
+		}
+		ds, err := getMany(ctx, db, scanDecision, decisionSelect+" WHERE org_id = ? AND id IN (?"+strings.Repeat(", ?", k-1)+")", args...)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ds {
+			out[ds[i].ID] = &ds[i]
+		}
+		ids = ids[k:]
+	}
+	return out, nil
 }
 
 // ListDecisions pages through decisions, newest first.
@@ -319,4 +344,40 @@ func (db *DB) ListBudgets(ctx context.Context, orgID string, f margen.BudgetFilt
 	w.eq("subject", f.Subject)
 	w.eq("period", f.Period)
 	return getMany(ctx, db, scanAccount, accountSelect+w.sql()+" ORDER BY budget_id, subject, period", w.args...)
+}
+
+// maxAccountsByKey bounds the keys of one BudgetAccounts query (three
+// parameters each).
+const maxAccountsByKey = 300
+
+// BudgetAccounts returns the organisation's budget accounts among keys, by
+// key; accounts not opened yet are absent.
+func (db *DB) BudgetAccounts(ctx context.Context, orgID string, keys []margen.BudgetKey) (map[margen.BudgetKey]margen.BudgetAccount, error) {
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, func(a, b margen.BudgetKey) int {
+		return cmp.Or(strings.Compare(a.BudgetID, b.BudgetID), strings.Compare(a.Subject, b.Subject), strings.Compare(a.Period, b.Period))
+	})
+	keys = slices.Compact(keys)
+	out := make(map[margen.BudgetKey]margen.BudgetAccount, len(keys))
+	for len(keys) > 0 {
+		k := min(len(keys), maxAccountsByKey)
+		args := make([]any, 0, 3*k+1)
+		args = append(args, orgID)
+		for _, key := range keys[:k] {
+			args = append(args, key.BudgetID, key.Subject, key.Period)
+		}
+		// ORs of the primary key's columns, which both engines answer
+		// with one index seek each.
+		q := accountSelect + " WHERE org_id = ? AND ((budget_id = ? AND subject = ? AND period = ?)" +
+			strings.Repeat(" OR (budget_id = ? AND subject = ? AND period = ?)", k-1) + ")"
+		accs, err := getMany(ctx, db, scanAccount, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range accs {
+			out[a.BudgetKey] = a
+		}
+		keys = keys[k:]
+	}
+	return out, nil
 }

@@ -185,15 +185,33 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 	if err != nil {
 		return nil, err
 	}
+	decIDs := make([]string, 0, len(list))
+	for i := range list {
+		decIDs = append(decIDs, list[i].DecisionID)
+	}
+	decs, err := s.store.DecisionsByID(ctx, p.Org.ID, decIDs)
+	if err != nil {
+		return nil, err
+	}
+	var keys []margen.BudgetKey
+	for _, d := range decs {
+		for _, b := range d.Budgets {
+			keys = append(keys, margen.BudgetKey{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period})
+		}
+	}
+	accounts, err := s.store.BudgetAccounts(ctx, p.Org.ID, keys)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	items := make([]inboxItem, 0, len(list))
 	for i := range list {
 		a := &list[i]
 		it := inboxItem{Approval: a, Requester: l.member(a.MemberID), Action: l.action(a.Action, p.Lang),
 			Escalated: a.Level > 0, Due: p.Time(a.DueAt), DueText: dueText(p, a.DueAt, now)}
-		d, err := s.store.GetDecision(ctx, p.Org.ID, a.DecisionID)
-		if err != nil {
-			return nil, err
+		d := decs[a.DecisionID]
+		if d == nil {
+			return nil, margen.NotFound("decision")
 		}
 		it.Reason = d.Reason
 		it.Customer = displayName(customers[a.CustomerID])
@@ -204,9 +222,14 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 			}
 		}
 		for _, b := range d.Budgets {
-			accts, err := s.store.ListBudgets(ctx, p.Org.ID, margen.BudgetFilter{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period})
-			if err != nil {
-				return nil, err
+			accts := []margen.BudgetAccount{}
+			if b.Budget == "" || b.Subject == "" || b.Period == "" {
+				// Not one account's key: list what it matches, as a filter.
+				if accts, err = s.store.ListBudgets(ctx, p.Org.ID, margen.BudgetFilter{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period}); err != nil {
+					return nil, err
+				}
+			} else if acc, ok := accounts[margen.BudgetKey{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period}]; ok {
+				accts = append(accts, acc)
 			}
 			for _, acc := range accts {
 				it.Budgets = append(it.Budgets, margen.BudgetView{Budget: acc.BudgetID, Limit: acc.Limit, Remaining: max(acc.Limit-acc.Used(), 0)})
