@@ -71,7 +71,7 @@ func TestListActsByMemberAndCustomer(t *testing.T) {
 			if over.Outcome != margen.OutcomeNeedsApproval {
 				t.Fatalf("outcome %s, want needs_approval", over.Outcome)
 			}
-			if _, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: over.ApprovalID, Status: margen.ApprovalApproved,
+			if _, err := storetest.ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: over.ApprovalID, Status: margen.ApprovalApproved,
 				Actor: boss.ID, At: margen.SystemClock{}.Now(), ActID: margen.NewID("act")}, nil); err != nil {
 				t.Fatal(err)
 			}

@@ -305,53 +305,32 @@ var holdAccountCols = []string{"org_id", "budget_id", "subject", "period", "post
 
 var holdLedgerCols = []string{"org_id", "id", "budget_id", "subject", "period", "decision_id", "kind", "amount", "created_at"}
 
-// ResolveApproval answers a pending request, or escalates it, exactly once:
-// see margen.ApprovalStore. In one transaction: the request's row is locked
-// and re-read, and updated only if it is still pending at r.Level (the
-// UPDATE repeats the condition); the ledger entries, the act, the history
-// event are written; then the organisation row is locked (the audit chain)
-// for the balances, the audit entry and the idempotency record. Locking the
-// request before the organisation keeps concurrent answers to one request
-// off the organisation's lock: only the winner takes it, which is what
-// bounds throughput on PostgreSQL (see lockRequest).
-func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolution, idem *margen.Idempotency) (*margen.Approval, error) {
-	terminal := false
-	switch r.Status {
-	case margen.ApprovalApproved, margen.ApprovalRejected, margen.ApprovalExpired:
-		terminal = true
-	case margen.Escalated:
-		if r.Approver == "" {
-			return nil, margen.Invalid("approver", "error.invalid_value", "field", "approver", "allowed", "a policy role")
-		}
-		if r.DueAt.IsZero() {
-			return nil, margen.Invalid("due_at", "error.invalid_time", "field", "due_at")
-		}
-		r.DueAt = r.DueAt.UTC().Truncate(time.Microsecond)
-	default:
-		return nil, margen.Invalid("status", "error.invalid_value", "field", "status",
-			"allowed", "approved, rejected, expired, escalated")
-	}
-	stamp(&r.At)
-	r.Actor = actorOr(r.Actor, "system")
-	if r.Status == margen.ApprovalApproved && r.ActID == "" {
-		r.ActID = margen.NewID("act")
-	}
-	if r.Status != margen.ApprovalApproved {
-		r.ActID = ""
-	}
-
-	// A request that is not pending at r.Level now never will be again
+// ResolveApproval moves a pending request on exactly once: see
+// margen.ApprovalStore. In one transaction: the request's row is locked and
+// re-read with what its resolution needs (margen.ResolutionState: the
+// requester's team, what an act copies from the decision, the holds of the
+// decision); resolve computes the write; the request is updated only if it
+// is still pending at level (the UPDATE repeats the condition); the ledger
+// entries, the act and the history event are inserted; then the
+// organisation row is locked (the audit chain) for the balances, the audit
+// entry and the idempotency record. Locking the request before the
+// organisation keeps concurrent answers to one request off the
+// organisation's lock: only the winner takes it, which is what bounds
+// throughput on PostgreSQL (see lockRequest).
+func (db *DB) ResolveApproval(ctx context.Context, orgID, approvalID string, level int,
+	resolve func(*margen.ResolutionState) (*margen.ResolutionWrite, error)) (*margen.Approval, error) {
+	// A request that is not pending at level now never will be again
 	// (statuses are final, levels only grow): refuse it without queueing
-	// for the organisation's lock. A request that looks open is checked
-	// again under the lock.
+	// for the write lock. A request that looks open is checked again under
+	// the lock.
 	var status string
-	var level int
+	var lvl int
 	c, release, err := db.conn(ctx, db.read)
 	if err != nil {
 		return nil, err
 	}
 	err = c.QueryRowContext(ctx, db.d.rebind("SELECT status, level FROM approvals WHERE org_id = ? AND id = ?"),
-		orgID, r.ApprovalID).Scan(&status, &level)
+		orgID, approvalID).Scan(&status, &lvl)
 	release() // before the write transaction takes one
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, margen.NotFound("approval")
@@ -359,7 +338,7 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 	if err != nil {
 		return nil, dbErr("read approval", err)
 	}
-	if status != margen.ApprovalPending || level != r.Level {
+	if status != margen.ApprovalPending || lvl != level {
 		return nil, errAlreadyDecided()
 	}
 
@@ -371,33 +350,35 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		// organisation row (only ResolveApproval locks existing requests,
 		// always in this order; a request's row is never locked by a
 		// writer that holds the organisation row).
-		var team, currency, reason string
-		var flagged bool
-		row := t.queryRow(approvalLockSelect+db.lockRequest(), orgID, r.ApprovalID)
-		a, err := scanApproval(scanExtra{row, []any{&team, &currency, &reason, &flagged}})
+		var st margen.ResolutionState
+		row := t.queryRow(approvalLockSelect+db.lockRequest(), orgID, approvalID)
+		st.Approval, err = scanApproval(scanExtra{row, []any{&st.Team, &st.Currency, &st.Reason, &st.Flagged}})
 		if errors.Is(err, sql.ErrNoRows) {
 			return margen.NotFound("approval")
 		}
 		if err != nil {
 			return dbErr("read approval", err)
 		}
-		if a.Status != margen.ApprovalPending || a.Level != r.Level {
+		if st.Approval.Status != margen.ApprovalPending || st.Approval.Level != level {
 			return errAlreadyDecided()
 		}
-		ts := db.d.ts(r.At)
-		var res sql.Result
-		fromRole := a.ApproverRole
-		if terminal {
-			res, err = t.exec(`UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?, act_id = ?
-				WHERE org_id = ? AND id = ? AND status = 'pending' AND level = ?`,
-				r.Status, r.Actor, ts, r.Comment, r.ActID, orgID, a.ID, r.Level)
-		} else {
-			res, err = t.exec(`UPDATE approvals SET approver_role = ?, due_at = ?, sla_us = ?, on_timeout = ?,
-				escalate_to = ?, level = level + 1
-				WHERE org_id = ? AND id = ? AND status = 'pending' AND level = ?`,
-				r.Approver, db.d.ts(r.DueAt), max(r.DueAt.Sub(r.At), 0).Microseconds(), r.OnTimeout, r.EscalateTo,
-				orgID, a.ID, r.Level)
+		if st.Holds, err = t.readHolds(orgID, st.Approval.DecisionID); err != nil {
+			return err
 		}
+		w, err := resolve(&st)
+		if err != nil {
+			return err
+		}
+		a := w.Approval
+		if a.ID != approvalID || a.OrgID != orgID || w.Audit.OrgID != orgID {
+			return fmt.Errorf("store: resolution of %s/%s writes %s/%s", orgID, approvalID, a.OrgID, a.ID)
+		}
+		res, err := t.exec(`UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?, act_id = ?,
+			approver_role = ?, due_at = ?, sla_us = ?, on_timeout = ?, escalate_to = ?, level = ?
+			WHERE org_id = ? AND id = ? AND status = 'pending' AND level = ?`,
+			a.Status, a.DecidedBy, db.d.tsPtr(a.DecidedAt), a.Comment, a.ActID,
+			a.ApproverRole, db.d.ts(a.DueAt), a.SLA.Microseconds(), a.OnTimeout, a.EscalateTo, a.Level,
+			orgID, a.ID, level)
 		if err != nil {
 			return dbErr("resolve approval", err)
 		}
@@ -406,51 +387,23 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		} else if n != 1 {
 			return errAlreadyDecided() // cannot happen under the row lock; never resolve twice
 		}
-
-		var holds []hold
-		if terminal {
-			a.Status, a.DecidedBy, a.Comment, a.ActID = r.Status, r.Actor, r.Comment, r.ActID
-			at := r.At
-			a.DecidedAt = &at
-			if holds, err = t.releaseHold(orgID, a.DecisionID, r.Status == margen.ApprovalApproved, r.At); err != nil {
-				return err
-			}
-		} else {
-			a.ApproverRole, a.DueAt, a.OnTimeout, a.EscalateTo = r.Approver, r.DueAt, r.OnTimeout, r.EscalateTo
-			a.SLA = max(r.DueAt.Sub(r.At), 0)
-			a.Level++
+		if err := t.insertLedger(w.Ledger); err != nil {
+			return err
 		}
-		if r.Status == margen.ApprovalApproved {
-			act := margen.Act{ID: r.ActID, OrgID: orgID, DecisionID: a.DecisionID, MemberID: a.MemberID,
-				CustomerID: a.CustomerID, Action: a.Action, Amount: a.Amount, Currency: currency, Reason: reason,
-				Flagged: flagged, CreatedAt: r.At, AfterTheFact: a.Kind == margen.ApprovalKindRatification}
-			err := t.insertMany("acts", actCols, "", 1, func(_ int, args []any) []any { return actArgs(db.d, &act, args) })
+		if x := w.Act; x != nil {
+			err := t.insertMany("acts", actCols, "", 1, func(_ int, args []any) []any { return actArgs(db.d, x, args) })
 			if err != nil {
 				return conflictOr("insert act", err, "error.act_exists")
 			}
-			if _, err := t.exec("UPDATE decisions SET act_id = ? WHERE org_id = ? AND id = ?", act.ID, orgID, a.DecisionID); err != nil {
+			if _, err := t.exec("UPDATE decisions SET act_id = ? WHERE org_id = ? AND id = ?", x.ID, orgID, x.DecisionID); err != nil {
 				return dbErr("link act", err)
 			}
 		}
-
-		ev := margen.ApprovalEvent{ID: margen.NewID("ape"), ApprovalID: a.ID, Kind: r.Status, Actor: r.Actor,
-			Comment: r.Comment, At: r.At}
-		ed := margen.EventData{Action: a.Action, Amount: a.Amount, Customer: a.CustomerID, Member: a.MemberID,
-			Team: team, DecisionID: a.DecisionID, ActID: a.ActID, ApprovalID: a.ID, Status: r.Status}
-		if terminal {
-			ed.ApproverRole = fromRole
-			ed.DecidedBy = r.Actor
-			ed.TimeToAnswer = max(r.At.Sub(a.CreatedAt), 0).Milliseconds()
-		} else {
-			ev.FromRole, ev.ToRole = fromRole, r.Approver
-			ed.ApproverRole = r.Approver
-			ed.FromRole = fromRole
-			ed.DueAt = r.DueAt.Format(time.RFC3339)
-		}
+		ev := w.Event
 		if err := t.insertApprovalEvent(orgID, &ev); err != nil {
 			return err
 		}
-		if a.Level == 0 && a.Kind != margen.ApprovalKindException {
+		if st.Approval.Level == 0 && a.Kind != margen.ApprovalKindException {
 			// Opened by the decision engine and never moved: this event is
 			// the first one stored.
 			a.History = completeHistory(&a, []margen.ApprovalEvent{ev})
@@ -460,16 +413,12 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		// The rows this resolution wrote or changed, for the audit entry.
 		t.touch("approvals", orgID, "id", a.ID)
 		t.touch("approval_events", orgID, "id", ev.ID)
-		if len(holds) > 0 {
+		if len(w.Ledger) > 0 {
 			t.touch("ledger_entries", orgID, "decision_id", a.DecisionID)
 		}
-		if r.Status == margen.ApprovalApproved {
-			t.touch("acts", orgID, "id", r.ActID)
-			t.touch("decisions", orgID, "id", a.DecisionID)
-		}
-		data, err := json.Marshal(ed)
-		if err != nil {
-			return err
+		if w.Act != nil {
+			t.touch("acts", orgID, "id", w.Act.ID)
+			t.touch("decisions", orgID, "id", w.Act.DecisionID)
 		}
 
 		// Only now the organisation: its lock is held for the few writes
@@ -479,10 +428,7 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		if err != nil {
 			return err
 		}
-		err = t.finishUnderOrgLock(c, orgID, holds, r.Status == margen.ApprovalApproved, r.At,
-			margen.AuditEntry{OrgID: orgID, At: r.At, Actor: r.Actor,
-				Action: "approval." + r.Status, Subject: a.ID, Data: data}, idem)
-		if err != nil {
+		if err := t.finishUnderOrgLock(c, orgID, mergeDeltas(w.Accounts), w.Audit.At, w.Audit, w.Idem); err != nil {
 			return err
 		}
 		out = a
@@ -499,12 +445,12 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 // every writer of the organisation up to its commit, so on PostgreSQL the
 // four writes go in one statement (one round trip, data-modifying CTEs);
 // SQLite, where a statement costs no round trip, runs them one by one.
-func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool, at time.Time,
+func (t *wtx) finishUnderOrgLock(c *chain, orgID string, moves []margen.AccountDelta, at time.Time,
 	e margen.AuditEntry, idem *margen.Idempotency) error {
 	d := t.db.d
 	if !d.pg || c.sealedFrom == 0 {
 		// (A chain not sealed yet is sealed by appendAudit, here once.)
-		if err := t.applyHolds(orgID, holds, post, at); err != nil {
+		if err := t.moveBalances(moves, at); err != nil {
 			return err
 		}
 		if err := t.audit(c, e); err != nil {
@@ -527,19 +473,15 @@ func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool
 	var b strings.Builder
 	var args []any
 	b.WriteString("WITH ")
-	if len(holds) > 0 {
+	if len(moves) > 0 {
 		b.WriteString("acc AS (INSERT INTO budget_accounts (" + strings.Join(holdAccountCols, ", ") + ") VALUES ")
 		ts := d.ts(at)
-		for i, h := range holds {
+		for i, m := range moves {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			d.placeholders(&b, len(holdAccountCols), len(args))
-			var posted int64
-			if post {
-				posted = h.amount
-			}
-			args = append(args, orgID, h.key.BudgetID, h.key.Subject, h.key.Period, posted, -h.amount, ts)
+			args = append(args, m.OrgID, m.BudgetID, m.Subject, m.Period, m.Posted, m.Pending, ts)
 		}
 		b.WriteString(holdUpsert + "), ")
 	}
@@ -590,73 +532,55 @@ func (db *DB) lockRequest() string {
 	return ""
 }
 
-// hold is what a decision still holds on one account.
-type hold struct {
-	key    margen.BudgetKey
-	amount int64
-}
-
-// releaseHold ends the hold of a decision in the ledger: every pending
-// amount it left on an account is reversed (a pending entry of the opposite
-// sign) and, when post is set, posted on the same account. It returns the
-// holds, for applyHolds to move the balances.
-func (t *wtx) releaseHold(orgID, decisionID string, post bool, at time.Time) ([]hold, error) {
+// readHolds reads what a decision still holds, per account: the non-zero
+// sums of its pending ledger entries, in key order.
+func (t *wtx) readHolds(orgID, decisionID string) ([]margen.Hold, error) {
 	rows, err := t.query(`SELECT budget_id, subject, period, SUM(amount) FROM ledger_entries
 		WHERE org_id = ? AND decision_id = ? AND kind = 'pending'
 		GROUP BY budget_id, subject, period ORDER BY budget_id, subject, period`, orgID, decisionID)
 	if err != nil {
 		return nil, dbErr("read hold", err)
 	}
-	holds, err := collect(rows, func(s scanner) (hold, error) {
-		var h hold
-		err := s.Scan(&h.key.BudgetID, &h.key.Subject, &h.key.Period, &h.amount)
+	holds, err := collect(rows, func(s scanner) (margen.Hold, error) {
+		var h margen.Hold
+		err := s.Scan(&h.Key.BudgetID, &h.Key.Subject, &h.Key.Period, &h.Amount)
 		return h, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	holds = slices.DeleteFunc(holds, func(h hold) bool { return h.amount == 0 })
-	if len(holds) == 0 {
-		return nil, nil
-	}
-	type entry struct {
-		key    margen.BudgetKey
-		kind   string
-		amount int64
-	}
-	entries := make([]entry, 0, 2*len(holds))
-	for _, h := range holds {
-		entries = append(entries, entry{h.key, margen.EntryPending, -h.amount})
-		if post {
-			entries = append(entries, entry{h.key, margen.EntryPosted, h.amount})
-		}
-	}
-	ts := t.db.d.ts(at)
-	err = t.insertMany("ledger_entries", holdLedgerCols, "", len(entries), func(i int, args []any) []any {
-		e := &entries[i]
-		return append(args, orgID, margen.NewID("led"), e.key.BudgetID, e.key.Subject, e.key.Period, decisionID,
-			e.kind, e.amount, ts)
-	})
-	if err != nil {
-		return nil, conflictOr("insert ledger entries", err, "error.ledger_entry_exists")
-	}
-	return holds, nil
+	return slices.DeleteFunc(holds, func(h margen.Hold) bool { return h.Amount == 0 }), nil
 }
 
-// applyHolds moves released holds on the account balances (pending down,
-// and posted up when post is set), in key order. The caller holds the
-// organisation's lock, as every writer of its accounts does.
-func (t *wtx) applyHolds(orgID string, holds []hold, post bool, at time.Time) error {
-	ts := t.db.d.ts(at)
-	err := t.insertMany("budget_accounts", holdAccountCols, holdUpsert, len(holds), func(i int, args []any) []any {
-		h := &holds[i]
-		var posted int64
-		if post {
-			posted = h.amount
+// insertLedger inserts ledger entries, filling in empty ids.
+func (t *wtx) insertLedger(entries []margen.LedgerEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	for i := range entries {
+		if entries[i].ID == "" {
+			entries[i].ID = margen.NewID("led")
 		}
-		return append(args, orgID, h.key.BudgetID, h.key.Subject, h.key.Period, posted, -h.amount, ts)
+	}
+	d := t.db.d
+	err := t.insertMany("ledger_entries", holdLedgerCols, "", len(entries), func(i int, args []any) []any {
+		e := &entries[i]
+		return append(args, e.OrgID, e.ID, e.Key.BudgetID, e.Key.Subject, e.Key.Period, e.DecisionID,
+			e.Kind, e.Amount, d.ts(e.CreatedAt))
 	})
-	return dbErr("release hold", err)
+	return conflictOr("insert ledger entries", err, "error.ledger_entry_exists")
+}
+
+// moveBalances adds posted and pending amounts to existing budget accounts,
+// in key order. The caller holds the organisation's lock, as every writer
+// of its accounts does.
+func (t *wtx) moveBalances(moves []margen.AccountDelta, at time.Time) error {
+	ts := t.db.d.ts(at)
+	err := t.insertMany("budget_accounts", holdAccountCols, holdUpsert, len(moves), func(i int, args []any) []any {
+		m := &moves[i]
+		return append(args, m.OrgID, m.BudgetID, m.Subject, m.Period, m.Posted, m.Pending, ts)
+	})
+	return dbErr("move balances", err)
 }
 
 // scanExtra scans a row into an entity's columns followed by extra ones.

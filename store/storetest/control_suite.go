@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/store"
 )
 
@@ -87,7 +88,7 @@ func ask(t *testing.T, db *store.DB, orgID, memberID string, at time.Time, amoun
 
 func resolve(t *testing.T, db *store.DB, orgID string, r margen.Resolution) *margen.Approval {
 	t.Helper()
-	a, err := db.ResolveApproval(ctxT(t), orgID, r, nil)
+	a, err := ApplyResolution(ctxT(t), db, orgID, r, nil)
 	if err != nil {
 		t.Fatalf("ResolveApproval %s %s: %v", r.Status, r.ApprovalID, err)
 	}
@@ -318,6 +319,22 @@ func testApprovalApprove(t *testing.T, db *store.DB, _ func() *store.DB) {
 	x := d.Out[0]
 	at := clockAt.Add(90 * time.Second)
 	actID := margen.NewID("act")
+	// The resolution is computed under the request's lock: its error
+	// (bad input here) rolls everything back and comes back unchanged.
+	pristine := snap(t, db, org.ID)
+	_, err := ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: x.ApprovalID, Status: "maybe"}, nil)
+	wantCode(t, err, margen.EINVALID, "")
+	boom := errors.New("boom")
+	_, err = db.ResolveApproval(ctx, org.ID, x.ApprovalID, 0, func(st *margen.ResolutionState) (*margen.ResolutionWrite, error) {
+		if st.Approval.ID != x.ApprovalID || st.Team != "sala" || len(st.Holds) == 0 {
+			t.Errorf("resolution state = %+v", st)
+		}
+		return nil, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("resolve error = %v, want it unchanged", err)
+	}
+	sameSnap(t, "a failed resolution", pristine, snap(t, db, org.ID))
 	a := resolve(t, db, org.ID, margen.Resolution{ApprovalID: x.ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID, Comment: "ok, good customer", At: at, ActID: actID})
 	if a.Status != margen.ApprovalApproved || a.DecidedBy != owner.ID || a.DecidedAt == nil || !a.DecidedAt.Equal(at) ||
@@ -368,15 +385,12 @@ func testApprovalApprove(t *testing.T, db *store.DB, _ func() *store.DB) {
 	// A second answer changes nothing.
 	before := snap(t, db, org.ID)
 	for _, st := range []string{margen.ApprovalRejected, margen.ApprovalApproved, margen.ApprovalExpired, margen.Escalated} {
-		_, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: a.ID, Status: st, Actor: owner.ID, At: at,
+		_, err := ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: a.ID, Status: st, Actor: owner.ID, At: at,
 			Approver: "owner", DueAt: at.Add(time.Hour)}, nil)
 		wantCode(t, err, margen.ECONFLICT, "error.approval_already_decided")
 	}
 	sameSnap(t, "answering a decided request", before, snap(t, db, org.ID))
-	// Bad input is refused before anything is read.
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: a.ID, Status: "maybe"}, nil)
-	wantCode(t, err, margen.EINVALID, "")
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: "apr_missing", Status: margen.ApprovalApproved}, nil)
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: "apr_missing", Status: margen.ApprovalApproved}, nil)
 	wantCode(t, err, margen.ENOTFOUND, "error.not_found")
 	checkLedger(t, db, org.ID)
 	verifyAudit(t, db, org.ID)
@@ -491,7 +505,7 @@ func testApprovalEscalation(t *testing.T, db *store.DB, _ func() *store.DB) {
 	// Whoever saw level 0 is too late, for any answer.
 	before := snap(t, db, org.ID)
 	for _, st := range []string{margen.ApprovalApproved, margen.ApprovalRejected, margen.ApprovalExpired, margen.Escalated} {
-		_, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: x.ApprovalID, Level: 0, Status: st,
+		_, err := ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: x.ApprovalID, Level: 0, Status: st,
 			Actor: owner.ID, At: at, Approver: "owner", DueAt: due, ActID: margen.NewID("act")}, nil)
 		wantCode(t, err, margen.ECONFLICT, "error.approval_already_decided")
 	}
@@ -511,9 +525,9 @@ func testApprovalEscalation(t *testing.T, db *store.DB, _ func() *store.DB) {
 	}
 	// Escalating needs a role and a due time.
 	y := ask(t, db, org.ID, ana.ID, clockAt, 5)[0]
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: y.ApprovalID, Status: margen.Escalated, DueAt: due}, nil)
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: y.ApprovalID, Status: margen.Escalated, DueAt: due}, nil)
 	wantCode(t, err, margen.EINVALID, "")
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: y.ApprovalID, Status: margen.Escalated, Approver: "owner"}, nil)
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: y.ApprovalID, Status: margen.Escalated, Approver: "owner"}, nil)
 	wantCode(t, err, margen.EINVALID, "")
 	checkLedger(t, db, org.ID)
 	verifyAudit(t, db, org.ID)
@@ -525,7 +539,7 @@ func testApprovalIdempotency(t *testing.T, db *store.DB, _ func() *store.DB) {
 	ana := newMember(t, db, org.ID, "ana")
 	asked := ask(t, db, org.ID, ana.ID, clockAt, 10, 20)
 	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h1", Response: []byte(`{}`)}
-	if _, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked[0].ApprovalID, Status: margen.ApprovalApproved,
+	if _, err := ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: asked[0].ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID}, idem); err != nil {
 		t.Fatal(err)
 	}
@@ -534,7 +548,7 @@ func testApprovalIdempotency(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("stored answer = %+v, %v", rec, err)
 	}
 	before := snap(t, db, org.ID)
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked[1].ApprovalID, Status: margen.ApprovalApproved,
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: asked[1].ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID}, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h2", Response: []byte("r")})
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a reused key", before, snap(t, db, org.ID))
@@ -691,11 +705,11 @@ func testControlTenancy(t *testing.T, db *store.DB, _ func() *store.DB) {
 		func() error { _, err := db.GetApprovalWithHistory(ctx, B, "apr_missing"); return err })
 	check("resolve",
 		func() error {
-			_, err := db.ResolveApproval(ctx, B, margen.Resolution{ApprovalID: a.asked.ApprovalID, Status: margen.ApprovalApproved, Actor: b.owner.ID}, nil)
+			_, err := ApplyResolution(ctx, db, B, margen.Resolution{ApprovalID: a.asked.ApprovalID, Status: margen.ApprovalApproved, Actor: b.owner.ID}, nil)
 			return err
 		},
 		func() error {
-			_, err := db.ResolveApproval(ctx, B, margen.Resolution{ApprovalID: "apr_missing", Status: margen.ApprovalApproved, Actor: b.owner.ID}, nil)
+			_, err := ApplyResolution(ctx, db, B, margen.Resolution{ApprovalID: "apr_missing", Status: margen.ApprovalApproved, Actor: b.owner.ID}, nil)
 			return err
 		})
 	check("webhook",
@@ -815,7 +829,7 @@ func testApprovalRace(t *testing.T, db *store.DB, _ func() *store.DB) {
 						r.Actor = "system"
 					}
 					results[i][g] = retry(func() error {
-						_, err := db.ResolveApproval(ctx, org.ID, r, nil)
+						_, err := ApplyResolution(ctx, db, org.ID, r, nil)
 						if store.IsRetryable(err) {
 							retries.Add(1)
 						}
@@ -1116,7 +1130,7 @@ func testWebhookRollback(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatal(err)
 	}
 	before = snap(t, db, org.ID)
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalApproved,
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID}, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "used", RequestHash: "h"})
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a refused resolution", before, snap(t, db, org.ID))
@@ -1445,4 +1459,13 @@ func testDeliveryLifecycle(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("PendingDeliveries = %d", n)
 	}
 	verifyAudit(t, db, org.ID)
+}
+
+// ApplyResolution resolves as the approval service does: the store applies
+// the write approval.Resolve computes. A zero r.At is the present.
+func ApplyResolution(ctx context.Context, db *store.DB, orgID string, r margen.Resolution, idem *margen.Idempotency) (*margen.Approval, error) {
+	if r.At.IsZero() {
+		r.At = time.Now()
+	}
+	return db.ResolveApproval(ctx, orgID, r.ApprovalID, r.Level, approval.Resolver(r, idem))
 }
