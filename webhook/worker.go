@@ -220,7 +220,13 @@ func (w *Worker) deliver(ctx context.Context, d *margen.Delivery, job *jobs.Atte
 	start := time.Now() // monotonic: a measurement, not a domain time
 	resp, herr := w.client.Do(req)
 	if herr == nil {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		if rerr != nil {
+			// The status counts (the receiver answered); the body is only
+			// kept for the attempt's record, so it is kept cut short.
+			w.log.Warn("webhook: reading the receiver's answer failed", "org", d.OrgID, "delivery", d.ID,
+				"status", resp.StatusCode, "err", rerr)
+		}
 		io.CopyN(io.Discard, resp.Body, maxDrain)
 		resp.Body.Close()
 		a.StatusCode = resp.StatusCode
