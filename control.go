@@ -15,12 +15,17 @@ type ApprovalStore interface {
 	// GetApprovalWithHistory is GetApproval with its History filled in.
 	GetApprovalWithHistory(ctx context.Context, orgID, id string) (*Approval, error)
 
-	// RequestException records a request no grant covers: the decision
-	// (outcome needs_approval, no budget held), its approval request of kind
-	// "exception", the "requested" history event and the audit entry, in one
-	// transaction.
-	// A non-nil customer is created in the same transaction if it is new.
-	RequestException(ctx context.Context, d *Decision, a *Approval, c *Customer, idem *Idempotency) error
+	// RequestException records a request no grant covers. With the
+	// organisation locked it reads the requester's team (ENOTFOUND for an
+	// unknown member), calls plan (the pure rule, approval.Exception) and
+	// writes what it returns: the decision (outcome needs_approval, no
+	// budget held), its approval request of kind "exception", the
+	// "requested" history event, a new customer (created if it is new), the
+	// audit entry and the idempotency record, in one transaction. A
+	// customer the decision names must exist unless the write brings it.
+	// An error from plan rolls everything back and is returned unchanged.
+	RequestException(ctx context.Context, orgID, memberID string,
+		plan func(*ExceptionState) (*ExceptionWrite, error)) error
 
 	// ResolveApproval moves a pending request on, atomically and only if it
 	// is still pending at the level the caller saw (level); otherwise it
@@ -81,6 +86,23 @@ type Resolution struct {
 // Escalated is the Resolution status that moves a request up instead of
 // ending it.
 const Escalated = "escalated"
+
+// ExceptionState is what RequestException read with the organisation
+// locked.
+type ExceptionState struct {
+	Team string // the requester's team ("" when none)
+}
+
+// ExceptionWrite is everything an exception request writes, committed
+// together or not at all.
+type ExceptionWrite struct {
+	Decision Decision
+	Approval Approval // with its History: the one requested event
+	Event    ApprovalEvent
+	Customer *Customer  // created with the request if it is new
+	Audit    AuditEntry // Seq, PrevHash, Hash and Rows are filled by the store
+	Idem     *Idempotency
+}
 
 // ResolutionState is what ResolveApproval read with the request's row
 // locked: the resolution is computed from it.

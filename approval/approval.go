@@ -610,11 +610,16 @@ func (s *Service) RequestException(ctx context.Context, org *margen.Org, m *marg
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.st.RequestException(ctx, d, a, cus, rec); err != nil {
+	var w *margen.ExceptionWrite
+	err = s.st.RequestException(ctx, org.ID, m.ID, func(st *margen.ExceptionState) (*margen.ExceptionWrite, error) {
+		w, err = Exception(st, *d, *a, cus, rec)
+		return w, err
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	s.notify(org.ID)
-	return d, a, nil
+	return &w.Decision, &w.Approval, nil
 }
 
 func validateException(x *ExceptionRequest) error {

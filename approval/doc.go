@@ -64,7 +64,8 @@
 // end its hold (void, and post for a yes), the act, the history event, the
 // audit entry and the idempotency record (margen.ResolutionWrite). The
 // store applies it in the same transaction (ResolveApproval), so the rule
-// is table-tested here and the store keeps none.
+// is table-tested here and the store keeps none. An exception request is
+// computed the same way (Exception, applied by RequestException).
 //
 // The package reads the time only through the injected margen.Clock. It
 // must never write SQL or speak HTTP: it works through the Store contract.

@@ -125,3 +125,74 @@ func endHold(orgID, decisionID string, holds []margen.Hold, post bool, at time.T
 	}
 	return entries, deltas
 }
+
+// Exception computes what an exception request writes (see
+// margen.ExceptionWrite) from the decision and approval request the caller
+// built and the requester's team read under the organisation's lock: the
+// decision asks (outcome needs_approval) and holds no budget; the request is
+// a pending exception at level 0 that takes the decision's member,
+// customer, action and amount when it names none, is due SLA after its
+// creation unless DueAt is set, and opens with a "requested" event; the
+// audit entry is "exception.request". Empty ids are filled in; d.CreatedAt
+// is required. cus, when set, is created with the request if it is new.
+func Exception(st *margen.ExceptionState, d margen.Decision, a margen.Approval, cus *margen.Customer, idem *margen.Idempotency) (*margen.ExceptionWrite, error) {
+	if d.CreatedAt.IsZero() {
+		return nil, margen.Invalid("created_at", "error.invalid_time", "field", "created_at")
+	}
+	if d.ID == "" {
+		d.ID = margen.NewID("dec")
+	}
+	if a.ID == "" {
+		a.ID = margen.NewID("apr")
+	}
+	d.CreatedAt = d.CreatedAt.UTC().Truncate(time.Microsecond)
+	d.Outcome = margen.OutcomeNeedsApproval
+	d.ApprovalID = a.ID
+	d.ActID, d.RefusalID = "", ""
+	d.Budgets = []margen.BudgetView{} // an exception holds no budget
+	a.OrgID, a.DecisionID = d.OrgID, d.ID
+	a.Kind = margen.ApprovalKindException
+	a.Status = margen.ApprovalPending
+	a.Level = 0
+	a.DecidedBy, a.DecidedAt, a.Comment, a.ActID = "", nil, "", ""
+	if a.MemberID == "" {
+		a.MemberID = d.MemberID
+	}
+	if a.CustomerID == "" {
+		a.CustomerID = d.CustomerID
+	}
+	if a.Action == "" {
+		a.Action = d.Action
+	}
+	if a.Amount == 0 {
+		a.Amount = d.Amount
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = d.CreatedAt
+	}
+	a.CreatedAt = a.CreatedAt.UTC().Truncate(time.Microsecond)
+	if a.DueAt.IsZero() {
+		a.DueAt = a.CreatedAt.Add(a.SLA)
+	}
+	a.DueAt = a.DueAt.UTC().Truncate(time.Microsecond)
+	ev := margen.ApprovalEvent{ID: margen.NewID("ape"), ApprovalID: a.ID, Kind: margen.EventRequested,
+		Actor: a.MemberID, ToRole: a.ApproverRole, Comment: a.Description, At: a.CreatedAt}
+	a.History = []margen.ApprovalEvent{ev}
+	data, err := json.Marshal(margen.EventData{Outcome: d.Outcome, Action: a.Action, Amount: a.Amount,
+		Customer: a.CustomerID, Version: d.PolicyVersion, Member: a.MemberID, Team: st.Team, DecisionID: d.ID,
+		ApprovalID: a.ID, ApproverRole: a.ApproverRole, DueAt: a.DueAt.Format(time.RFC3339)})
+	if err != nil {
+		return nil, err
+	}
+	return &margen.ExceptionWrite{Decision: d, Approval: a, Event: ev, Customer: cus, Idem: idem,
+		Audit: margen.AuditEntry{OrgID: d.OrgID, At: d.CreatedAt, Actor: d.MemberID, Action: "exception.request",
+			Subject: a.ID, Data: data}}, nil
+}
+
+// ExceptionPlan returns Exception for the store to call with the state it
+// read under the organisation's lock.
+func ExceptionPlan(d margen.Decision, a margen.Approval, cus *margen.Customer, idem *margen.Idempotency) func(*margen.ExceptionState) (*margen.ExceptionWrite, error) {
+	return func(st *margen.ExceptionState) (*margen.ExceptionWrite, error) {
+		return Exception(st, d, a, cus, idem)
+	}
+}

@@ -269,3 +269,81 @@ func TestResolveNewAct(t *testing.T) {
 		t.Fatalf("acts %+v and %+v", w1.Act, w2.Act)
 	}
 }
+
+// TestExceptionWrite: what an exception request writes, from what the caller
+// built and the requester's team read under the organisation's lock.
+func TestExceptionWrite(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 0, 0, 123456789, time.UTC)
+	st := &margen.ExceptionState{Team: "sala"}
+	tests := []struct {
+		name    string
+		d       margen.Decision
+		a       margen.Approval
+		errCode string
+		// want
+		due     time.Time
+		member  string
+		action  string
+		outcome string
+	}{{
+		name: "defaults from the decision, due one SLA after creation",
+		d: margen.Decision{OrgID: "org_1", MemberID: "mem_ana", CustomerID: "cus_1", Action: "exception",
+			Outcome: margen.OutcomeAllowed, ActID: "act_x", PolicyVersion: 3, CreatedAt: at,
+			Budgets: []margen.BudgetView{{Budget: "food"}}},
+		a:      margen.Approval{ApproverRole: "owner", SLA: time.Hour, Status: margen.ApprovalApproved, Level: 4, DecidedBy: "x", Description: "staff ATM"},
+		due:    at.Truncate(time.Microsecond).Add(time.Hour),
+		member: "mem_ana", action: "exception",
+	}, {
+		name: "what the request names stays",
+		d:    margen.Decision{OrgID: "org_1", MemberID: "mem_ana", Action: "exception", CreatedAt: at},
+		a: margen.Approval{MemberID: "mem_ana", Action: "exception", ApproverRole: "manager", SLA: time.Hour,
+			DueAt: at.Add(5 * time.Minute), Description: "open late"},
+		due:    at.Add(5 * time.Minute).Truncate(time.Microsecond),
+		member: "mem_ana", action: "exception",
+	}, {
+		name:    "no time",
+		d:       margen.Decision{OrgID: "org_1", MemberID: "mem_ana", Action: "exception"},
+		a:       margen.Approval{ApproverRole: "owner"},
+		errCode: margen.EINVALID,
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := approval.Exception(st, tc.d, tc.a, nil, nil)
+			if tc.errCode != "" {
+				wantErr(t, err, tc.errCode, "")
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, a := w.Decision, w.Approval
+			if d.ID == "" || a.ID == "" || d.ApprovalID != a.ID || a.DecisionID != d.ID || a.OrgID != "org_1" {
+				t.Fatalf("ids: decision %+v, approval %+v", d, a)
+			}
+			if d.Outcome != margen.OutcomeNeedsApproval || d.ActID != "" || len(d.Budgets) != 0 || d.Budgets == nil {
+				t.Errorf("decision = %+v", d)
+			}
+			if a.Kind != margen.ApprovalKindException || a.Status != margen.ApprovalPending || a.Level != 0 ||
+				a.DecidedBy != "" || a.MemberID != tc.member || a.Action != tc.action || a.CustomerID != tc.d.CustomerID ||
+				!a.CreatedAt.Equal(d.CreatedAt) || !a.DueAt.Equal(tc.due) || d.CreatedAt.Nanosecond()%1000 != 0 {
+				t.Errorf("approval = %+v", a)
+			}
+			if e := w.Event; e.Kind != margen.EventRequested || e.Actor != "mem_ana" || e.ToRole != tc.a.ApproverRole ||
+				e.Comment != tc.a.Description || !e.At.Equal(a.CreatedAt) || len(a.History) != 1 || a.History[0] != e {
+				t.Errorf("event = %+v, history %+v", e, a.History)
+			}
+			au := w.Audit
+			if au.Action != "exception.request" || au.Subject != a.ID || au.Actor != "mem_ana" || au.OrgID != "org_1" {
+				t.Errorf("audit = %+v", au)
+			}
+			var data margen.EventData
+			if err := json.Unmarshal(au.Data, &data); err != nil {
+				t.Fatal(err)
+			}
+			if data.Team != "sala" || data.ApprovalID != a.ID || data.DecisionID != d.ID || data.Outcome != margen.OutcomeNeedsApproval ||
+				data.DueAt != tc.due.Format(time.RFC3339) || data.Version != tc.d.PolicyVersion {
+				t.Errorf("audit data = %+v", data)
+			}
+		})
+	}
+}

@@ -134,7 +134,7 @@ func TestFirstSightWithTheRecord(t *testing.T) {
 			again := &margen.Customer{OrgID: org.ID, Ref: "walk-in", Name: "Someone else"}
 			d := &margen.Decision{OrgID: org.ID, MemberID: boss.ID, CustomerID: ref.CustomerID, Action: "exception", Currency: "EUR"}
 			a := &margen.Approval{ApproverRole: "owner", SLA: time.Hour, OnTimeout: "deny", Description: "use the staff ATM"}
-			if err := db.RequestException(ctx, d, a, again, nil); err != nil {
+			if err := storetest.RequestException(ctx, db, d, a, again, nil); err != nil {
 				t.Fatal(err)
 			}
 			if got, _ := db.CustomerByID(ctx, org.ID, ref.CustomerID); got.Name != "Walk-in" {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -152,75 +151,46 @@ func approvalAllArgs(d dialect, x *margen.Approval, a []any) []any {
 	return append(a, x.Kind, x.Description, x.Level, x.DecidedBy, d.tsPtr(x.DecidedAt), x.Comment, x.ActID)
 }
 
-// RequestException records a request that no grant covers: the decision
-// (outcome needs_approval, no budget held), its approval request of kind
-// "exception", the "requested" history event, the audit entry (action
-// "exception.request", data margen.EventData) and the idempotency record,
-// in one transaction.
-//
-// The decision names its member and customer by id: the member must exist,
-// and so must the customer when d.CustomerID is set, unless cus brings it:
-// a new customer is created in the same transaction. Zero ids and times are filled in; the
-// approval takes the decision's member, customer, action and amount when it
-// names none, and DueAt defaults to CreatedAt + SLA.
-func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *margen.Approval, cus *margen.Customer, idem *margen.Idempotency) error {
-	d, a := *dec, *apr
-	if d.ID == "" {
-		d.ID = margen.NewID("dec")
-	}
-	if a.ID == "" {
-		a.ID = margen.NewID("apr")
-	}
-	stamp(&d.CreatedAt)
-	d.Outcome = margen.OutcomeNeedsApproval
-	d.ApprovalID = a.ID
-	d.ActID, d.RefusalID = "", ""
-	d.Budgets = nil // an exception holds no budget
-	a.OrgID, a.DecisionID = d.OrgID, d.ID
-	a.Kind = margen.ApprovalKindException
-	a.Status = margen.ApprovalPending
-	a.Level = 0
-	a.DecidedBy, a.DecidedAt, a.Comment, a.ActID = "", nil, "", ""
-	if a.MemberID == "" {
-		a.MemberID = d.MemberID
-	}
-	if a.CustomerID == "" {
-		a.CustomerID = d.CustomerID
-	}
-	if a.Action == "" {
-		a.Action = d.Action
-	}
-	if a.Amount == 0 {
-		a.Amount = d.Amount
-	}
-	stampAt(&a.CreatedAt, d.CreatedAt)
-	stampAt(&a.DueAt, a.CreatedAt.Add(a.SLA))
-	ev := margen.ApprovalEvent{ID: margen.NewID("ape"), ApprovalID: a.ID, Kind: margen.EventRequested,
-		Actor: a.MemberID, ToRole: a.ApproverRole, Comment: a.Description, At: a.CreatedAt}
-
-	err := db.writeTx(ctx, func(t *wtx) error {
-		c, err := t.lockOrg(d.OrgID)
+// RequestException records a request that no grant covers: see
+// margen.ApprovalStore. In one transaction: the organisation row is locked
+// and the requester's team read; plan computes the write; the idempotency
+// record, a new customer, the decision, its approval request, the
+// "requested" history event and the audit entry are written. The decision
+// must be the organisation's and the member's, and a customer it names must
+// exist unless the write brings it.
+func (db *DB) RequestException(ctx context.Context, orgID, memberID string,
+	plan func(*margen.ExceptionState) (*margen.ExceptionWrite, error)) error {
+	return db.writeTx(ctx, func(t *wtx) error {
+		c, err := t.lockOrg(orgID)
 		if err != nil {
 			return err
 		}
-		if err := t.insertIdem(idem); err != nil {
+		var st margen.ExceptionState
+		if st.Team, err = t.memberTeam(orgID, memberID); err != nil {
 			return err
 		}
-		team, err := t.memberTeam(d.OrgID, d.MemberID)
+		w, err := plan(&st)
 		if err != nil {
 			return err
 		}
-		if err := t.firstSight(cus, d.CreatedAt); err != nil {
+		d, a, ev := &w.Decision, &w.Approval, &w.Event
+		if d.OrgID != orgID || d.MemberID != memberID || a.OrgID != orgID || w.Audit.OrgID != orgID {
+			return fmt.Errorf("store: exception of %s/%s writes a decision of %s/%s", orgID, memberID, d.OrgID, d.MemberID)
+		}
+		if err := t.insertIdem(w.Idem); err != nil {
+			return err
+		}
+		if err := t.firstSight(w.Customer, d.CreatedAt); err != nil {
 			return err
 		}
 		if d.CustomerID != "" {
-			if err := t.exists("customer", "SELECT 1 FROM customers WHERE org_id = ? AND id = ?", d.OrgID, d.CustomerID); err != nil {
+			if err := t.exists("customer", "SELECT 1 FROM customers WHERE org_id = ? AND id = ?", orgID, d.CustomerID); err != nil {
 				return err
 			}
 		}
 		var encErr error
 		err = t.insertMany("decisions", decisionCols, "", 1, func(_ int, args []any) []any {
-			args, encErr = decisionArgs(db.d, &d, args)
+			args, encErr = decisionArgs(db.d, d, args)
 			return args
 		})
 		if encErr != nil {
@@ -230,33 +200,19 @@ func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *m
 			return conflictOr("insert decision", err, "error.decision_exists")
 		}
 		err = t.insertMany("approvals", approvalAllCols, "", 1, func(_ int, args []any) []any {
-			return approvalAllArgs(db.d, &a, args)
+			return approvalAllArgs(db.d, a, args)
 		})
 		if err != nil {
 			return conflictOr("insert approval", err, "error.approval_exists")
 		}
-		if err := t.insertApprovalEvent(a.OrgID, &ev); err != nil {
+		if err := t.insertApprovalEvent(orgID, ev); err != nil {
 			return err
 		}
-		t.touch("decisions", d.OrgID, "id", d.ID)
-		t.touch("approvals", d.OrgID, "id", a.ID)
-		t.touch("approval_events", d.OrgID, "id", ev.ID)
-		data, err := json.Marshal(margen.EventData{Outcome: d.Outcome, Action: a.Action, Amount: a.Amount,
-			Customer: a.CustomerID, Version: d.PolicyVersion, Member: a.MemberID, Team: team, DecisionID: d.ID,
-			ApprovalID: a.ID, ApproverRole: a.ApproverRole, DueAt: a.DueAt.Format(time.RFC3339)})
-		if err != nil {
-			return err
-		}
-		return t.audit(c, margen.AuditEntry{OrgID: d.OrgID, At: d.CreatedAt, Actor: d.MemberID,
-			Action: "exception.request", Subject: a.ID, Data: data})
+		t.touch("decisions", orgID, "id", d.ID)
+		t.touch("approvals", orgID, "id", a.ID)
+		t.touch("approval_events", orgID, "id", ev.ID)
+		return t.audit(c, w.Audit)
 	})
-	if err != nil {
-		return err
-	}
-	d.Budgets = []margen.BudgetView{}
-	a.History = []margen.ApprovalEvent{ev}
-	*dec, *apr = d, a
-	return nil
 }
 
 // memberTeam returns a member's team slug; an unknown member is not found.

@@ -617,7 +617,7 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 		return d, a, idem
 	}
 	d, a, idem := newReq("exc-1")
-	if err := db.RequestException(ctx, d, a, nil, idem); err != nil {
+	if err := RequestException(ctx, db, d, a, nil, idem); err != nil {
 		t.Fatal(err)
 	}
 	if d.ID == "" || d.Outcome != margen.OutcomeNeedsApproval || d.ApprovalID != a.ID || a.DecisionID != d.ID ||
@@ -658,13 +658,13 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 	before := snap(t, db, org.ID)
 	pending := len(allApprovals(t, db, org.ID, margen.ApprovalFilter{}))
 	d2, a2, idem2 := newReq("exc-1")
-	wantCode(t, db.RequestException(ctx, d2, a2, nil, idem2), margen.ECONFLICT, "error.idempotency_exists")
+	wantCode(t, RequestException(ctx, db, d2, a2, nil, idem2), margen.ECONFLICT, "error.idempotency_exists")
 	d3, a3, _ := newReq("")
 	d3.MemberID = "mem_missing"
-	wantCode(t, db.RequestException(ctx, d3, a3, nil, nil), margen.ENOTFOUND, "")
+	wantCode(t, RequestException(ctx, db, d3, a3, nil, nil), margen.ENOTFOUND, "")
 	d4, a4, _ := newReq("")
 	d4.CustomerID = "cus_missing"
-	wantCode(t, db.RequestException(ctx, d4, a4, nil, nil), margen.ENOTFOUND, "")
+	wantCode(t, RequestException(ctx, db, d4, a4, nil, nil), margen.ENOTFOUND, "")
 	sameSnap(t, "refused exceptions", before, snap(t, db, org.ID))
 	if n := len(allApprovals(t, db, org.ID, margen.ApprovalFilter{})); n != pending {
 		t.Fatalf("approvals %d, want %d", n, pending)
@@ -988,7 +988,7 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatal(err)
 	}
 	exc := &margen.Approval{ApproverRole: "manager", SLA: time.Minute, Description: "staff ATM"}
-	if err := db.RequestException(ctx, &margen.Decision{OrgID: org.ID, MemberID: ana.ID, Action: "staff_atm", Currency: "EUR"}, exc, nil, nil); err != nil {
+	if err := RequestException(ctx, db, &margen.Decision{OrgID: org.ID, MemberID: ana.ID, Action: "staff_atm", Currency: "EUR"}, exc, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	resolve(t, db, org.ID, margen.Resolution{ApprovalID: exc.ID, Status: margen.ApprovalRejected, Actor: owner.ID})
@@ -1468,4 +1468,24 @@ func ApplyResolution(ctx context.Context, db *store.DB, orgID string, r margen.R
 		r.At = time.Now()
 	}
 	return db.ResolveApproval(ctx, orgID, r.ApprovalID, r.Level, approval.Resolver(r, idem))
+}
+
+// RequestException records an exception request as the approval service
+// does: the store writes what approval.Exception computes. d and a are
+// updated in place; a zero d.CreatedAt is the present.
+func RequestException(ctx context.Context, db *store.DB, d *margen.Decision, a *margen.Approval, cus *margen.Customer, idem *margen.Idempotency) error {
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = time.Now()
+	}
+	var w *margen.ExceptionWrite
+	err := db.RequestException(ctx, d.OrgID, d.MemberID, func(st *margen.ExceptionState) (*margen.ExceptionWrite, error) {
+		var err error
+		w, err = approval.Exception(st, *d, *a, cus, idem)
+		return w, err
+	})
+	if err != nil {
+		return err
+	}
+	*d, *a = w.Decision, w.Approval
+	return nil
 }
