@@ -326,8 +326,8 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID, approvalID string, lev
 			return err
 		}
 		a := w.Approval
-		if a.ID != approvalID || a.OrgID != orgID || w.Audit.OrgID != orgID {
-			return fmt.Errorf("store: resolution of %s/%s writes %s/%s", orgID, approvalID, a.OrgID, a.ID)
+		if err := resolutionScope(orgID, &st.Approval, w); err != nil {
+			return err
 		}
 		res, err := t.exec(`UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?, act_id = ?,
 			approver_role = ?, due_at = ?, sla_us = ?, on_timeout = ?, escalate_to = ?, level = ?
@@ -394,6 +394,27 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID, approvalID string, lev
 		return nil, err
 	}
 	return &out, nil
+}
+
+// resolutionScope checks that a resolution writes only the request it read
+// and rows of its organisation and decision (tenancy and the seal are the
+// store's to keep).
+func resolutionScope(orgID string, read *margen.Approval, w *margen.ResolutionWrite) error {
+	dec := read.DecisionID
+	ok := w.Approval.ID == read.ID && w.Approval.OrgID == orgID && w.Approval.DecisionID == dec &&
+		w.Audit.OrgID == orgID && w.Event.ApprovalID == read.ID &&
+		(w.Act == nil || (w.Act.OrgID == orgID && w.Act.DecisionID == dec)) &&
+		(w.Idem == nil || w.Idem.OrgID == orgID)
+	for i := range w.Ledger {
+		ok = ok && w.Ledger[i].OrgID == orgID && w.Ledger[i].DecisionID == dec
+	}
+	for i := range w.Accounts {
+		ok = ok && w.Accounts[i].OrgID == orgID
+	}
+	if !ok {
+		return fmt.Errorf("store: the resolution of %s/%s writes outside it", orgID, read.ID)
+	}
+	return nil
 }
 
 // finishUnderOrgLock writes what needs the organisation's lock: the

@@ -335,6 +335,21 @@ func testApprovalApprove(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("resolve error = %v, want it unchanged", err)
 	}
 	sameSnap(t, "a failed resolution", pristine, snap(t, db, org.ID))
+	// A write outside the request's organisation is refused.
+	other, _ := newOrg(t, db, "approve-other")
+	otherBefore := snap(t, db, other.ID)
+	_, err = db.ResolveApproval(ctx, org.ID, x.ApprovalID, 0, func(st *margen.ResolutionState) (*margen.ResolutionWrite, error) {
+		w, err := approval.Resolve(st, margen.Resolution{ApprovalID: x.ApprovalID, Status: margen.ApprovalRejected, At: at}, nil)
+		if err == nil && len(w.Accounts) > 0 {
+			w.Accounts[0].OrgID = other.ID
+		}
+		return w, err
+	})
+	if err == nil {
+		t.Fatal("a resolution moving another organisation's account was applied")
+	}
+	sameSnap(t, "a resolution outside its organisation", pristine, snap(t, db, org.ID))
+	sameSnap(t, "the other organisation", otherBefore, snap(t, db, other.ID))
 	a := resolve(t, db, org.ID, margen.Resolution{ApprovalID: x.ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID, Comment: "ok, good customer", At: at, ActID: actID})
 	if a.Status != margen.ApprovalApproved || a.DecidedBy != owner.ID || a.DecidedAt == nil || !a.DecidedAt.Equal(at) ||
