@@ -174,7 +174,9 @@ func (db *DB) RequestException(ctx context.Context, orgID, memberID string,
 			return err
 		}
 		d, a, ev := &w.Decision, &w.Approval, &w.Event
-		if d.OrgID != orgID || d.MemberID != memberID || a.OrgID != orgID || w.Audit.OrgID != orgID {
+		if d.OrgID != orgID || d.MemberID != memberID || a.OrgID != orgID || a.DecisionID != d.ID ||
+			ev.ApprovalID != a.ID || w.Audit.OrgID != orgID || (w.Customer != nil && w.Customer.OrgID != orgID) ||
+			(w.Idem != nil && w.Idem.OrgID != orgID) {
 			return fmt.Errorf("store: exception of %s/%s writes a decision of %s/%s", orgID, memberID, d.OrgID, d.MemberID)
 		}
 		if err := t.insertIdem(w.Idem); err != nil {
