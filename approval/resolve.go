@@ -90,7 +90,8 @@ func Resolve(st *margen.ResolutionState, r margen.Resolution, idem *margen.Idemp
 	if r.Status == margen.ApprovalApproved {
 		w.Act = &margen.Act{ID: r.ActID, OrgID: a.OrgID, DecisionID: a.DecisionID, MemberID: a.MemberID,
 			CustomerID: a.CustomerID, Action: a.Action, Amount: a.Amount, Currency: st.Currency, Reason: st.Reason,
-			Flagged: st.Flagged, CreatedAt: r.At, AfterTheFact: a.Kind == margen.ApprovalKindRatification}
+			Flagged: st.Flagged, CreatedAt: r.At, AfterTheFact: a.Kind == margen.ApprovalKindRatification,
+			Team: st.Team} // the requester's team as it is now: the act keeps it
 	}
 	data, err := json.Marshal(ed)
 	if err != nil {
@@ -150,6 +151,7 @@ func Exception(st *margen.ExceptionState, d margen.Decision, a margen.Approval, 
 	d.ApprovalID = a.ID
 	d.ActID, d.RefusalID = "", ""
 	d.Budgets = []margen.BudgetView{} // an exception holds no budget
+	d.Team = st.Team                  // as it is now: the decision keeps it
 	a.OrgID, a.DecisionID = d.OrgID, d.ID
 	a.Kind = margen.ApprovalKindException
 	a.Status = margen.ApprovalPending
