@@ -39,7 +39,7 @@ func TestResolve(t *testing.T) {
 	act := func(kind string, amount int64) *margen.Act {
 		return &margen.Act{ID: "act_1", OrgID: "org_1", DecisionID: "dec_1", MemberID: "mem_ana", CustomerID: "cus_1",
 			Action: "gift", Amount: amount, Currency: "EUR", Reason: "cold soup", Flagged: true, CreatedAt: at,
-			AfterTheFact: kind == margen.ApprovalKindRatification}
+			AfterTheFact: kind == margen.ApprovalKindRatification, Team: "sala"}
 	}
 	idem := &margen.Idempotency{OrgID: "org_1", MemberID: "mem_boss", Key: "k1"}
 
@@ -320,7 +320,7 @@ func TestExceptionWrite(t *testing.T) {
 			if d.ID == "" || a.ID == "" || d.ApprovalID != a.ID || a.DecisionID != d.ID || a.OrgID != "org_1" {
 				t.Fatalf("ids: decision %+v, approval %+v", d, a)
 			}
-			if d.Outcome != margen.OutcomeNeedsApproval || d.ActID != "" || len(d.Budgets) != 0 || d.Budgets == nil {
+			if d.Outcome != margen.OutcomeNeedsApproval || d.ActID != "" || len(d.Budgets) != 0 || d.Budgets == nil || d.Team != "sala" {
 				t.Errorf("decision = %+v", d)
 			}
 			if a.Kind != margen.ApprovalKindException || a.Status != margen.ApprovalPending || a.Level != 0 ||
