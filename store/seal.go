@@ -62,6 +62,10 @@ var sealTables = []sealTable{
 	{name: "approval_events", key: "id", cols: []string{"org_id", "id", "approval_id", "kind", "actor", "from_role",
 		"to_role", "comment", "at"}},
 	{name: "ledger_entries", key: "id", cols: ledgerCols},
+	{name: "survey_settings", key: "org_id", cols: surveySettingsCols},
+	{name: "survey_points", key: "id", cols: surveyPointCols},
+	{name: "survey_links", key: "id", cols: surveyLinkCols},
+	{name: "survey_answers", key: "id", cols: surveyAnswerCols},
 }
 
 // digestBeforeV2 is the digest of a row (vals in cols order) as an audit

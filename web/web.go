@@ -11,17 +11,25 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
+	"github.com/margenhq/margen/backup"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/importer"
 )
 
 // Store is what the pages ask of the database (margen.Store has it all):
-// the account and desk methods, and the reads and writes of the pages.
+// the account, desk, survey, upload and export methods, the backup jobs,
+// and the reads and writes of the pages.
 // The decision engine and the approval service bring their own.
 type Store interface {
 	margen.AccountStore
 	margen.DeskStore
+	margen.SurveyStore
+	margen.UploadStore
+	margen.ExportStore
+	backup.RecentJobs
+	backup.Enqueuer
 
 	// Organisations, teams and members.
 	OrgByID(ctx context.Context, id string) (*margen.Org, error)
@@ -91,6 +99,13 @@ type Config struct {
 	// Shutdown, closed when the server begins shutting down, ends the live
 	// streams.
 	Shutdown <-chan struct{}
+	// Surveys configure the survey links and standing QR codes (survey.go).
+	Surveys SurveyOptions
+	// Backups are the scheduled backups the desk shows and asks for (nil:
+	// not configured); Imports the progress of the imports this process
+	// runs (backups.go, imports.go).
+	Backups *backup.Scheduler
+	Imports *importer.Tracker
 }
 
 // Default session timeouts.
@@ -110,6 +125,8 @@ type server struct {
 	clock     margen.Clock
 	shutdown  <-chan struct{}
 	streams   *events.StreamLimits
+	backups   *backup.Scheduler
+	imports   *importer.Tracker
 
 	sessions *scs.SessionManager
 	views    *views
@@ -117,6 +134,7 @@ type server struct {
 	throttle *throttle
 	secure   bool
 	idle     time.Duration // a session unused this long ends
+	survey   *surveys
 }
 
 // route is one entry of the route table. minAccess is the least access
@@ -133,7 +151,7 @@ func (s *server) routes() []route {
 		frontline = margen.AccessFrontline
 		manager   = margen.AccessManager
 	)
-	return []route{
+	return append([]route{
 		{"GET /{$}", s.home, public},
 		{"GET /static/{hash}/{name...}", s.assets.serve, public},
 		{"GET /setup", s.setupPage, public},
@@ -186,7 +204,16 @@ func (s *server) routes() []route {
 		{"POST /desk/deliveries/{id}/replay", s.replayDelivery, margen.AccessManager},
 		{"GET /desk/audit", s.auditPage, margen.AccessManager},
 		{"GET /desk/audit/check", s.checkChain, margen.AccessManager},
-	}
+		// The manager's desk: backups, imports and exports (backups.go,
+		// imports.go).
+		{"GET /desk/backups", s.backupsPage, manager},
+		{"POST /desk/backups", s.backupNow, manager},
+		{"GET /desk/imports", s.importsPage, manager},
+		{"POST /desk/imports", s.upload, manager},
+		{"GET /desk/imports/{id}", s.uploadPage, manager},
+		{"POST /desk/imports/{id}/confirm", s.confirmUpload, manager},
+		{"GET /desk/exports", s.exportDownload, manager},
+	}, s.surveyRoutes()...)
 }
 
 // New builds the web handler: every page, its assets and its middleware
@@ -222,7 +249,9 @@ func New(cfg Config) (http.Handler, error) {
 	s := &server{
 		store: cfg.Store, engine: cfg.Engine, approvals: cfg.Approvals, broker: cfg.Broker,
 		cat: cfg.Catalog, log: cfg.Logger, clock: cfg.Clock, shutdown: cfg.Shutdown, streams: cfg.Streams,
+		backups: cfg.Backups, imports: cfg.Imports,
 		views: v, assets: a, throttle: newThrottle(cfg.Clock), secure: !cfg.InsecureCookies, idle: cfg.SessionIdle,
+		survey: newSurveys(cfg.Surveys),
 	}
 	sm := scs.New()
 	sm.Store = cfg.Sessions
