@@ -15,26 +15,31 @@ type ApprovalStore interface {
 	// GetApprovalWithHistory is GetApproval with its History filled in.
 	GetApprovalWithHistory(ctx context.Context, orgID, id string) (*Approval, error)
 
-	// RequestException records a request no grant covers: the decision
-	// (outcome needs_approval, no budget held), its approval request of kind
-	// "exception", the "requested" history event and the audit entry, in one
-	// transaction.
-	// A non-nil customer is created in the same transaction if it is new.
-	RequestException(ctx context.Context, d *Decision, a *Approval, c *Customer, idem *Idempotency) error
+	// RequestException records a request no grant covers. With the
+	// organisation locked it reads the requester's team (ENOTFOUND for an
+	// unknown member), calls plan (the pure rule, approval.Exception) and
+	// writes what it returns: the decision (outcome needs_approval, no
+	// budget held), its approval request of kind "exception", the
+	// "requested" history event, a new customer (created if it is new), the
+	// audit entry and the idempotency record, in one transaction. A
+	// customer the decision names must exist unless the write brings it.
+	// An error from plan rolls everything back and is returned unchanged.
+	RequestException(ctx context.Context, orgID, memberID string,
+		plan func(*ExceptionState) (*ExceptionWrite, error)) error
 
 	// ResolveApproval moves a pending request on, atomically and only if it
-	// is still pending at the level the caller saw (r.Level); otherwise it
+	// is still pending at the level the caller saw (level); otherwise it
 	// changes nothing and returns ECONFLICT "error.approval_already_decided".
-	//   approved: voids the held amount and posts it on the same accounts,
-	//             creates the act (r.ActID) and links it to the decision;
-	//   rejected, expired: voids the held amount;
-	//   escalated: moves the request to r.Approver with r.DueAt, r.OnTimeout
-	//             and r.EscalateTo, Level+1; the hold stays.
-	// Every resolution appends a history event and an audit entry (action
-	// "approval.approved", "approval.rejected", "approval.expired" or
-	// "approval.escalated", data with approval id, decision id, requester,
-	// approver role(s), amount and the time to answer in milliseconds).
-	ResolveApproval(ctx context.Context, orgID string, r Resolution, idem *Idempotency) (*Approval, error)
+	// With the request's row locked it reads the ResolutionState, calls
+	// resolve (the pure rule, approval.Resolve) and applies the
+	// ResolutionWrite it returns: the request's new state (guarded by the
+	// level read), the ledger entries and balance moves, the act, the
+	// history event, the audit entry and the idempotency record, in one
+	// transaction. An error from resolve rolls everything back and is
+	// returned unchanged. It returns the request as written, with its
+	// history.
+	ResolveApproval(ctx context.Context, orgID, approvalID string, level int,
+		resolve func(*ResolutionState) (*ResolutionWrite, error)) (*Approval, error)
 
 	// DueApprovals lists pending requests of every organisation whose due
 	// time is at or before now, oldest first (the SLA worker's scan).
@@ -50,7 +55,18 @@ type ApprovalFilter struct {
 }
 
 // Resolution is an answer to an approval request (by a person or by the
-// SLA worker).
+// SLA worker): the input of the pure resolution (approval.Resolve).
+//
+//	approved: voids the held amount and posts it on the same accounts,
+//	          creates the act (ActID) and links it to the decision;
+//	rejected, expired: voids the held amount;
+//	escalated: moves the request to Approver with DueAt, OnTimeout and
+//	          EscalateTo, Level+1; the hold stays.
+//
+// Every resolution appends a history event and an audit entry (action
+// "approval.approved", "approval.rejected", "approval.expired" or
+// "approval.escalated", data with approval id, decision id, requester,
+// approver role(s), amount and the time to answer in milliseconds).
 type Resolution struct {
 	ApprovalID string
 	Level      int    // the level the resolver saw; guards against races
@@ -70,6 +86,63 @@ type Resolution struct {
 // Escalated is the Resolution status that moves a request up instead of
 // ending it.
 const Escalated = "escalated"
+
+// ExceptionState is what RequestException read with the organisation
+// locked.
+type ExceptionState struct {
+	Team string // the requester's team ("" when none)
+}
+
+// ExceptionWrite is everything an exception request writes, committed
+// together or not at all.
+type ExceptionWrite struct {
+	Decision Decision
+	Approval Approval // with its History: the one requested event
+	Event    ApprovalEvent
+	Customer *Customer  // created with the request if it is new
+	Audit    AuditEntry // Seq, PrevHash, Hash and Rows are filled by the store
+	Idem     *Idempotency
+}
+
+// ResolutionState is what ResolveApproval read with the request's row
+// locked: the resolution is computed from it.
+type ResolutionState struct {
+	Approval Approval // as stored, without history
+	Team     string   // the requester's team ("" when none)
+	// What the act of an approval copies from the request's decision.
+	Currency string
+	Reason   string
+	Flagged  bool
+	// Holds is what the request's decision still holds, per account: the
+	// non-zero sums of its pending ledger entries, in key order.
+	Holds []Hold
+}
+
+// Hold is an amount a decision holds (pending) on one budget account.
+type Hold struct {
+	Key    BudgetKey
+	Amount int64
+}
+
+// ResolutionWrite is everything one resolution writes, committed together
+// or not at all.
+type ResolutionWrite struct {
+	// Approval is the request as it is after the resolution: the store
+	// writes its status, answer (decided_by, decided_at, comment, act_id)
+	// and routing (approver_role, due_at, sla, on_timeout, escalate_to,
+	// level) columns, only while the row is still pending at the level it
+	// read.
+	Approval Approval
+	// Act, when set, is inserted and linked to its decision.
+	Act *Act
+	// Ledger entries are inserted (empty ids are filled in); Accounts move
+	// the balances of existing budget accounts (posted and pending only).
+	Ledger   []LedgerEntry
+	Accounts []AccountDelta
+	Event    ApprovalEvent
+	Audit    AuditEntry // Seq, PrevHash, Hash and Rows are filled by the store
+	Idem     *Idempotency
+}
 
 // WebhookStore keeps webhook endpoints and their deliveries. Deliveries are
 // created from the audit trail (so only committed changes are ever sent) by

@@ -17,9 +17,15 @@ import (
 	"github.com/margenhq/margen/policy"
 )
 
-// Store is what the service needs of the database: the whole contract,
-// which includes margen.ApprovalStore.
-type Store = margen.Store
+// Store is what the service asks of the database: the approval part of
+// the contract and four reads (margen.Store has them all).
+type Store interface {
+	margen.ApprovalStore
+	GetApproval(ctx context.Context, orgID, id string) (*margen.Approval, error)
+	GetDecision(ctx context.Context, orgID, id string) (*margen.Decision, error)
+	CustomerByID(ctx context.Context, orgID, id string) (*margen.Customer, error)
+	ListMembers(ctx context.Context, orgID string) ([]margen.Member, error)
+}
 
 // Options tune a Service. Zero values take the defaults.
 type Options struct {
@@ -197,7 +203,7 @@ func (s *Service) Answer(ctx context.Context, org *margen.Org, approver *margen.
 			return nil, err
 		}
 	}
-	out, err := s.st.ResolveApproval(ctx, org.ID, r, rec)
+	out, err := s.st.ResolveApproval(ctx, org.ID, r.ApprovalID, r.Level, Resolver(r, rec))
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +312,7 @@ func (s *Service) escalate(ctx context.Context, orgID string, pol *policy.Policy
 	onTimeout, escTo := routeAfter(pol, a.Level+1, to)
 	r := margen.Resolution{ApprovalID: a.ID, Level: a.Level, Status: margen.Escalated, Actor: actor,
 		Comment: comment, At: now, Approver: to, DueAt: now.Add(sla), OnTimeout: onTimeout, EscalateTo: escTo}
-	if _, err := s.st.ResolveApproval(ctx, orgID, r, nil); err != nil {
+	if _, err := s.st.ResolveApproval(ctx, orgID, r.ApprovalID, r.Level, Resolver(r, nil)); err != nil {
 		return r, err
 	}
 	s.resolved(orgID, margen.Escalated, a, now)
@@ -604,11 +610,16 @@ func (s *Service) RequestException(ctx context.Context, org *margen.Org, m *marg
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.st.RequestException(ctx, d, a, cus, rec); err != nil {
+	var w *margen.ExceptionWrite
+	err = s.st.RequestException(ctx, org.ID, m.ID, func(st *margen.ExceptionState) (*margen.ExceptionWrite, error) {
+		w, err = Exception(st, *d, *a, cus, rec)
+		return w, err
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	s.notify(org.ID)
-	return d, a, nil
+	return &w.Decision, &w.Approval, nil
 }
 
 func validateException(x *ExceptionRequest) error {
@@ -740,7 +751,7 @@ func (s *Service) timeout(ctx context.Context, a *margen.Approval) (ok bool, err
 
 func (s *Service) resolve(ctx context.Context, a *margen.Approval, status, actID string, now time.Time) error {
 	r := margen.Resolution{ApprovalID: a.ID, Level: a.Level, Status: status, Actor: SystemActor, At: now, ActID: actID}
-	if _, err := s.st.ResolveApproval(ctx, a.OrgID, r, nil); err != nil {
+	if _, err := s.st.ResolveApproval(ctx, a.OrgID, r.ApprovalID, r.Level, Resolver(r, nil)); err != nil {
 		return err
 	}
 	s.resolved(a.OrgID, status, a, now)

@@ -56,6 +56,17 @@
 // requester can decide R, the request goes to "owner" instead, so every
 // request has someone who can answer it.
 //
+// # Resolution
+//
+// What an answer, an escalation or a timeout writes is computed by one pure
+// function, Resolve, from the state the store read with the request locked
+// (margen.ResolutionState): the request's new state, the ledger moves that
+// end its hold (void, and post for a yes), the act, the history event, the
+// audit entry and the idempotency record (margen.ResolutionWrite). The
+// store applies it in the same transaction (ResolveApproval), so the rule
+// is table-tested here and the store keeps none. An exception request is
+// computed the same way (Exception, applied by RequestException).
+//
 // The package reads the time only through the injected margen.Clock. It
 // must never write SQL or speak HTTP: it works through the Store contract.
 package approval

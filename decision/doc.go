@@ -12,5 +12,6 @@
 // and the store's row locks keep several processes correct.
 //
 // The package holds no SQL and no HTTP: it meets the database through
-// margen.Store and the policy through the pure policy package.
+// the small Store interface it declares (margen.Store has it) and the
+// policy through the pure policy package.
 package decision

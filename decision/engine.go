@@ -70,7 +70,7 @@ const DefaultWriteTimeout = 5 * time.Second
 
 // Engine evaluates and records decisions. It is safe for concurrent use.
 type Engine struct {
-	store     margen.Store
+	store     Store
 	committed func(orgID string)
 	clock     margen.Clock
 	log       *slog.Logger
@@ -159,8 +159,17 @@ type pending struct {
 	deadline time.Time
 }
 
+// Store is what the engine asks of the database (margen.Store has it): the
+// batch write, the active policy, and two reads for explanations.
+type Store interface {
+	DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) error
+	ActivePolicy(ctx context.Context, orgID string) (*margen.PolicyVersion, error)
+	ListBudgets(ctx context.Context, orgID string, f margen.BudgetFilter) ([]margen.BudgetAccount, error)
+	CustomerByID(ctx context.Context, orgID, id string) (*margen.Customer, error)
+}
+
 // New starts an engine over a store. Close stops it.
-func New(store margen.Store, opt Options) *Engine {
+func New(store Store, opt Options) *Engine {
 	if opt.Clock == nil {
 		opt.Clock = margen.SystemClock{}
 	}

@@ -97,13 +97,37 @@ func (c *stepClock) set(t time.Time) <-chan struct{} {
 	return c.read
 }
 
+// Store is what loading the demo asks of the database (margen.Store has
+// it): what the decision engine needs, the writes of an organisation's
+// setup and history, and the reads and checks that verify it.
+type Store interface {
+	decision.Store
+	OrgBySlug(ctx context.Context, slug string) (*margen.Org, error)
+	CreateOrg(ctx context.Context, org *margen.Org, owner *margen.Member, actor string) error
+	CreateTeam(ctx context.Context, t *margen.Team, actor string) error
+	ListTeams(ctx context.Context, orgID string) ([]margen.Team, error)
+	CreateMember(ctx context.Context, m *margen.Member, actor string) error
+	ListMembers(ctx context.Context, orgID string) ([]margen.Member, error)
+	UpsertCustomer(ctx context.Context, c *margen.Customer, actor string) error
+	PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem *margen.IdemWrite[*margen.PolicyVersion]) error
+	GetApproval(ctx context.Context, orgID, id string) (*margen.Approval, error)
+	ResolveApproval(ctx context.Context, orgID, approvalID string, level int,
+		resolve func(*margen.ResolutionState) (*margen.ResolutionWrite, error)) (*margen.Approval, error)
+	RecordReaction(ctx context.Context, r *margen.Reaction, idem *margen.Idempotency) error
+	RecordRefusal(ctx context.Context, r *margen.Refusal, c *margen.Customer, idem *margen.Idempotency) error
+	ListDecisions(ctx context.Context, orgID string, f margen.DecisionFilter) ([]margen.Decision, error)
+	ListRefusals(ctx context.Context, orgID string, f margen.RefusalFilter) ([]margen.Refusal, error)
+	CheckLedger(ctx context.Context, orgID string) (margen.LedgerReport, error)
+	VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error)
+}
+
 // Load creates the demo organisation with its history, unless an
 // organisation with the slug "demo" exists: then it returns
 // Result{AlreadyLoaded: true} and writes nothing.
 //
 // Load is not atomic: if it is interrupted, the organisation exists with part
 // of its history; delete the database (or use another one) to start over.
-func Load(ctx context.Context, st margen.Store, opt Options) (Result, error) {
+func Load(ctx context.Context, st Store, opt Options) (Result, error) {
 	org, err := st.OrgBySlug(ctx, Slug)
 	if err == nil {
 		return Result{AlreadyLoaded: true, Org: org, AdminLogin: AdminLogin}, nil

@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/policy"
 )
 
 // generator writes the history of the demo organisation.
 type generator struct {
-	st     margen.Store
+	st     Store
 	engine *decision.Engine
 	rng    *rand.Rand
 	clock  *stepClock
@@ -527,7 +528,7 @@ func (g *generator) scheduleAnswer(d *margen.Decision, requester *margen.Member,
 		} else {
 			r.Comment = "Esta vez no: ofrécele otra alternativa."
 		}
-		if _, err := g.st.ResolveApproval(ctx, g.org.ID, r, nil); err != nil {
+		if _, err := g.st.ResolveApproval(ctx, g.org.ID, r.ApprovalID, r.Level, approval.Resolver(r, nil)); err != nil {
 			return fmt.Errorf("demo: answer approval: %w", err)
 		}
 		if approve {

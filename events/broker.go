@@ -54,7 +54,7 @@ const (
 // a subscriber, so one stalled client cannot delay the others. Channels are
 // closed by the cancel function Subscribe returns, or when Run ends.
 type Broker struct {
-	st     margen.Store
+	st     Trail
 	clock  margen.Clock
 	log    *slog.Logger
 	every  time.Duration
@@ -85,8 +85,15 @@ type sub struct {
 	lagged bool
 }
 
-// NewBroker returns a broker over a store. Run starts it.
-func NewBroker(st margen.Store, opt Options) *Broker {
+// Trail is what the broker reads of the store: the audit trail
+// (margen.Store has it).
+type Trail interface {
+	ListAudit(ctx context.Context, orgID string, afterSeq int64, limit int) ([]margen.AuditEntry, error)
+	LastAuditSeq(ctx context.Context, orgID string) (int64, error)
+}
+
+// NewBroker returns a broker over a store's audit trail. Run starts it.
+func NewBroker(st Trail, opt Options) *Broker {
 	if opt.Clock == nil {
 		opt.Clock = margen.SystemClock{}
 	}

@@ -23,7 +23,7 @@ import (
 
 // Config is what the API needs; Store, Engine and Catalog are required.
 type Config struct {
-	Store   margen.Store
+	Store   Store
 	Engine  *decision.Engine
 	Catalog *i18n.Catalog
 	Logger  *slog.Logger // default slog.Default()
@@ -94,7 +94,7 @@ const (
 var openapiDoc []byte
 
 type server struct {
-	store   margen.Store
+	store   Store
 	engine  *decision.Engine
 	cat     *i18n.Catalog
 	log     *slog.Logger

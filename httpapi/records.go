@@ -120,7 +120,11 @@ func (s *server) createReaction(w http.ResponseWriter, r *http.Request) {
 		CreatedAt: s.clock.Now(),
 		Score:     in.Score,
 	}
-	out, _ := json.Marshal(rea)
+	out, err := json.Marshal(rea)
+	if err != nil {
+		s.problem(w, r, fmt.Errorf("reaction: encode the answer: %w", err))
+		return
+	}
 	err = s.store.RecordReaction(r.Context(), rea, ic.record(http.StatusCreated, out))
 	s.respond(w, r, ic, err, http.StatusCreated, out)
 }
@@ -250,7 +254,11 @@ func (s *server) createRefusal(w http.ResponseWriter, r *http.Request) {
 		cus = &margen.Customer{ID: ref.CustomerID, OrgID: st.org.ID, Ref: in.Customer.Ref, Name: in.Customer.Name,
 			Tags: []string{}, CreatedAt: ref.CreatedAt}
 	}
-	out, _ := json.Marshal(ref)
+	out, err := json.Marshal(ref)
+	if err != nil {
+		s.problem(w, r, fmt.Errorf("refusal: encode the answer: %w", err))
+		return
+	}
 	err = s.store.RecordRefusal(r.Context(), ref, cus, ic.record(http.StatusCreated, out))
 	s.respond(w, r, ic, err, http.StatusCreated, out)
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -49,12 +50,20 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		Active:    true,
 		CreatedAt: s.clock.Now(),
 	}
-	out, _ := json.Marshal(hook)
+	out, err := json.Marshal(hook)
+	if err != nil {
+		s.problem(w, r, fmt.Errorf("webhook: encode the answer: %w", err))
+		return
+	}
 	// The stored answer for a retry leaves the secret out: it is shown
 	// once, in this response, and nowhere else.
 	shown := *hook
 	shown.Secret = ""
-	stored, _ := json.Marshal(&shown)
+	stored, err := json.Marshal(&shown)
+	if err != nil {
+		s.problem(w, r, fmt.Errorf("webhook: encode the stored answer: %w", err))
+		return
+	}
 	err = s.store.CreateWebhook(r.Context(), hook, st.member.ID, ic.record(http.StatusCreated, stored))
 	s.respond(w, r, ic, err, http.StatusCreated, out)
 }

@@ -122,7 +122,13 @@ func New(st Store, opt Options) *Runner {
 		r.log = slog.Default()
 	}
 	if r.owner == "" {
-		host, _ := os.Hostname()
+		host, err := os.Hostname()
+		if err != nil {
+			// The owner only needs to be unique among runners: the
+			// process id and the claim's own suffix still tell them apart.
+			r.log.Warn("jobs: no host name for the lease owner", "err", err)
+			host = "unknown"
+		}
 		r.owner = host + ":" + strconv.Itoa(os.Getpid())
 	}
 	if r.poll <= 0 {

@@ -14,10 +14,7 @@ type Movement struct {
 
 // Hold is what a decision still holds as pending on one account: the sum of
 // its pending entries there.
-type Hold struct {
-	Key    margen.BudgetKey
-	Amount int64
-}
+type Hold = margen.Hold
 
 // Delta is a change of one account's balance.
 type Delta struct {

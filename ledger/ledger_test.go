@@ -42,7 +42,7 @@ func TestCharge(t *testing.T) {
 }
 
 func TestRelease(t *testing.T) {
-	holds := []Hold{{kDay, 300}, {kMonth, 0}, {kMonth, 120}}
+	holds := []Hold{{Key: kDay, Amount: 300}, {Key: kMonth, Amount: 0}, {Key: kMonth, Amount: 120}}
 	tests := []struct {
 		name   string
 		post   bool
@@ -90,8 +90,8 @@ func TestExpectedMatchesPostings(t *testing.T) {
 	keys := []margen.BudgetKey{kDay}
 	allowed, _ := Charge(margen.OutcomeAllowed, amt, keys)
 	held, _ := Charge(margen.OutcomeNeedsApproval, amt, keys)
-	posted, _ := Release([]Hold{{kDay, amt}}, true)
-	voided, _ := Release([]Hold{{kDay, amt}}, false)
+	posted, _ := Release([]Hold{{Key: kDay, Amount: amt}}, true)
+	voided, _ := Release([]Hold{{Key: kDay, Amount: amt}}, false)
 	tests := []struct {
 		outcome, status string
 		entries         margen.Balance

@@ -27,7 +27,9 @@ func (db *DB) RevokeToken(ctx context.Context, orgID, id, actor string) error {
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n, err := res.RowsAffected(); err != nil {
+			return dbErr("revoke token", err)
+		} else if n == 0 {
 			return nil
 		}
 		t.touch("tokens", orgID, "id", id)

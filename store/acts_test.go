@@ -72,7 +72,7 @@ func TestListActsByMemberAndCustomer(t *testing.T) {
 			if over.Outcome != margen.OutcomeNeedsApproval {
 				t.Fatalf("outcome %s, want needs_approval", over.Outcome)
 			}
-			if _, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: over.ApprovalID, Status: margen.ApprovalApproved,
+			if _, err := storetest.ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: over.ApprovalID, Status: margen.ApprovalApproved,
 				Actor: boss.ID, At: margen.SystemClock{}.Now(), ActID: margen.NewID("act")}, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +162,7 @@ func TestFirstSightWithTheRecord(t *testing.T) {
 			again := &margen.Customer{OrgID: org.ID, Ref: "walk-in", Name: "Someone else"}
 			d := &margen.Decision{OrgID: org.ID, MemberID: boss.ID, CustomerID: ref.CustomerID, Action: "exception", Currency: "EUR"}
 			a := &margen.Approval{ApproverRole: "owner", SLA: time.Hour, OnTimeout: "deny", Description: "use the staff ATM"}
-			if err := db.RequestException(ctx, d, a, again, nil); err != nil {
+			if err := storetest.RequestException(ctx, db, d, a, again, nil); err != nil {
 				t.Fatal(err)
 			}
 			if got, _ := db.CustomerByID(ctx, org.ID, ref.CustomerID); got.Name != "Walk-in" {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
-	"github.com/margenhq/margen/ledger"
 )
 
 var _ margen.ApprovalStore = (*DB)(nil)
@@ -153,76 +151,48 @@ func approvalAllArgs(d dialect, x *margen.Approval, a []any) []any {
 	return append(a, x.Kind, x.Description, x.Level, x.DecidedBy, d.tsPtr(x.DecidedAt), x.Comment, x.ActID)
 }
 
-// RequestException records a request that no grant covers: the decision
-// (outcome needs_approval, no budget held), its approval request of kind
-// "exception", the "requested" history event, the audit entry (action
-// "exception.request", data margen.EventData) and the idempotency record,
-// in one transaction.
-//
-// The decision names its member and customer by id: the member must exist,
-// and so must the customer when d.CustomerID is set, unless cus brings it:
-// a new customer is created in the same transaction. Zero ids and times are filled in; the
-// approval takes the decision's member, customer, action and amount when it
-// names none, and DueAt defaults to CreatedAt + SLA.
-func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *margen.Approval, cus *margen.Customer, idem *margen.Idempotency) error {
-	d, a := *dec, *apr
-	if d.ID == "" {
-		d.ID = margen.NewID("dec")
-	}
-	if a.ID == "" {
-		a.ID = margen.NewID("apr")
-	}
-	stamp(&d.CreatedAt)
-	d.Outcome = margen.OutcomeNeedsApproval
-	d.ApprovalID = a.ID
-	d.ActID, d.RefusalID = "", ""
-	d.Budgets = nil // an exception holds no budget
-	a.OrgID, a.DecisionID = d.OrgID, d.ID
-	a.Kind = margen.ApprovalKindException
-	a.Status = margen.ApprovalPending
-	a.Level = 0
-	a.DecidedBy, a.DecidedAt, a.Comment, a.ActID = "", nil, "", ""
-	if a.MemberID == "" {
-		a.MemberID = d.MemberID
-	}
-	if a.CustomerID == "" {
-		a.CustomerID = d.CustomerID
-	}
-	if a.Action == "" {
-		a.Action = d.Action
-	}
-	if a.Amount == 0 {
-		a.Amount = d.Amount
-	}
-	stampAt(&a.CreatedAt, d.CreatedAt)
-	stampAt(&a.DueAt, a.CreatedAt.Add(a.SLA))
-	ev := margen.ApprovalEvent{ID: margen.NewID("ape"), ApprovalID: a.ID, Kind: margen.EventRequested,
-		Actor: a.MemberID, ToRole: a.ApproverRole, Comment: a.Description, At: a.CreatedAt}
-
-	err := db.writeTx(ctx, func(t *wtx) error {
-		c, err := t.lockOrg(d.OrgID)
+// RequestException records a request that no grant covers: see
+// margen.ApprovalStore. In one transaction: the organisation row is locked
+// and the requester's team read; plan computes the write; the idempotency
+// record, a new customer, the decision, its approval request, the
+// "requested" history event and the audit entry are written. The decision
+// must be the organisation's and the member's, and a customer it names must
+// exist unless the write brings it.
+func (db *DB) RequestException(ctx context.Context, orgID, memberID string,
+	plan func(*margen.ExceptionState) (*margen.ExceptionWrite, error)) error {
+	return db.writeTx(ctx, func(t *wtx) error {
+		c, err := t.lockOrg(orgID)
 		if err != nil {
 			return err
 		}
-		if err := t.insertIdem(idem); err != nil {
+		var st margen.ExceptionState
+		if st.Team, err = t.memberTeam(orgID, memberID); err != nil {
 			return err
 		}
-		team, err := t.memberTeam(d.OrgID, d.MemberID)
+		w, err := plan(&st)
 		if err != nil {
 			return err
 		}
-		d.Team = team // as it is now: the decision keeps it
-		if err := t.firstSight(cus, d.CreatedAt); err != nil {
+		d, a, ev := &w.Decision, &w.Approval, &w.Event
+		if d.OrgID != orgID || d.MemberID != memberID || a.OrgID != orgID || a.DecisionID != d.ID ||
+			ev.ApprovalID != a.ID || w.Audit.OrgID != orgID || (w.Customer != nil && w.Customer.OrgID != orgID) ||
+			(w.Idem != nil && w.Idem.OrgID != orgID) {
+			return fmt.Errorf("store: exception of %s/%s writes a decision of %s/%s", orgID, memberID, d.OrgID, d.MemberID)
+		}
+		if err := t.insertIdem(w.Idem); err != nil {
+			return err
+		}
+		if err := t.firstSight(w.Customer, d.CreatedAt); err != nil {
 			return err
 		}
 		if d.CustomerID != "" {
-			if err := t.exists("customer", "SELECT 1 FROM customers WHERE org_id = ? AND id = ?", d.OrgID, d.CustomerID); err != nil {
+			if err := t.exists("customer", "SELECT 1 FROM customers WHERE org_id = ? AND id = ?", orgID, d.CustomerID); err != nil {
 				return err
 			}
 		}
 		var encErr error
 		err = t.insertMany("decisions", decisionCols, "", 1, func(_ int, args []any) []any {
-			args, encErr = decisionArgs(db.d, &d, args)
+			args, encErr = decisionArgs(db.d, d, args)
 			return args
 		})
 		if encErr != nil {
@@ -232,33 +202,19 @@ func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *m
 			return conflictOr("insert decision", err, "error.decision_exists")
 		}
 		err = t.insertMany("approvals", approvalAllCols, "", 1, func(_ int, args []any) []any {
-			return approvalAllArgs(db.d, &a, args)
+			return approvalAllArgs(db.d, a, args)
 		})
 		if err != nil {
 			return conflictOr("insert approval", err, "error.approval_exists")
 		}
-		if err := t.insertApprovalEvent(a.OrgID, &ev); err != nil {
+		if err := t.insertApprovalEvent(orgID, ev); err != nil {
 			return err
 		}
-		t.touch("decisions", d.OrgID, "id", d.ID)
-		t.touch("approvals", d.OrgID, "id", a.ID)
-		t.touch("approval_events", d.OrgID, "id", ev.ID)
-		data, err := json.Marshal(margen.EventData{Outcome: d.Outcome, Action: a.Action, Amount: a.Amount,
-			Customer: a.CustomerID, Version: d.PolicyVersion, Member: a.MemberID, Team: team, DecisionID: d.ID,
-			ApprovalID: a.ID, ApproverRole: a.ApproverRole, DueAt: a.DueAt.Format(time.RFC3339)})
-		if err != nil {
-			return err
-		}
-		return t.audit(c, margen.AuditEntry{OrgID: d.OrgID, At: d.CreatedAt, Actor: d.MemberID,
-			Action: "exception.request", Subject: a.ID, Data: data})
+		t.touch("decisions", orgID, "id", d.ID)
+		t.touch("approvals", orgID, "id", a.ID)
+		t.touch("approval_events", orgID, "id", ev.ID)
+		return t.audit(c, w.Audit)
 	})
-	if err != nil {
-		return err
-	}
-	d.Budgets = []margen.BudgetView{}
-	a.History = []margen.ApprovalEvent{ev}
-	*dec, *apr = d, a
-	return nil
 }
 
 // memberTeam returns a member's team slug; an unknown member is not found.
@@ -307,53 +263,32 @@ var holdAccountCols = []string{"org_id", "budget_id", "subject", "period", "post
 
 var holdLedgerCols = []string{"org_id", "id", "budget_id", "subject", "period", "decision_id", "kind", "amount", "created_at"}
 
-// ResolveApproval answers a pending request, or escalates it, exactly once:
-// see margen.ApprovalStore. In one transaction: the request's row is locked
-// and re-read, and updated only if it is still pending at r.Level (the
-// UPDATE repeats the condition); the ledger entries, the act, the history
-// event are written; then the organisation row is locked (the audit chain)
-// for the balances, the audit entry and the idempotency record. Locking the
-// request before the organisation keeps concurrent answers to one request
-// off the organisation's lock: only the winner takes it, which is what
-// bounds throughput on PostgreSQL (see lockRequest).
-func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolution, idem *margen.Idempotency) (*margen.Approval, error) {
-	terminal := false
-	switch r.Status {
-	case margen.ApprovalApproved, margen.ApprovalRejected, margen.ApprovalExpired:
-		terminal = true
-	case margen.Escalated:
-		if r.Approver == "" {
-			return nil, margen.Invalid("approver", "error.invalid_value", "field", "approver", "allowed", "a policy role")
-		}
-		if r.DueAt.IsZero() {
-			return nil, margen.Invalid("due_at", "error.invalid_time", "field", "due_at")
-		}
-		r.DueAt = r.DueAt.UTC().Truncate(time.Microsecond)
-	default:
-		return nil, margen.Invalid("status", "error.invalid_value", "field", "status",
-			"allowed", "approved, rejected, expired, escalated")
-	}
-	stamp(&r.At)
-	r.Actor = actorOr(r.Actor, "system")
-	if r.Status == margen.ApprovalApproved && r.ActID == "" {
-		r.ActID = margen.NewID("act")
-	}
-	if r.Status != margen.ApprovalApproved {
-		r.ActID = ""
-	}
-
-	// A request that is not pending at r.Level now never will be again
+// ResolveApproval moves a pending request on exactly once: see
+// margen.ApprovalStore. In one transaction: the request's row is locked and
+// re-read with what its resolution needs (margen.ResolutionState: the
+// requester's team, what an act copies from the decision, the holds of the
+// decision); resolve computes the write; the request is updated only if it
+// is still pending at level (the UPDATE repeats the condition); the ledger
+// entries, the act and the history event are inserted; then the
+// organisation row is locked (the audit chain) for the balances, the audit
+// entry and the idempotency record. Locking the request before the
+// organisation keeps concurrent answers to one request off the
+// organisation's lock: only the winner takes it, which is what bounds
+// throughput on PostgreSQL (see lockRequest).
+func (db *DB) ResolveApproval(ctx context.Context, orgID, approvalID string, level int,
+	resolve func(*margen.ResolutionState) (*margen.ResolutionWrite, error)) (*margen.Approval, error) {
+	// A request that is not pending at level now never will be again
 	// (statuses are final, levels only grow): refuse it without queueing
-	// for the organisation's lock. A request that looks open is checked
-	// again under the lock.
+	// for the write lock. A request that looks open is checked again under
+	// the lock.
 	var status string
-	var level int
+	var lvl int
 	c, release, err := db.conn(ctx, db.read)
 	if err != nil {
 		return nil, err
 	}
 	err = c.QueryRowContext(ctx, db.d.rebind("SELECT status, level FROM approvals WHERE org_id = ? AND id = ?"),
-		orgID, r.ApprovalID).Scan(&status, &level)
+		orgID, approvalID).Scan(&status, &lvl)
 	release() // before the write transaction takes one
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, margen.NotFound("approval")
@@ -361,7 +296,7 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 	if err != nil {
 		return nil, dbErr("read approval", err)
 	}
-	if status != margen.ApprovalPending || level != r.Level {
+	if status != margen.ApprovalPending || lvl != level {
 		return nil, errAlreadyDecided()
 	}
 
@@ -373,33 +308,35 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		// organisation row (only ResolveApproval locks existing requests,
 		// always in this order; a request's row is never locked by a
 		// writer that holds the organisation row).
-		var team, currency, reason string
-		var flagged bool
-		row := t.queryRow(approvalLockSelect+db.lockRequest(), orgID, r.ApprovalID)
-		a, err := scanApproval(scanExtra{row, []any{&team, &currency, &reason, &flagged}})
+		var st margen.ResolutionState
+		row := t.queryRow(approvalLockSelect+db.lockRequest(), orgID, approvalID)
+		st.Approval, err = scanApproval(scanExtra{row, []any{&st.Team, &st.Currency, &st.Reason, &st.Flagged}})
 		if errors.Is(err, sql.ErrNoRows) {
 			return margen.NotFound("approval")
 		}
 		if err != nil {
 			return dbErr("read approval", err)
 		}
-		if a.Status != margen.ApprovalPending || a.Level != r.Level {
+		if st.Approval.Status != margen.ApprovalPending || st.Approval.Level != level {
 			return errAlreadyDecided()
 		}
-		ts := db.d.ts(r.At)
-		var res sql.Result
-		fromRole := a.ApproverRole
-		if terminal {
-			res, err = t.exec(`UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?, act_id = ?
-				WHERE org_id = ? AND id = ? AND status = 'pending' AND level = ?`,
-				r.Status, r.Actor, ts, r.Comment, r.ActID, orgID, a.ID, r.Level)
-		} else {
-			res, err = t.exec(`UPDATE approvals SET approver_role = ?, due_at = ?, sla_us = ?, on_timeout = ?,
-				escalate_to = ?, level = level + 1
-				WHERE org_id = ? AND id = ? AND status = 'pending' AND level = ?`,
-				r.Approver, db.d.ts(r.DueAt), max(r.DueAt.Sub(r.At), 0).Microseconds(), r.OnTimeout, r.EscalateTo,
-				orgID, a.ID, r.Level)
+		if st.Holds, err = t.readHolds(orgID, st.Approval.DecisionID); err != nil {
+			return err
 		}
+		w, err := resolve(&st)
+		if err != nil {
+			return err
+		}
+		a := w.Approval
+		if err := resolutionScope(orgID, &st.Approval, w); err != nil {
+			return err
+		}
+		res, err := t.exec(`UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ?, act_id = ?,
+			approver_role = ?, due_at = ?, sla_us = ?, on_timeout = ?, escalate_to = ?, level = ?
+			WHERE org_id = ? AND id = ? AND status = 'pending' AND level = ?`,
+			a.Status, a.DecidedBy, db.d.tsPtr(a.DecidedAt), a.Comment, a.ActID,
+			a.ApproverRole, db.d.ts(a.DueAt), a.SLA.Microseconds(), a.OnTimeout, a.EscalateTo, a.Level,
+			orgID, a.ID, level)
 		if err != nil {
 			return dbErr("resolve approval", err)
 		}
@@ -408,51 +345,23 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		} else if n != 1 {
 			return errAlreadyDecided() // cannot happen under the row lock; never resolve twice
 		}
-
-		var holds []hold
-		if terminal {
-			a.Status, a.DecidedBy, a.Comment, a.ActID = r.Status, r.Actor, r.Comment, r.ActID
-			at := r.At
-			a.DecidedAt = &at
-			if holds, err = t.releaseHold(orgID, a.DecisionID, r.Status == margen.ApprovalApproved, r.At); err != nil {
-				return err
-			}
-		} else {
-			a.ApproverRole, a.DueAt, a.OnTimeout, a.EscalateTo = r.Approver, r.DueAt, r.OnTimeout, r.EscalateTo
-			a.SLA = max(r.DueAt.Sub(r.At), 0)
-			a.Level++
+		if err := t.insertLedger(w.Ledger); err != nil {
+			return err
 		}
-		if r.Status == margen.ApprovalApproved {
-			act := margen.Act{ID: r.ActID, OrgID: orgID, DecisionID: a.DecisionID, MemberID: a.MemberID,
-				CustomerID: a.CustomerID, Action: a.Action, Amount: a.Amount, Currency: currency, Reason: reason,
-				Flagged: flagged, CreatedAt: r.At, AfterTheFact: a.Kind == margen.ApprovalKindRatification, Team: team}
-			err := t.insertMany("acts", actCols, "", 1, func(_ int, args []any) []any { return actArgs(db.d, &act, args) })
+		if x := w.Act; x != nil {
+			err := t.insertMany("acts", actCols, "", 1, func(_ int, args []any) []any { return actArgs(db.d, x, args) })
 			if err != nil {
 				return conflictOr("insert act", err, "error.act_exists")
 			}
-			if _, err := t.exec("UPDATE decisions SET act_id = ? WHERE org_id = ? AND id = ?", act.ID, orgID, a.DecisionID); err != nil {
+			if _, err := t.exec("UPDATE decisions SET act_id = ? WHERE org_id = ? AND id = ?", x.ID, orgID, x.DecisionID); err != nil {
 				return dbErr("link act", err)
 			}
 		}
-
-		ev := margen.ApprovalEvent{ID: margen.NewID("ape"), ApprovalID: a.ID, Kind: r.Status, Actor: r.Actor,
-			Comment: r.Comment, At: r.At}
-		ed := margen.EventData{Action: a.Action, Amount: a.Amount, Customer: a.CustomerID, Member: a.MemberID,
-			Team: team, DecisionID: a.DecisionID, ActID: a.ActID, ApprovalID: a.ID, Status: r.Status}
-		if terminal {
-			ed.ApproverRole = fromRole
-			ed.DecidedBy = r.Actor
-			ed.TimeToAnswer = max(r.At.Sub(a.CreatedAt), 0).Milliseconds()
-		} else {
-			ev.FromRole, ev.ToRole = fromRole, r.Approver
-			ed.ApproverRole = r.Approver
-			ed.FromRole = fromRole
-			ed.DueAt = r.DueAt.Format(time.RFC3339)
-		}
+		ev := w.Event
 		if err := t.insertApprovalEvent(orgID, &ev); err != nil {
 			return err
 		}
-		if a.Level == 0 && a.Kind != margen.ApprovalKindException {
+		if st.Approval.Level == 0 && a.Kind != margen.ApprovalKindException {
 			// Opened by the decision engine and never moved: this event is
 			// the first one stored.
 			a.History = completeHistory(&a, []margen.ApprovalEvent{ev})
@@ -462,16 +371,12 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		// The rows this resolution wrote or changed, for the audit entry.
 		t.touch("approvals", orgID, "id", a.ID)
 		t.touch("approval_events", orgID, "id", ev.ID)
-		if len(holds) > 0 {
+		if len(w.Ledger) > 0 {
 			t.touch("ledger_entries", orgID, "decision_id", a.DecisionID)
 		}
-		if r.Status == margen.ApprovalApproved {
-			t.touch("acts", orgID, "id", r.ActID)
-			t.touch("decisions", orgID, "id", a.DecisionID)
-		}
-		data, err := json.Marshal(ed)
-		if err != nil {
-			return err
+		if w.Act != nil {
+			t.touch("acts", orgID, "id", w.Act.ID)
+			t.touch("decisions", orgID, "id", w.Act.DecisionID)
 		}
 
 		// Only now the organisation: its lock is held for the few writes
@@ -481,10 +386,7 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		if err != nil {
 			return err
 		}
-		err = t.finishUnderOrgLock(c, orgID, holds, r.Status == margen.ApprovalApproved, r.At,
-			margen.AuditEntry{OrgID: orgID, At: r.At, Actor: r.Actor,
-				Action: "approval." + r.Status, Subject: a.ID, Data: data}, idem)
-		if err != nil {
+		if err := t.finishUnderOrgLock(c, orgID, mergeDeltas(w.Accounts), w.Audit.At, w.Audit, w.Idem); err != nil {
 			return err
 		}
 		out = a
@@ -496,17 +398,38 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 	return &out, nil
 }
 
+// resolutionScope checks that a resolution writes only the request it read
+// and rows of its organisation and decision (tenancy and the seal are the
+// store's to keep).
+func resolutionScope(orgID string, read *margen.Approval, w *margen.ResolutionWrite) error {
+	dec := read.DecisionID
+	ok := w.Approval.ID == read.ID && w.Approval.OrgID == orgID && w.Approval.DecisionID == dec &&
+		w.Audit.OrgID == orgID && w.Event.ApprovalID == read.ID &&
+		(w.Act == nil || (w.Act.OrgID == orgID && w.Act.DecisionID == dec)) &&
+		(w.Idem == nil || w.Idem.OrgID == orgID)
+	for i := range w.Ledger {
+		ok = ok && w.Ledger[i].OrgID == orgID && w.Ledger[i].DecisionID == dec
+	}
+	for i := range w.Accounts {
+		ok = ok && w.Accounts[i].OrgID == orgID
+	}
+	if !ok {
+		return fmt.Errorf("store: the resolution of %s/%s writes outside it", orgID, read.ID)
+	}
+	return nil
+}
+
 // finishUnderOrgLock writes what needs the organisation's lock: the
 // balances, the audit entry and the idempotency record. The lock serialises
 // every writer of the organisation up to its commit, so on PostgreSQL the
 // four writes go in one statement (one round trip, data-modifying CTEs);
 // SQLite, where a statement costs no round trip, runs them one by one.
-func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool, at time.Time,
+func (t *wtx) finishUnderOrgLock(c *chain, orgID string, moves []margen.AccountDelta, at time.Time,
 	e margen.AuditEntry, idem *margen.Idempotency) error {
 	d := t.db.d
 	if !d.pg || c.sealedFrom == 0 {
 		// (A chain not sealed yet is sealed by appendAudit, here once.)
-		if err := t.applyHolds(orgID, holds, post, at); err != nil {
+		if err := t.moveBalances(moves, at); err != nil {
 			return err
 		}
 		if err := t.audit(c, e); err != nil {
@@ -529,15 +452,15 @@ func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool
 	var b strings.Builder
 	var args []any
 	b.WriteString("WITH ")
-	if _, deltas := ledger.Release(ledgerHolds(holds), post); len(deltas) > 0 {
+	if len(moves) > 0 {
 		b.WriteString("acc AS (INSERT INTO budget_accounts (" + strings.Join(holdAccountCols, ", ") + ") VALUES ")
 		ts := d.ts(at)
-		for i, x := range deltas {
+		for i, m := range moves {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			d.placeholders(&b, len(holdAccountCols), len(args))
-			args = append(args, orgID, x.Key.BudgetID, x.Key.Subject, x.Key.Period, x.Posted, x.Pending, ts)
+			args = append(args, m.OrgID, m.BudgetID, m.Subject, m.Period, m.Posted, m.Pending, ts)
 		}
 		b.WriteString(holdUpsert + "), ")
 	}
@@ -588,68 +511,55 @@ func (db *DB) lockRequest() string {
 	return ""
 }
 
-// hold is what a decision still holds on one account.
-type hold struct {
-	key    margen.BudgetKey
-	amount int64
-}
-
-// releaseHold ends the hold of a decision in the ledger: every pending
-// amount it left on an account is reversed (a pending entry of the opposite
-// sign) and, when post is set, posted on the same account. It returns the
-// holds, for applyHolds to move the balances.
-func (t *wtx) releaseHold(orgID, decisionID string, post bool, at time.Time) ([]hold, error) {
+// readHolds reads what a decision still holds, per account: the non-zero
+// sums of its pending ledger entries, in key order.
+func (t *wtx) readHolds(orgID, decisionID string) ([]margen.Hold, error) {
 	rows, err := t.query(`SELECT budget_id, subject, period, SUM(amount) FROM ledger_entries
 		WHERE org_id = ? AND decision_id = ? AND kind = 'pending'
 		GROUP BY budget_id, subject, period ORDER BY budget_id, subject, period`, orgID, decisionID)
 	if err != nil {
 		return nil, dbErr("read hold", err)
 	}
-	holds, err := collect(rows, func(s scanner) (hold, error) {
-		var h hold
-		err := s.Scan(&h.key.BudgetID, &h.key.Subject, &h.key.Period, &h.amount)
+	holds, err := collect(rows, func(s scanner) (margen.Hold, error) {
+		var h margen.Hold
+		err := s.Scan(&h.Key.BudgetID, &h.Key.Subject, &h.Key.Period, &h.Amount)
 		return h, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	holds = slices.DeleteFunc(holds, func(h hold) bool { return h.amount == 0 })
-	if len(holds) == 0 {
-		return nil, nil
+	return slices.DeleteFunc(holds, func(h margen.Hold) bool { return h.Amount == 0 }), nil
+}
+
+// insertLedger inserts ledger entries, filling in empty ids.
+func (t *wtx) insertLedger(entries []margen.LedgerEntry) error {
+	if len(entries) == 0 {
+		return nil
 	}
-	entries, _ := ledger.Release(ledgerHolds(holds), post)
-	ts := t.db.d.ts(at)
-	err = t.insertMany("ledger_entries", holdLedgerCols, "", len(entries), func(i int, args []any) []any {
+	for i := range entries {
+		if entries[i].ID == "" {
+			entries[i].ID = margen.NewID("led")
+		}
+	}
+	d := t.db.d
+	err := t.insertMany("ledger_entries", holdLedgerCols, "", len(entries), func(i int, args []any) []any {
 		e := &entries[i]
-		return append(args, orgID, margen.NewID("led"), e.Key.BudgetID, e.Key.Subject, e.Key.Period, decisionID,
-			e.Kind, e.Amount, ts)
+		return append(args, e.OrgID, e.ID, e.Key.BudgetID, e.Key.Subject, e.Key.Period, e.DecisionID,
+			e.Kind, e.Amount, d.ts(e.CreatedAt))
 	})
-	if err != nil {
-		return nil, conflictOr("insert ledger entries", err, "error.ledger_entry_exists")
-	}
-	return holds, nil
+	return conflictOr("insert ledger entries", err, "error.ledger_entry_exists")
 }
 
-// applyHolds moves released holds on the account balances (pending down,
-// and posted up when post is set), in key order. The caller holds the
-// organisation's lock, as every writer of its accounts does.
-func (t *wtx) applyHolds(orgID string, holds []hold, post bool, at time.Time) error {
+// moveBalances adds posted and pending amounts to existing budget accounts,
+// in key order. The caller holds the organisation's lock, as every writer
+// of its accounts does.
+func (t *wtx) moveBalances(moves []margen.AccountDelta, at time.Time) error {
 	ts := t.db.d.ts(at)
-	_, deltas := ledger.Release(ledgerHolds(holds), post)
-	err := t.insertMany("budget_accounts", holdAccountCols, holdUpsert, len(deltas), func(i int, args []any) []any {
-		x := &deltas[i]
-		return append(args, orgID, x.Key.BudgetID, x.Key.Subject, x.Key.Period, x.Posted, x.Pending, ts)
+	err := t.insertMany("budget_accounts", holdAccountCols, holdUpsert, len(moves), func(i int, args []any) []any {
+		m := &moves[i]
+		return append(args, m.OrgID, m.BudgetID, m.Subject, m.Period, m.Posted, m.Pending, ts)
 	})
-	return dbErr("release hold", err)
-}
-
-// ledgerHolds are the holds as package ledger takes them.
-func ledgerHolds(holds []hold) []ledger.Hold {
-	out := make([]ledger.Hold, len(holds))
-	for i, h := range holds {
-		out[i] = ledger.Hold{Key: h.key, Amount: h.amount}
-	}
-	return out
+	return dbErr("move balances", err)
 }
 
 // scanExtra scans a row into an entity's columns followed by extra ones.

@@ -89,7 +89,8 @@
 // outcomes, compute limits or budget periods, or choose what an answer
 // says: DecideBatch reads and locks the state the decision engine needs,
 // hands it to the engine's decide function, and writes back exactly what the
-// engine returned. It does not read the clock for business purposes (it only
+// engine returned; ResolveApproval and RequestException do the same with
+// the pure rules of package approval (approval.Resolve, approval.Exception). It does not read the clock for business purposes (it only
 // stamps rows the caller left without a time), does not retry (the caller
 // knows whether a retry is safe), and never shows internal errors to users
 // (it returns them wrapped, for the logs).

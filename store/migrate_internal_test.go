@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/approval"
 )
 
 // TestMigrateJobs: migration 00004 moves the pending deliveries of an
@@ -300,9 +301,10 @@ func TestMigrateTeamScore(t *testing.T) {
 			if err := db.RecordReaction(ctx, rea, nil); err != nil {
 				t.Fatal(err)
 			}
-			dec := &margen.Decision{OrgID: org.ID, MemberID: ana.ID, Action: "gift", Currency: "EUR", PolicyVersion: 1}
+			dec := &margen.Decision{OrgID: org.ID, MemberID: ana.ID, Action: "gift", Currency: "EUR", PolicyVersion: 1,
+				ID: margen.NewID("dec"), CreatedAt: time.Now()}
 			apr := &margen.Approval{ApproverRole: "owner", SLA: time.Hour}
-			if err := db.RequestException(ctx, dec, apr, nil, nil); err != nil {
+			if err := db.RequestException(ctx, org.ID, ana.ID, approval.ExceptionPlan(*dec, *apr, nil, nil)); err != nil {
 				t.Fatal(err)
 			}
 			check("new rows")

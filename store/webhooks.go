@@ -165,7 +165,10 @@ func (db *DB) DeleteWebhook(ctx context.Context, orgID, id, actor string) error 
 		if err != nil {
 			return dbErr("delete webhook", err)
 		}
-		dropped, _ := res.RowsAffected()
+		dropped, err := res.RowsAffected()
+		if err != nil {
+			return dbErr("delete webhook", err)
+		}
 		return t.audit(c, newAudit(orgID, actor, "webhook.delete", id, map[string]any{
 			"url": url, "dropped_deliveries": dropped,
 		}, at))
@@ -434,9 +437,9 @@ func (db *DB) FinishDelivery(ctx context.Context, d *margen.Delivery, a margen.D
 	a.Response = clip(a.Response, maxAttemptText)
 	a.Error = clip(a.Error, maxAttemptText)
 	delivered := Delivered(a)
-	var held bool
-	var res sql.Result
+	var held, changed bool
 	err := db.writeTx(ctx, func(t *wtx) error {
+		var res sql.Result
 		if err := t.exists("delivery", "SELECT 1 FROM deliveries WHERE org_id = ? AND id = ?", d.OrgID, d.ID); err != nil {
 			return err
 		}
@@ -464,6 +467,11 @@ func (db *DB) FinishDelivery(ctx context.Context, d *margen.Delivery, a margen.D
 			res, err = t.exec(`UPDATE deliveries SET status = 'failed', last_status = ?
 				WHERE org_id = ? AND id = ? AND status = 'pending'`, a.StatusCode, d.OrgID, d.ID)
 		}
+		if err != nil {
+			return dbErr("finish delivery", err)
+		}
+		n, err := res.RowsAffected()
+		changed = n == 1
 		return dbErr("finish delivery", err)
 	})
 	if err != nil {
@@ -471,10 +479,7 @@ func (db *DB) FinishDelivery(ctx context.Context, d *margen.Delivery, a margen.D
 	}
 	d.History = append(d.History, a)
 	d.Attempts++
-	if res == nil {
-		return nil
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	if changed {
 		d.LastStatus = a.StatusCode
 		switch {
 		case delivered:

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -166,7 +167,11 @@ func (s *server) publishPolicy(w http.ResponseWriter, r *http.Request) {
 		rec, err := s.store.Idempotency(r.Context(), p.Org.ID, p.Member.ID, key)
 		if err == nil && rec.Live(s.clock.Now()) {
 			// This form was published already: show what it made.
-			v, _ := strconv.Atoi(string(rec.Response))
+			v, err := strconv.Atoi(string(rec.Response))
+			if err != nil {
+				s.fail(w, r, fmt.Errorf("policy form %s: the stored answer %q is not a version: %w", key, rec.Response, err))
+				return
+			}
 			http.Redirect(w, r, "/desk/policy/history?published="+strconv.Itoa(v), http.StatusSeeOther)
 			return
 		} else if err != nil && !margen.IsCode(err, margen.ENOTFOUND) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,14 +18,60 @@ import (
 	"github.com/margenhq/margen/importer"
 )
 
-// Store is what the pages need of the database: the Store contract, the
-// account methods and a session store for scs in the same database.
+// Store is what the pages ask of the database (margen.Store has it all):
+// the account, desk, survey, upload and export methods, the backup jobs,
+// and the reads and writes of the pages.
+// The decision engine and the approval service bring their own.
 type Store interface {
-	margen.Store
 	margen.AccountStore
 	margen.DeskStore
 	margen.SurveyStore
 	margen.UploadStore
+	margen.ExportStore
+	backup.RecentJobs
+	backup.Enqueuer
+
+	// Organisations, teams and members.
+	OrgByID(ctx context.Context, id string) (*margen.Org, error)
+	OrgBySlug(ctx context.Context, slug string) (*margen.Org, error)
+	CreateOrg(ctx context.Context, org *margen.Org, owner *margen.Member, actor string) error
+	CreateTeam(ctx context.Context, t *margen.Team, actor string) error
+	ListTeams(ctx context.Context, orgID string) ([]margen.Team, error)
+	MemberByID(ctx context.Context, orgID, id string) (*margen.Member, error)
+	MemberByLogin(ctx context.Context, orgID, login string) (*margen.Member, error)
+	ListMembers(ctx context.Context, orgID string) ([]margen.Member, error)
+	SetMemberActive(ctx context.Context, orgID, memberID string, active bool, actor string) error
+
+	// Policies.
+	ActivePolicy(ctx context.Context, orgID string) (*margen.PolicyVersion, error)
+	PolicyByVersion(ctx context.Context, orgID string, version int) (*margen.PolicyVersion, error)
+	ListPolicies(ctx context.Context, orgID string) ([]margen.PolicyVersion, error)
+	PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem *margen.IdemWrite[*margen.PolicyVersion]) error
+
+	// Records.
+	GetDecision(ctx context.Context, orgID, id string) (*margen.Decision, error)
+	GetAct(ctx context.Context, orgID, id string) (*margen.Act, error)
+	ListActs(ctx context.Context, orgID string, f margen.ActFilter) ([]margen.Act, error)
+	ListRefusals(ctx context.Context, orgID string, f margen.RefusalFilter) ([]margen.Refusal, error)
+	RecordReaction(ctx context.Context, r *margen.Reaction, idem *margen.Idempotency) error
+	RecordRefusal(ctx context.Context, r *margen.Refusal, c *margen.Customer, idem *margen.Idempotency) error
+	CustomerByID(ctx context.Context, orgID, id string) (*margen.Customer, error)
+	ListBudgets(ctx context.Context, orgID string, f margen.BudgetFilter) ([]margen.BudgetAccount, error)
+	GetApproval(ctx context.Context, orgID, id string) (*margen.Approval, error)
+
+	// Webhooks.
+	CreateWebhook(ctx context.Context, w *margen.Webhook, actor string, idem *margen.Idempotency) error
+	ListWebhooks(ctx context.Context, orgID string) ([]margen.Webhook, error)
+	GetWebhook(ctx context.Context, orgID, id string) (*margen.Webhook, error)
+	DeleteWebhook(ctx context.Context, orgID, id, actor string) error
+	ListDeliveries(ctx context.Context, orgID string, f margen.DeliveryFilter) ([]margen.Delivery, error)
+	GetDelivery(ctx context.Context, orgID, id string) (*margen.Delivery, error)
+	ReplayDelivery(ctx context.Context, orgID, id, actor string, now time.Time) (*margen.Delivery, error)
+
+	// Idempotency and control.
+	Idempotency(ctx context.Context, orgID, memberID, key string) (*margen.Idempotency, error)
+	VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error)
+	CheckLedger(ctx context.Context, orgID string) (margen.LedgerReport, error)
 }
 
 // Config is what the web pages need; Store, Sessions, Engine, Approvals,

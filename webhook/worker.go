@@ -59,7 +59,7 @@ const (
 // delivery when the job queue runs its job (Deliver, registered with Kind).
 // Several workers (processes) may run against one database.
 type Worker struct {
-	st      margen.WebhookStore
+	st      Store
 	clock   margen.Clock
 	log     *slog.Logger
 	client  *http.Client
@@ -71,8 +71,17 @@ type Worker struct {
 	fail    func()
 }
 
+// Store is what the worker asks of the database: four methods of
+// margen.WebhookStore (margen.Store has them).
+type Store interface {
+	OrgsWithWebhooks(ctx context.Context) ([]string, error)
+	DispatchWebhooks(ctx context.Context, orgID string, now time.Time, limit int) (int, error)
+	DeliveryForAttempt(ctx context.Context, orgID, id string) (*margen.Delivery, error)
+	FinishDelivery(ctx context.Context, d *margen.Delivery, a margen.DeliveryAttempt, j *margen.Job, r margen.JobResult) error
+}
+
 // NewWorker returns a worker over the webhook store.
-func NewWorker(st margen.WebhookStore, opt Options) *Worker {
+func NewWorker(st Store, opt Options) *Worker {
 	w := &Worker{st: st, clock: opt.Clock, log: opt.Logger, client: opt.Client, timeout: opt.Timeout,
 		every: opt.Every, max: opt.MaxAttempts, base: opt.BaseBackoff, maxWait: opt.MaxBackoff, fail: opt.OnFailure}
 	if w.clock == nil {
@@ -211,7 +220,13 @@ func (w *Worker) deliver(ctx context.Context, d *margen.Delivery, job *jobs.Atte
 	start := time.Now() // monotonic: a measurement, not a domain time
 	resp, herr := w.client.Do(req)
 	if herr == nil {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		if rerr != nil {
+			// The status counts (the receiver answered); the body is only
+			// kept for the attempt's record, so it is kept cut short.
+			w.log.Warn("webhook: reading the receiver's answer failed", "org", d.OrgID, "delivery", d.ID,
+				"status", resp.StatusCode, "err", rerr)
+		}
 		io.CopyN(io.Discard, resp.Body, maxDrain)
 		resp.Body.Close()
 		a.StatusCode = resp.StatusCode

@@ -131,7 +131,7 @@ func TestDeliveries(t *testing.T) {
 					approvals = append(approvals, id)
 				}
 			}
-			if _, err := st.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: approvals[0], Status: margen.ApprovalRejected,
+			if _, err := storetest.ApplyResolution(ctx, st, org.ID, margen.Resolution{ApprovalID: approvals[0], Status: margen.ApprovalRejected,
 				Actor: "system", At: clock.Now()}, nil); err != nil {
 				t.Fatal(err)
 			}

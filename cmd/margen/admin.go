@@ -76,7 +76,9 @@ func openOrg(ctx context.Context, a *app, cfg config, slug string) (*store.DB, *
 }
 
 // orgBySlug finds an organisation, with a message naming the flag.
-func orgBySlug(ctx context.Context, st margen.Store, slug string) (*margen.Org, error) {
+func orgBySlug(ctx context.Context, st interface {
+	OrgBySlug(ctx context.Context, slug string) (*margen.Org, error)
+}, slug string) (*margen.Org, error) {
 	org, err := st.OrgBySlug(ctx, slug)
 	if margen.IsCode(err, margen.ENOTFOUND) {
 		return nil, fmt.Errorf("--org: no organisation with slug %q", slug)
@@ -84,7 +86,9 @@ func orgBySlug(ctx context.Context, st margen.Store, slug string) (*margen.Org, 
 	return org, err
 }
 
-func memberByLogin(ctx context.Context, st margen.Store, org *margen.Org, login string) (*margen.Member, error) {
+func memberByLogin(ctx context.Context, st interface {
+	MemberByLogin(ctx context.Context, orgID, login string) (*margen.Member, error)
+}, org *margen.Org, login string) (*margen.Member, error) {
 	m, err := st.MemberByLogin(ctx, org.ID, login)
 	if margen.IsCode(err, margen.ENOTFOUND) {
 		return nil, fmt.Errorf("--member: no member with login %q in %s", login, org.Slug)
@@ -377,7 +381,9 @@ func orList(xs []string) string {
 }
 
 // createToken stores a new API token for a member and returns it in clear.
-func createToken(ctx context.Context, st margen.Store, org *margen.Org, m *margen.Member, name string) (string, error) {
+func createToken(ctx context.Context, st interface {
+	CreateToken(ctx context.Context, t *margen.Token, actor string) error
+}, org *margen.Org, m *margen.Member, name string) (string, error) {
 	plain, hash := auth.NewToken()
 	t := &margen.Token{OrgID: org.ID, MemberID: m.ID, Hash: hash, Name: name}
 	if err := st.CreateToken(ctx, t, actor); err != nil {

@@ -46,9 +46,16 @@ type Org struct {
 
 var slugs atomic.Int64
 
+// OrgStore is what NewOrg writes through (margen.Store has it).
+type OrgStore interface {
+	CreateOrg(ctx context.Context, org *margen.Org, owner *margen.Member, actor string) error
+	CreateMember(ctx context.Context, m *margen.Member, actor string) error
+	PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem *margen.IdemWrite[*margen.PolicyVersion]) error
+}
+
 // NewOrg creates an organisation in st with its owner, members and policy,
 // failing the test on any error.
-func NewOrg(t testing.TB, st margen.Store, o OrgOptions) *Org {
+func NewOrg(t testing.TB, st OrgStore, o OrgOptions) *Org {
 	t.Helper()
 	ctx := context.Background()
 	if o.At.IsZero() {

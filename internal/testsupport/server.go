@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/httpapi"
 	"github.com/margenhq/margen/i18n"
@@ -17,7 +16,7 @@ func Discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 // Engine returns a decision engine over st, closed when the test ends.
 // A nil logger discards.
-func Engine(t testing.TB, st margen.Store, opt decision.Options) *decision.Engine {
+func Engine(t testing.TB, st decision.Store, opt decision.Options) *decision.Engine {
 	t.Helper()
 	if opt.Logger == nil {
 		opt.Logger = Discard()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/store"
 )
 
@@ -87,7 +88,7 @@ func ask(t *testing.T, db *store.DB, orgID, memberID string, at time.Time, amoun
 
 func resolve(t *testing.T, db *store.DB, orgID string, r margen.Resolution) *margen.Approval {
 	t.Helper()
-	a, err := db.ResolveApproval(ctxT(t), orgID, r, nil)
+	a, err := ApplyResolution(ctxT(t), db, orgID, r, nil)
 	if err != nil {
 		t.Fatalf("ResolveApproval %s %s: %v", r.Status, r.ApprovalID, err)
 	}
@@ -318,6 +319,37 @@ func testApprovalApprove(t *testing.T, db *store.DB, _ func() *store.DB) {
 	x := d.Out[0]
 	at := clockAt.Add(90 * time.Second)
 	actID := margen.NewID("act")
+	// The resolution is computed under the request's lock: its error
+	// (bad input here) rolls everything back and comes back unchanged.
+	pristine := snap(t, db, org.ID)
+	_, err := ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: x.ApprovalID, Status: "maybe"}, nil)
+	wantCode(t, err, margen.EINVALID, "")
+	boom := errors.New("boom")
+	_, err = db.ResolveApproval(ctx, org.ID, x.ApprovalID, 0, func(st *margen.ResolutionState) (*margen.ResolutionWrite, error) {
+		if st.Approval.ID != x.ApprovalID || st.Team != "sala" || len(st.Holds) == 0 {
+			t.Errorf("resolution state = %+v", st)
+		}
+		return nil, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("resolve error = %v, want it unchanged", err)
+	}
+	sameSnap(t, "a failed resolution", pristine, snap(t, db, org.ID))
+	// A write outside the request's organisation is refused.
+	other, _ := newOrg(t, db, "approve-other")
+	otherBefore := snap(t, db, other.ID)
+	_, err = db.ResolveApproval(ctx, org.ID, x.ApprovalID, 0, func(st *margen.ResolutionState) (*margen.ResolutionWrite, error) {
+		w, err := approval.Resolve(st, margen.Resolution{ApprovalID: x.ApprovalID, Status: margen.ApprovalRejected, At: at}, nil)
+		if err == nil && len(w.Accounts) > 0 {
+			w.Accounts[0].OrgID = other.ID
+		}
+		return w, err
+	})
+	if err == nil {
+		t.Fatal("a resolution moving another organisation's account was applied")
+	}
+	sameSnap(t, "a resolution outside its organisation", pristine, snap(t, db, org.ID))
+	sameSnap(t, "the other organisation", otherBefore, snap(t, db, other.ID))
 	a := resolve(t, db, org.ID, margen.Resolution{ApprovalID: x.ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID, Comment: "ok, good customer", At: at, ActID: actID})
 	if a.Status != margen.ApprovalApproved || a.DecidedBy != owner.ID || a.DecidedAt == nil || !a.DecidedAt.Equal(at) ||
@@ -368,15 +400,12 @@ func testApprovalApprove(t *testing.T, db *store.DB, _ func() *store.DB) {
 	// A second answer changes nothing.
 	before := snap(t, db, org.ID)
 	for _, st := range []string{margen.ApprovalRejected, margen.ApprovalApproved, margen.ApprovalExpired, margen.Escalated} {
-		_, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: a.ID, Status: st, Actor: owner.ID, At: at,
+		_, err := ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: a.ID, Status: st, Actor: owner.ID, At: at,
 			Approver: "owner", DueAt: at.Add(time.Hour)}, nil)
 		wantCode(t, err, margen.ECONFLICT, "error.approval_already_decided")
 	}
 	sameSnap(t, "answering a decided request", before, snap(t, db, org.ID))
-	// Bad input is refused before anything is read.
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: a.ID, Status: "maybe"}, nil)
-	wantCode(t, err, margen.EINVALID, "")
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: "apr_missing", Status: margen.ApprovalApproved}, nil)
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: "apr_missing", Status: margen.ApprovalApproved}, nil)
 	wantCode(t, err, margen.ENOTFOUND, "error.not_found")
 	checkLedger(t, db, org.ID)
 	verifyAudit(t, db, org.ID)
@@ -491,7 +520,7 @@ func testApprovalEscalation(t *testing.T, db *store.DB, _ func() *store.DB) {
 	// Whoever saw level 0 is too late, for any answer.
 	before := snap(t, db, org.ID)
 	for _, st := range []string{margen.ApprovalApproved, margen.ApprovalRejected, margen.ApprovalExpired, margen.Escalated} {
-		_, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: x.ApprovalID, Level: 0, Status: st,
+		_, err := ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: x.ApprovalID, Level: 0, Status: st,
 			Actor: owner.ID, At: at, Approver: "owner", DueAt: due, ActID: margen.NewID("act")}, nil)
 		wantCode(t, err, margen.ECONFLICT, "error.approval_already_decided")
 	}
@@ -511,9 +540,9 @@ func testApprovalEscalation(t *testing.T, db *store.DB, _ func() *store.DB) {
 	}
 	// Escalating needs a role and a due time.
 	y := ask(t, db, org.ID, ana.ID, clockAt, 5)[0]
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: y.ApprovalID, Status: margen.Escalated, DueAt: due}, nil)
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: y.ApprovalID, Status: margen.Escalated, DueAt: due}, nil)
 	wantCode(t, err, margen.EINVALID, "")
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: y.ApprovalID, Status: margen.Escalated, Approver: "owner"}, nil)
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: y.ApprovalID, Status: margen.Escalated, Approver: "owner"}, nil)
 	wantCode(t, err, margen.EINVALID, "")
 	checkLedger(t, db, org.ID)
 	verifyAudit(t, db, org.ID)
@@ -525,7 +554,7 @@ func testApprovalIdempotency(t *testing.T, db *store.DB, _ func() *store.DB) {
 	ana := newMember(t, db, org.ID, "ana")
 	asked := ask(t, db, org.ID, ana.ID, clockAt, 10, 20)
 	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h1", Response: []byte(`{}`)}
-	if _, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked[0].ApprovalID, Status: margen.ApprovalApproved,
+	if _, err := ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: asked[0].ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID}, idem); err != nil {
 		t.Fatal(err)
 	}
@@ -534,7 +563,7 @@ func testApprovalIdempotency(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("stored answer = %+v, %v", rec, err)
 	}
 	before := snap(t, db, org.ID)
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked[1].ApprovalID, Status: margen.ApprovalApproved,
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: asked[1].ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID}, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "answer-1", RequestHash: "h2", Response: []byte("r")})
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a reused key", before, snap(t, db, org.ID))
@@ -603,7 +632,7 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 		return d, a, idem
 	}
 	d, a, idem := newReq("exc-1")
-	if err := db.RequestException(ctx, d, a, nil, idem); err != nil {
+	if err := RequestException(ctx, db, d, a, nil, idem); err != nil {
 		t.Fatal(err)
 	}
 	if d.ID == "" || d.Outcome != margen.OutcomeNeedsApproval || d.ApprovalID != a.ID || a.DecisionID != d.ID ||
@@ -644,13 +673,13 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 	before := snap(t, db, org.ID)
 	pending := len(allApprovals(t, db, org.ID, margen.ApprovalFilter{}))
 	d2, a2, idem2 := newReq("exc-1")
-	wantCode(t, db.RequestException(ctx, d2, a2, nil, idem2), margen.ECONFLICT, "error.idempotency_exists")
+	wantCode(t, RequestException(ctx, db, d2, a2, nil, idem2), margen.ECONFLICT, "error.idempotency_exists")
 	d3, a3, _ := newReq("")
 	d3.MemberID = "mem_missing"
-	wantCode(t, db.RequestException(ctx, d3, a3, nil, nil), margen.ENOTFOUND, "")
+	wantCode(t, RequestException(ctx, db, d3, a3, nil, nil), margen.ENOTFOUND, "")
 	d4, a4, _ := newReq("")
 	d4.CustomerID = "cus_missing"
-	wantCode(t, db.RequestException(ctx, d4, a4, nil, nil), margen.ENOTFOUND, "")
+	wantCode(t, RequestException(ctx, db, d4, a4, nil, nil), margen.ENOTFOUND, "")
 	sameSnap(t, "refused exceptions", before, snap(t, db, org.ID))
 	if n := len(allApprovals(t, db, org.ID, margen.ApprovalFilter{})); n != pending {
 		t.Fatalf("approvals %d, want %d", n, pending)
@@ -691,11 +720,11 @@ func testControlTenancy(t *testing.T, db *store.DB, _ func() *store.DB) {
 		func() error { _, err := db.GetApprovalWithHistory(ctx, B, "apr_missing"); return err })
 	check("resolve",
 		func() error {
-			_, err := db.ResolveApproval(ctx, B, margen.Resolution{ApprovalID: a.asked.ApprovalID, Status: margen.ApprovalApproved, Actor: b.owner.ID}, nil)
+			_, err := ApplyResolution(ctx, db, B, margen.Resolution{ApprovalID: a.asked.ApprovalID, Status: margen.ApprovalApproved, Actor: b.owner.ID}, nil)
 			return err
 		},
 		func() error {
-			_, err := db.ResolveApproval(ctx, B, margen.Resolution{ApprovalID: "apr_missing", Status: margen.ApprovalApproved, Actor: b.owner.ID}, nil)
+			_, err := ApplyResolution(ctx, db, B, margen.Resolution{ApprovalID: "apr_missing", Status: margen.ApprovalApproved, Actor: b.owner.ID}, nil)
 			return err
 		})
 	check("webhook",
@@ -815,7 +844,7 @@ func testApprovalRace(t *testing.T, db *store.DB, _ func() *store.DB) {
 						r.Actor = "system"
 					}
 					results[i][g] = retry(func() error {
-						_, err := db.ResolveApproval(ctx, org.ID, r, nil)
+						_, err := ApplyResolution(ctx, db, org.ID, r, nil)
 						if store.IsRetryable(err) {
 							retries.Add(1)
 						}
@@ -974,7 +1003,7 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatal(err)
 	}
 	exc := &margen.Approval{ApproverRole: "manager", SLA: time.Minute, Description: "staff ATM"}
-	if err := db.RequestException(ctx, &margen.Decision{OrgID: org.ID, MemberID: ana.ID, Action: "staff_atm", Currency: "EUR"}, exc, nil, nil); err != nil {
+	if err := RequestException(ctx, db, &margen.Decision{OrgID: org.ID, MemberID: ana.ID, Action: "staff_atm", Currency: "EUR"}, exc, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	resolve(t, db, org.ID, margen.Resolution{ApprovalID: exc.ID, Status: margen.ApprovalRejected, Actor: owner.ID})
@@ -1116,7 +1145,7 @@ func testWebhookRollback(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatal(err)
 	}
 	before = snap(t, db, org.ID)
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalApproved,
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalApproved,
 		Actor: owner.ID}, &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "used", RequestHash: "h"})
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
 	sameSnap(t, "a refused resolution", before, snap(t, db, org.ID))
@@ -1445,4 +1474,33 @@ func testDeliveryLifecycle(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("PendingDeliveries = %d", n)
 	}
 	verifyAudit(t, db, org.ID)
+}
+
+// ApplyResolution resolves as the approval service does: the store applies
+// the write approval.Resolve computes. A zero r.At is the present.
+func ApplyResolution(ctx context.Context, db *store.DB, orgID string, r margen.Resolution, idem *margen.Idempotency) (*margen.Approval, error) {
+	if r.At.IsZero() {
+		r.At = time.Now()
+	}
+	return db.ResolveApproval(ctx, orgID, r.ApprovalID, r.Level, approval.Resolver(r, idem))
+}
+
+// RequestException records an exception request as the approval service
+// does: the store writes what approval.Exception computes. d and a are
+// updated in place; a zero d.CreatedAt is the present.
+func RequestException(ctx context.Context, db *store.DB, d *margen.Decision, a *margen.Approval, cus *margen.Customer, idem *margen.Idempotency) error {
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = time.Now()
+	}
+	var w *margen.ExceptionWrite
+	err := db.RequestException(ctx, d.OrgID, d.MemberID, func(st *margen.ExceptionState) (*margen.ExceptionWrite, error) {
+		var err error
+		w, err = approval.Exception(st, *d, *a, cus, idem)
+		return w, err
+	})
+	if err != nil {
+		return err
+	}
+	*d, *a = w.Decision, w.Approval
+	return nil
 }

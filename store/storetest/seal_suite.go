@@ -21,7 +21,7 @@ func seedSealed(t *testing.T, db *store.DB, slug string) sealed {
 	t.Helper()
 	ctx := ctxT(t)
 	s := sealed{seeded: seedOrg(t, db, slug)}
-	if _, err := db.ResolveApproval(ctx, s.org.ID, margen.Resolution{ApprovalID: s.asked.ApprovalID,
+	if _, err := ApplyResolution(ctx, db, s.org.ID, margen.Resolution{ApprovalID: s.asked.ApprovalID,
 		Status: margen.ApprovalApproved, Actor: s.owner.ID, At: clockAt}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -806,10 +806,10 @@ func testIdempotencyExpiry(t *testing.T, db *store.DB) {
 	}
 	asked := ask(t, db, org.ID, owner.ID, clockAt, 10)[0]
 	later := expires.Add(time.Hour)
-	_, err = db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalRejected,
+	_, err = ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalRejected,
 		Actor: owner.ID, At: later}, rec("third", later.Add(-time.Minute)))
 	wantCode(t, err, margen.ECONFLICT, "error.idempotency_exists")
-	if _, err := db.ResolveApproval(ctx, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalRejected,
+	if _, err := ApplyResolution(ctx, db, org.ID, margen.Resolution{ApprovalID: asked.ApprovalID, Status: margen.ApprovalRejected,
 		Actor: owner.ID, At: later}, rec("third", later)); err != nil {
 		t.Fatalf("resolving with an expired key: %v", err)
 	}
