@@ -741,7 +741,7 @@ func (ps *parseState) parseBudgets(n ast.Node) {
 	}
 	for i, e := range elems {
 		path := index("budgets", i)
-		fields, ok := ps.mapping(e, path, "id", "scope", "period", "limit", "hard")
+		fields, ok := ps.mapping(e, path, "id", "label", "scope", "period", "limit", "hard")
 		if !ok {
 			continue
 		}
@@ -773,6 +773,9 @@ func (ps *parseState) parseBudgets(n ast.Node) {
 		}
 		if f, ok := fields["hard"]; ok && f.val != nil {
 			b.Hard, _ = ps.boolean(f.val, join(path, "hard"))
+		}
+		if f, ok := fields["label"]; ok && f.val != nil {
+			b.Label = ps.label(f.val, join(path, "label"))
 		}
 		if b.ID != "" {
 			ps.budgetIdx[b.ID] = len(ps.budgets)

@@ -45,7 +45,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	// Keys built in Go code: p.T("key"...), errorPage(..., "key"), and the
 	// keys with a variable part, completed here.
-	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2)\.[a-z_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|webpolish)\.[a-z_.]+)"`)
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -59,7 +59,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 			keys[m[1]] = true
 		}
 	}
-	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left."} {
+	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left.", "webpolish.budget."} {
 		delete(keys, k)
 	}
 	for _, k := range []string{"inbox.answered.", "inbox.error.answered_by.", "inbox.outcome."} {
@@ -80,6 +80,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	for _, v := range []string{"day", "week", "month"} {
 		keys["desk.summary.budget."+v] = true
+		keys["webpolish.budget."+v] = true
 	}
 	for _, v := range []string{"member", "customer", "team", "org"} {
 		keys["desk.summary.scope."+v] = true

@@ -1,0 +1,37 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/margenhq/margen/store"
+)
+
+// TestBudgetsByName: the counter's verdict, the inbox and today at a
+// glance name a budget in words (its label, else its period and scope),
+// never by its id; today names a customer's account by the customer.
+func TestBudgetsByName(t *testing.T) {
+	engines(t, func(t *testing.T, db *store.DB) {
+		s := newSite(t, db, false)
+		w := s.client(t)
+		w.signin("camila", s.Pass["camila"])
+		res, body := w.do("POST", "/counter/decisions", url.Values{"action": {"cortesia"}, "amount": {"10.000"},
+			"customer_name": {"Doña Rosa"}}, "HX-Request", "true")
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, "Presupuesto diario por miembro: quedan") || strings.Contains(body, "mesero_dia") {
+			t.Errorf("the counter's verdict: %d %s", res.StatusCode, body)
+		}
+		s.askAbove(t, 4000000, "mesa grande")
+		m := s.client(t)
+		m.signin("marta", s.Pass["marta"])
+		if _, body := m.do("GET", "/inbox", nil); !strings.Contains(body, "Presupuesto diario por miembro") || strings.Contains(body, "mesero_dia") {
+			t.Errorf("the inbox names the budget by its id: %s", body)
+		}
+		o := s.client(t)
+		o.signin("admin", s.Pass["admin"])
+		if _, body := o.do("GET", "/desk/today", nil); !strings.Contains(body, "Presupuesto diario por miembro") || strings.Contains(body, "mesero_dia") {
+			t.Errorf("today names the budget by its id: %s", body)
+		}
+	})
+}
