@@ -220,12 +220,13 @@ func TestBrowserCounter(t *testing.T) {
 		axe(t, ctx, "counter")
 
 		for _, lang := range []string{"es", "en"} {
-			words := map[string][2]string{"es": {"Sí, puedes", "Anotado"}, "en": {"Yes, you can", "Noted"}}[lang]
+			words := map[string][3]string{"es": {"Sí, puedes", "Anotado", "Presupuesto diario por miembro"},
+				"en": {"Yes, you can", "Noted", "Daily budget per member"}}[lang]
 			// A yes, with what remains, then the customer's reaction.
 			ask(t, ctx, s, "cortesia", map[string]string{"es": "8.000", "en": "8,000"}[lang], "Segunda canasta de pan")
 			var yes string
 			run(t, ctx, "the yes", chromedp.WaitVisible(chromedp.CSS("#verdict-yes")), into(&yes, chromedp.Text(chromedp.CSS("#verdict-yes"))))
-			if !strings.Contains(yes, words[0]) || !strings.Contains(yes, "mesero_dia") {
+			if !strings.Contains(yes, words[0]) || !strings.Contains(yes, words[2]) || strings.Contains(yes, "mesero_dia") {
 				t.Fatalf("%s: the yes says %q", lang, yes)
 			}
 			axe(t, ctx, "counter (yes)")
