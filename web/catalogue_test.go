@@ -59,7 +59,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 			keys[m[1]] = true
 		}
 	}
-	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left.", "webpolish.budget."} {
+	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left.", "webpolish.budget.", "webpolish.policy."} {
 		delete(keys, k)
 	}
 	for _, k := range []string{"inbox.answered.", "inbox.error.answered_by.", "inbox.outcome."} {

@@ -35,3 +35,24 @@ func TestBudgetsByName(t *testing.T) {
 		}
 	})
 }
+
+// TestPolicyEditorSpeaksSpanish: the policy editor shows a broken policy's
+// problem in the member's language, with its arguments, at its line.
+func TestPolicyEditorSpeaksSpanish(t *testing.T) {
+	engines(t, func(t *testing.T, db *store.DB) {
+		s := newSite(t, db, false)
+		c := s.client(t)
+		c.signin("admin", s.Pass["admin"])
+		broken := strings.Replace(testPolicy, "max_amount: 2500000", "max_amount: lots", 1) +
+			"  - {id: cortesia_mesa, role: mesero, actions: [cortesia], max_amount: 1}\n"
+		res, body := c.do("POST", "/desk/policy/check", url.Values{"source": {broken}}, "HX-Request", "true")
+		for _, want := range []string{"debe ser un número entero de unidades menores (centavos)", `id de regla &#34;cortesia_mesa&#34; repetido`} {
+			if res.StatusCode != http.StatusOK || !strings.Contains(body, want) {
+				t.Errorf("the check in Spanish lacks %q: %d %s", want, res.StatusCode, body)
+			}
+		}
+		if strings.Contains(body, "must be a whole number") || strings.Contains(body, "duplicate rule id") {
+			t.Errorf("the check in Spanish shows English: %s", body)
+		}
+	})
+}
