@@ -11,7 +11,7 @@ import (
 
 // TestBudgetsByName: the counter's verdict, the inbox and today at a
 // glance name a budget in words (its label, else its period and scope),
-// never by its id; today names a customer's account by the customer.
+// never by its id; the people page names roles by their label.
 func TestBudgetsByName(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, false)
@@ -32,6 +32,10 @@ func TestBudgetsByName(t *testing.T) {
 		o.signin("admin", s.Pass["admin"])
 		if _, body := o.do("GET", "/desk/today", nil); !strings.Contains(body, "Presupuesto diario por miembro") || strings.Contains(body, "mesero_dia") {
 			t.Errorf("today names the budget by its id: %s", body)
+		}
+		// The people page names roles by their label.
+		if _, body := o.do("GET", "/desk/people", nil); !strings.Contains(body, "<td>Supervisora de turno</td>") || strings.Contains(body, "<td>supervisor</td>") {
+			t.Errorf("the people page names roles by their id: %s", body)
 		}
 	})
 }
