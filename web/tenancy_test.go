@@ -261,11 +261,12 @@ func tenancyForm() url.Values {
 		"password": {"una-clave-larga-de-prueba"}, "password2": {"una-clave-larga-de-prueba"}}
 }
 
-// TestNoPageShowsAnotherOrganisation: two organisations with data; each
-// one's owner, supervisor and waiter call every route of the page table
-// with the other's ids in the path (the 404 or 403 page) and in the query
-// (nothing of the other shown); no page shows the other's ids or texts,
-// and the other's audit trail does not move.
+// TestNoPageShowsAnotherOrganisation: two organisations with data; an
+// open inbox gets its own organisation's new request and not the other's;
+// each one's owner, supervisor and waiter call every route of the page
+// table with the other's ids in the path (the 404 or 403 page) and in the
+// query (nothing of the other shown); no page shows the other's ids or
+// texts, and the other's audit trail does not move.
 func TestNoPageShowsAnotherOrganisation(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -274,6 +275,33 @@ func TestNoPageShowsAnotherOrganisation(t *testing.T) {
 		b := s.addTenant(t, "otra", "duenab", "pedrob", "sofiab")
 		s.seed(t, a)
 		s.seed(t, b)
+
+		// Live: a's open inbox gets a's new request and nothing of b's,
+		// which came first.
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		sup := s.client(t)
+		sup.signinTo(a.slug, a.supervisor, s.Pass[a.supervisor])
+		live := sup.stream(t, sctx, "/inbox/events")
+		live.next("pending")
+		for _, tn := range []*tenant{b, a} {
+			w := s.client(t)
+			w.signinTo(tn.slug, tn.waiter, s.Pass[tn.waiter])
+			w.do("POST", "/counter/decisions", url.Values{"action": {"cortesia"}, "amount": {"40.000"}, "reason": {tn.markers[0] + " en vivo"}})
+		}
+		got := false
+		for ev := range live.events {
+			if strings.Contains(ev[1], b.markers[0]) {
+				t.Fatalf("a's open inbox got b's request: %s", ev[1])
+			}
+			if got = strings.Contains(ev[1], a.markers[0]+" en vivo"); got {
+				break
+			}
+		}
+		if !got {
+			t.Fatal("a's open inbox did not get a's request")
+		}
+		cancel()
 		for _, pair := range [][2]*tenant{{a, b}, {b, a}} {
 			me, other := pair[0], pair[1]
 			before, err := db.LastAuditSeq(ctx, other.org.ID)
