@@ -59,7 +59,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 			keys[m[1]] = true
 		}
 	}
-	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left.", "webpolish.budget.", "webpolish.policy."} {
+	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left.", "webpolish.budget.", "webpolish.policy.", "webpolish.actor."} {
 		delete(keys, k)
 	}
 	for _, k := range []string{"inbox.answered.", "inbox.error.answered_by.", "inbox.outcome."} {
@@ -81,6 +81,9 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	for _, v := range []string{"day", "week", "month"} {
 		keys["desk.summary.budget."+v] = true
 		keys["webpolish.budget."+v] = true
+	}
+	for _, v := range []string{"system", "cli", "customer"} {
+		keys["webpolish.actor."+v] = true
 	}
 	for _, v := range []string{"member", "customer", "team", "org"} {
 		keys["desk.summary.scope."+v] = true

@@ -469,7 +469,7 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request, check *chainCheck
 		d.Next = next
 	}
 	for _, e := range es {
-		d.Entries = append(d.Entries, auditLine{AuditEntry: e, ActorName: nameOr(names, e.Actor)})
+		d.Entries = append(d.Entries, auditLine{AuditEntry: e, ActorName: p.actorName(names, e.Actor)})
 	}
 	p.Data = d
 	s.render(w, r, status, "audit", "", p)

@@ -1,5 +1,7 @@
 package web
 
+import "slices"
+
 // Names for people: what the pages show instead of the ids the store
 // keeps (roles by their policy label, teams by their name).
 
@@ -27,4 +29,20 @@ func (d peopleData) TeamName(slug string) string {
 		}
 	}
 	return slug
+}
+
+// actors are the audit trail's actors that are not members: margen itself
+// (an SLA sweep, a seal), the command line, a customer (a survey).
+var actors = []string{"system", "cli", "customer"}
+
+// actorName names who wrote an audit entry: a member by name, margen's own
+// actors in words, anything else as recorded.
+func (p *page) actorName(names map[string]string, actor string) string {
+	if n := names[actor]; n != "" {
+		return n
+	}
+	if slices.Contains(actors, actor) {
+		return p.T("webpolish.actor." + actor)
+	}
+	return actor
 }

@@ -131,3 +131,19 @@ func TestPolicyMessageInSpanish(t *testing.T) {
 		t.Errorf("in English: %q, want %q", got, e.Msg)
 	}
 }
+
+// TestActorName: the audit trail names members by name, margen's own
+// actors in the page's language, anything else as recorded.
+func TestActorName(t *testing.T) {
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &page{cat: cat, Lang: "es"}
+	names := map[string]string{"mem_1": "Camila Rojas"}
+	for actor, want := range map[string]string{"mem_1": "Camila Rojas", "cli": "la línea de comandos", "system": "el sistema", "test": "test"} {
+		if got := p.actorName(names, actor); got != want {
+			t.Errorf("actorName(%q) = %q, want %q", actor, got, want)
+		}
+	}
+}
