@@ -11,11 +11,15 @@ const (
 	EventRefusalRecorded   = "refusal.recorded"
 	EventReactionRecorded  = "reaction.recorded"
 	EventPolicyPublished   = "policy.published"
+	// A customer answered a survey; a low answer is also survey.low.
+	EventSurveyAnswered = "survey.answered"
+	EventSurveyLow      = "survey.low"
 )
 
 // EventTypesAll lists every event type, for validation and documentation.
 var EventTypesAll = []string{EventDecisionMade, EventApprovalRequested, EventApprovalDecided,
-	EventApprovalEscalated, EventRefusalRecorded, EventReactionRecorded, EventPolicyPublished}
+	EventApprovalEscalated, EventRefusalRecorded, EventReactionRecorded, EventPolicyPublished,
+	EventSurveyAnswered, EventSurveyLow}
 
 // EventTypes maps an audit entry to the events it announces. Events are
 // derived from the audit trail, so only committed changes are announced.
@@ -45,6 +49,15 @@ func EventTypes(a *AuditEntry) []string {
 		return []string{EventReactionRecorded}
 	case "policy.publish":
 		return []string{EventPolicyPublished}
+	case "survey.answer":
+		var d struct {
+			Low bool `json:"low"`
+		}
+		json.Unmarshal(a.Data, &d)
+		if d.Low {
+			return []string{EventSurveyAnswered, EventSurveyLow}
+		}
+		return []string{EventSurveyAnswered}
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ type Store interface {
 	margen.Store
 	margen.AccountStore
 	margen.DeskStore
+	margen.SurveyStore
 }
 
 // Config is what the web pages need; Store, Sessions, Engine, Approvals,
@@ -48,6 +49,8 @@ type Config struct {
 	// Shutdown, closed when the server begins shutting down, ends the live
 	// streams.
 	Shutdown <-chan struct{}
+	// Surveys configure the survey links and standing QR codes (survey.go).
+	Surveys SurveyOptions
 }
 
 // Default session timeouts.
@@ -74,6 +77,7 @@ type server struct {
 	throttle *throttle
 	secure   bool
 	idle     time.Duration // a session unused this long ends
+	survey   *surveys
 }
 
 // route is one entry of the route table. minAccess is the least access
@@ -90,7 +94,7 @@ func (s *server) routes() []route {
 		frontline = margen.AccessFrontline
 		manager   = margen.AccessManager
 	)
-	return []route{
+	return append([]route{
 		{"GET /{$}", s.home, public},
 		{"GET /static/{hash}/{name...}", s.assets.serve, public},
 		{"GET /setup", s.setupPage, public},
@@ -143,7 +147,7 @@ func (s *server) routes() []route {
 		{"POST /desk/deliveries/{id}/replay", s.replayDelivery, margen.AccessManager},
 		{"GET /desk/audit", s.auditPage, margen.AccessManager},
 		{"GET /desk/audit/check", s.checkChain, margen.AccessManager},
-	}
+	}, s.surveyRoutes()...)
 }
 
 // New builds the web handler: every page, its assets and its middleware
@@ -180,6 +184,7 @@ func New(cfg Config) (http.Handler, error) {
 		store: cfg.Store, engine: cfg.Engine, approvals: cfg.Approvals, broker: cfg.Broker,
 		cat: cfg.Catalog, log: cfg.Logger, clock: cfg.Clock, shutdown: cfg.Shutdown, streams: cfg.Streams,
 		views: v, assets: a, throttle: newThrottle(cfg.Clock), secure: !cfg.InsecureCookies, idle: cfg.SessionIdle,
+		survey: newSurveys(cfg.Surveys),
 	}
 	sm := scs.New()
 	sm.Store = cfg.Sessions

@@ -94,6 +94,9 @@ Example:
 	fs.DurationVar(&cfg.DBConnWait, "db-conn-wait", cfg.DBConnWait, "how long a request waits for a free database connection before it is answered 503 (env MARGEN_DB_CONN_WAIT)")
 	fs.IntVar(&cfg.StreamsPerMember, "max-streams-per-member", cfg.StreamsPerMember, "event streams one member may hold open on this process (env MARGEN_MAX_STREAMS_PER_MEMBER)")
 	fs.IntVar(&cfg.StreamsPerOrg, "max-streams-per-org", cfg.StreamsPerOrg, "event streams one organisation may hold open on this process (env MARGEN_MAX_STREAMS_PER_ORG)")
+	fs.DurationVar(&cfg.SurveyExpiry, "survey-expiry", cfg.SurveyExpiry, "how long a survey link can be answered (env MARGEN_SURVEY_EXPIRY)")
+	fs.IntVar(&cfg.SurveyPointPerHour, "survey-point-per-hour", cfg.SurveyPointPerHour, "answers a standing QR code takes per hour; more are refused and counted (env MARGEN_SURVEY_POINT_PER_HOUR)")
+	fs.DurationVar(&cfg.SurveyDeviceEvery, "survey-device-every", cfg.SurveyDeviceEvery, "how often one device may answer one standing QR code (env MARGEN_SURVEY_DEVICE_EVERY)")
 	fs.logFlags(&cfg)
 	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for scheduled backups of a SQLite database, and for the copy taken before an upgrade (env MARGEN_BACKUP_DIR)")
 	fs.DurationVar(&cfg.BackupEvery, "backup-every", cfg.BackupEvery, "interval between scheduled backups, at least 1m (env MARGEN_BACKUP_EVERY)")
@@ -124,6 +127,9 @@ Example:
 	}
 	if cfg.DBMaxConns <= 0 || cfg.DBConnWait <= 0 || cfg.StreamsPerMember <= 0 || cfg.StreamsPerOrg <= 0 {
 		return &usageError{"--db-max-conns, --db-conn-wait, --max-streams-per-member and --max-streams-per-org must be positive", fs.usage}
+	}
+	if cfg.SurveyExpiry <= 0 || cfg.SurveyDeviceEvery <= 0 || cfg.SurveyPointPerHour < 1 {
+		return &usageError{"--survey-expiry and --survey-device-every must be positive durations and --survey-point-per-hour at least 1", fs.usage}
 	}
 	if cfg.IdempotencyTTL <= 0 {
 		return &usageError{"--idempotency-ttl must be a positive duration, like 24h", fs.usage}
@@ -258,7 +264,9 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	}
 	pages, err := web.New(web.Config{Store: st, Sessions: st.Sessions(), Engine: engine, Approvals: approvals,
 		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: insecureCookies,
-		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone, Streams: streams})
+		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone, Streams: streams,
+		Surveys: web.SurveyOptions{Expiry: cfg.SurveyExpiry, Key: key.SurveyKey(), Refused: met.SurveyRefused(),
+			Limits: margen.SurveyLimits{PointPerHour: cfg.SurveyPointPerHour, DeviceEvery: cfg.SurveyDeviceEvery}}})
 	if err != nil {
 		return err
 	}
