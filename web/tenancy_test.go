@@ -181,8 +181,8 @@ type probe struct {
 // act, approval, member, webhook, delivery, ...), and every GET route
 // without a wildcard called with those ids (and other's texts) in its
 // query; a form without a wildcard is sent once. Public routes without a
-// wildcard show no organisation's data; an invitation link (its token) is
-// a credential of its own, not an id.
+// wildcard show no organisation's data; a public link's token (an
+// invitation, a survey) is a credential of its own, not an id.
 func probes(other *tenant) []probe {
 	var ids []string
 	kinds := map[string]bool{}
@@ -198,7 +198,9 @@ func probes(other *tenant) []probe {
 		method, path, _ := strings.Cut(rt.Pattern, " ")
 		path = strings.TrimSuffix(path, "{$}")
 		switch {
-		case strings.HasPrefix(path, "/invite/"):
+		case rt.Access == "" && wildcard.MatchString(path) && !strings.HasPrefix(path, "/static/"):
+			// A public link's token (an invitation, a survey link or
+			// code) is a credential of its own, not an id.
 		case wildcard.MatchString(path):
 			for _, id := range ids {
 				out = append(out, probe{method, wildcard.ReplaceAllString(path, id), true})
