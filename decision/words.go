@@ -19,9 +19,6 @@ func Words(cat *i18n.Catalog, pol *policy.Policy, lang, currency string, d *marg
 	if args == nil {
 		args = map[string]any{}
 	}
-	if pol != nil {
-		relabel(args, lang, pol)
-	}
 	if _, ok := args["remaining"]; !ok && d.Outcome == margen.OutcomeAllowed && len(d.Budgets) > 0 {
 		// Say what is left of the tightest budget.
 		low := d.Budgets[0]
@@ -33,6 +30,9 @@ func Words(cat *i18n.Catalog, pol *policy.Policy, lang, currency string, d *marg
 		args["remaining"] = low.Remaining
 		args["budget"] = low.Budget
 		args["period"] = PeriodKind(low.Period)
+	}
+	if pol != nil {
+		relabel(args, lang, pol)
 	}
 	return cat.Explain(lang, currency, d.Explanation.Code, args)
 }
@@ -50,11 +50,17 @@ func Next(d *margen.Decision) *margen.NextStep {
 	return &margen.NextStep{Kind: margen.NextException, Method: http.MethodPost, Href: "/api/v1/exceptions"}
 }
 
-// relabel replaces action, role and rule ids by the policy's labels in lang.
+// relabel replaces action, role, rule and budget ids by the policy's
+// labels in lang.
 func relabel(args map[string]any, lang string, pol *policy.Policy) {
 	if id, ok := args["rule"].(string); ok {
 		if l := pol.RuleLabel(id, lang); l != "" {
 			args["rule"] = l
+		}
+	}
+	if id, ok := args["budget"].(string); ok {
+		if b, ok := pol.Budget(id); ok && b.Label[lang] != "" {
+			args["budget"] = b.Label[lang]
 		}
 	}
 	if id, ok := args["action"].(string); ok {

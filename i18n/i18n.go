@@ -303,12 +303,20 @@ func integer(v any) (int64, bool) {
 }
 
 // FormatDuration writes a duration as hours and minutes ("10 min",
-// "2 h", "1 h 30 min"), the same in both languages.
+// "2 h", "1 h 30 min"), from two days on as days and hours ("72 d 10 h"),
+// the same in both languages.
 func FormatDuration(d time.Duration) string {
 	if d < time.Minute {
 		return strconv.Itoa(int(d.Seconds())) + " s"
 	}
 	h, m := int(d.Hours()), int(d.Minutes())%60
+	if h >= 48 {
+		// Days ago, not thousands of hours: "72 d 10 h".
+		if h%24 == 0 {
+			return strconv.Itoa(h/24) + " d"
+		}
+		return strconv.Itoa(h/24) + " d " + strconv.Itoa(h%24) + " h"
+	}
 	switch {
 	case h == 0:
 		return strconv.Itoa(m) + " min"

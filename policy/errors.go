@@ -19,6 +19,17 @@ type Error struct {
 	// ...), with its value in Max; "" for every other problem.
 	Limit string
 	Max   int
+	// Format and Args are Msg before it was written in English
+	// (Msg = fmt.Sprintf(Format, Args...), verbs %s, %q, %d and %v only), so
+	// a reader can translate it; Format is "" for a message that has no
+	// fixed wording (a condition's compiler error).
+	Format string
+	Args   []any
+}
+
+// newError is an Error whose message is format with args.
+func newError(line, col int, path, format string, args ...any) Error {
+	return Error{Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...), Format: format, Args: args}
 }
 
 // Error formats the problem as "line L, column C: path: message".

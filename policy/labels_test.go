@@ -85,3 +85,33 @@ grants:
 		}
 	}
 }
+
+// TestBudgetLabels: a budget may carry a label, like actions and rules; a
+// label that is not a mapping of languages is refused at its line.
+func TestBudgetLabels(t *testing.T) {
+	p := mustParse(t, `currency: COP
+actions: [{id: gift, label: {es: Regalo, en: Gift}}]
+roles: [{id: waiter, label: {es: Mesero, en: Waiter}}]
+budgets:
+  - {id: waiter_day, label: {es: "Tu cupo del día", en: "Your daily allowance"}, scope: member, period: day, limit: 100}
+  - {id: team_month, scope: team, period: month, limit: 1000}
+grants:
+  - {id: g, role: waiter, actions: [gift], max_amount: 50, budgets: [waiter_day, team_month]}
+`)
+	b, _ := p.Budget("waiter_day")
+	if b.Label["es"] != "Tu cupo del día" || b.Label["en"] != "Your daily allowance" {
+		t.Errorf("waiter_day label: %v", b.Label)
+	}
+	if b, _ := p.Budget("team_month"); b.Label != nil {
+		t.Errorf("team_month label: %v", b.Label)
+	}
+	_, err := Parse([]byte(`currency: COP
+actions: [{id: gift, label: {es: Regalo, en: Gift}}]
+roles: [{id: waiter, label: {es: Mesero, en: Waiter}}]
+budgets:
+  - {id: d, label: "Tu cupo", scope: member, period: day, limit: 100}
+`))
+	if err == nil || !strings.Contains(err.Error(), "line 5") || !strings.Contains(err.Error(), "budgets[0].label") {
+		t.Errorf("a label that is not a mapping: %v", err)
+	}
+}

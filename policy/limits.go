@@ -72,7 +72,9 @@ const (
 
 // limitError is an Error that reports a broken limit.
 func limitError(line, col int, path, limit string, max int, format string, args ...any) Error {
-	return Error{Line: line, Column: col, Path: path, Limit: limit, Max: max, Msg: fmt.Sprintf(format, args...)}
+	e := newError(line, col, path, format, args...)
+	e.Limit, e.Max = limit, max
+	return e
 }
 
 // isIndicator reports whether c is a YAML indicator character or a line
@@ -141,7 +143,8 @@ func tokenize(src string) (tokens token.Tokens, e *Error) {
 			return tokens, nil
 		}
 		if err != nil {
-			e := &Error{Line: 1, Column: 1, Msg: "YAML syntax error: " + err.Error()}
+			ne := newError(1, 1, "", "YAML syntax error: %s", err.Error())
+			e := &ne
 			var ite *scanner.InvalidTokenError
 			if errors.As(err, &ite) && ite.Token != nil && ite.Token.Position != nil {
 				e.Line, e.Column = ite.Token.Position.Line, ite.Token.Position.Column

@@ -36,7 +36,7 @@ func Parse(src []byte) (p *Policy, err error) {
 		if n := len(ps.errs); n > MaxErrors {
 			last := ps.errs[MaxErrors-1]
 			ps.errs = append(ps.errs[:MaxErrors-1:MaxErrors-1], Error{Line: last.Line, Column: last.Column,
-				Msg: fmt.Sprintf("and %d more problems", n-MaxErrors+1)})
+				Msg: fmt.Sprintf("and %d more problems", n-MaxErrors+1), Format: "and %d more problems", Args: []any{n - MaxErrors + 1}})
 		}
 		return nil, ps.errs
 	}
@@ -85,12 +85,12 @@ func (ps *parseState) errorf(n ast.Node, path, format string, args ...any) {
 		return // the node's problem was already reported
 	}
 	line, col := pos(n)
-	ps.errs = append(ps.errs, Error{Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...)})
+	ps.errs = append(ps.errs, newError(line, col, path, format, args...))
 }
 
 func (ps *parseState) parse(src []byte) *Policy {
 	if len(bytes.TrimSpace(src)) == 0 {
-		ps.errs = append(ps.errs, Error{Line: 1, Column: 1, Msg: "policy is empty: expected a YAML mapping with currency, actions, roles and grants"})
+		ps.errs = append(ps.errs, newError(1, 1, "", "policy is empty: expected a YAML mapping with currency, actions, roles and grants"))
 		return nil
 	}
 	// The document is bounded before the YAML parser sees it: the parser's
@@ -121,7 +121,7 @@ func (ps *parseState) parse(src []byte) *Policy {
 		root = doc.Body
 	}
 	if root == nil {
-		ps.errs = append(ps.errs, Error{Line: 1, Column: 1, Msg: "policy is empty: expected a YAML mapping with currency, actions, roles and grants"})
+		ps.errs = append(ps.errs, newError(1, 1, "", "policy is empty: expected a YAML mapping with currency, actions, roles and grants"))
 		return nil
 	}
 	return ps.policy(root)
@@ -145,10 +145,10 @@ func (ps *parseState) yamlError(err error) {
 		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
 			line, col = tk.Position.Line, tk.Position.Column
 		}
-		ps.errs = append(ps.errs, Error{Line: line, Column: col, Msg: "YAML syntax error: " + ye.GetMessage()})
+		ps.errs = append(ps.errs, newError(line, col, "", "YAML syntax error: %s", ye.GetMessage()))
 		return
 	}
-	ps.errs = append(ps.errs, Error{Line: 1, Column: 1, Msg: "YAML syntax error: " + err.Error()})
+	ps.errs = append(ps.errs, newError(1, 1, "", "YAML syntax error: %s", err.Error()))
 }
 
 // reportedNode wraps a node whose problem has already been reported, so that
@@ -741,7 +741,7 @@ func (ps *parseState) parseBudgets(n ast.Node) {
 	}
 	for i, e := range elems {
 		path := index("budgets", i)
-		fields, ok := ps.mapping(e, path, "id", "scope", "period", "limit", "hard")
+		fields, ok := ps.mapping(e, path, "id", "label", "scope", "period", "limit", "hard")
 		if !ok {
 			continue
 		}
@@ -773,6 +773,9 @@ func (ps *parseState) parseBudgets(n ast.Node) {
 		}
 		if f, ok := fields["hard"]; ok && f.val != nil {
 			b.Hard, _ = ps.boolean(f.val, join(path, "hard"))
+		}
+		if f, ok := fields["label"]; ok && f.val != nil {
+			b.Label = ps.label(f.val, join(path, "label"))
 		}
 		if b.ID != "" {
 			ps.budgetIdx[b.ID] = len(ps.budgets)

@@ -111,7 +111,10 @@ type Role struct {
 
 // Budget is an amount that acts may spend per scope subject and period.
 type Budget struct {
-	ID     string
+	ID string
+	// Label is the budget's name for people ({es, en}); nil when the
+	// policy gives none.
+	Label  map[string]string
 	Scope  string // ScopeMember, ScopeCustomer, ScopeTeam or ScopeOrg
 	Period string // PeriodDay, PeriodWeek or PeriodMonth
 	Limit  int64  // minor units, > 0

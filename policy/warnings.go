@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -98,15 +97,15 @@ func (ps *parseState) routeWarnings(p *Policy, grants []*grantRule) Errors {
 			path := join(src.path, to.field)
 			if len(none) > 0 {
 				list := strings.Join(none, ", ")
-				out = append(out, Error{Line: line, Column: col, Path: path, Msg: fmt.Sprintf(
+				out = append(out, newError(line, col, path,
 					"grant %s sends requests for %s to role %s, which has no grant for %s: every yes would be refused (403) and the request moved on to %s; give %s a grant for %s with a max_amount above %d, or route to a role that has one",
-					g.ID, list, to.role, list, next, to.role, list, g.MaxAmount)})
+					g.ID, list, to.role, list, next, to.role, list, g.MaxAmount))
 			}
 			if len(short) > 0 {
 				list := strings.Join(short, ", ")
-				out = append(out, Error{Line: line, Column: col, Path: path, Msg: fmt.Sprintf(
+				out = append(out, newError(line, col, path,
 					"grant %s sends requests above its max_amount (%d) for %s to role %s, which may approve at most %d of it: every yes would be refused (403) and the request moved on to %s; give %s a grant for %s with a max_amount above %d, or route to a role with more latitude",
-					g.ID, g.MaxAmount, list, to.role, most, next, to.role, list, g.MaxAmount)})
+					g.ID, g.MaxAmount, list, to.role, most, next, to.role, list, g.MaxAmount))
 			}
 		}
 	}

@@ -45,22 +45,46 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// Window sizes of the browser tests: a phone where staff stand, a desktop
+// where managers sit.
+const (
+	phoneW, phoneH     = 390, 844
+	desktopW, desktopH = 1280, 900
+)
+
 // newBrowser starts a headless browser of its own (its own cookies) with
-// a phone-sized window, closed when the test ends.
-func newBrowser(t *testing.T) context.Context {
+// a window of the given size, closed when the test ends. The first action
+// starts the browser: with the test's context, not a deadline's, which
+// would end the browser with it.
+func newBrowser(t *testing.T, width, height int64) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.NoSandbox, // containers run as root
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(390, 844),
+		chromedp.WindowSize(int(width), int(height)),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	return ctx
+}
+
+// person is another browser context of browser (its own cookies, the same
+// window size) signed in as login, closed when the test ends.
+func (s *site) person(t *testing.T, browser context.Context, login string) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	// Its first action opens its tab, for as long as the context it is
+	// given lives: ctx, not the deadline of a step.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a browser context for %s: %v", login, err)
+	}
+	signinIn(t, ctx, s, login)
 	return ctx
 }
 
@@ -72,7 +96,9 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	defer cancel()
 	if err := chromedp.Do(tctx, actions...); err != nil {
 		var body string
-		chromedp.Do(ctx, into(&body, chromedp.OuterHTML(chromedp.CSS("main"))))
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		chromedp.Do(dctx, into(&body, chromedp.OuterHTML(chromedp.CSS("main"))))
 		t.Fatalf("%s: %v\npage: %s", what, err, body)
 	}
 }
@@ -134,6 +160,8 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// signinIn signs in as login in the browser context ctx, which lands on
+// the counter.
 func signinIn(t *testing.T, ctx context.Context, s *site, login string) {
 	t.Helper()
 	run(t, ctx, "sign in as "+login,
@@ -184,7 +212,7 @@ func approve(t *testing.T, s *site, id string) {
 func TestBrowserCounter(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, false)
-		ctx := newBrowser(t)
+		ctx := newBrowser(t, phoneW, phoneH)
 
 		run(t, ctx, "open the sign-in page", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#org")))
 		axe(t, ctx, "sign-in")
@@ -192,12 +220,13 @@ func TestBrowserCounter(t *testing.T) {
 		axe(t, ctx, "counter")
 
 		for _, lang := range []string{"es", "en"} {
-			words := map[string][2]string{"es": {"Sí, puedes", "Anotado"}, "en": {"Yes, you can", "Noted"}}[lang]
+			words := map[string][3]string{"es": {"Sí, puedes", "Anotado", "Presupuesto diario por miembro"},
+				"en": {"Yes, you can", "Noted", "Daily budget per member"}}[lang]
 			// A yes, with what remains, then the customer's reaction.
 			ask(t, ctx, s, "cortesia", map[string]string{"es": "8.000", "en": "8,000"}[lang], "Segunda canasta de pan")
 			var yes string
 			run(t, ctx, "the yes", chromedp.WaitVisible(chromedp.CSS("#verdict-yes")), into(&yes, chromedp.Text(chromedp.CSS("#verdict-yes"))))
-			if !strings.Contains(yes, words[0]) || !strings.Contains(yes, "mesero_dia") {
+			if !strings.Contains(yes, words[0]) || !strings.Contains(yes, words[2]) || strings.Contains(yes, "mesero_dia") {
 				t.Fatalf("%s: the yes says %q", lang, yes)
 			}
 			axe(t, ctx, "counter (yes)")
@@ -303,7 +332,7 @@ func TestBrowserCounter(t *testing.T) {
 func TestBrowserFirstRun(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, true)
-		ctx := newBrowser(t)
+		ctx := newBrowser(t, phoneW, phoneH)
 		run(t, ctx, "open margen", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#slug")))
 		axe(t, ctx, "setup")
 		var heading string

@@ -46,7 +46,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	// Keys built in Go code: p.T("key"...), errorPage(..., "key"), and the
 	// keys with a variable part, completed here.
-	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|survey|ops)\.[a-z_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|survey|ops|webpolish)\.[a-z_.]+)"`)
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -60,7 +60,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 			keys[m[1]] = true
 		}
 	}
-	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left."} {
+	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left.", "webpolish.budget.", "webpolish.policy.", "webpolish.actor."} {
 		delete(keys, k)
 	}
 	for _, k := range []string{"inbox.answered.", "inbox.error.answered_by.", "inbox.outcome."} {
@@ -81,6 +81,10 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	for _, v := range []string{"day", "week", "month"} {
 		keys["desk.summary.budget."+v] = true
+		keys["webpolish.budget."+v] = true
+	}
+	for _, v := range []string{"system", "cli", "customer"} {
+		keys["webpolish.actor."+v] = true
 	}
 	for _, v := range []string{"member", "customer", "team", "org"} {
 		keys["desk.summary.scope."+v] = true

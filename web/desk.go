@@ -110,6 +110,9 @@ type choice struct{ ID, Label string }
 // organisations are not found.
 func (s *server) target(w http.ResponseWriter, r *http.Request, p *page) (*margen.Member, bool) {
 	m, err := s.store.MemberByID(r.Context(), p.Org.ID, r.PathValue("id"))
+	if err == nil && !margen.MayManage(p.Member, m, m.Access) {
+		err = margen.Errorf(margen.EFORBIDDEN, "error.forbidden")
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return nil, false
@@ -117,14 +120,48 @@ func (s *server) target(w http.ResponseWriter, r *http.Request, p *page) (*marge
 	return m, true
 }
 
+// memberForm starts a form of the member page: the form read, the member
+// of the path found and the signed-in member allowed to manage them.
+func (s *server) memberForm(w http.ResponseWriter, r *http.Request) (*page, *margen.Member, bool) {
+	if !s.form(w, r) {
+		return nil, nil, false
+	}
+	p := s.newPage(r, "desk.member.title", nil)
+	m, ok := s.target(w, r, p)
+	return p, m, ok
+}
+
+// assignment checks the access level and role a manager gives, to a
+// member (target) or to an invitation (target nil): the catalogue key of
+// what is wrong with the form, or "" when it is right; a level the manager
+// may not give is a forbidden error (the 403 page).
+func (s *server) assignment(r *http.Request, p *page, target *margen.Member, access, role string) (string, error) {
+	if margen.AccessRank(access) == 0 {
+		return "desk.member.error.access", nil
+	}
+	current := ""
+	if target == nil {
+		target = &margen.Member{Access: access}
+	} else {
+		current = target.Role
+	}
+	if !margen.MayManage(p.Member, target, access) {
+		return "", margen.Errorf(margen.EFORBIDDEN, "error.forbidden")
+	}
+	roles, err := s.roleChoices(r, p, current)
+	if err != nil {
+		return "", err
+	}
+	if !slices.ContainsFunc(roles, func(c choice) bool { return c.ID == role }) {
+		return "desk.member.error.role", nil
+	}
+	return "", nil
+}
+
 func (s *server) memberPage(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "desk.member.title", nil)
 	m, ok := s.target(w, r, p)
 	if !ok {
-		return
-	}
-	if !margen.MayManage(p.Member, m, m.Access) {
-		s.errorPage(w, r, http.StatusForbidden, "error.page.forbidden")
 		return
 	}
 	s.renderMember(w, r, http.StatusOK, p, m, "")
@@ -167,31 +204,18 @@ func (s *server) roleChoices(r *http.Request, p *page, current string) ([]choice
 
 // updateMember sets a member's access level, role and team.
 func (s *server) updateMember(w http.ResponseWriter, r *http.Request) {
-	if !s.form(w, r) {
-		return
-	}
-	p := s.newPage(r, "desk.member.title", nil)
-	m, ok := s.target(w, r, p)
+	p, m, ok := s.memberForm(w, r)
 	if !ok {
 		return
 	}
 	access, role, team := r.PostFormValue("access"), r.PostFormValue("role"), r.PostFormValue("team")
-	if margen.AccessRank(access) == 0 {
-		p.Error = p.T("desk.member.error.access")
-		s.renderMember(w, r, http.StatusBadRequest, p, m, "")
-		return
-	}
-	if !margen.MayManage(p.Member, m, access) {
-		s.errorPage(w, r, http.StatusForbidden, "error.page.forbidden")
-		return
-	}
-	roles, err := s.roleChoices(r, p, m.Role)
+	problem, err := s.assignment(r, p, m, access, role)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if !slices.ContainsFunc(roles, func(c choice) bool { return c.ID == role }) {
-		p.Error = p.T("desk.member.error.role")
+	if problem != "" {
+		p.Error = p.T(problem)
 		s.renderMember(w, r, http.StatusBadRequest, p, m, "")
 		return
 	}
@@ -211,16 +235,8 @@ func (s *server) updateMember(w http.ResponseWriter, r *http.Request) {
 // resetPassword gives a member a new random password, shown once; their
 // sessions end (the password is part of margen.MemberStamp).
 func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) {
-	if !s.form(w, r) {
-		return
-	}
-	p := s.newPage(r, "desk.member.title", nil)
-	m, ok := s.target(w, r, p)
+	p, m, ok := s.memberForm(w, r)
 	if !ok {
-		return
-	}
-	if !margen.MayManage(p.Member, m, m.Access) {
-		s.errorPage(w, r, http.StatusForbidden, "error.page.forbidden")
 		return
 	}
 	pw := auth.NewPassword()
@@ -241,16 +257,8 @@ func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) {
 // setActive deactivates or reactivates a member; deactivation ends their
 // sessions and their API tokens stop working.
 func (s *server) setActive(w http.ResponseWriter, r *http.Request) {
-	if !s.form(w, r) {
-		return
-	}
-	p := s.newPage(r, "desk.member.title", nil)
-	m, ok := s.target(w, r, p)
+	p, m, ok := s.memberForm(w, r)
 	if !ok {
-		return
-	}
-	if !margen.MayManage(p.Member, m, m.Access) {
-		s.errorPage(w, r, http.StatusForbidden, "error.page.forbidden")
 		return
 	}
 	var active bool

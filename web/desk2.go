@@ -60,6 +60,7 @@ type accountLine struct {
 	Budget, Subject, Period string
 	Limit, Used, Remaining  int64
 	Over                    bool
+	customer                bool // Subject is a customer's id until it is named
 }
 
 type reactionLine struct {
@@ -166,7 +167,7 @@ func (s *server) todayAccounts(r *http.Request, p *page, pol *policy.Policy, now
 				subject = p.Org.Name
 			}
 			out = append(out, accountLine{Budget: b.ID, Subject: subject, Period: p.word(periodKeys, b.Period),
-				Limit: limit, Used: used, Remaining: max(limit-used, 0), Over: used > limit})
+				Limit: limit, Used: used, Remaining: max(limit-used, 0), Over: used > limit, customer: b.Scope == policy.ScopeCustomer})
 		}
 	}
 	slices.SortFunc(out, func(a, b accountLine) int {
@@ -180,6 +181,27 @@ func (s *server) todayAccounts(r *http.Request, p *page, pol *policy.Policy, now
 	if len(out) > todayAccounts {
 		more = len(out) - todayAccounts
 		out = out[:todayAccounts]
+	}
+	// Customers by their name (or reference), not their id: one read per
+	// customer shown.
+	customers := map[string]string{}
+	for i := range out {
+		if !out[i].customer {
+			continue
+		}
+		id := out[i].Subject
+		if _, ok := customers[id]; !ok {
+			c, err := s.store.CustomerByID(r.Context(), p.Org.ID, id)
+			switch {
+			case err == nil:
+				customers[id] = cmp.Or(c.Name, c.Ref)
+			case margen.IsCode(err, margen.ENOTFOUND):
+				customers[id] = id
+			default:
+				return nil, 0, err
+			}
+		}
+		out[i].Subject = customers[id]
 	}
 	return out, more, nil
 }
@@ -447,7 +469,7 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request, check *chainCheck
 		d.Next = next
 	}
 	for _, e := range es {
-		d.Entries = append(d.Entries, auditLine{AuditEntry: e, ActorName: nameOr(names, e.Actor)})
+		d.Entries = append(d.Entries, auditLine{AuditEntry: e, ActorName: p.actorName(names, e.Actor)})
 	}
 	p.Data = d
 	s.render(w, r, status, "audit", "", p)

@@ -30,8 +30,7 @@ func setSource(src string) chromedp.Action[chromedp.Void] {
 func TestBrowserDesk(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, false)
-		ctx := newBrowser(t)
-		run(t, ctx, "desktop window", chromedp.EmulateViewport(1280, 900))
+		ctx := newBrowser(t, desktopW, desktopH)
 		signinIn(t, ctx, s, "admin")
 		admin := s.Org.Members["admin"]
 
@@ -106,7 +105,7 @@ func TestBrowserDesk(t *testing.T) {
 		if !strings.Contains(link, "/invite/") {
 			t.Fatalf("invitation link %q", link)
 		}
-		guest := newBrowser(t)
+		guest := newBrowser(t, phoneW, phoneH)
 		run(t, guest, "open the invitation", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#login")))
 		axe(t, guest, "invitation")
 		var heading string

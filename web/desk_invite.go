@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -33,25 +32,16 @@ func (s *server) invite(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "desk.people.title", nil)
 	f := inviteForm{Name: strings.TrimSpace(r.PostFormValue("name")), Access: r.PostFormValue("access"),
 		Role: r.PostFormValue("role"), Team: r.PostFormValue("team")}
-	if margen.AccessRank(f.Access) == 0 {
-		s.renderInvite(w, r, p, f, "desk.member.error.access")
-		return
-	}
-	if !margen.MayManage(p.Member, &margen.Member{Access: f.Access}, f.Access) {
-		s.errorPage(w, r, http.StatusForbidden, "error.page.forbidden")
-		return
-	}
-	if f.Name == "" || utf8.RuneCountInString(f.Name) > maxName || margen.CheckText("name", f.Name, 0, false) != nil {
-		s.renderInvite(w, r, p, f, "desk.invite.error.name")
-		return
-	}
-	roles, err := s.roleChoices(r, p, "")
+	problem, err := s.assignment(r, p, nil, f.Access, f.Role)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if !slices.ContainsFunc(roles, func(c choice) bool { return c.ID == f.Role }) {
-		s.renderInvite(w, r, p, f, "desk.member.error.role")
+	if problem == "" && (f.Name == "" || utf8.RuneCountInString(f.Name) > maxName || margen.CheckText("name", f.Name, 0, false) != nil) {
+		problem = "desk.invite.error.name"
+	}
+	if problem != "" {
+		s.renderInvite(w, r, p, f, problem)
 		return
 	}
 	plain, hash := auth.NewToken()

@@ -86,14 +86,14 @@ func (s *server) checkSource(r *http.Request, p *page, src string) (*policy.Poli
 		var pe policy.Errors
 		if errors.As(err, &pe) {
 			for _, e := range pe {
-				res.Errors = append(res.Errors, problem{Line: e.Line, Column: e.Column, Path: e.Path, Msg: e.Msg})
+				res.Errors = append(res.Errors, problem{Line: e.Line, Column: e.Column, Path: e.Path, Msg: p.policyMessage(e)})
 			}
 		}
 		return nil, res, nil
 	}
 	res.OK = true
 	for _, w := range pol.Warnings() {
-		res.Warnings = append(res.Warnings, problem{Line: w.Line, Column: w.Column, Path: w.Path, Msg: w.Msg})
+		res.Warnings = append(res.Warnings, problem{Line: w.Line, Column: w.Column, Path: w.Path, Msg: p.policyMessage(w)})
 	}
 	res.Summary = p.T("desk.policy.ok", "warnings", len(res.Warnings))
 	return pol, res, nil

@@ -2,10 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,102 +12,6 @@ import (
 	"github.com/margenhq/margen/store/storetest"
 )
 
-// inboxBrowser starts headless Chromium (Debian's chromium package) at a
-// desktop size; without it the test is skipped, unless
-// MARGEN_REQUIRE_BROWSER is set (CI), when it fails.
-func inboxBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if path, err = exec.LookPath("chromium-browser"); err != nil {
-			if os.Getenv("MARGEN_REQUIRE_BROWSER") != "" {
-				t.Fatal("MARGEN_REQUIRE_BROWSER is set and chromium is not installed")
-			}
-			t.Skip("chromium is not installed")
-		}
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 900), chromedp.Flag("lang", "en-US"))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	// The first call starts the browser for as long as its context lives:
-	// no timeout on it; the steps below get one.
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(browser, 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// person is one browser context (its own cookies) signed in as login.
-func (s *site) person(t *testing.T, browser context.Context, login string) context.Context {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(s.URL+"/signin"),
-		chromedp.SendKeys(chromedp.ID("org"), "demo"),
-		chromedp.SendKeys(chromedp.ID("login"), login),
-		chromedp.SendKeys(chromedp.ID("password"), s.Pass[login]),
-		chromedp.Submit(chromedp.ID("password")),
-		chromedp.WaitVisible(chromedp.ID("latitude-heading")),
-	)
-	if err != nil {
-		t.Fatalf("sign in as %s: %v", login, err)
-	}
-	return ctx
-}
-
-// axeClean runs the vendored axe-core on the page and fails the test on a
-// serious or critical finding.
-func axeClean(t *testing.T, ctx context.Context, what string) {
-	t.Helper()
-	src, err := os.ReadFile("testdata/vendor/axe.min.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := `axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations
-		.filter(v => v.impact === "serious" || v.impact === "critical")
-		.map(v => v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", "))))`
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](string(src)+";0")); err != nil {
-		t.Fatalf("axe on %s: %v", what, err)
-	}
-	found, err := chromedp.Run(ctx, chromedp.Evaluate[string](run, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("axe on %s: %v", what, err)
-	}
-	var problems []string
-	if err := json.Unmarshal([]byte(found), &problems); err != nil {
-		t.Fatalf("axe on %s: %v (%s)", what, err, found)
-	}
-	if len(problems) > 0 {
-		t.Errorf("axe on %s: %s", what, strings.Join(problems, "; "))
-	}
-}
-
-// shot saves a full-page screenshot under docs/screenshots when
-// MARGEN_SCREENSHOTS=1.
-func shot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	if os.Getenv("MARGEN_SCREENSHOTS") != "1" {
-		return
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join("..", "docs", "screenshots")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestInboxInBrowser: in Chromium, a waiter's request made at the counter
 // appears in the supervisor's open inbox without a reload; the supervisor
 // approves it with a comment and the waiter's counter turns into the
@@ -119,7 +19,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 // finding, in Spanish and in English. (SQLite: the pages are the same on
 // both engines, which the HTTP tests cover.)
 func TestInboxInBrowser(t *testing.T) {
-	browser := inboxBrowser(t)
+	browser := newBrowser(t, desktopW, desktopH)
 	db := storetest.Engines(t)[0].Open(t)
 	s := newSite(t, db, false)
 	bg := context.Background()
@@ -134,9 +34,7 @@ func TestInboxInBrowser(t *testing.T) {
 	}
 
 	sup := s.person(t, browser, "marta")
-	if err := chromedp.Do(sup, chromedp.Navigate(s.URL+"/inbox"), chromedp.WaitVisible(chromedp.ID("pending"))); err != nil {
-		t.Fatal(err)
-	}
+	run(t, sup, "open the inbox", chromedp.Navigate(s.URL+"/inbox"), chromedp.WaitVisible(chromedp.ID("pending")))
 
 	waiter := s.person(t, browser, "camila")
 	err := chromedp.Do(waiter,
@@ -172,8 +70,8 @@ func TestInboxInBrowser(t *testing.T) {
 		if err := chromedp.Do(sup, chromedp.Navigate(s.URL+"/inbox"), chromedp.WaitVisible(chromedp.ID("request-"+id))); err != nil {
 			t.Fatal(err)
 		}
-		axeClean(t, sup, "the inbox ("+lang+")")
-		shot(t, sup, "inbox-desktop-"+lang)
+		axe(t, sup, "the inbox ("+lang+")")
+		screenshot(t, sup, "inbox-desktop-"+lang)
 	}
 
 	err = chromedp.Do(sup,

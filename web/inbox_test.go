@@ -134,7 +134,7 @@ func TestInboxAnswer(t *testing.T) {
 			t.Fatalf("marta's inbox: %d, want request %s in it:\n%s", res.StatusCode, id, body)
 		}
 		for _, want := range []string{"camila asks for", "40,000", "Mesa 7", "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;",
-			"min left", "mesero_dia: ", "Courtesy gift"} {
+			"min left", "Daily budget per member: ", "Courtesy gift"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("marta's inbox lacks %q", want)
 			}

@@ -23,7 +23,6 @@ import (
 )
 
 func TestBrowserDeskOps(t *testing.T) {
-	exe := desk2Chromium(t)
 	path := storetest.SQLitePath(t)
 	db := storetest.OpenDSN(t, path)
 	sched := backup.NewScheduler(backup.Options{DSN: path, Dir: filepath.Join(t.TempDir(), "backups"), Every: 6 * time.Hour,
@@ -34,16 +33,8 @@ func TestBrowserDeskOps(t *testing.T) {
 	go func() { runner.Run(rctx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	desk2Do(t, ctx, "sign in",
+	ctx := newBrowser(t, desktopW, desktopH)
+	run(t, ctx, "sign in",
 		chromedp.Navigate(s.URL+"/signin"),
 		chromedp.SendKeys(chromedp.CSS("#org"), "demo"),
 		chromedp.SendKeys(chromedp.CSS("#login"), "admin"),
@@ -60,29 +51,32 @@ func TestBrowserDeskOps(t *testing.T) {
 		if err := os.WriteFile(file, []byte("referencia;nombre\n"+lang+"-1;Ana\n;Sin referencia\n"+lang+"-3;Luis\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		desk2Do(t, ctx, "imports page", chromedp.Navigate(s.URL+"/desk/imports"),
+		run(t, ctx, "imports page", chromedp.Navigate(s.URL+"/desk/imports"),
 			chromedp.WaitReady(chromedp.CSS(`html[lang=`+lang+`]`)), chromedp.WaitVisible(chromedp.CSS("#file")))
-		desk2Check(t, ctx, "desk-imports."+lang)
+		axe(t, ctx, "desk-imports-"+lang)
+		screenshot(t, ctx, "desk-imports-"+lang)
 		// Upload: the check runs as a job while the page polls; the
 		// report lists line 3 (no reference) and offers the good lines.
-		desk2Do(t, ctx, "upload",
+		run(t, ctx, "upload",
 			chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{file}),
 			chromedp.Click(chromedp.CSS(`form[action="/desk/imports"] button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(`form[action$="/confirm"] button`)))
 		var bad string
-		desk2Do(t, ctx, "bad lines", desk2Into(&bad, chromedp.Text(chromedp.CSS(`#upload-status .scroll tbody th`))))
+		run(t, ctx, "bad lines", into(&bad, chromedp.Text(chromedp.CSS(`#upload-status .scroll tbody th`))))
 		if bad != "3" {
 			t.Errorf("the bad line shown is %q, want 3", bad)
 		}
-		desk2Check(t, ctx, "desk-import-check."+lang)
-		desk2Do(t, ctx, "confirm", chromedp.Click(chromedp.CSS(`form[action$="/confirm"] button`)))
+		axe(t, ctx, "desk-import-check-"+lang)
+		screenshot(t, ctx, "desk-import-check-"+lang)
+		run(t, ctx, "confirm", chromedp.Click(chromedp.CSS(`form[action$="/confirm"] button`)))
 		// The page polls the import until it is done (and stops polling).
 		opsWait(t, ctx, "the import done", `document.querySelector("#upload-status") !== null && !document.querySelector("#upload-status[hx-trigger]") && document.querySelector("#upload-status p[role=status]") !== null`)
-		desk2Check(t, ctx, "desk-import-done."+lang)
+		axe(t, ctx, "desk-import-done-"+lang)
+		screenshot(t, ctx, "desk-import-done-"+lang)
 
-		desk2Do(t, ctx, "backups", chromedp.Navigate(s.URL+"/desk/backups"), chromedp.WaitVisible(chromedp.CSS("#files-heading")))
+		run(t, ctx, "backups", chromedp.Navigate(s.URL+"/desk/backups"), chromedp.WaitVisible(chromedp.CSS("#files-heading")))
 		if lang == "es" {
-			desk2Do(t, ctx, "back up now", chromedp.Click(chromedp.CSS(`form[action="/desk/backups"] button`)),
+			run(t, ctx, "back up now", chromedp.Click(chromedp.CSS(`form[action="/desk/backups"] button`)),
 				chromedp.WaitVisible(chromedp.CSS("p.notice")))
 		}
 		// The job runs within the runner's poll; reload until it is listed.
@@ -91,10 +85,11 @@ func TestBrowserDeskOps(t *testing.T) {
 				t.Fatal("the backup asked for is not listed after 30s")
 			}
 			time.Sleep(200 * time.Millisecond)
-			desk2Do(t, ctx, "reload backups", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#files-heading")),
-				desk2Into(&n, chromedp.Evaluate[int](`document.querySelectorAll("#files-heading + div table code").length`)))
+			run(t, ctx, "reload backups", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#files-heading")),
+				into(&n, chromedp.Evaluate[int](`document.querySelectorAll("#files-heading + div table code").length`)))
 		}
-		desk2Check(t, ctx, "desk-backups."+lang)
+		axe(t, ctx, "desk-backups-"+lang)
+		screenshot(t, ctx, "desk-backups-"+lang)
 	}
 }
 
@@ -105,7 +100,7 @@ func opsWait(t *testing.T, ctx context.Context, what, cond string) {
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		var ok bool
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := chromedp.Do(tctx, desk2Into(&ok, chromedp.Evaluate[bool](cond)))
+		err := chromedp.Do(tctx, into(&ok, chromedp.Evaluate[bool](cond)))
 		cancel()
 		if err == nil && ok {
 			return

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/policy"
 )
 
 //go:embed templates/*.html
@@ -104,6 +106,8 @@ type page struct {
 	Error  string // a message already in Lang, shown above the form
 	Notice string // a confirmation already in Lang
 	Data   any
+
+	policy func() *policy.Policy // the organisation's active policy, loaded once when asked (nil: none)
 }
 
 // T is the catalogue message key in the page's language; kv fills its
@@ -154,6 +158,28 @@ func (p *page) Elapsed(d time.Duration) string {
 	return i18n.FormatDuration(d)
 }
 
+// Budget names a budget for people: its label in the active policy in the
+// page's language, else its period and scope in words ("Presupuesto
+// diario por miembro"); its id only when the policy does not declare it
+// (any more).
+func (p *page) Budget(id string) string {
+	var pol *policy.Policy
+	if p.policy != nil {
+		pol = p.policy()
+	}
+	if pol == nil {
+		return id
+	}
+	b, ok := pol.Budget(id)
+	if !ok {
+		return id
+	}
+	if l := label(b.Label, p.Lang, ""); l != "" {
+		return l
+	}
+	return p.T("webpolish.budget."+b.Period, "scope", p.T("desk.summary.scope."+b.Scope))
+}
+
 // OtherLang is the language the switch offers.
 func (p *page) OtherLang() string {
 	if p.Lang == "en" {
@@ -165,7 +191,18 @@ func (p *page) OtherLang() string {
 // newPage starts the page data of a request.
 func (s *server) newPage(r *http.Request, title string, data any) *page {
 	st := current(r)
-	return &page{cat: s.cat, Lang: s.lang(r), Member: st.member, Org: st.org, Path: r.URL.Path, Title: title, Data: data}
+	p := &page{cat: s.cat, Lang: s.lang(r), Member: st.member, Org: st.org, Path: r.URL.Path, Title: title, Data: data}
+	if st.org != nil {
+		ctx, orgID := r.Context(), st.org.ID
+		p.policy = sync.OnceValue(func() *policy.Policy {
+			pol, _, err := s.engine.Policy(ctx, orgID)
+			if err != nil {
+				return nil // a name falls back to the id
+			}
+			return pol
+		})
+	}
+	return p
 }
 
 // render executes a page (or, with block set, one of its templates: a

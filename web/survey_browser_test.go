@@ -54,7 +54,7 @@ func tab(t *testing.T, browser context.Context) context.Context {
 func TestBrowserSurvey(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, false, noSurveyLimits)
-		browser := newBrowser(t) // phone-sized
+		browser := newBrowser(t, phoneW, phoneH)
 		ctx := browser
 
 		signinIn(t, ctx, s, "camila")
