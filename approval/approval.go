@@ -492,7 +492,10 @@ func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member
 	if m.Access == margen.AccessOwner || ev.Type == margen.EventPolicyPublished {
 		return true
 	}
-	d := ev.Data
+	var d margen.EventRoute
+	if ev.Data != nil {
+		d = ev.Data.Route()
+	}
 	if (d.Member != "" && d.Member == m.ID) || ev.Actor == m.ID {
 		return true
 	}

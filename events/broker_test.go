@@ -120,7 +120,7 @@ func TestTwoBrokers(t *testing.T) {
 				defer stop()
 				all = append(all, subscription{fmt.Sprintf("broker %d, everything", i), ch})
 				mine := func(m *margen.Member) func(events.Event) bool {
-					return func(ev events.Event) bool { return ev.Data.Member == m.ID }
+					return func(ev events.Event) bool { return ev.Data.Route().Member == m.ID }
 				}
 				ch, stop = b.Subscribe(f.org.ID, mine(f.ana))
 				defer stop()
@@ -146,12 +146,12 @@ func TestTwoBrokers(t *testing.T) {
 			start := time.Now()
 			d := f.decide(t, f.ana, 500) // needs approval: decision.made + approval.requested
 			for _, s := range append(append([]subscription{}, all...), anas...) {
-				for _, want := range []string{margen.EventDecisionMade, margen.EventApprovalRequested} {
+				for _, want := range []margen.EventType{margen.EventDecisionMade, margen.EventApprovalRequested} {
 					ev, ok := next(t, s.ch, time.Second)
 					if !ok {
 						t.Fatalf("%s: no %s within a second", s.name, want)
 					}
-					if ev.Type != want || ev.Subject != d.ID || ev.Data.ApprovalID != d.ApprovalID || ev.Data.Member != f.ana.ID || ev.Lagged {
+					if ev.Type != want || ev.Subject != d.ID || ev.Data.Route().ApprovalID != d.ApprovalID || ev.Data.Route().Member != f.ana.ID || ev.Lagged {
 						t.Fatalf("%s: got %+v, want %s of %s", s.name, ev, want, d.ID)
 					}
 				}

@@ -1,6 +1,6 @@
 // Package events is the broker behind the live stream (GET /api/v1/events):
 // it turns an organisation's committed audit entries into events
-// (margen.EventTypes) and fans them out to the subscribers of that
+// (margen.EventsOf: one typed payload per event type) and fans them out to the subscribers of that
 // organisation.
 //
 // Events are derived from the audit trail, never announced by the code

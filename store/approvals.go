@@ -248,7 +248,7 @@ func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *m
 			return err
 		}
 		return t.audit(c, margen.AuditEntry{OrgID: d.OrgID, At: d.CreatedAt, Actor: d.MemberID,
-			Action: "exception.request", Subject: a.ID, Data: data})
+			Action: margen.ActionExceptionRequest, Subject: a.ID, Data: data})
 	})
 	if err != nil {
 		return err
@@ -481,7 +481,7 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		}
 		err = t.finishUnderOrgLock(c, orgID, holds, r.Status == margen.ApprovalApproved, r.At,
 			margen.AuditEntry{OrgID: orgID, At: r.At, Actor: r.Actor,
-				Action: "approval." + r.Status, Subject: a.ID, Data: data}, idem)
+				Action: margen.ResolutionAction(r.Status), Subject: a.ID, Data: data}, idem)
 		if err != nil {
 			return err
 		}

@@ -282,7 +282,7 @@ func (t *wtx) sealEntry(orgID string) (margen.AuditEntry, error) {
 		}
 		n += k
 	}
-	e := newAudit(orgID, "system", "audit.seal", orgID, map[string]any{"rows": n, "key_id": t.db.key.ID()}, time.Time{})
+	e := newAudit(orgID, "system", margen.ActionAuditSeal, orgID, map[string]any{"rows": n, "key_id": t.db.key.ID()}, time.Time{})
 	e.Rows = b.String()
 	return e, nil
 }
@@ -301,7 +301,7 @@ func newBatchSeal(entries []margen.AuditEntry) *batchSeal {
 	s := &batchSeal{entries: entries, byDecision: make(map[string]int, len(entries)),
 		lines: make([]strings.Builder, len(entries))}
 	for i := range entries {
-		if entries[i].Action == "decision.create" {
+		if entries[i].Action == margen.ActionDecisionCreate {
 			s.byDecision[entries[i].Subject] = i
 		}
 	}
@@ -422,9 +422,9 @@ func (db *DB) CheckAudit(ctx context.Context, orgID string) (margen.AuditReport,
 			broke(e.Seq, fmt.Sprintf("audit entry %d does not name the hash of entry %d", e.Seq, e.Seq-1))
 		case sealed && hasher.Hash(&e) != e.Hash, !sealed && margen.ChainHash(&e) != e.Hash:
 			broke(e.Seq, fmt.Sprintf("audit entry %d does not verify under the audit key: it was edited (or re-hashed without the key)", e.Seq))
-		case !sealed && (e.Rows != "" || e.Action == "audit.seal"):
+		case !sealed && (e.Rows != "" || e.Action == margen.ActionAuditSeal):
 			broke(e.Seq, fmt.Sprintf("audit entry %d is sealed but the organisation row says the seal starts at %d", e.Seq, c.sealedFrom))
-		case sealed && e.Seq == c.sealedFrom && e.Seq != 1 && e.Action != "audit.seal":
+		case sealed && e.Seq == c.sealedFrom && e.Seq != 1 && e.Action != margen.ActionAuditSeal:
 			broke(e.Seq, fmt.Sprintf("audit entry %d is not the seal the organisation row names", e.Seq))
 		}
 		if rep.Broken != 0 {

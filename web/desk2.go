@@ -236,7 +236,10 @@ func (s *server) renderWebhooks(w http.ResponseWriter, r *http.Request, p *page,
 	for i := range hooks {
 		hooks[i].Secret = "" // shown once, when created
 	}
-	d.Hooks, d.Events = hooks, margen.EventTypesAll
+	d.Hooks = hooks
+	for _, t := range margen.EventTypesAll {
+		d.Events = append(d.Events, string(t))
+	}
 	p.Data = d
 	s.render(w, r, status, "webhooks", "", p)
 }
