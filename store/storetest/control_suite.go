@@ -1102,9 +1102,9 @@ func testWebhookRollback(t *testing.T, db *store.DB, _ func() *store.DB) {
 	org, owner := newOrg(t, db, "hooks-rollback")
 	ana := newMember(t, db, org.ID, "ana")
 	newWebhook(t, db, org.ID, "*")
-	asked := ask(t, db, org.ID, ana.ID, clockAt, 10)[0] // decision.needs_approval: no event
-	if n := dispatch(t, db, org.ID, 100); n != 0 {
-		t.Fatalf("dispatch = %d", n)
+	asked := ask(t, db, org.ID, ana.ID, clockAt, 10)[0]
+	if n := dispatch(t, db, org.ID, 100); n != 2 { // decision.made, approval.requested
+		t.Fatalf("dispatch = %d, want 2", n)
 	}
 	before := snap(t, db, org.ID)
 	q := margen.BatchQuery{OrgIDs: []string{org.ID}}
@@ -1143,7 +1143,7 @@ func testWebhookRollback(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("dispatch = %d, want 1 (the committed refusal)", n)
 	}
 	ds := allDeliveries(t, db, org.ID, margen.DeliveryFilter{})
-	if len(ds) != 1 || ds[0].EventType != margen.EventRefusalRecorded {
+	if len(ds) != 3 || ds[0].EventType != margen.EventRefusalRecorded { // newest first, after the request's two
 		t.Fatalf("deliveries = %+v", ds)
 	}
 	// A committed decision afterwards is announced.
