@@ -3,7 +3,10 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/store/storetest"
@@ -46,6 +49,53 @@ func TestAuditRefusesUnregisteredAction(t *testing.T) {
 			}
 			if last, err := db.LastAuditSeq(ctx, org.ID); err != nil || last != before+1 {
 				t.Fatalf("trail at %d after a registered action, want %d (%v)", last, before+1, err)
+			}
+		})
+	}
+}
+
+// Webhook dispatch stops at an entry whose data does not decode, with an
+// error naming it, rather than skip events receivers are owed; nothing
+// after it is dispatched and its cursor stays.
+func TestDispatchStopsAtUndecodableEntry(t *testing.T) {
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.Open(t)
+			org := &margen.Org{ID: margen.NewID("org"), Slug: "w", Name: "w", Currency: "EUR", Timezone: "UTC", Language: "es"}
+			owner := &margen.Member{ID: margen.NewID("mem"), OrgID: org.ID, Login: "boss", Name: "Boss",
+				Access: margen.AccessOwner, Role: "owner", Active: true}
+			if err := db.CreateOrg(ctx, org, owner, "test"); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.CreateWebhook(ctx, &margen.Webhook{OrgID: org.ID, URL: "https://example.test/hook",
+				Events: []string{"*"}}, owner.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+			err := db.Import(ctx, margen.ImportQuery{OrgID: org.ID, Kind: margen.ImportTeams},
+				func(*margen.ImportState) (*margen.ImportWrite, error) {
+					return &margen.ImportWrite{Audit: []margen.AuditEntry{
+						{OrgID: org.ID, Actor: owner.ID, Action: margen.ActionPolicyPublish, Subject: "policy",
+							Data: json.RawMessage(`{"version":"two"}`)},
+						{OrgID: org.ID, Actor: owner.ID, Action: margen.ActionPolicyPublish, Subject: "policy",
+							Data: json.RawMessage(`{"version":2,"note":"","source_sha256":"ab"}`)},
+					}}, nil
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last, err := db.LastAuditSeq(ctx, org.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				n, err := db.DispatchWebhooks(ctx, org.ID, time.Now(), 100)
+				if n != 0 || err == nil || !strings.Contains(err.Error(), fmt.Sprintf("audit entry %d (policy.publish)", last-1)) {
+					t.Fatalf("DispatchWebhooks = %d, %v", n, err)
+				}
+			}
+			if n, err := db.PendingDeliveries(ctx); n != 0 || err != nil {
+				t.Fatalf("PendingDeliveries = %d, %v", n, err)
 			}
 		})
 	}
