@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -128,7 +129,9 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 	var buf bytes.Buffer
 	for _, ev := range missed {
-		writeEvent(&buf, ev)
+		if err := writeEvent(&buf, ev); err != nil {
+			s.log.Error("event stream: cannot encode an event", "request_id", reqID(r), "org", org.ID, "err", err)
+		}
 	}
 	if buf.Len() > 0 {
 		if _, err := w.Write(buf.Bytes()); err != nil {
@@ -170,7 +173,10 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 				ev.Lagged, lagged = true, false
 			}
 			buf.Reset()
-			writeEvent(&buf, ev)
+			if err := writeEvent(&buf, ev); err != nil {
+				s.log.Error("event stream: cannot encode an event", "request_id", reqID(r), "org", org.ID, "err", err)
+				continue
+			}
 			if _, err := w.Write(buf.Bytes()); err != nil {
 				return
 			}
@@ -183,9 +189,12 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 // writeEvent formats one event. JSON never contains a raw newline, so the
 // data fits on one line.
-func writeEvent(buf *bytes.Buffer, ev events.Event) {
-	b, _ := json.Marshal(streamEvent{Seq: ev.Seq, Type: ev.Type, At: ev.At, Actor: ev.Actor, Subject: ev.Subject,
+func writeEvent(buf *bytes.Buffer, ev events.Event) error {
+	b, err := json.Marshal(streamEvent{Seq: ev.Seq, Type: ev.Type, At: ev.At, Actor: ev.Actor, Subject: ev.Subject,
 		Data: ev.Data, Lagged: ev.Lagged})
+	if err != nil {
+		return fmt.Errorf("event %d (%s): %w", ev.Seq, ev.Type, err)
+	}
 	buf.WriteString("id: ")
 	buf.WriteString(strconv.FormatInt(ev.Seq, 10))
 	buf.WriteString("\nevent: ")
@@ -193,6 +202,7 @@ func writeEvent(buf *bytes.Buffer, ev events.Event) {
 	buf.WriteString("\ndata: ")
 	buf.Write(b)
 	buf.WriteString("\n\n")
+	return nil
 }
 
 // stillAllowed re-reads, bypassing the cache, the token of a long-lived
