@@ -331,6 +331,43 @@ func EventsOf(e *AuditEntry) ([]EventPayload, error) {
 	return out, nil
 }
 
+// DecodePayload decodes the payload of an event of type t (the "data" of
+// a stream event or of a webhook body; fields it does not know, such as a
+// webhook's seq, actor and subject, are ignored): for Go receivers and
+// tests.
+func DecodePayload(t EventType, data []byte) (EventPayload, error) {
+	var p EventPayload
+	var err error
+	switch t {
+	case EventDecisionMade:
+		p, err = decodeAs[DecisionMade](data)
+	case EventApprovalRequested:
+		p, err = decodeAs[ApprovalRequested](data)
+	case EventApprovalDecided:
+		p, err = decodeAs[ApprovalDecided](data)
+	case EventApprovalEscalated:
+		p, err = decodeAs[ApprovalEscalated](data)
+	case EventRefusalRecorded:
+		p, err = decodeAs[RefusalRecorded](data)
+	case EventReactionRecorded:
+		p, err = decodeAs[ReactionRecorded](data)
+	case EventPolicyPublished:
+		p, err = decodeAs[PolicyPublished](data)
+	default:
+		return nil, fmt.Errorf("unknown event type %q", t)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s payload: %w", t, err)
+	}
+	return p, nil
+}
+
+func decodeAs[T EventPayload](data []byte) (EventPayload, error) {
+	var v T
+	err := json.Unmarshal(data, &v)
+	return v, err
+}
+
 func requested(d *EventData) ApprovalRequested {
 	return ApprovalRequested{ApprovalID: d.ApprovalID, DecisionID: d.DecisionID, Action: d.Action, Amount: d.Amount,
 		Customer: d.Customer, Rule: d.Rule, PolicyVersion: d.Version, Member: d.Member, Team: d.Team,

@@ -173,3 +173,41 @@ func TestWebhookBody(t *testing.T) {
 		t.Errorf("body %s", b)
 	}
 }
+
+// What the stream and webhooks send decodes back into the payload it was
+// made from.
+func TestDecodePayload(t *testing.T) {
+	for _, d := range margen.EventVocabulary {
+		e, p := exampleOf(t, "", d.Type)
+		if e == nil {
+			t.Fatalf("no example of %s", d.Type)
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wh, err := margen.WebhookBody(e, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Type margen.EventType `json:"type"`
+			Data json.RawMessage  `json:"data"`
+		}
+		if err := json.Unmarshal(wh, &body); err != nil {
+			t.Fatal(err)
+		}
+		for _, data := range [][]byte{b, body.Data} {
+			got, err := margen.DecodePayload(d.Type, data)
+			if err != nil || !reflect.DeepEqual(got, p) {
+				t.Errorf("%s: DecodePayload(%s) = %#v, %v; want %#v", d.Type, data, got, err, p)
+			}
+		}
+	}
+	if _, err := margen.DecodePayload("no.such_type", []byte(`{}`)); err == nil {
+		t.Error("an unknown type decoded")
+	}
+	if _, err := margen.DecodePayload(margen.EventDecisionMade, []byte(`{"amount":"x"}`)); err == nil {
+		t.Error("a bad payload decoded")
+	}
+}
