@@ -503,6 +503,7 @@ func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member
 	case margen.EventApprovalRequested, margen.EventApprovalEscalated, margen.EventApprovalDecided:
 		pol, err := s.policy(ctx, org.ID)
 		if err != nil {
+			s.log.Warn("approval: cannot load the policy to route an event", "org", org.ID, "seq", ev.Seq, "err", err)
 			return false
 		}
 		dir, err := s.directory(ctx, org.ID, d.Member)
