@@ -3,6 +3,7 @@ package margen_test
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,23 @@ func TestEventVocabulary(t *testing.T) {
 			}
 			if e, _ := exampleOf(t, a, d.Type); e == nil {
 				t.Errorf("no example %s entry announces %s", a, d.Type)
+			}
+		}
+	}
+	// And the other way round: what an entry announces is registered as
+	// derived from its action.
+	from := map[margen.EventType][]margen.AuditAction{}
+	for _, d := range margen.EventVocabulary {
+		from[d.Type] = d.From
+	}
+	for _, e := range examples {
+		evs, err := margen.EventsOf(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if !slices.Contains(from[ev.EventType()], e.Action) {
+				t.Errorf("%s announces %s, which EventVocabulary does not derive from it", e.Action, ev.EventType())
 			}
 		}
 	}
