@@ -1,12 +1,15 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/margenhq/margen"
 )
@@ -100,4 +103,32 @@ func TestOpenAPIVocabulary(t *testing.T) {
 			t.Errorf("%s: required %v, want %v", rt.Name(), s.Required, required)
 		}
 	}
+}
+
+// A reconnecting client's replay goes past an audit entry whose data does
+// not decode (logged on the server) to the events after it.
+func TestEventReplaySkipsUndecodableEntry(t *testing.T) {
+	eachEngineFull(t, func(t *testing.T, e *fullEnv) {
+		ctx := context.Background()
+		org := e.orgA.ID
+		from, err := e.db.LastAuditSeq(ctx, org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = e.db.Import(ctx, margen.ImportQuery{OrgID: org, Kind: margen.ImportTeams},
+			func(*margen.ImportState) (*margen.ImportWrite, error) {
+				return &margen.ImportWrite{Audit: []margen.AuditEntry{{OrgID: org, Actor: e.member["ana"].ID,
+					Action: margen.ActionPolicyPublish, Subject: "policy", Data: json.RawMessage(`{"version":"two"}`)}}}, nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := e.ask("ana", 1000000, "mesa-60")
+		s := e.stream("ana", "Last-Event-ID", strconv.FormatInt(from, 10))
+		evs := s.until(time.Second, func(ev sseEvent) bool { return ev.Event == margen.EventApprovalRequested })
+		if len(evs) != 2 || evs[0].Event != margen.EventDecisionMade || evs[0].Data.Seq != from+2 ||
+			evs[1].Data.Data.ApprovalID != d.ApprovalID {
+			t.Fatalf("replayed %+v", evs)
+		}
+	})
 }
