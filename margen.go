@@ -225,6 +225,9 @@ type Decision struct {
 	// AfterTheFact says the member reported an act already done at the
 	// counter (see docs/policy.md, "Acts already done").
 	AfterTheFact bool `json:"after_the_fact,omitempty"`
+	// Team is the member's team (slug) when the decision was made: a later
+	// move to another team does not rewrite it.
+	Team string `json:"team,omitempty"`
 	// Next is what the member can do after this answer (ask for an
 	// exception after a refusal); set when answering, never stored.
 	Next *NextStep `json:"next,omitempty"`
@@ -256,8 +259,10 @@ type Act struct {
 	Flagged    bool      `json:"flagged"`
 	CreatedAt  time.Time `json:"created_at"`
 	// AfterTheFact: reported after it was done (see Decision.AfterTheFact).
-	AfterTheFact bool       `json:"after_the_fact,omitempty"`
-	Reactions    []Reaction `json:"reactions"`
+	AfterTheFact bool `json:"after_the_fact,omitempty"`
+	// Team is the member's team (slug) when the act was recorded.
+	Team      string     `json:"team,omitempty"`
+	Reactions []Reaction `json:"reactions"`
 }
 
 // Reaction sources and sentiments.
@@ -281,7 +286,17 @@ type Reaction struct {
 	Note      string    `json:"note,omitempty"`
 	MemberID  string    `json:"member_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Score is a numeric rating, 0..10 (MinScore..MaxScore), when one was
+	// given: a customer's CSAT (1-5) or NPS (0-10) answer. Employee
+	// reactions carry none.
+	Score *int `json:"score,omitempty"`
 }
+
+// The range of Reaction.Score.
+const (
+	MinScore = 0
+	MaxScore = 10
+)
 
 // Refusal reasons: why the customer could not be satisfied.
 const (

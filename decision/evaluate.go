@@ -91,6 +91,7 @@ func newDecision(p *pending, cus margen.Customer, v policy.Verdict) *margen.Deci
 	return &margen.Decision{
 		OrgID:         r.Org.ID,
 		MemberID:      r.Member.ID,
+		Team:          r.Member.Team,
 		CustomerID:    cus.ID,
 		Action:        r.Action,
 		Amount:        r.Amount,
@@ -189,7 +190,7 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 			d.ActID = margen.NewID("act")
 			w.Acts = append(w.Acts, margen.Act{ID: d.ActID, OrgID: org, DecisionID: d.ID, MemberID: r.Member.ID,
 				CustomerID: cus.ID, Action: r.Action, Amount: r.Amount, Currency: d.Currency, Reason: r.Reason,
-				Flagged: flagged, CreatedAt: p.at, AfterTheFact: r.AfterTheFact})
+				Flagged: flagged, CreatedAt: p.at, AfterTheFact: r.AfterTheFact, Team: r.Member.Team})
 		}
 		switch {
 		case v.Outcome == policy.Allowed:

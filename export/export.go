@@ -40,10 +40,11 @@ func Formats() []string { return []string{CSV, JSONL} }
 type colType int
 
 const (
-	text    colType = iota // escaped in CSV, a JSON string
-	integer                // a decimal number, never escaped
-	boolean                // true or false
-	rawJSON                // JSON text (the audit entry's data): a JSON value in JSON Lines
+	text       colType = iota // escaped in CSV, a JSON string
+	integer                   // a decimal number, never escaped
+	boolean                   // true or false
+	rawJSON                   // JSON text (the audit entry's data): a JSON value in JSON Lines
+	optInteger                // a decimal number or empty (null in JSON Lines), never escaped
 )
 
 type column struct {
@@ -55,12 +56,12 @@ var columns = map[string][]column{
 	Decisions: {{"id", text}, {"created_at", text}, {"member_id", text}, {"member_login", text}, {"customer_id", text},
 		{"customer_ref", text}, {"action", text}, {"amount", integer}, {"currency", text}, {"outcome", text},
 		{"rule", text}, {"policy_version", integer}, {"flagged", boolean}, {"reason", text},
-		{"explanation_code", text}, {"act_id", text}, {"approval_id", text}, {"refusal_id", text}},
+		{"explanation_code", text}, {"act_id", text}, {"approval_id", text}, {"refusal_id", text}, {"team", text}},
 	Acts: {{"id", text}, {"created_at", text}, {"decision_id", text}, {"member_id", text}, {"member_login", text},
 		{"customer_id", text}, {"customer_ref", text}, {"action", text}, {"amount", integer}, {"currency", text},
-		{"reason", text}, {"flagged", boolean}},
+		{"reason", text}, {"flagged", boolean}, {"team", text}},
 	Reactions: {{"id", text}, {"created_at", text}, {"act_id", text}, {"source", text}, {"sentiment", text},
-		{"note", text}, {"member_id", text}, {"member_login", text}, {"customer_ref", text}},
+		{"note", text}, {"member_id", text}, {"member_login", text}, {"customer_ref", text}, {"score", optInteger}},
 	Refusals: {{"id", text}, {"created_at", text}, {"decision_id", text}, {"member_id", text}, {"member_login", text},
 		{"customer_id", text}, {"customer_ref", text}, {"action", text}, {"amount", integer}, {"wanted", text},
 		{"reason", text}, {"rule", text}, {"customer_left", text}, {"note", text}},
@@ -154,19 +155,23 @@ func Write(ctx context.Context, st margen.ExportStore, w io.Writer, opt Options)
 		err = st.ExportDecisions(ctx, f, func(x *margen.Decision, n margen.Names) error {
 			copy(vals, []string{x.ID, ts(x.CreatedAt), x.MemberID, n.MemberLogin, x.CustomerID, n.CustomerRef, x.Action,
 				num(x.Amount), x.Currency, x.Outcome, x.Rule, num(int64(x.PolicyVersion)), strconv.FormatBool(x.Flagged),
-				x.Reason, x.Explanation.Code, x.ActID, x.ApprovalID, x.RefusalID})
+				x.Reason, x.Explanation.Code, x.ActID, x.ApprovalID, x.RefusalID, x.Team})
 			return emit()
 		})
 	case Acts:
 		err = st.ExportActs(ctx, f, func(x *margen.Act, n margen.Names) error {
 			copy(vals, []string{x.ID, ts(x.CreatedAt), x.DecisionID, x.MemberID, n.MemberLogin, x.CustomerID, n.CustomerRef,
-				x.Action, num(x.Amount), x.Currency, x.Reason, strconv.FormatBool(x.Flagged)})
+				x.Action, num(x.Amount), x.Currency, x.Reason, strconv.FormatBool(x.Flagged), x.Team})
 			return emit()
 		})
 	case Reactions:
 		err = st.ExportReactions(ctx, f, func(x *margen.Reaction, n margen.Names) error {
+			score := ""
+			if x.Score != nil {
+				score = strconv.Itoa(*x.Score)
+			}
 			copy(vals, []string{x.ID, ts(x.CreatedAt), x.ActID, x.Source, x.Sentiment, x.Note, x.MemberID, n.MemberLogin,
-				n.CustomerRef})
+				n.CustomerRef, score})
 			return emit()
 		})
 	case Refusals:
@@ -279,8 +284,10 @@ func (e *jsonlEncoder) row(vals []string) error {
 		b = append(b, ':')
 		v := vals[i]
 		switch {
-		case c.typ == integer, c.typ == boolean:
+		case c.typ == integer, c.typ == boolean, c.typ == optInteger && v != "":
 			b = append(b, v...)
+		case c.typ == optInteger:
+			b = append(b, "null"...)
 		case c.typ == rawJSON && v != "" && json.Valid([]byte(v)):
 			b = append(b, v...)
 		case c.typ == rawJSON:

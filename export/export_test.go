@@ -16,6 +16,7 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/export"
+	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
 )
 
@@ -124,6 +125,40 @@ func TestJSONLinesAndPeriodAndTenancy(t *testing.T) {
 			if err != nil || n != 70 {
 				t.Errorf("other organisation: %d rows, %v", n, err)
 			}
+			// A reaction's score is a number, or null when none was given.
+			var at any = seedBase.UnixMicro()
+			if db.Engine() == store.EnginePostgres {
+				at = seedBase
+			}
+			if _, err := db.SQL().Exec(db.Rebind(`INSERT INTO acts (org_id, id, member_id, action, amount, currency, created_at)
+				VALUES (?, 'act_scored', ?, 'cortesia', 1, 'COP', ?)`), org.ID, m.ID, at); err != nil {
+				t.Fatal(err)
+			}
+			seven := 7
+			for _, r := range []*margen.Reaction{
+				{OrgID: org.ID, ActID: "act_scored", Source: margen.SourceEmployee, Sentiment: margen.SentimentPositive, MemberID: m.ID},
+				{OrgID: org.ID, ActID: "act_scored", Source: margen.SourceCustomer, Sentiment: margen.SentimentPositive, Score: &seven},
+			} {
+				if err := db.RecordReaction(context.Background(), r, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			buf.Reset()
+			if _, err := export.Write(context.Background(), db, &buf, export.Options{Kind: export.Reactions, Format: export.JSONL, Org: org}); err != nil {
+				t.Fatal(err)
+			}
+			var scores []any
+			for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+				var row map[string]any
+				if err := json.Unmarshal(line, &row); err != nil {
+					t.Fatalf("line %q: %v", line, err)
+				}
+				scores = append(scores, row["score"])
+			}
+			if len(scores) != 2 || scores[0] != nil || scores[1] != 7.0 {
+				t.Errorf("reaction scores %v, want [<nil> 7]", scores)
+			}
+
 			// The audit trail exports as JSON with its data embedded.
 			buf.Reset()
 			if _, err := export.Write(context.Background(), db, &buf, export.Options{Kind: export.Audit, Format: export.JSONL, Org: org}); err != nil {

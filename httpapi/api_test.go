@@ -546,9 +546,15 @@ func TestReactions(t *testing.T) {
 		path := "/api/v1/acts/" + d.ActID + "/reaction"
 		e.do("POST", path, "ana", `{"sentiment":"delighted"}`).want(400)
 		e.do("POST", path, "bob", `{"sentiment":"positive"}`).want(404)
+		for _, bad := range []string{`11`, `-1`, `"9"`, `7.5`} {
+			if p := e.do("POST", path, "ana", `{"sentiment":"positive","score":`+bad+`}`).want(400).problem(); p.Field != "score" {
+				t.Errorf("score %s: %+v", bad, p)
+			}
+		}
 		var rea margen.Reaction
-		e.do("POST", path, "ana", `{"sentiment":"positive","note":"sonrió"}`).want(201).decode(&rea)
-		if rea.ActID != d.ActID || rea.Source != margen.SourceEmployee || rea.MemberID != e.member["ana"].ID {
+		e.do("POST", path, "ana", `{"sentiment":"positive","note":"sonrió","score":9}`).want(201).decode(&rea)
+		if rea.ActID != d.ActID || rea.Source != margen.SourceEmployee || rea.MemberID != e.member["ana"].ID ||
+			rea.Score == nil || *rea.Score != 9 {
 			t.Errorf("reaction: %+v", rea)
 		}
 		if p := e.do("POST", path, "ana", `{"sentiment":"neutral"}`).want(409).problem(); p.Key != "error.reaction_exists" {
@@ -556,7 +562,7 @@ func TestReactions(t *testing.T) {
 		}
 		var act margen.Act
 		e.do("GET", "/api/v1/acts/"+d.ActID, "ana", "").want(200).decode(&act)
-		if len(act.Reactions) != 1 || act.Reactions[0].Note != "sonrió" {
+		if len(act.Reactions) != 1 || act.Reactions[0].Note != "sonrió" || act.Reactions[0].Score == nil || *act.Reactions[0].Score != 9 {
 			t.Errorf("act reactions: %+v", act.Reactions)
 		}
 	})

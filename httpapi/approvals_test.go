@@ -854,6 +854,9 @@ func TestAnswerFollowsTeamRouting(t *testing.T) {
 		for _, approve := range []bool{true, false} {
 			d := e.ask("fina", 1000000, "mesa-9")
 			id := d.ApprovalID
+			if d.Team != "front" {
+				t.Fatalf("the decision names team %q, want fina's (front)", d.Team)
+			}
 			e.do("GET", "/api/v1/approvals/"+id, "bruno", "").want(http.StatusNotFound)
 			if contains(e.list("/api/v1/approvals/pending", "bruno"), id) {
 				t.Fatalf("%s is in bruno's inbox", id)
@@ -877,6 +880,15 @@ func TestAnswerFollowsTeamRouting(t *testing.T) {
 			e.do("POST", "/api/v1/approvals/"+id+"/"+verb, "frida", `{}`).want(http.StatusOK)
 			if approve {
 				before.Posted += 1000000
+				// The act written on approval carries the requester's team.
+				dec, err := e.db.GetDecision(ctx, e.orgA.ID, d.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				act, err := e.db.GetAct(ctx, e.orgA.ID, dec.ActID)
+				if err != nil || act.Team != "front" {
+					t.Fatalf("act on approval: %+v, %v", act, err)
+				}
 			}
 			if b := e.budget("fina", "member_daily"); b.Posted != before.Posted || b.Pending != before.Pending {
 				t.Fatalf("after frida's %s: %+v, want posted %d pending %d", verb, b, before.Posted, before.Pending)

@@ -73,6 +73,7 @@ func (s *server) getAct(w http.ResponseWriter, r *http.Request) {
 type reactionBody struct {
 	Sentiment string `json:"sentiment"`
 	Note      string `json:"note"`
+	Score     *int   `json:"score"` // optional, margen.MinScore..MaxScore
 }
 
 func (s *server) createReaction(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +91,9 @@ func (s *server) createReaction(w http.ResponseWriter, r *http.Request) {
 		err = margen.Invalid("sentiment", "error.invalid_value", "field", "sentiment", "allowed", "positive, neutral, negative")
 	case len(in.Note) > maxNote:
 		err = margen.Invalid("note", "error.too_long", "field", "note", "max", maxNote)
+	case in.Score != nil && (*in.Score < margen.MinScore || *in.Score > margen.MaxScore):
+		err = margen.Invalid("score", "error.invalid_value", "field", "score",
+			"allowed", fmt.Sprintf("%d-%d", margen.MinScore, margen.MaxScore))
 	}
 	if err != nil {
 		s.problem(w, r, err)
@@ -114,6 +118,7 @@ func (s *server) createReaction(w http.ResponseWriter, r *http.Request) {
 		Note:      in.Note,
 		MemberID:  st.member.ID,
 		CreatedAt: s.clock.Now(),
+		Score:     in.Score,
 	}
 	out, _ := json.Marshal(rea)
 	err = s.store.RecordReaction(r.Context(), rea, ic.record(http.StatusCreated, out))

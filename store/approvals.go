@@ -210,6 +210,7 @@ func (db *DB) RequestException(ctx context.Context, dec *margen.Decision, apr *m
 		if err != nil {
 			return err
 		}
+		d.Team = team // as it is now: the decision keeps it
 		if err := t.firstSight(cus, d.CreatedAt); err != nil {
 			return err
 		}
@@ -423,7 +424,7 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID string, r margen.Resolu
 		if r.Status == margen.ApprovalApproved {
 			act := margen.Act{ID: r.ActID, OrgID: orgID, DecisionID: a.DecisionID, MemberID: a.MemberID,
 				CustomerID: a.CustomerID, Action: a.Action, Amount: a.Amount, Currency: currency, Reason: reason,
-				Flagged: flagged, CreatedAt: r.At, AfterTheFact: a.Kind == margen.ApprovalKindRatification}
+				Flagged: flagged, CreatedAt: r.At, AfterTheFact: a.Kind == margen.ApprovalKindRatification, Team: team}
 			err := t.insertMany("acts", actCols, "", 1, func(_ int, args []any) []any { return actArgs(db.d, &act, args) })
 			if err != nil {
 				return conflictOr("insert act", err, "error.act_exists")

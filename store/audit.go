@@ -61,8 +61,6 @@ func newAudit(orgID, actor string, action margen.AuditAction, subject string, da
 	return margen.AuditEntry{OrgID: orgID, At: at, Actor: actor, Action: action, Subject: subject, Data: raw}
 }
 
-var auditCols = []string{"org_id", "seq", "at", "actor", "action", "subject", "data", "prev_hash", "hash", "row_digests"}
-
 // link chains e onto c under the audit key.
 func (t *wtx) link(c *chain, e *margen.AuditEntry, now time.Time) {
 	if e.At.IsZero() {
@@ -146,9 +144,8 @@ func (t *wtx) appendAudit(chains map[string]*chain, entries []margen.AuditEntry)
 	if out != nil {
 		n, at = len(out), func(i int) *margen.AuditEntry { return out[i] }
 	}
-	err := t.insertMany("audit_log", auditCols, "", n, func(i int, a []any) []any {
-		e := at(i)
-		return append(a, e.OrgID, e.Seq, d.ts(e.At), e.Actor, e.Action, e.Subject, string(e.Data), e.PrevHash, e.Hash, e.Rows)
+	err := t.insertBatch(&auditInsert, n, func(i int, a []any) []any {
+		return auditArgs(d, at(i), a)
 	})
 	if err != nil {
 		return dbErr("insert audit", err)

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -101,9 +100,6 @@ type DB struct {
 	// stmts caches prepared statements on the SQLite write connection (nil
 	// on PostgreSQL, where pgx caches prepared statements per connection).
 	stmts *stmtCache
-	// pgTypes caches, per table, the PostgreSQL type of each column (for
-	// the casts of insertUnnest).
-	pgTypes sync.Map // table -> map[string]string
 	// connWait bounds the wait for a pooled connection (see conn).
 	connWait time.Duration
 }
@@ -131,36 +127,6 @@ func (db *DB) conn(ctx context.Context, pool *sql.DB) (c *sql.Conn, release func
 func errBusy(waited time.Duration) error {
 	return &margen.Error{Code: margen.EBUSY, Key: "error.busy",
 		Err: &retryableError{fmt.Errorf("store: no free database connection within %s", waited)}}
-}
-
-// columnTypes returns the types of a table's columns on PostgreSQL, as
-// format_type spells them, read once per table.
-func (db *DB) columnTypes(ctx context.Context, q querier, table string) (map[string]string, error) {
-	if m, ok := db.pgTypes.Load(table); ok {
-		return m.(map[string]string), nil
-	}
-	rows, err := q.QueryContext(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod)
-		FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, table)
-	if err != nil {
-		return nil, dbErr("read column types", err)
-	}
-	defer rows.Close()
-	m := map[string]string{}
-	for rows.Next() {
-		var name, typ string
-		if err := rows.Scan(&name, &typ); err != nil {
-			return nil, dbErr("read column types", err)
-		}
-		m[name] = typ
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("read column types", err)
-	}
-	if len(m) == 0 {
-		return nil, fmt.Errorf("store: table %s not found", table)
-	}
-	db.pgTypes.Store(table, m)
-	return m, nil
 }
 
 var _ margen.Store = (*DB)(nil)

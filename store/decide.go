@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -141,11 +140,9 @@ func (t *wtx) lockAccounts(keys []margen.OrgBudgetKey, chains map[string]*chain,
 	slices.SortFunc(keys, compareKeys)
 	keys = slices.CompactFunc(keys, func(a, b margen.OrgBudgetKey) bool { return a == b })
 	at := t.db.d.ts(now())
-	err := t.insertMany("budget_accounts", []string{"org_id", "budget_id", "subject", "period", "updated_at"},
-		" ON CONFLICT DO NOTHING", len(keys), func(i int, a []any) []any {
-			k := &keys[i]
-			return append(a, k.OrgID, k.BudgetID, k.Subject, k.Period, at)
-		})
+	err := t.insertBatch(&openAccountsInsert, len(keys), func(i int, a []any) []any {
+		return openAccountArgs(&keys[i], at, a)
+	})
 	if err != nil {
 		return dbErr("open budget accounts", err)
 	}
@@ -229,24 +226,6 @@ func (t *wtx) readIdem(keys []margen.IdemKey, st *margen.BatchState) error {
 	return nil
 }
 
-var customerCols = []string{"org_id", "id", "ref", "name", "contact", "tags", "created_at"}
-
-var ledgerCols = []string{"org_id", "id", "budget_id", "subject", "period", "decision_id", "kind", "amount", "created_at"}
-
-var accountCols = []string{"org_id", "budget_id", "subject", "period", "scope", "period_kind", "limit_amount",
-	"posted", "pending", "updated_at"}
-
-// applyDeltas adds to the balances; a delta that names a scope also sets the
-// account's scope, period kind and limit (one without a scope only moves
-// amounts, e.g. voiding a hold).
-const applyDeltas = ` ON CONFLICT (org_id, budget_id, subject, period) DO UPDATE SET
-	scope        = CASE WHEN excluded.scope = '' THEN budget_accounts.scope ELSE excluded.scope END,
-	period_kind  = CASE WHEN excluded.scope = '' THEN budget_accounts.period_kind ELSE excluded.period_kind END,
-	limit_amount = CASE WHEN excluded.scope = '' THEN budget_accounts.limit_amount ELSE excluded.limit_amount END,
-	posted       = budget_accounts.posted + excluded.posted,
-	pending      = budget_accounts.pending + excluded.pending,
-	updated_at   = excluded.updated_at`
-
 // writeBatch writes everything the batch decided. locked holds the accounts
 // lockAccounts opened and locked.
 func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked map[margen.OrgBudgetKey]margen.Balance) error {
@@ -262,10 +241,10 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 		}
 		stampAt(&c.CreatedAt, ts)
 	}
-	err := t.insertMany("customers", customerCols, " ON CONFLICT DO NOTHING", len(w.Customers), func(i int, a []any) []any {
+	err := t.insertBatch(&customersInsert, len(w.Customers), func(i int, a []any) []any {
 		c := &w.Customers[i]
 		n := len(a)
-		a = append(a, c.OrgID, c.ID, c.Ref, c.Name, c.Contact, customerTags(c.Tags), d.ts(c.CreatedAt))
+		a = customerArgs(d, c, a)
 		seal.add(c.OrgID, "", "customers", c.ID, a[n:])
 		return a
 	})
@@ -277,7 +256,7 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 	for i := range w.Decisions {
 		stampAt(&w.Decisions[i].CreatedAt, ts)
 	}
-	err = t.insertMany("decisions", decisionCols, "", len(w.Decisions), func(i int, a []any) []any {
+	err = t.insertBatch(&decisionsInsert, len(w.Decisions), func(i int, a []any) []any {
 		n := len(a)
 		x := &w.Decisions[i]
 		a, err := decisionArgs(d, x, a)
@@ -298,7 +277,7 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 	for i := range w.Acts {
 		stampAt(&w.Acts[i].CreatedAt, ts)
 	}
-	err = t.insertMany("acts", actCols, "", len(w.Acts), func(i int, a []any) []any {
+	err = t.insertBatch(&actsInsert, len(w.Acts), func(i int, a []any) []any {
 		n, x := len(a), &w.Acts[i]
 		a = actArgs(d, x, a)
 		seal.add(x.OrgID, x.DecisionID, "acts", x.ID, a[n:])
@@ -311,7 +290,7 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 	for i := range w.Refusals {
 		stampAt(&w.Refusals[i].CreatedAt, ts)
 	}
-	err = t.insertMany("refusals", refusalCols, "", len(w.Refusals), func(i int, a []any) []any {
+	err = t.insertBatch(&refusalsInsert, len(w.Refusals), func(i int, a []any) []any {
 		n, x := len(a), &w.Refusals[i]
 		a = refusalArgs(d, x, a)
 		seal.add(x.OrgID, x.DecisionID, "refusals", x.ID, a[n:])
@@ -327,7 +306,7 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 	}
 	// Every column is named (not left to its default) so the seal can
 	// commit to the row as stored without reading it back.
-	err = t.insertMany("approvals", approvalAllCols, "", len(w.Approvals), func(i int, a []any) []any {
+	err = t.insertBatch(&approvalsInsert, len(w.Approvals), func(i int, a []any) []any {
 		n, x := len(a), &w.Approvals[i]
 		a = approvalAllArgs(d, x, a)
 		seal.add(x.OrgID, x.DecisionID, "approvals", x.ID, a[n:len(a):len(a)])
@@ -344,10 +323,10 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 		}
 		stampAt(&e.CreatedAt, ts)
 	}
-	err = t.insertMany("ledger_entries", ledgerCols, "", len(w.Ledger), func(i int, a []any) []any {
+	err = t.insertBatch(&ledgerInsert, len(w.Ledger), func(i int, a []any) []any {
 		e := &w.Ledger[i]
 		n := len(a)
-		a = append(a, e.OrgID, e.ID, e.Key.BudgetID, e.Key.Subject, e.Key.Period, e.DecisionID, e.Kind, e.Amount, d.ts(e.CreatedAt))
+		a = ledgerArgs(d, e, a)
 		seal.add(e.OrgID, e.DecisionID, "ledger_entries", e.ID, a[n:])
 		return a
 	})
@@ -360,9 +339,8 @@ func (t *wtx) writeBatch(w *margen.BatchWrite, chains map[string]*chain, locked 
 	if !d.pg && allLocked(deltas, locked) {
 		err = t.updateDeltas(deltas, at)
 	} else {
-		err = t.insertMany("budget_accounts", accountCols, applyDeltas, len(deltas), func(i int, a []any) []any {
-			x := &deltas[i]
-			return append(a, x.OrgID, x.BudgetID, x.Subject, x.Period, x.Scope, x.PeriodKind, x.Limit, x.Posted, x.Pending, at)
+		err = t.insertBatch(&deltasUpsert, len(deltas), func(i int, a []any) []any {
+			return deltaArgs(&deltas[i], at, a)
 		})
 	}
 	if err != nil {
@@ -420,24 +398,6 @@ func (t *wtx) lookupChunk(width int) int {
 	return t.db.d.maxParams() / width
 }
 
-// padTuples pads an IN (VALUES ...) list on SQLite to a power of two by
-// repeating its last tuple (harmless in IN), so that few statement texts
-// exist and they stay prepared. It returns the padded count and args.
-func (t *wtx) padTuples(args []any, n, width int) (int, []any) {
-	if t.db.stmts == nil || n == 0 {
-		return n, args
-	}
-	m := 1
-	for m < n {
-		m <<= 1
-	}
-	last := args[len(args)-width:]
-	for i := n; i < m; i++ {
-		args = append(args, last...)
-	}
-	return m, args
-}
-
 func sortedUnique(ids []string) []string {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
@@ -453,52 +413,4 @@ func allLocked(deltas []margen.AccountDelta, locked map[margen.OrgBudgetKey]marg
 		}
 	}
 	return true
-}
-
-// updateDeltasSQL applies account deltas on SQLite to accounts that exist.
-// It is the applyDeltas upsert as an UPDATE ... FROM: an upsert's DO UPDATE
-// may abort, which makes SQLite keep a statement journal; UPDATE OR ROLLBACK
-// does not.
-const (
-	updateDeltasHead = `WITH v (org_id, budget_id, subject, period, scope, period_kind, limit_amount, posted, pending, updated_at) AS (VALUES `
-	updateDeltasTail = `)
-UPDATE OR ROLLBACK budget_accounts SET
-	scope        = CASE WHEN v.scope = '' THEN budget_accounts.scope ELSE v.scope END,
-	period_kind  = CASE WHEN v.scope = '' THEN budget_accounts.period_kind ELSE v.period_kind END,
-	limit_amount = CASE WHEN v.scope = '' THEN budget_accounts.limit_amount ELSE v.limit_amount END,
-	posted       = budget_accounts.posted + v.posted,
-	pending      = budget_accounts.pending + v.pending,
-	updated_at   = v.updated_at
-FROM v WHERE budget_accounts.org_id = v.org_id AND budget_accounts.budget_id = v.budget_id
-	AND budget_accounts.subject = v.subject AND budget_accounts.period = v.period`
-)
-
-// updateDeltas runs updateDeltasSQL in power-of-two chunks (see insertMany)
-// and checks that every account was reached.
-func (t *wtx) updateDeltas(deltas []margen.AccountDelta, at any) error {
-	args := make([]any, 0, min(len(deltas), maxChunk)*10)
-	for start := 0; start < len(deltas); {
-		end := start + chunkRows(len(deltas)-start)
-		var b strings.Builder
-		b.WriteString(updateDeltasHead)
-		args = args[:0]
-		for i := start; i < end; i++ {
-			if i > start {
-				b.WriteString(", ")
-			}
-			t.db.d.placeholders(&b, 10, len(args))
-			x := &deltas[i]
-			args = append(args, x.OrgID, x.BudgetID, x.Subject, x.Period, x.Scope, x.PeriodKind, x.Limit, x.Posted, x.Pending, at)
-		}
-		b.WriteString(updateDeltasTail)
-		res, err := t.execRaw(b.String(), args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err == nil && n != int64(end-start) {
-			return fmt.Errorf("store: account deltas reached %d of %d accounts", n, end-start)
-		}
-		start = end
-	}
-	return nil
 }

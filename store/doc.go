@@ -5,12 +5,23 @@
 //
 // # One contract, two engines
 //
-// The SQL is written once, visibly, in the methods that run it. The engines
-// differ only where they must, and that is the whole dialect seam (sql.go):
-// placeholders (? becomes $n on PostgreSQL), row locks (FOR UPDATE only on
-// PostgreSQL), and how a time travels (timestamptz on PostgreSQL, INTEGER
-// unix microseconds on SQLite; both exact to the microsecond, returned in
-// UTC). Upserts use ON CONFLICT on both. The schemas live side by side in
+// The SQL that runs is the SQL a reader sees: no statement is generated
+// from the catalogue at run time. Most of it is written once, in the
+// methods that run it, and the engines differ there only where they must,
+// which is the whole dialect seam (dialect.go): placeholders (? becomes $n
+// on PostgreSQL), row locks (FOR UPDATE only on PostgreSQL), and how a time
+// travels (timestamptz on PostgreSQL, INTEGER unix microseconds on SQLite;
+// both exact to the microsecond, returned in UTC). Upserts use ON CONFLICT
+// on both.
+//
+// The decision batch's inserts, the hot write path, are written out per
+// engine, one constant statement per table: write_sqlite.go (INSERT OR
+// ROLLBACK with VALUES lists of power-of-two length, the row shape a
+// constant) and write_postgres.go (INSERT ... SELECT * FROM unnest of one
+// typed array per column, the casts in the text). rows.go holds what both
+// share: each table's column list and the helper that turns a row into its
+// values, in that order; a test checks that every statement names those
+// columns in that order. The schemas live side by side in
 // migrations/sqlite and migrations/postgres, embedded and applied by goose,
 // each migration in a transaction. Open refuses a database whose schema is
 // not at this binary's version unless asked to migrate (margen migrate).

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,4 +157,181 @@ func oldPostgres(t *testing.T) *DB {
 	db.log = slog.New(slog.DiscardHandler)
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// TestMigrateTeamScore: migration 00012 gives the decisions and acts of a
+// database written by the 00010 binary their member's team, leaves the
+// reactions' score empty, and the trail those rows were sealed under
+// still verifies (their commitments did not cover the new columns); rows
+// written after it are sealed with the new columns, and a change to an old
+// row's other columns is still found. Not parallel: it writes the old rows
+// with the old column lists of sealTables, as the old binary did.
+func TestMigrateTeamScore(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) *DB{EngineSQLite: oldSQLite, EnginePostgres: oldPostgres} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db := open(t)
+			db.key = margen.AuditKey("migrate test audit key, 32 bytes")
+			p, err := db.provider(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(ctx, 10); err != nil {
+				t.Fatal(err)
+			}
+			org := &margen.Org{Slug: "o", Name: "O", Currency: "EUR", Timezone: "UTC", Language: "es"}
+			if err := db.CreateOrg(ctx, org, &margen.Member{Login: "owner", Name: "Owner", Role: "owner"}, "test"); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.CreateTeam(ctx, &margen.Team{OrgID: org.ID, Slug: "sala", Name: "Sala"}, "test"); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.CreateTeam(ctx, &margen.Team{OrgID: org.ID, Slug: "barra", Name: "Barra"}, "test"); err != nil {
+				t.Fatal(err)
+			}
+			ana := &margen.Member{OrgID: org.ID, Login: "ana", Name: "Ana", Access: "staff", Role: "waiter", Team: "sala"}
+			if err := db.CreateMember(ctx, ana, "test"); err != nil {
+				t.Fatal(err)
+			}
+
+			// A decision, its act and a reaction as the 00010 binary wrote
+			// them: without the new columns, sealed without them.
+			legacy := map[string]int{}
+			for i := range sealTables {
+				if st := &sealTables[i]; st.added > 0 {
+					legacy[st.name] = len(st.cols)
+					st.cols = st.cols[:len(st.cols)-st.added]
+				}
+			}
+			restore := func() {
+				for i := range sealTables {
+					if n, ok := legacy[sealTables[i].name]; ok {
+						sealTables[i].cols = sealTables[i].cols[:n]
+					}
+				}
+				legacy = nil
+			}
+			defer func() {
+				if legacy != nil {
+					restore()
+				}
+			}()
+			at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+			ts := db.d.ts(at)
+			err = db.writeTx(ctx, func(w *wtx) error {
+				c, err := w.lockOrg(org.ID)
+				if err != nil {
+					return err
+				}
+				for _, q := range []struct {
+					sql  string
+					args []any
+				}{
+					{`INSERT INTO decisions (org_id, id, member_id, customer_id, action, amount, currency, reason, context, outcome,
+						policy_version, rule, explanation_code, explanation_args, flagged, budgets, act_id, approval_id, refusal_id,
+						created_at, after_the_fact) VALUES (?, ?, ?, '', 'gift', 500, 'EUR', '', NULL, 'allowed', 1, 'r', 'ok', NULL,
+						FALSE, '[]', 'act_old', '', '', ?, FALSE)`, []any{org.ID, "dec_old", ana.ID, ts}},
+					{`INSERT INTO acts (org_id, id, decision_id, member_id, customer_id, action, amount, currency, reason, flagged,
+						created_at, after_the_fact) VALUES (?, 'act_old', 'dec_old', ?, '', 'gift', 500, 'EUR', '', FALSE, ?, FALSE)`,
+						[]any{org.ID, ana.ID, ts}},
+					{`INSERT INTO reactions (org_id, id, act_id, source, sentiment, note, member_id, created_at)
+						VALUES (?, 'rea_old', 'act_old', 'employee', 'positive', '', ?, ?)`, []any{org.ID, ana.ID, ts}},
+				} {
+					if _, err := w.exec(q.sql, q.args...); err != nil {
+						return err
+					}
+				}
+				w.touch("decisions", org.ID, "id", "dec_old")
+				w.touch("acts", org.ID, "id", "act_old")
+				w.touch("reactions", org.ID, "id", "rea_old")
+				return w.audit(c, newAudit(org.ID, ana.ID, "decision.create", "dec_old", map[string]any{}, at))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			restore()
+
+			if _, err := p.Up(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check := func(what string, want ...string) {
+				t.Helper()
+				rep, err := db.CheckAudit(ctx, org.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, p := range rep.Problems {
+					got = append(got, p.What+" "+p.Table+" "+p.Key)
+				}
+				if strings.Join(got, "; ") != strings.Join(want, "; ") {
+					t.Fatalf("%s: problems %q, want %q", what, got, want)
+				}
+			}
+			check("after the migration")
+			d, err := db.GetDecision(ctx, org.ID, "dec_old")
+			if err != nil || d.Team != "sala" {
+				t.Fatalf("old decision after the migration: %+v, %v", d, err)
+			}
+			act, err := db.GetAct(ctx, org.ID, "act_old")
+			if err != nil || act.Team != "sala" || len(act.Reactions) != 1 || act.Reactions[0].Score != nil {
+				t.Fatalf("old act after the migration: %+v, %v", act, err)
+			}
+
+			// The old rows' other columns are still sealed.
+			exec := func(q string, args ...any) {
+				t.Helper()
+				if _, err := db.write.ExecContext(ctx, db.d.rebind(q), args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			exec("UPDATE decisions SET amount = 5000 WHERE org_id = ? AND id = 'dec_old'", org.ID)
+			check("an old row changed", "changed decisions dec_old")
+			exec("UPDATE decisions SET amount = 500 WHERE org_id = ? AND id = 'dec_old'", org.ID)
+
+			// A move to another team rewrites no history; what is written
+			// from now on carries the team and the score, under the seal.
+			if err := db.UpdateMember(ctx, org.ID, ana.ID, "staff", "waiter", "barra", "test"); err != nil {
+				t.Fatal(err)
+			}
+			score := 9
+			rea := &margen.Reaction{OrgID: org.ID, ActID: "act_old", Source: margen.SourceCustomer,
+				Sentiment: margen.SentimentPositive, Score: &score}
+			if err := db.RecordReaction(ctx, rea, nil); err != nil {
+				t.Fatal(err)
+			}
+			dec := &margen.Decision{OrgID: org.ID, MemberID: ana.ID, Action: "gift", Currency: "EUR", PolicyVersion: 1}
+			apr := &margen.Approval{ApproverRole: "owner", SLA: time.Hour}
+			if err := db.RequestException(ctx, dec, apr, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			check("new rows")
+			if d, err := db.GetDecision(ctx, org.ID, dec.ID); err != nil || d.Team != "barra" {
+				t.Fatalf("new decision: %+v, %v", d, err)
+			}
+			if d, err := db.GetDecision(ctx, org.ID, "dec_old"); err != nil || d.Team != "sala" {
+				t.Fatalf("old decision after the move: %+v, %v", d, err)
+			}
+			a, err := db.GetAct(ctx, org.ID, "act_old")
+			if err != nil || len(a.Reactions) != 2 {
+				t.Fatalf("reactions: %+v, %v", a, err)
+			}
+			for _, r := range a.Reactions {
+				if (r.ID == rea.ID) != (r.Score != nil && *r.Score == 9) {
+					t.Fatalf("reaction %s: score %v", r.ID, r.Score)
+				}
+			}
+			exec("UPDATE decisions SET team = 'sala' WHERE org_id = ? AND id = ?", org.ID, dec.ID)
+			exec("UPDATE reactions SET score = 10 WHERE org_id = ? AND id = ?", org.ID, rea.ID)
+			check("new rows changed", "changed decisions "+dec.ID, "changed reactions "+rea.ID)
+
+			// The score is bounded by the schema too.
+			if _, err := db.write.ExecContext(ctx, db.d.rebind("UPDATE reactions SET score = 11 WHERE org_id = ?"), org.ID); err == nil {
+				t.Fatal("a score of 11 was stored")
+			}
+			if _, err := p.DownTo(ctx, 10); err != nil {
+				t.Fatalf("down: %v", err)
+			}
+		})
+	}
 }

@@ -11,41 +11,14 @@ import (
 
 // --- decisions ---
 
-var decisionCols = []string{"org_id", "id", "member_id", "customer_id", "action", "amount", "currency", "reason",
-	"context", "outcome", "policy_version", "rule", "explanation_code", "explanation_args", "flagged", "budgets",
-	"act_id", "approval_id", "refusal_id", "created_at", "after_the_fact"}
-
 var decisionSelect = "SELECT " + strings.Join(decisionCols, ", ") + " FROM decisions"
-
-// decisionArgs appends a decision's values in decisionCols order.
-func decisionArgs(d dialect, x *margen.Decision, a []any) ([]any, error) {
-	var args any
-	if len(x.Explanation.Args) > 0 {
-		s, err := jsonValue(x.Explanation.Args)
-		if err != nil {
-			return nil, err
-		}
-		args = s
-	}
-	budgets := "[]"
-	if len(x.Budgets) > 0 {
-		s, err := jsonValue(x.Budgets)
-		if err != nil {
-			return nil, err
-		}
-		budgets = s
-	}
-	return append(a, x.OrgID, x.ID, x.MemberID, x.CustomerID, x.Action, x.Amount, x.Currency, x.Reason,
-		jsonArg(x.Context), x.Outcome, x.PolicyVersion, x.Rule, x.Explanation.Code, args, x.Flagged, budgets,
-		x.ActID, x.ApprovalID, x.RefusalID, d.ts(x.CreatedAt), x.AfterTheFact), nil
-}
 
 func scanDecision(s scanner) (margen.Decision, error) {
 	var x margen.Decision
 	var ctx, args, budgets []byte
 	err := s.Scan(&x.OrgID, &x.ID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount, &x.Currency, &x.Reason,
 		&ctx, &x.Outcome, &x.PolicyVersion, &x.Rule, &x.Explanation.Code, &args, &x.Flagged, &budgets,
-		&x.ActID, &x.ApprovalID, &x.RefusalID, tsCol{&x.CreatedAt}, &x.AfterTheFact)
+		&x.ActID, &x.ApprovalID, &x.RefusalID, tsCol{&x.CreatedAt}, &x.AfterTheFact, &x.Team)
 	if err != nil {
 		return x, err
 	}
@@ -96,20 +69,12 @@ func (w *where) since(d dialect, since, until time.Time) {
 
 // --- acts ---
 
-var actCols = []string{"org_id", "id", "decision_id", "member_id", "customer_id", "action", "amount", "currency",
-	"reason", "flagged", "created_at", "after_the_fact"}
-
 var actSelect = "SELECT " + strings.Join(actCols, ", ") + " FROM acts"
-
-func actArgs(d dialect, x *margen.Act, a []any) []any {
-	return append(a, x.OrgID, x.ID, x.DecisionID, x.MemberID, x.CustomerID, x.Action, x.Amount, x.Currency,
-		x.Reason, x.Flagged, d.ts(x.CreatedAt), x.AfterTheFact)
-}
 
 func scanAct(s scanner) (margen.Act, error) {
 	var x margen.Act
 	err := s.Scan(&x.OrgID, &x.ID, &x.DecisionID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount, &x.Currency,
-		&x.Reason, &x.Flagged, tsCol{&x.CreatedAt}, &x.AfterTheFact)
+		&x.Reason, &x.Flagged, tsCol{&x.CreatedAt}, &x.AfterTheFact, &x.Team)
 	x.Reactions = []margen.Reaction{}
 	return x, err
 }
@@ -222,20 +187,7 @@ func (db *DB) ListRefusals(ctx context.Context, orgID string, f margen.RefusalFi
 // approvalCols are the columns DecideBatch inserts (the 00001 schema); the
 // columns added by 00002 take their defaults there (kind 'amount', level 0,
 // not decided). Exceptions are inserted by RequestException with all columns.
-var approvalCols = []string{"org_id", "id", "decision_id", "member_id", "customer_id", "action", "amount",
-	"approver_role", "sla_us", "due_at", "on_timeout", "escalate_to", "status", "created_at"}
-
-// approvalReadCols are what an approval reads back: approvalCols and the
-// resolution columns.
-var approvalReadCols = append(append([]string(nil), approvalCols...),
-	"kind", "description", "level", "decided_by", "decided_at", "comment", "act_id")
-
 var approvalSelect = "SELECT " + strings.Join(approvalReadCols, ", ") + " FROM approvals"
-
-func approvalArgs(d dialect, x *margen.Approval, a []any) []any {
-	return append(a, x.OrgID, x.ID, x.DecisionID, x.MemberID, x.CustomerID, x.Action, x.Amount,
-		x.ApproverRole, x.SLA.Microseconds(), d.ts(x.DueAt), x.OnTimeout, x.EscalateTo, x.Status, d.ts(x.CreatedAt))
-}
 
 func scanApproval(s scanner) (margen.Approval, error) {
 	var x margen.Approval

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -107,11 +109,16 @@ func (db *DB) PurgeIdempotency(ctx context.Context, now time.Time, limit int) (i
 
 // --- reactions ---
 
-const reactionSelect = "SELECT org_id, id, act_id, source, sentiment, note, member_id, created_at FROM reactions"
+var reactionSelect = "SELECT " + strings.Join(reactionCols, ", ") + " FROM reactions"
 
 func scanReaction(s scanner) (margen.Reaction, error) {
 	var r margen.Reaction
-	err := s.Scan(&r.OrgID, &r.ID, &r.ActID, &r.Source, &r.Sentiment, &r.Note, &r.MemberID, tsCol{&r.CreatedAt})
+	var score sql.NullInt64
+	err := s.Scan(&r.OrgID, &r.ID, &r.ActID, &r.Source, &r.Sentiment, &r.Note, &r.MemberID, tsCol{&r.CreatedAt}, &score)
+	if score.Valid {
+		v := int(score.Int64)
+		r.Score = &v
+	}
 	return r, err
 }
 
@@ -133,9 +140,7 @@ func (db *DB) RecordReaction(ctx context.Context, reaction *margen.Reaction, ide
 		if err := t.insertIdem(idem); err != nil {
 			return err
 		}
-		_, err = t.exec(`INSERT INTO reactions (org_id, id, act_id, source, sentiment, note, member_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.OrgID, r.ID, r.ActID, r.Source, r.Sentiment, r.Note, r.MemberID, db.d.ts(r.CreatedAt))
+		err = t.insertMany("reactions", reactionCols, "", 1, func(_ int, a []any) []any { return reactionArgs(db.d, &r, a) })
 		if err != nil {
 			return conflictOr("record reaction", err, "error.reaction_exists")
 		}
@@ -152,14 +157,6 @@ func (db *DB) RecordReaction(ctx context.Context, reaction *margen.Reaction, ide
 }
 
 // --- refusals ---
-
-var refusalCols = []string{"org_id", "id", "decision_id", "member_id", "customer_id", "action", "amount", "wanted",
-	"reason_kind", "rule", "customer_left", "note", "created_at"}
-
-func refusalArgs(d dialect, r *margen.Refusal, a []any) []any {
-	return append(a, r.OrgID, r.ID, r.DecisionID, r.MemberID, r.CustomerID, r.Action, r.Amount, r.Wanted,
-		r.ReasonKind, r.Rule, r.Left, r.Note, d.ts(r.CreatedAt))
-}
 
 // RecordRefusal stores a refusal given outside the decision flow.
 func (db *DB) RecordRefusal(ctx context.Context, refusal *margen.Refusal, cus *margen.Customer, idem *margen.Idempotency) error {

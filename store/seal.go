@@ -35,6 +35,12 @@ type sealTable struct {
 	key  string   // the column naming a row within its organisation
 	cols []string // every stored column, in order
 	json []string // JSON columns (read as text on PostgreSQL)
+	// added counts the last columns of cols that migration 00012 added
+	// (decisions.team, acts.team, reactions.score). Rows committed to
+	// before an organisation's trail was migrated (audit entries before
+	// orgs.audit_digest_v2_from) were digested without them; CheckAudit
+	// verifies those commitments over the other columns.
+	added int
 }
 
 // sealTables are the tables whose rows are recorded facts. Budget accounts
@@ -48,15 +54,27 @@ var sealTables = []sealTable{
 	{name: "customers", key: "id", cols: customerCols, json: []string{"tags"}},
 	{name: "policy_versions", key: "version", cols: []string{"org_id", "version", "source", "active", "created_by",
 		"note", "created_at"}},
-	{name: "decisions", key: "id", cols: decisionCols, json: []string{"context", "explanation_args", "budgets"}},
-	{name: "acts", key: "id", cols: actCols},
-	{name: "reactions", key: "id", cols: []string{"org_id", "id", "act_id", "source", "sentiment", "note", "member_id",
-		"created_at"}},
+	{name: "decisions", key: "id", cols: decisionCols, json: []string{"context", "explanation_args", "budgets"}, added: 1},
+	{name: "acts", key: "id", cols: actCols, added: 1},
+	{name: "reactions", key: "id", cols: reactionCols, added: 1},
 	{name: "refusals", key: "id", cols: refusalCols},
 	{name: "approvals", key: "id", cols: approvalReadCols},
 	{name: "approval_events", key: "id", cols: []string{"org_id", "id", "approval_id", "kind", "actor", "from_role",
 		"to_role", "comment", "at"}},
 	{name: "ledger_entries", key: "id", cols: ledgerCols},
+}
+
+// digestBeforeV2 is the digest of a row (vals in cols order) as an audit
+// entry written before migration 00012 committed to it: without the added
+// columns, which that migration filled in and which are therefore not
+// sealed for those rows. ok is false for a table that gained no column.
+// CheckAudit compares it with a commitment older than the organisation's
+// audit_digest_v2_from when the full digest differs.
+func (st *sealTable) digestBeforeV2(buf *[]byte, vals []any) (sum [sha256.Size]byte, ok bool) {
+	if st.added == 0 {
+		return sum, false
+	}
+	return rowDigest(buf, st.name, vals[:len(vals)-st.added]), true
 }
 
 func sealTableNamed(name string) *sealTable {
@@ -210,8 +228,8 @@ type queryFunc func(query string, args ...any) (*sql.Rows, error)
 
 // scanSealed reads rows of one sealed table of the organisation (where,
 // with args after the org id, narrows them) and calls fn with each row's
-// key and digest.
-func scanSealed(q queryFunc, pg bool, st *sealTable, orgID, where string, args []any, fn func(key string, sum [sha256.Size]byte)) error {
+// key, digest and column values (valid during the call only).
+func scanSealed(q queryFunc, pg bool, st *sealTable, orgID, where string, args []any, fn func(key string, sum [sha256.Size]byte, vals []any)) error {
 	rows, err := q("SELECT "+st.selectList(pg)+" FROM "+st.name+" WHERE org_id = ?"+where, append([]any{orgID}, args...)...)
 	if err != nil {
 		return dbErr("read sealed rows", err)
@@ -227,7 +245,7 @@ func scanSealed(q queryFunc, pg bool, st *sealTable, orgID, where string, args [
 		if err := rows.Scan(ptrs...); err != nil {
 			return dbErr("read sealed rows", err)
 		}
-		fn(keyString(vals[0]), rowDigest(&buf, st.name, vals[1:]))
+		fn(keyString(vals[0]), rowDigest(&buf, st.name, vals[1:]), vals[1:])
 	}
 	return dbErr("read sealed rows", rows.Err())
 }
@@ -236,7 +254,7 @@ func scanSealed(q queryFunc, pg bool, st *sealTable, orgID, where string, args [
 // returns how many it read.
 func (t *wtx) readSeal(b *strings.Builder, st *sealTable, orgID, where string, args ...any) (int, error) {
 	n := 0
-	err := scanSealed(t.query, t.db.d.pg, st, orgID, where, args, func(key string, sum [sha256.Size]byte) {
+	err := scanSealed(t.query, t.db.d.pg, st, orgID, where, args, func(key string, sum [sha256.Size]byte, _ []any) {
 		sealLine(b, st.name, key, sum)
 		n++
 	})
@@ -374,6 +392,12 @@ func (db *DB) CheckAudit(ctx context.Context, orgID string) (margen.AuditReport,
 		return rep, dbErr("check audit", err)
 	}
 	rep.SealedFrom, rep.KeyID = c.sealedFrom, c.keyID
+	// Entries before v2From committed to rows without the columns of
+	// migration 00012 (sealTable.added).
+	var v2From int64
+	if err := tx.QueryRowContext(ctx, db.d.rebind("SELECT audit_digest_v2_from FROM orgs WHERE id = ?"), orgID).Scan(&v2From); err != nil {
+		return rep, dbErr("check audit", err)
+	}
 	problem := func(p margen.AuditProblem) {
 		rep.ProblemCount++
 		if len(rep.Problems) < maxProblems {
@@ -457,11 +481,17 @@ func (db *DB) CheckAudit(ctx context.Context, orgID string) (margen.AuditReport,
 	for i := range sealTables {
 		st := &sealTables[i]
 		var enc [44]byte
-		err := scanSealed(q, db.d.pg, st, orgID, "", nil, func(key string, sum [sha256.Size]byte) {
+		var buf []byte
+		err := scanSealed(q, db.d.pg, st, orgID, "", nil, func(key string, sum [sha256.Size]byte, vals []any) {
 			digest := string(base64.RawURLEncoding.AppendEncode(enc[:0], sum[:]))
 			rep.Rows++
 			k := st.name + " " + key
 			cm, ok := commits[k]
+			if ok && cm.digest != digest && cm.seq < v2From {
+				if old, ok := st.digestBeforeV2(&buf, vals); ok {
+					digest = string(base64.RawURLEncoding.AppendEncode(enc[:0], old[:]))
+				}
+			}
 			switch {
 			case !ok:
 				problem(margen.AuditProblem{Table: st.name, Key: key, What: "uncommitted",

@@ -14,78 +14,6 @@ import (
 	"github.com/margenhq/margen"
 )
 
-// dialect is the whole seam between the engines: placeholders, row locks and
-// how times travel. Everything else is the same SQL on both.
-type dialect struct{ pg bool }
-
-// maxParams is how many bind parameters one statement may carry.
-func (d dialect) maxParams() int {
-	if d.pg {
-		return 65535
-	}
-	return 32766
-}
-
-// rebind turns ? placeholders into $1, $2... on PostgreSQL.
-func (d dialect) rebind(q string) string {
-	if !d.pg || strings.IndexByte(q, '?') < 0 {
-		return q
-	}
-	var b strings.Builder
-	b.Grow(len(q) + 16)
-	n, quoted := 0, false
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case c == '\'':
-			quoted = !quoted
-		case c == '?' && !quoted:
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-// forUpdate locks the selected rows on PostgreSQL. SQLite needs no row
-// locks: a write transaction there (BEGIN IMMEDIATE) owns the whole file.
-func (d dialect) forUpdate() string {
-	if d.pg {
-		return " FOR UPDATE"
-	}
-	return ""
-}
-
-// forNoKeyUpdate locks an organisation row on PostgreSQL without blocking
-// the foreign-key checks (FOR KEY SHARE) of inserts that reference it.
-func (d dialect) forNoKeyUpdate() string {
-	if d.pg {
-		return " FOR NO KEY UPDATE"
-	}
-	return ""
-}
-
-// ts is a time as the engine stores it: timestamptz on PostgreSQL, INTEGER
-// unix microseconds on SQLite. Both keep exactly microseconds.
-func (d dialect) ts(t time.Time) any {
-	t = t.UTC().Truncate(time.Microsecond)
-	if d.pg {
-		return t
-	}
-	return t.UnixMicro()
-}
-
-// tsPtr is ts for a nullable time.
-func (d dialect) tsPtr(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return d.ts(*t)
-}
-
 // tsCol scans a time stored by either engine, in UTC.
 type tsCol struct{ t *time.Time }
 
@@ -149,24 +77,6 @@ func jsonValue(v any) (string, error) {
 	return string(b), nil
 }
 
-// placeholders writes "(?, ?, ?)" for one row of cols values, numbered from
-// n+1 on PostgreSQL.
-func (d dialect) placeholders(b *strings.Builder, cols, n int) {
-	b.WriteByte('(')
-	for i := 0; i < cols; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		if d.pg {
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n + i + 1))
-		} else {
-			b.WriteByte('?')
-		}
-	}
-	b.WriteByte(')')
-}
-
 // querier is what reads need: a pool or a transaction.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -181,10 +91,11 @@ type wtx struct {
 	db  *DB
 	tx  *sql.Tx
 	ctx context.Context
-	// batch marks the decision batch (DecideBatch), whose inserts may use
-	// cheaper forms that abandon the whole transaction on any failure:
-	// INSERT OR ROLLBACK on SQLite (no statement journal) and unnest()
-	// arrays on PostgreSQL (one statement text whatever the row count).
+	// batch marks the decision batch (DecideBatch), whose inserts
+	// (insertBatch) use cheaper forms that abandon the whole transaction on
+	// any failure: INSERT OR ROLLBACK on SQLite (no statement journal) and
+	// unnest() arrays on PostgreSQL (one statement text whatever the row
+	// count).
 	batch bool
 	// touched names the rows written so far that the organisation's next
 	// audit entry must commit to (see seal.go).
@@ -267,7 +178,8 @@ func (t *wtx) queryRow(query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
-// insertMany inserts n rows with multi-row INSERT statements.
+// insertMany inserts n rows with multi-row INSERT statements, outside the
+// decision batch (whose inserts are insertBatch's, written per engine).
 // row appends the values of row i (len(cols) of them) to args.
 //
 //	INSERT INTO <table> (<cols>) VALUES (...), (...), ... <tail>
@@ -281,20 +193,8 @@ func (t *wtx) insertMany(table string, cols []string, tail string, n int, row fu
 	if n == 0 {
 		return nil
 	}
-	if t.batch && t.db.d.pg {
-		return t.insertUnnest(table, cols, tail, n, row)
-	}
 	per := t.db.d.maxParams() / len(cols)
-	verb := "INSERT INTO "
-	if t.batch && !t.db.d.pg {
-		// Any failure of a batch statement fails the whole batch, so a
-		// constraint violation may as well roll the transaction back: the
-		// statement then cannot "abort alone", and SQLite keeps no
-		// statement journal (a copy of every page the statement touches).
-		// Foreign keys are deferred for the same reason (see the schema).
-		verb = "INSERT OR ROLLBACK INTO "
-	}
-	head := verb + table + " (" + strings.Join(cols, ", ") + ") VALUES "
+	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
 	args := make([]any, 0, min(n, per)*len(cols))
 	for start := 0; start < n; {
 		end := min(start+per, n)
@@ -321,99 +221,12 @@ func (t *wtx) insertMany(table string, cols []string, tail string, n int, row fu
 	return nil
 }
 
-// maxChunk is the largest power-of-two chunk of rows on SQLite.
-const maxChunk = 128
-
-// chunkRows is the largest power of two not above n (and maxChunk).
-func chunkRows(n int) int {
-	c := maxChunk
-	for c > n {
-		c >>= 1
-	}
-	return c
-}
-
 // execRaw runs a statement already written for the engine.
 func (t *wtx) execRaw(query string, args ...any) (sql.Result, error) {
 	if st := t.db.stmts.get(query); st != nil {
 		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
 	}
 	return t.tx.ExecContext(t.ctx, query, args...)
-}
-
-// inValues renders "(?, ?), (?, ?)" for n tuples of width cols, for
-// "WHERE (a, b) IN (VALUES ...)" lookups.
-func (d dialect) inValues(n, cols int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		d.placeholders(&b, cols, i*cols)
-	}
-	return b.String()
-}
-
-// insertUnnest is insertMany on PostgreSQL for the decision batch: the rows
-// travel as one text[] per column and are cast to the columns' types.
-//
-//	INSERT INTO <table> (<cols>) SELECT u.c1::<type>, ... FROM unnest($1::text[], ...) AS u(c1, ...) <tail>
-//
-// The statement text depends only on the table, not on the row count, so
-// pgx prepares it once per connection and the server plans it generically;
-// a VALUES list with one parameter per value is a new statement (a parse,
-// a plan and tens of bind parameters per row) for every batch size.
-func (t *wtx) insertUnnest(table string, cols []string, tail string, n int, row func(i int, args []any) []any) error {
-	types, err := t.db.columnTypes(t.ctx, t.tx, table)
-	if err != nil {
-		return err
-	}
-	arrays := make([][]*string, len(cols))
-	for j := range arrays {
-		arrays[j] = make([]*string, 0, n)
-	}
-	var a []any
-	for i := 0; i < n; i++ {
-		a = row(i, a[:0])
-		if len(a) != len(cols) {
-			return fmt.Errorf("store: insert %s: %d values for %d columns", table, len(a), len(cols))
-		}
-		for j, v := range a {
-			arrays[j] = append(arrays[j], pgText(v, types[cols[j]] == "bytea"))
-		}
-	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") SELECT ")
-	for j, c := range cols {
-		if j > 0 {
-			b.WriteString(", ")
-		}
-		typ := types[c]
-		if typ == "" {
-			return fmt.Errorf("store: insert %s: unknown column %s", table, c)
-		}
-		fmt.Fprintf(&b, "u.c%d::%s", j+1, typ)
-	}
-	b.WriteString(" FROM unnest(")
-	args := make([]any, len(cols))
-	for j := range cols {
-		if j > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d::text[]", j+1)
-		args[j] = arrays[j]
-	}
-	b.WriteString(") AS u(")
-	for j := range cols {
-		if j > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "c%d", j+1)
-	}
-	b.WriteString(")")
-	b.WriteString(tail)
-	_, err = t.execRaw(b.String(), args...)
-	return err
 }
 
 // pgText is a bind value as PostgreSQL text input (nil for NULL).

@@ -279,26 +279,26 @@ const (
 
 var exportDecisionCols = []string{"id", "member_id", "customer_id", "action", "amount", "currency", "reason",
 	"outcome", "policy_version", "rule", "explanation_code", "flagged", "act_id", "approval_id", "refusal_id",
-	"created_at"}
+	"created_at", "team"}
 
 // exportQueries are the export queries by kind: what they select and
-// join, the time column of the period and the order. Decisions, acts and
-// refusals follow their (org_id, created_at) index, the others their
+// join, the time column of the period and the order. Every kind but the
+// audit trail follows its (org_id, created_at) index, the audit trail its
 // primary key, so neither engine has to sort (SQLite would sort in memory).
 var exportQueries = map[string]struct{ sel, timeCol, order string }{
 	"decisions": {"SELECT " + qualified("x", exportDecisionCols) + namesCols + " FROM decisions x" + joinMember + joinCustomer,
 		"x.created_at", "x.created_at"},
 	"acts": {"SELECT " + qualified("x", actCols) + namesCols + " FROM acts x" + joinMember + joinCustomer,
 		"x.created_at", "x.created_at"},
-	"reactions": {"SELECT " + qualified("x", []string{"org_id", "id", "act_id", "source", "sentiment", "note", "member_id", "created_at"}) +
+	"reactions": {"SELECT " + qualified("x", reactionCols) +
 		namesCols + " FROM reactions x" + joinMember +
 		" LEFT JOIN acts a ON a.org_id = x.org_id AND a.id = x.act_id" +
 		" LEFT JOIN customers c ON c.org_id = a.org_id AND c.id = a.customer_id",
-		"x.created_at", "x.id"},
+		"x.created_at", "x.created_at"},
 	"refusals": {"SELECT " + qualified("x", refusalCols) + namesCols + " FROM refusals x" + joinMember + joinCustomer,
 		"x.created_at", "x.created_at"},
 	"approvals": {"SELECT " + qualified("x", approvalReadCols) + namesCols + " FROM approvals x" + joinMember + joinCustomer,
-		"x.created_at", "x.id"},
+		"x.created_at", "x.created_at"},
 	"audit": {"SELECT " + qualified("x", auditCols) + " FROM audit_log x", "x.at", "x.seq"},
 }
 
@@ -318,7 +318,7 @@ func (db *DB) ExportDecisions(ctx context.Context, f margen.ExportFilter, fn fun
 		var n margen.Names
 		err := s.Scan(&x.ID, &x.MemberID, &x.CustomerID, &x.Action, &x.Amount, &x.Currency, &x.Reason, &x.Outcome,
 			&x.PolicyVersion, &x.Rule, &x.Explanation.Code, &x.Flagged, &x.ActID, &x.ApprovalID, &x.RefusalID,
-			tsCol{&x.CreatedAt}, &n.MemberLogin, &n.CustomerRef)
+			tsCol{&x.CreatedAt}, &x.Team, &n.MemberLogin, &n.CustomerRef)
 		if err != nil {
 			return dbErr("export decisions", err)
 		}
@@ -341,7 +341,7 @@ func (db *DB) ExportActs(ctx context.Context, f margen.ExportFilter, fn func(*ma
 	})
 }
 
-// ExportReactions streams the period's reactions in id order, named by
+// ExportReactions streams the period's reactions in creation order, named by
 // the member who recorded them and the customer of their act.
 func (db *DB) ExportReactions(ctx context.Context, f margen.ExportFilter, fn func(*margen.Reaction, margen.Names) error) error {
 	q, args := db.exportQuery("reactions", f)
@@ -369,7 +369,7 @@ func (db *DB) ExportRefusals(ctx context.Context, f margen.ExportFilter, fn func
 }
 
 // ExportApprovals streams the approval requests created in the period, in
-// id order, without their history.
+// creation order, without their history.
 func (db *DB) ExportApprovals(ctx context.Context, f margen.ExportFilter, fn func(*margen.Approval, margen.Names) error) error {
 	q, args := db.exportQuery("approvals", f)
 	return stream(ctx, db, q, args, func(s scanner) error {

@@ -16,6 +16,7 @@ type Request struct {
 	Action      string // "ask" asks for approval instead of deciding alone
 	Amount      int64
 	IdemKey     string // optional
+	Team        string // the member's team, recorded on the decision and act
 }
 
 // Decider is a small stand-in for the decision engine, enough to drive
@@ -110,7 +111,7 @@ func (d *Decider) Decide(st *margen.BatchState) (*margen.BatchWrite, error) {
 			action = "gift"
 		}
 		x := margen.Decision{
-			ID: margen.NewID("dec"), OrgID: r.OrgID, MemberID: r.MemberID, CustomerID: cid, Action: action,
+			ID: margen.NewID("dec"), OrgID: r.OrgID, MemberID: r.MemberID, Team: r.Team, CustomerID: cid, Action: action,
 			Amount: r.Amount, Currency: "EUR", Reason: "customer waited too long",
 			Context:       json.RawMessage(`{"order_total":4200,"table":"7"}`),
 			PolicyVersion: st.PolicyVersions[r.OrgID], Rule: "frontline.gift", Budgets: views, CreatedAt: at,
@@ -138,7 +139,7 @@ func (d *Decider) Decide(st *margen.BatchState) (*margen.BatchWrite, error) {
 			x.Explanation = margen.Explanation{Code: "allowed.within", Args: map[string]any{"remaining": views[0].Remaining}}
 			x.ActID = margen.NewID("act")
 			w.Acts = append(w.Acts, margen.Act{ID: x.ActID, OrgID: r.OrgID, DecisionID: x.ID, MemberID: r.MemberID, CustomerID: cid,
-				Action: action, Amount: r.Amount, Currency: "EUR", Reason: x.Reason, CreatedAt: at})
+				Action: action, Amount: r.Amount, Currency: "EUR", Reason: x.Reason, CreatedAt: at, Team: r.Team})
 			kind = margen.EntryPosted
 		}
 		if kind != "" {

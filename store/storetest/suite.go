@@ -591,7 +591,7 @@ func testDecideBatch(t *testing.T, db *store.DB) {
 		t.Fatal(err)
 	}
 	d := &Decider{Limit: 1000, At: clockAt, Reqs: []Request{
-		{OrgID: org.ID, MemberID: m.ID, CustomerRef: "c1", Amount: 300, IdemKey: "k1"},
+		{OrgID: org.ID, MemberID: m.ID, CustomerRef: "c1", Amount: 300, IdemKey: "k1", Team: "sala"},
 		{OrgID: org.ID, MemberID: m.ID, CustomerRef: "c2", Amount: 400, IdemKey: "k2"},
 		{OrgID: org.ID, MemberID: m.ID, CustomerRef: "c1", Amount: 500, IdemKey: "k3"}, // daily: 700+500 > 1000
 	}}
@@ -632,7 +632,7 @@ func testDecideBatch(t *testing.T, db *store.DB) {
 		t.Fatalf("refusal = %+v, %v", ref, err)
 	}
 	act, err := db.GetAct(ctx, org.ID, want.ActID)
-	if err != nil || act.DecisionID != want.ID || act.Amount != 300 || len(act.Reactions) != 0 {
+	if err != nil || act.DecisionID != want.ID || act.Amount != 300 || len(act.Reactions) != 0 || act.Team != "sala" || got.Team != "sala" {
 		t.Fatalf("act = %+v, %v", act, err)
 	}
 	daily := balance(t, db, org.ID, "daily", m.ID)
@@ -986,8 +986,9 @@ func testReactions(t *testing.T, db *store.DB) {
 	wantCode(t, err, margen.ECONFLICT, "error.reaction_exists")
 	sameSnap(t, "a second employee reaction", before, snap(t, db, s.org.ID))
 	// Customers may react more than once (survey and QR).
-	for _, sent := range []string{margen.SentimentPositive, margen.SentimentNegative} {
-		if err := db.RecordReaction(ctx, &margen.Reaction{OrgID: s.org.ID, ActID: actID, Source: margen.SourceCustomer, Sentiment: sent}, nil); err != nil {
+	for i, sent := range []string{margen.SentimentPositive, margen.SentimentNegative} {
+		score := []int{10, 0}[i] // an NPS answer, 0 included
+		if err := db.RecordReaction(ctx, &margen.Reaction{OrgID: s.org.ID, ActID: actID, Source: margen.SourceCustomer, Sentiment: sent, Score: &score}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -996,6 +997,9 @@ func testReactions(t *testing.T, db *store.DB) {
 	act, err := db.GetAct(ctx, s.org.ID, actID)
 	if err != nil || len(act.Reactions) != 3 || act.Reactions[0].ID != r.ID || act.Reactions[0].Note != "smiled" {
 		t.Fatalf("act reactions = %+v, %v", act, err)
+	}
+	if rs := act.Reactions; rs[0].Score != nil || rs[1].Score == nil || *rs[1].Score != 10 || rs[2].Score == nil || *rs[2].Score != 0 {
+		t.Fatalf("reaction scores: %v %v %v", rs[0].Score, rs[1].Score, rs[2].Score)
 	}
 	acts, err := db.ListActs(ctx, s.org.ID, margen.ActFilter{})
 	if err != nil || len(acts) != 1 || len(acts[0].Reactions) != 3 {
