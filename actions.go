@@ -41,6 +41,10 @@ const (
 	ActionWebhookCreate     AuditAction = "webhook.create"
 	ActionWebhookDelete     AuditAction = "webhook.delete"
 	ActionWebhookReplay     AuditAction = "webhook.replay"
+	ActionSurveySettings    AuditAction = "survey.settings"
+	ActionSurveyLink        AuditAction = "survey.link"
+	ActionSurveyPoint       AuditAction = "survey.point"
+	ActionSurveyAnswer      AuditAction = "survey.answer"
 	ActionAuditSeal         AuditAction = "audit.seal"
 )
 
@@ -85,6 +89,10 @@ var AuditActions = []AuditActionDoc{
 	{ActionWebhookCreate, "webhook id", "a webhook endpoint is registered (its secret is never recorded)"},
 	{ActionWebhookDelete, "webhook id", "a webhook endpoint is deleted"},
 	{ActionWebhookReplay, "delivery id", "a webhook delivery is queued again"},
+	{ActionSurveySettings, "organisation id", "the organisation's survey scale is set"},
+	{ActionSurveyLink, "survey link id", "a survey link is created for an act"},
+	{ActionSurveyPoint, "survey point id", "a standing survey point (QR code) is created"},
+	{ActionSurveyAnswer, "survey answer id", "a customer answers a survey (the comment stays in its row, not in the trail)"},
 	{ActionAuditSeal, "organisation id", "the trail is sealed with the audit key (commits to every row already stored)"},
 }
 

@@ -22,6 +22,8 @@ const (
 	EventRefusalRecorded   EventType = "refusal.recorded"
 	EventReactionRecorded  EventType = "reaction.recorded"
 	EventPolicyPublished   EventType = "policy.published"
+	EventSurveyAnswered    EventType = "survey.answered"
+	EventSurveyLow         EventType = "survey.low"
 )
 
 // EventTypeDoc describes one event type: when it fires and from which
@@ -51,6 +53,10 @@ var EventVocabulary = []EventTypeDoc{
 		"a reaction to an act is recorded", ReactionRecorded{}},
 	{EventPolicyPublished, []AuditAction{ActionPolicyPublish},
 		"a policy version is published", PolicyPublished{}},
+	{EventSurveyAnswered, []AuditAction{ActionSurveyAnswer},
+		"a customer answers a survey", SurveyAnswered{}},
+	{EventSurveyLow, []AuditAction{ActionSurveyAnswer},
+		"a customer's survey answer is low (it comes with its `survey.answered`, same `seq`)", SurveyLow{}},
 }
 
 // EventTypesAll lists every event type, for validation and documentation.
@@ -166,6 +172,47 @@ type PolicyPublished struct {
 	Note         string `json:"note" doc:"the publisher's note"`
 	SourceSHA256 string `json:"source_sha256" doc:"hex SHA-256 of the policy's source"`
 }
+
+// SurveyAnswered is the payload of survey.answered.
+type SurveyAnswered struct {
+	AnswerID string `json:"answer_id" doc:"the answer"`
+	ActID    string `json:"act_id,omitempty" doc:"the act answered about"`
+	LinkID   string `json:"link_id,omitempty" doc:"the survey link answered"`
+	PointID  string `json:"point_id,omitempty" doc:"the standing survey point answered"`
+	Member   string `json:"member,omitempty" doc:"the member who served"`
+	Team     string `json:"team,omitempty" doc:"the member's team"`
+	Scale    string `json:"scale" doc:"csat (1 to 5) or nps (0 to 10)"`
+	Score    int    `json:"score" doc:"the answer on that scale"`
+	Low      bool   `json:"low" doc:"the answer is low"`
+}
+
+// SurveyLow is the payload of survey.low: the same fields as
+// survey.answered.
+type SurveyLow SurveyAnswered
+
+// SurveyAudit is the audit data of survey.answer.
+type SurveyAudit struct {
+	ActID   string `json:"act_id"`
+	LinkID  string `json:"link_id"`
+	Low     bool   `json:"low"`
+	Member  string `json:"member"`
+	PointID string `json:"point_id"`
+	Scale   string `json:"scale"`
+	Score   int    `json:"score"`
+	Team    string `json:"team"`
+}
+
+// EventType implements EventPayload.
+func (SurveyAnswered) EventType() EventType { return EventSurveyAnswered }
+
+// EventType implements EventPayload.
+func (SurveyLow) EventType() EventType { return EventSurveyLow }
+
+// Route implements EventPayload.
+func (p SurveyAnswered) Route() EventRoute { return EventRoute{Member: p.Member} }
+
+// Route implements EventPayload.
+func (p SurveyLow) Route() EventRoute { return EventRoute{Member: p.Member} }
 
 // EventType implements EventPayload.
 func (DecisionMade) EventType() EventType { return EventDecisionMade }
@@ -319,6 +366,16 @@ func EventsOf(e *AuditEntry) ([]EventPayload, error) {
 		if err = decodeAudit(e, &d); err == nil {
 			out = append(out, ReactionRecorded{ReactionID: e.Subject, ActID: d.ActID, Source: d.Source, Sentiment: d.Sentiment})
 		}
+	case ActionSurveyAnswer:
+		var d SurveyAudit
+		if err = decodeAudit(e, &d); err == nil {
+			a := SurveyAnswered{AnswerID: e.Subject, ActID: d.ActID, LinkID: d.LinkID, PointID: d.PointID,
+				Member: d.Member, Team: d.Team, Scale: d.Scale, Score: d.Score, Low: d.Low}
+			out = append(out, a)
+			if d.Low {
+				out = append(out, SurveyLow(a))
+			}
+		}
 	case ActionPolicyPublish:
 		var d PolicyAudit
 		if err = decodeAudit(e, &d); err == nil {
@@ -353,6 +410,10 @@ func DecodePayload(t EventType, data []byte) (EventPayload, error) {
 		p, err = decodeAs[ReactionRecorded](data)
 	case EventPolicyPublished:
 		p, err = decodeAs[PolicyPublished](data)
+	case EventSurveyAnswered:
+		p, err = decodeAs[SurveyAnswered](data)
+	case EventSurveyLow:
+		p, err = decodeAs[SurveyLow](data)
 	default:
 		return nil, fmt.Errorf("unknown event type %q", t)
 	}

@@ -158,6 +158,8 @@ func (s *server) routes() []route {
 		{"GET /api/v1/acts", s.listActs, frontline},
 		{"GET /api/v1/acts/{id}", s.getAct, frontline},
 		{"POST /api/v1/acts/{id}/reaction", s.createReaction, frontline},
+		{"GET /api/v1/acts/{id}/survey-answers", s.actSurveyAnswers, frontline},
+		{"GET /api/v1/survey-answers", s.listSurveyAnswers, frontline},
 
 		{"GET /api/v1/refusals", s.listRefusals, frontline},
 		{"GET /api/v1/refusals/{id}", s.getRefusal, frontline},
@@ -192,6 +194,7 @@ func (s *server) routes() []route {
 		{"POST /api/v1/imports/{kind}", s.importFile, manager},
 		{"GET /api/v1/exports/{kind}", s.exportRecords, manager},
 		{"GET /api/v1/ledger/check", s.checkLedger, manager},
+		{"POST /api/v1/ledger/check", s.runLedgerCheck, manager},
 		{"GET /api/v1/backups/last", s.lastBackup, manager},
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +61,10 @@ var sealTables = []sealTable{
 	{name: "approval_events", key: "id", cols: []string{"org_id", "id", "approval_id", "kind", "actor", "from_role",
 		"to_role", "comment", "at"}},
 	{name: "ledger_entries", key: "id", cols: ledgerCols},
+	{name: "survey_settings", key: "org_id", cols: surveySettingsCols},
+	{name: "survey_points", key: "id", cols: surveyPointCols},
+	{name: "survey_links", key: "id", cols: surveyLinkCols},
+	{name: "survey_answers", key: "id", cols: surveyAnswerCols},
 }
 
 // digestBeforeV2 is the digest of a row (vals in cols order) as an audit
@@ -358,166 +361,6 @@ func (s *batchSeal) apply(entries []margen.AuditEntry) {
 			entries[i].Rows += s.lines[i].String()
 		}
 	}
-}
-
-// maxProblems bounds the problems a report lists (ProblemCount counts all).
-const maxProblems = 200
-
-// CheckAudit verifies the organisation's audit trail in one snapshot: the
-// chain (each link, SHA-256 before the seal and HMAC under the audit key
-// from it on, and the head kept on the organisation row), and every row of
-// the sealed tables against the last digest the chain committed to for it.
-// It reports a chain sealed under another key, an unsealed chain, a broken
-// link, and each changed, deleted or uncommitted row by table and key.
-func (db *DB) CheckAudit(ctx context.Context, orgID string) (margen.AuditReport, error) {
-	var rep margen.AuditReport
-	var opts *sql.TxOptions
-	if db.d.pg {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	}
-	tx, err := db.read.BeginTx(ctx, opts)
-	if err != nil {
-		return rep, dbErr("check audit", err)
-	}
-	defer tx.Rollback()
-	q := func(query string, args ...any) (*sql.Rows, error) {
-		return tx.QueryContext(ctx, db.d.rebind(query), args...)
-	}
-	var c chain
-	err = tx.QueryRowContext(ctx, db.d.rebind("SELECT "+chainCols+" FROM orgs WHERE id = ?"), orgID).Scan(c.scanArgs()...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return rep, margen.NotFound("org")
-	}
-	if err != nil {
-		return rep, dbErr("check audit", err)
-	}
-	rep.SealedFrom, rep.KeyID = c.sealedFrom, c.keyID
-	// Entries before v2From committed to rows without the columns of
-	// migration 00012 (sealTable.added).
-	var v2From int64
-	if err := tx.QueryRowContext(ctx, db.d.rebind("SELECT audit_digest_v2_from FROM orgs WHERE id = ?"), orgID).Scan(&v2From); err != nil {
-		return rep, dbErr("check audit", err)
-	}
-	problem := func(p margen.AuditProblem) {
-		rep.ProblemCount++
-		if len(rep.Problems) < maxProblems {
-			rep.Problems = append(rep.Problems, p)
-		}
-	}
-	switch {
-	case c.sealedFrom == 0 && c.seq > 0:
-		problem(margen.AuditProblem{What: "unsealed", Seq: 1,
-			Detail: "the audit trail is not sealed under an audit key: run margen migrate (or margen serve) with the key to seal it"})
-		return rep, nil
-	case c.sealedFrom > 0 && c.keyID != db.key.ID():
-		problem(margen.AuditProblem{What: "key", Seq: c.sealedFrom,
-			Detail: fmt.Sprintf("audit key does not match: the trail is sealed with key %s, this check has key %s", c.keyID, db.key.ID())})
-		return rep, nil
-	}
-
-	// The chain, collecting the last commitment of every row.
-	type commit struct {
-		digest string
-		seq    int64
-	}
-	commits := make(map[string]commit)
-	rows, err := q(auditSelect+" WHERE org_id = ? ORDER BY seq", orgID)
-	if err != nil {
-		return rep, dbErr("check audit", err)
-	}
-	prev := ""
-	hasher := db.key.Hasher()
-	broke := func(seq int64, detail string) {
-		rep.Broken = seq
-		problem(margen.AuditProblem{What: "chain", Seq: seq, Detail: detail})
-	}
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			rows.Close()
-			return rep, dbErr("check audit", err)
-		}
-		want := rep.Entries + 1
-		sealed := c.sealedFrom > 0 && e.Seq >= c.sealedFrom
-		switch {
-		case e.Seq != want:
-			broke(want, fmt.Sprintf("audit entry %d is missing (deleted), or an entry was inserted", want))
-		case e.PrevHash != prev:
-			broke(e.Seq, fmt.Sprintf("audit entry %d does not name the hash of entry %d", e.Seq, e.Seq-1))
-		case sealed && hasher.Hash(&e) != e.Hash, !sealed && margen.ChainHash(&e) != e.Hash:
-			broke(e.Seq, fmt.Sprintf("audit entry %d does not verify under the audit key: it was edited (or re-hashed without the key)", e.Seq))
-		case !sealed && (e.Rows != "" || e.Action == margen.ActionAuditSeal):
-			broke(e.Seq, fmt.Sprintf("audit entry %d is sealed but the organisation row says the seal starts at %d", e.Seq, c.sealedFrom))
-		case sealed && e.Seq == c.sealedFrom && e.Seq != 1 && e.Action != margen.ActionAuditSeal:
-			broke(e.Seq, fmt.Sprintf("audit entry %d is not the seal the organisation row names", e.Seq))
-		}
-		if rep.Broken != 0 {
-			break
-		}
-		for _, line := range strings.Split(e.Rows, "\n") {
-			if line == "" {
-				continue
-			}
-			table, rest, _ := strings.Cut(line, " ")
-			key, digest, _ := strings.Cut(rest, " ")
-			commits[table+" "+key] = commit{digest: digest, seq: e.Seq}
-		}
-		prev = e.Hash
-		rep.Entries++
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return rep, dbErr("check audit", err)
-	}
-	if rep.Broken != 0 {
-		return rep, nil // the commitments of a broken chain prove nothing
-	}
-	if rep.Entries != c.seq || prev != c.head {
-		broke(min(rep.Entries, c.seq)+1, "the chain does not end at the head kept on the organisation row: its tail was cut, or entries were appended behind the store's back")
-		return rep, nil
-	}
-
-	// Every row against the chain's last word on it.
-	for i := range sealTables {
-		st := &sealTables[i]
-		var enc [44]byte
-		var buf []byte
-		err := scanSealed(q, db.d.pg, st, orgID, "", nil, func(key string, sum [sha256.Size]byte, vals []any) {
-			digest := string(base64.RawURLEncoding.AppendEncode(enc[:0], sum[:]))
-			rep.Rows++
-			k := st.name + " " + key
-			cm, ok := commits[k]
-			if ok && cm.digest != digest && cm.seq < v2From {
-				if old, ok := st.digestBeforeV2(&buf, vals); ok {
-					digest = string(base64.RawURLEncoding.AppendEncode(enc[:0], old[:]))
-				}
-			}
-			switch {
-			case !ok:
-				problem(margen.AuditProblem{Table: st.name, Key: key, What: "uncommitted",
-					Detail: fmt.Sprintf("%s %s: no audit entry commits to this row (written behind the store's back)", st.name, key)})
-			case cm.digest != digest:
-				problem(margen.AuditProblem{Table: st.name, Key: key, What: "changed", Seq: cm.seq,
-					Detail: fmt.Sprintf("%s %s: its content differs from what audit entry %d committed to", st.name, key, cm.seq)})
-			}
-			delete(commits, k)
-		})
-		if err != nil {
-			return rep, err
-		}
-	}
-	gone := make([]string, 0, len(commits))
-	for k := range commits {
-		gone = append(gone, k)
-	}
-	slices.Sort(gone)
-	for _, k := range gone {
-		table, key, _ := strings.Cut(k, " ")
-		cm := commits[k]
-		problem(margen.AuditProblem{Table: table, Key: key, What: "deleted", Seq: cm.seq,
-			Detail: fmt.Sprintf("%s %s: audit entry %d committed to this row; it is gone", table, key, cm.seq)})
-	}
-	return rep, nil
 }
 
 // sealAll seals the chain of every organisation that is not sealed yet

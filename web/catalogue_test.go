@@ -9,6 +9,7 @@ import (
 	"text/template/parse"
 	"unicode"
 
+	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/i18n"
 )
 
@@ -45,7 +46,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	// Keys built in Go code: p.T("key"...), errorPage(..., "key"), and the
 	// keys with a variable part, completed here.
-	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2)\.[a-z_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|survey|ops)\.[a-z_.]+)"`)
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -92,6 +93,22 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	for _, l := range leftValues {
 		keys["counter.refusal.left."+l] = true
+	}
+	for _, k := range []string{"survey.csat.", "survey.nps.", "survey.desk.scale.", "survey.kind.", "survey.refused.", "survey.score."} {
+		delete(keys, k)
+	}
+	for _, sc := range []string{margen.ScaleCSAT, margen.ScaleNPS} {
+		keys["survey.desk.scale."+sc] = true
+		keys["survey.score."+sc] = true
+		for _, o := range scoreOptions(sc) {
+			keys[o.Key] = true
+		}
+	}
+	for _, k := range []string{margen.PointSite, margen.PointTable, margen.PointCounter} {
+		keys["survey.kind."+k] = true
+	}
+	for _, r := range []string{margen.RefusedAddress, margen.RefusedToken, margen.RefusedPointHour, margen.RefusedDevice} {
+		keys["survey.refused."+r] = true
 	}
 	if len(keys) < 50 {
 		t.Fatalf("found only %d keys: the walk is broken", len(keys))

@@ -77,7 +77,8 @@ type site struct {
 // waiter (camila, team salon) and a supervisor (marta), each with a
 // password and an API token. With empty set, the database is left empty
 // (first run).
-func newSite(t testing.TB, db *store.DB, empty bool) *site {
+// opts adjust the web's configuration (survey limits in the survey tests).
+func newSite(t testing.TB, db *store.DB, empty bool, opts ...func(*web.Config)) *site {
 	t.Helper()
 	ctx := context.Background()
 	cat, err := i18n.New()
@@ -99,9 +100,13 @@ func newSite(t testing.TB, db *store.DB, empty bool) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := web.New(web.Config{Store: db, Sessions: db.Sessions(), Engine: engine, Approvals: approvals,
+	wcfg := web.Config{Store: db, Sessions: db.Sessions(), Engine: engine, Approvals: approvals,
 		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: true, Shutdown: shutdown,
-		SessionIdle: time.Hour, Streams: streams})
+		SessionIdle: time.Hour, Streams: streams}
+	for _, o := range opts {
+		o(&wcfg)
+	}
+	pages, err := web.New(wcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,7 @@ type inboxItem struct {
 
 // actRow is one act or refusal of the activity list.
 type actRow struct {
+	ID        string // the act's id (its page shows both reactions)
 	Kind      string // "act" or "refusal"
 	At        string
 	Member    string
@@ -231,7 +232,7 @@ func dueText(p *page, due, now time.Time) string {
 }
 
 func actRowOf(p *page, l *inboxLookup, a *margen.Act, customer string) actRow {
-	r := actRow{Kind: outcomeAct, At: p.Time(a.CreatedAt), Member: l.member(a.MemberID), Action: l.action(a.Action, p.Lang),
+	r := actRow{ID: a.ID, Kind: outcomeAct, At: p.Time(a.CreatedAt), Member: l.member(a.MemberID), Action: l.action(a.Action, p.Lang),
 		Amount: a.Amount, Reason: a.Reason, Customer: customer, Flagged: a.Flagged}
 	for _, x := range a.Reactions {
 		r.Reactions = append(r.Reactions, x.Sentiment)

@@ -92,6 +92,13 @@ type config struct {
 	// BackupKeep is how many scheduled backups are kept
 	// (MARGEN_BACKUP_KEEP, --backup-keep).
 	BackupKeep int
+	// SurveyExpiry is how long a survey link can be answered
+	// (MARGEN_SURVEY_EXPIRY, --survey-expiry); SurveyPointPerHour and
+	// SurveyDeviceEvery limit a standing QR code's answers per hour and
+	// per device (MARGEN_SURVEY_POINT_PER_HOUR, MARGEN_SURVEY_DEVICE_EVERY).
+	SurveyExpiry       time.Duration
+	SurveyPointPerHour int
+	SurveyDeviceEvery  time.Duration
 }
 
 const (
@@ -115,7 +122,9 @@ const (
 func (a *app) config() (config, error) {
 	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery,
 		Cookies: "auto", SessionIdle: web.DefaultSessionIdle, SessionLifetime: web.DefaultSessionLifetime,
-		RateToken: defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
+		SurveyExpiry: margen.DefaultSurveyExpiry, SurveyPointPerHour: margen.DefaultPointPerHour,
+		SurveyDeviceEvery: margen.DefaultPointDeviceEvery,
+		RateToken:         defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
 		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst,
 		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
 		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg,
@@ -177,6 +186,13 @@ func (a *app) config() (config, error) {
 		}
 		c.BackupEvery = d
 	}
+	if v := a.getenv("MARGEN_SURVEY_POINT_PER_HOUR"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("MARGEN_SURVEY_POINT_PER_HOUR: %q is not a positive number of answers", v)
+		}
+		c.SurveyPointPerHour = n
+	}
 	if v := a.getenv("MARGEN_BACKUP_KEEP"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -200,7 +216,8 @@ func (a *app) config() (config, error) {
 	for _, d := range []struct {
 		env string
 		dst *time.Duration
-	}{{"MARGEN_SESSION_IDLE", &c.SessionIdle}, {"MARGEN_SESSION_LIFETIME", &c.SessionLifetime}} {
+	}{{"MARGEN_SESSION_IDLE", &c.SessionIdle}, {"MARGEN_SESSION_LIFETIME", &c.SessionLifetime},
+		{"MARGEN_SURVEY_EXPIRY", &c.SurveyExpiry}, {"MARGEN_SURVEY_DEVICE_EVERY", &c.SurveyDeviceEvery}} {
 		if v := a.getenv(d.env); v != "" {
 			x, err := time.ParseDuration(v)
 			if err != nil || x <= 0 {

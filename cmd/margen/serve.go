@@ -19,6 +19,7 @@ import (
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/importer"
 	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
@@ -39,6 +40,9 @@ const (
 	shutdownTimeout = 20 * time.Second
 	// purgeKeepJobs is how long done and cancelled jobs stay in the queue.
 	purgeKeepJobs = 7 * 24 * time.Hour
+	// opsLease is the lease of the runner of backups and imports: longer
+	// than their jobs' timeouts (backup.JobTimeout, importer.JobTimeout).
+	opsLease = 35 * time.Minute
 )
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
@@ -67,8 +71,11 @@ machine unless --metrics-public is given. /healthz says the process is
 alive; /readyz checks the database, the schema version and the workers.
 
 With --backup-dir (SQLite only) it takes a verified online backup every
---backup-every into that directory and keeps the newest --backup-keep;
-the first one is due one interval after the newest backup already there.
+--backup-every into that directory and keeps the newest --backup-keep.
+Backups are jobs of the durable queue: one per interval slot (at multiples
+of --backup-every) whatever the number of processes, one at
+start when the newest backup there is older than the interval, and one
+when a manager asks for it on the desk's Backups page.
 
 Example:
   margen serve --addr 127.0.0.1:8080 --db ./margen.db
@@ -94,6 +101,9 @@ Example:
 	fs.DurationVar(&cfg.DBConnWait, "db-conn-wait", cfg.DBConnWait, "how long a request waits for a free database connection before it is answered 503 (env MARGEN_DB_CONN_WAIT)")
 	fs.IntVar(&cfg.StreamsPerMember, "max-streams-per-member", cfg.StreamsPerMember, "event streams one member may hold open on this process (env MARGEN_MAX_STREAMS_PER_MEMBER)")
 	fs.IntVar(&cfg.StreamsPerOrg, "max-streams-per-org", cfg.StreamsPerOrg, "event streams one organisation may hold open on this process (env MARGEN_MAX_STREAMS_PER_ORG)")
+	fs.DurationVar(&cfg.SurveyExpiry, "survey-expiry", cfg.SurveyExpiry, "how long a survey link can be answered (env MARGEN_SURVEY_EXPIRY)")
+	fs.IntVar(&cfg.SurveyPointPerHour, "survey-point-per-hour", cfg.SurveyPointPerHour, "answers a standing QR code takes per hour; more are refused and counted (env MARGEN_SURVEY_POINT_PER_HOUR)")
+	fs.DurationVar(&cfg.SurveyDeviceEvery, "survey-device-every", cfg.SurveyDeviceEvery, "how often one device may answer one standing QR code (env MARGEN_SURVEY_DEVICE_EVERY)")
 	fs.logFlags(&cfg)
 	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for scheduled backups of a SQLite database, and for the copy taken before an upgrade (env MARGEN_BACKUP_DIR)")
 	fs.DurationVar(&cfg.BackupEvery, "backup-every", cfg.BackupEvery, "interval between scheduled backups, at least 1m (env MARGEN_BACKUP_EVERY)")
@@ -124,6 +134,9 @@ Example:
 	}
 	if cfg.DBMaxConns <= 0 || cfg.DBConnWait <= 0 || cfg.StreamsPerMember <= 0 || cfg.StreamsPerOrg <= 0 {
 		return &usageError{"--db-max-conns, --db-conn-wait, --max-streams-per-member and --max-streams-per-org must be positive", fs.usage}
+	}
+	if cfg.SurveyExpiry <= 0 || cfg.SurveyDeviceEvery <= 0 || cfg.SurveyPointPerHour < 1 {
+		return &usageError{"--survey-expiry and --survey-device-every must be positive durations and --survey-point-per-hour at least 1", fs.usage}
 	}
 	if cfg.IdempotencyTTL <= 0 {
 		return &usageError{"--idempotency-ttl must be a positive duration, like 24h", fs.usage}
@@ -198,6 +211,11 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	runner.Register(margen.JobWebhookDelivery, deliveries.Kind())
 	// Hourly: expired idempotency records, and jobs finished a week ago.
 	runner.Register(margen.JobPurge, jobs.Purge(st, purgeKeepJobs, time.Hour))
+	// Ledger checks stream every row of an organisation for minutes: a
+	// runner of their own, with a lease that long, one check at a time.
+	checks := jobs.New(st, jobs.Options{Clock: clock, Logger: log, Lease: jobs.LedgerCheckLease, Concurrency: 1,
+		Poll: 5 * time.Second})
+	checks.Register(margen.JobLedgerCheck, jobs.LedgerCheck(st, key, clock))
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	run := map[string]func(context.Context){
@@ -205,15 +223,30 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		"sla":      func(ctx context.Context) { approvals.RunSLA(ctx, cfg.SLAEvery) },
 		"webhooks": deliveries.Run,
 		"jobs":     runner.Run,
+		"checks":   checks.Run,
 		"sessions": func(ctx context.Context) { st.Sessions().RunSweep(ctx, 10*time.Minute) },
 	}
-	// Scheduled backups: a loop of their own for now; they belong on the
-	// job queue once there is one (so one of several processes takes each).
+	// Backups and imports from the desk run on a runner of their own, with
+	// a lease long enough for a large database's copy and verification (a
+	// job's timeout must fit in its runner's lease).
+	long := jobs.New(st, jobs.Options{Clock: clock, Logger: log, Lease: opsLease, Concurrency: 2})
+	imports := importer.NewTracker()
+	long.Register(margen.JobImport, importer.Kind(st, imports))
+	// Hourly: unconfirmed uploads expire after a day, uploads go after a week.
+	runner.Register(margen.JobPurgeUploads, importer.PurgeKind(st))
+	run["ops jobs"] = long.Run
+	// Scheduled backups: a periodic job of the queue (one per interval slot
+	// whatever the number of processes), and one at start when the newest
+	// backup is older than the interval.
 	var backups *backup.Scheduler
 	if cfg.BackupDir != "" {
 		backups = backup.NewScheduler(backup.Options{DSN: cfg.DB, Dir: cfg.BackupDir, Every: cfg.BackupEvery,
 			Keep: cfg.BackupKeep, Clock: clock, Log: log, AuditKey: key, OnSuccess: met.BackupSucceeded, OnFailure: met.BackupFailed})
-		run["backups"] = backups.Run
+		long.Register(margen.JobBackup, backups.Kind())
+		if _, err := backups.CatchUp(ctx, st); err != nil {
+			stopWorkers()
+			return fmt.Errorf("schedule a backup: %w", err)
+		}
 	}
 	alive := newWorkerSet()
 	for name, run := range run {
@@ -258,7 +291,10 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	}
 	pages, err := web.New(web.Config{Store: st, Sessions: st.Sessions(), Engine: engine, Approvals: approvals,
 		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: insecureCookies,
-		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone, Streams: streams})
+		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone, Streams: streams,
+		Surveys: web.SurveyOptions{Expiry: cfg.SurveyExpiry, Key: key.SurveyKey(), Refused: met.SurveyRefused(),
+			Limits: margen.SurveyLimits{PointPerHour: cfg.SurveyPointPerHour, DeviceEvery: cfg.SurveyDeviceEvery}},
+		Backups: backups, Imports: imports})
 	if err != nil {
 		return err
 	}
