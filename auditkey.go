@@ -95,7 +95,7 @@ func (h *ChainHasher) Hash(e *AuditEntry) string {
 	b = e.At.UTC().AppendFormat(b, time.RFC3339Nano)
 	binary.BigEndian.PutUint64(b[n:], uint64(len(b)-n-8))
 	put(e.Actor)
-	put(e.Action)
+	put(string(e.Action))
 	put(e.Subject)
 	put(string(e.Data))
 	put(e.Rows)

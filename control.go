@@ -214,7 +214,7 @@ type Delivery struct {
 	WebhookID  string            `json:"webhook_id"`
 	URL        string            `json:"url"`
 	Secret     string            `json:"-"`
-	EventType  string            `json:"event_type"`
+	EventType  EventType         `json:"event_type"`
 	AuditSeq   int64             `json:"audit_seq"`
 	Payload    json.RawMessage   `json:"payload"`
 	Status     string            `json:"status"`

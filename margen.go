@@ -411,7 +411,7 @@ type AuditEntry struct {
 	Seq      int64           `json:"seq"`
 	At       time.Time       `json:"at"`
 	Actor    string          `json:"actor"`
-	Action   string          `json:"action"`
+	Action   AuditAction     `json:"action"`
 	Subject  string          `json:"subject"`
 	Data     json.RawMessage `json:"data,omitempty"`
 	PrevHash string          `json:"prev_hash"`

@@ -58,7 +58,7 @@ func ChainHash(e *AuditEntry) string {
 	h.Write(n[:])
 	put(e.At.UTC().Format(time.RFC3339Nano))
 	put(e.Actor)
-	put(e.Action)
+	put(string(e.Action))
 	put(e.Subject)
 	put(string(e.Data))
 	return hex.EncodeToString(h.Sum(nil))

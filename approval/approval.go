@@ -498,7 +498,10 @@ func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member
 	if m.Access == margen.AccessOwner || ev.Type == margen.EventPolicyPublished {
 		return true
 	}
-	d := ev.Data
+	var d margen.EventRoute
+	if ev.Data != nil {
+		d = ev.Data.Route()
+	}
 	if (d.Member != "" && d.Member == m.ID) || ev.Actor == m.ID {
 		return true
 	}
@@ -506,6 +509,7 @@ func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member
 	case margen.EventApprovalRequested, margen.EventApprovalEscalated, margen.EventApprovalDecided:
 		pol, err := s.policy(ctx, org.ID)
 		if err != nil {
+			s.log.Warn("approval: cannot load the policy to route an event", "org", org.ID, "seq", ev.Seq, "err", err)
 			return false
 		}
 		dir, err := s.directory(ctx, org.ID, d.Member)

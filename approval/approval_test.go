@@ -326,11 +326,15 @@ func TestRouting(t *testing.T) {
 			}
 			var req, made events.Event
 			for i := range audit {
-				for _, ev := range events.FromAudit(&audit[i]) {
-					if ev.Data.ApprovalID == a1.ID && ev.Type == margen.EventApprovalRequested {
+				evs, err := events.FromAudit(&audit[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ev := range evs {
+					if ev.Data.Route().ApprovalID == a1.ID && ev.Type == margen.EventApprovalRequested {
 						req = ev
 					}
-					if ev.Data.ApprovalID == a1.ID && ev.Type == margen.EventDecisionMade {
+					if ev.Data.Route().ApprovalID == a1.ID && ev.Type == margen.EventDecisionMade {
 						made = ev
 					}
 				}
@@ -356,7 +360,10 @@ func TestRouting(t *testing.T) {
 				t.Fatal(err)
 			}
 			audit, _ = f.st.ListAudit(ctx, f.org.ID, audit[len(audit)-1].Seq, 500)
-			evs := events.FromAudit(&audit[len(audit)-1])
+			evs, err := events.FromAudit(&audit[len(audit)-1])
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(evs) != 1 || evs[0].Type != margen.EventApprovalDecided || !vis("fl1", evs[0]) || vis("fl2", evs[0]) || !vis("sup2", evs[0]) {
 				t.Fatalf("approval.decided events %+v", evs)
 			}

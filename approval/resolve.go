@@ -99,7 +99,7 @@ func Resolve(st *margen.ResolutionState, r margen.Resolution, idem *margen.Idemp
 		return nil, err
 	}
 	w.Approval, w.Event = a, ev
-	w.Audit = margen.AuditEntry{OrgID: a.OrgID, At: r.At, Actor: r.Actor, Action: "approval." + r.Status,
+	w.Audit = margen.AuditEntry{OrgID: a.OrgID, At: r.At, Actor: r.Actor, Action: margen.ResolutionAction(r.Status),
 		Subject: a.ID, Data: data}
 	return w, nil
 }
@@ -183,7 +183,7 @@ func Exception(st *margen.ExceptionState, d margen.Decision, a margen.Approval, 
 		return nil, err
 	}
 	return &margen.ExceptionWrite{Decision: d, Approval: a, Event: ev, Customer: cus, Idem: idem,
-		Audit: margen.AuditEntry{OrgID: d.OrgID, At: d.CreatedAt, Actor: d.MemberID, Action: "exception.request",
+		Audit: margen.AuditEntry{OrgID: d.OrgID, At: d.CreatedAt, Actor: d.MemberID, Action: margen.ActionExceptionRequest,
 			Subject: a.ID, Data: data}}, nil
 }
 

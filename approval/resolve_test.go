@@ -231,7 +231,7 @@ func TestResolve(t *testing.T) {
 				t.Errorf("pending released %d, held %d", moved, held)
 			}
 			au := w.Audit
-			if au.OrgID != "org_1" || au.Action != "approval."+tc.r.Status || au.Subject != "apr_1" || !au.At.Equal(at) ||
+			if au.OrgID != "org_1" || au.Action != margen.ResolutionAction(tc.r.Status) || au.Subject != "apr_1" || !au.At.Equal(at) ||
 				au.Actor != w.Event.Actor {
 				t.Errorf("audit = %+v", au)
 			}

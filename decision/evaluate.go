@@ -245,7 +245,7 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 			apr = &w.Approvals[len(w.Approvals)-1]
 		}
 		w.Audit = append(w.Audit, margen.AuditEntry{OrgID: org, At: p.at, Actor: r.Member.ID,
-			Action: "decision.create", Subject: d.ID, Data: auditData(d, r.Member, apr)})
+			Action: margen.ActionDecisionCreate, Subject: d.ID, Data: auditData(d, r.Member, apr)})
 		if r.Idem != nil {
 			// The caller renders its answer from the decision; it cannot
 			// fail but for a bug, which fails the batch (then split, so

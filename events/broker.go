@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -15,11 +14,13 @@ import (
 // several event types, each its own Event with the same Seq).
 type Event struct {
 	Seq     int64            `json:"seq"`
-	Type    string           `json:"type"`
+	Type    margen.EventType `json:"type"`
 	At      time.Time        `json:"at"`
 	Actor   string           `json:"actor"`
 	Subject string           `json:"subject"`
-	Data    margen.EventData `json:"data"`
+	// Data is the type's payload (margen.DecisionMade for decision.made,
+	// and so on: see margen.EventVocabulary).
+	Data margen.EventPayload `json:"data"`
 	// Lagged is set on the first event a subscriber receives after the
 	// broker dropped older events it was too slow to take: the client has
 	// missed something and should reload what it shows.
@@ -259,7 +260,14 @@ func (b *Broker) pollOrg(ctx context.Context, o *orgState) error {
 		}
 		b.mu.Unlock()
 		for i := range entries {
-			for _, ev := range FromAudit(&entries[i]) {
+			evs, err := FromAudit(&entries[i])
+			if err != nil {
+				// The streams go on: one entry that cannot be announced
+				// must not silence the ones after it.
+				b.log.Error("events: cannot announce an audit entry", "org", o.id, "seq", entries[i].Seq,
+					"action", entries[i].Action, "err", err)
+			}
+			for _, ev := range evs {
 				for _, s := range subs {
 					s.send(ev)
 				}
@@ -295,22 +303,18 @@ func (b *Broker) stop() {
 }
 
 // FromAudit turns an audit entry into the events it announces (none for
-// entries that announce nothing).
-func FromAudit(e *margen.AuditEntry) []Event {
-	types := margen.EventTypes(e)
-	if len(types) == 0 {
-		return nil
+// entries that announce nothing), each with its typed payload
+// (margen.EventsOf). It fails when the entry's data does not decode.
+func FromAudit(e *margen.AuditEntry) ([]Event, error) {
+	payloads, err := margen.EventsOf(e)
+	if err != nil || len(payloads) == 0 {
+		return nil, err
 	}
-	var data margen.EventData
-	if len(e.Data) > 0 {
-		// Entries of other shapes simply leave fields empty.
-		_ = json.Unmarshal(e.Data, &data)
+	out := make([]Event, len(payloads))
+	for i, p := range payloads {
+		out[i] = Event{Seq: e.Seq, Type: p.EventType(), At: e.At, Actor: e.Actor, Subject: e.Subject, Data: p}
 	}
-	out := make([]Event, len(types))
-	for i, t := range types {
-		out[i] = Event{Seq: e.Seq, Type: t, At: e.At, Actor: e.Actor, Subject: e.Subject, Data: data}
-	}
-	return out
+	return out, nil
 }
 
 func (s *sub) send(ev Event) {

@@ -1,8 +1,12 @@
 package events_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,7 +124,7 @@ func TestTwoBrokers(t *testing.T) {
 				defer stop()
 				all = append(all, subscription{fmt.Sprintf("broker %d, everything", i), ch})
 				mine := func(m *margen.Member) func(events.Event) bool {
-					return func(ev events.Event) bool { return ev.Data.Member == m.ID }
+					return func(ev events.Event) bool { return ev.Data.Route().Member == m.ID }
 				}
 				ch, stop = b.Subscribe(f.org.ID, mine(f.ana))
 				defer stop()
@@ -146,12 +150,12 @@ func TestTwoBrokers(t *testing.T) {
 			start := time.Now()
 			d := f.decide(t, f.ana, 500) // needs approval: decision.made + approval.requested
 			for _, s := range append(append([]subscription{}, all...), anas...) {
-				for _, want := range []string{margen.EventDecisionMade, margen.EventApprovalRequested} {
+				for _, want := range []margen.EventType{margen.EventDecisionMade, margen.EventApprovalRequested} {
 					ev, ok := next(t, s.ch, time.Second)
 					if !ok {
 						t.Fatalf("%s: no %s within a second", s.name, want)
 					}
-					if ev.Type != want || ev.Subject != d.ID || ev.Data.ApprovalID != d.ApprovalID || ev.Data.Member != f.ana.ID || ev.Lagged {
+					if ev.Type != want || ev.Subject != d.ID || ev.Data.Route().ApprovalID != d.ApprovalID || ev.Data.Route().Member != f.ana.ID || ev.Lagged {
 						t.Fatalf("%s: got %+v, want %s of %s", s.name, ev, want, d.ID)
 					}
 				}
@@ -216,5 +220,41 @@ func TestLagged(t *testing.T) {
 	b.Poll(context.Background())
 	if ev := <-ch; ev.Subject != d.ID || ev.Lagged {
 		t.Fatalf("got %+v", ev)
+	}
+}
+
+// An audit entry whose data does not decode is logged with its seq and
+// action, and the events after it are still announced.
+func TestUndecodableEntryIsLoggedAndSkipped(t *testing.T) {
+	f := setup(t, storetest.OpenSQLite(t))
+	var logs bytes.Buffer
+	b := events.NewBroker(f.st, events.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ch, stop := b.Subscribe(f.org.ID, nil)
+	defer stop()
+	// A registered action with data of the wrong shape (written through an
+	// import, which appends the entries it is given).
+	err := f.st.Import(context.Background(), margen.ImportQuery{OrgID: f.org.ID, Kind: margen.ImportTeams},
+		func(*margen.ImportState) (*margen.ImportWrite, error) {
+			return &margen.ImportWrite{Audit: []margen.AuditEntry{{OrgID: f.org.ID, Actor: f.ana.ID,
+				Action: margen.ActionPolicyPublish, Subject: "policy", Data: json.RawMessage(`{"version":"two"}`)}}}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := f.st.LastAuditSeq(context.Background(), f.org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := f.decide(t, f.ana, 10)
+	b.Poll(context.Background())
+	if len(ch) != 1 {
+		t.Fatalf("%d events, want the decision's one", len(ch))
+	}
+	if ev := <-ch; ev.Type != margen.EventDecisionMade || ev.Subject != d.ID {
+		t.Fatalf("got %+v", ev)
+	}
+	if l := logs.String(); !strings.Contains(l, "cannot announce") || !strings.Contains(l, fmt.Sprintf("seq=%d", bad)) ||
+		!strings.Contains(l, "action=policy.publish") {
+		t.Fatalf("log %q", l)
 	}
 }

@@ -1,7 +1,8 @@
 // Package events is the broker behind the live stream (GET /api/v1/events):
 // it turns an organisation's committed audit entries into events
-// (margen.EventTypes) and fans them out to the subscribers of that
-// organisation.
+// (margen.EventsOf: one typed payload per event type) and fans them out to
+// the subscribers of that organisation. An entry whose data does not
+// decode is logged with its seq and skipped: the streams go on.
 //
 // Events are derived from the audit trail, never announced by the code
 // that makes a change: an entry exists only once its transaction

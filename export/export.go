@@ -193,7 +193,7 @@ func Write(ctx context.Context, st margen.ExportStore, w io.Writer, opt Options)
 		})
 	case Audit:
 		err = st.ExportAudit(ctx, f, func(x *margen.AuditEntry) error {
-			copy(vals, []string{num(x.Seq), ts(x.At), x.Actor, x.Action, x.Subject, string(x.Data), x.PrevHash, x.Hash})
+			copy(vals, []string{num(x.Seq), ts(x.At), x.Actor, string(x.Action), x.Subject, string(x.Data), x.PrevHash, x.Hash})
 			return emit()
 		})
 	}

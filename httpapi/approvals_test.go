@@ -557,10 +557,11 @@ func TestWebhooksAPI(t *testing.T) {
 
 // sseEvent is one event read from the stream.
 type sseEvent struct {
-	ID, Event string
-	Data      struct {
+	ID    string
+	Event margen.EventType
+	Data  struct {
 		Seq    int64            `json:"seq"`
-		Type   string           `json:"type"`
+		Type   margen.EventType `json:"type"`
 		Data   margen.EventData `json:"data"`
 		Lagged bool             `json:"lagged"`
 	}
@@ -613,7 +614,7 @@ func (e *env) stream(login string, hdr ...string) *stream {
 			case strings.HasPrefix(line, "id: "):
 				ev.ID = line[4:]
 			case strings.HasPrefix(line, "event: "):
-				ev.Event = line[7:]
+				ev.Event = margen.EventType(line[7:])
 			case strings.HasPrefix(line, "data: "):
 				if err := json.Unmarshal([]byte(line[6:]), &ev.Data); err != nil {
 					e.t.Errorf("data line %q: %v", line, err)
@@ -626,7 +627,7 @@ func (e *env) stream(login string, hdr ...string) *stream {
 }
 
 // next waits up to within for an event of the given type, skipping others.
-func (s *stream) next(typ string, within time.Duration) sseEvent {
+func (s *stream) next(typ margen.EventType, within time.Duration) sseEvent {
 	s.t.Helper()
 	deadline := time.After(within)
 	for {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,12 +20,12 @@ const defaultHeartbeat = 15 * time.Second
 
 // streamEvent is the data line of one Server-Sent Event.
 type streamEvent struct {
-	Seq     int64            `json:"seq"`
-	Type    string           `json:"type"`
-	At      time.Time        `json:"at"`
-	Actor   string           `json:"actor"`
-	Subject string           `json:"subject"`
-	Data    margen.EventData `json:"data"`
+	Seq     int64               `json:"seq"`
+	Type    margen.EventType    `json:"type"`
+	At      time.Time           `json:"at"`
+	Actor   string              `json:"actor"`
+	Subject string              `json:"subject"`
+	Data    margen.EventPayload `json:"data"`
 	// Lagged says events were dropped before this one because the client
 	// read too slowly (or, after a reconnection, that more was missed than
 	// could be replayed): reload what you show.
@@ -66,8 +67,8 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	// member deactivated in the audit trail, whichever process did it.
 	tokenID := st.tokenID
 	revoked := func(e *margen.AuditEntry) bool {
-		return e.Action == "token.revoke" && e.Subject == tokenID ||
-			e.Action == "member.deactivate" && e.Subject == m.ID
+		return e.Action == margen.ActionTokenRevoke && e.Subject == tokenID ||
+			e.Action == margen.ActionMemberDeactivate && e.Subject == m.ID
 	}
 	evs, unsubscribe := s.broker.SubscribeUntil(org.ID, visible, revoked)
 	defer unsubscribe()
@@ -91,7 +92,14 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for i := range entries {
-			for _, ev := range events.FromAudit(&entries[i]) {
+			evs, err := events.FromAudit(&entries[i])
+			if err != nil {
+				// The replay goes on past an entry it cannot announce, as
+				// the live stream does.
+				s.log.Error("event stream: cannot replay an audit entry", "request_id", reqID(r), "org", org.ID,
+					"seq", entries[i].Seq, "action", entries[i].Action, "err", err)
+			}
+			for _, ev := range evs {
 				if visible(ev) {
 					missed = append(missed, ev)
 				}
@@ -121,7 +129,9 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 	var buf bytes.Buffer
 	for _, ev := range missed {
-		writeEvent(&buf, ev)
+		if err := writeEvent(&buf, ev); err != nil {
+			s.log.Error("event stream: cannot encode an event", "request_id", reqID(r), "org", org.ID, "err", err)
+		}
 	}
 	if buf.Len() > 0 {
 		if _, err := w.Write(buf.Bytes()); err != nil {
@@ -163,7 +173,10 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 				ev.Lagged, lagged = true, false
 			}
 			buf.Reset()
-			writeEvent(&buf, ev)
+			if err := writeEvent(&buf, ev); err != nil {
+				s.log.Error("event stream: cannot encode an event", "request_id", reqID(r), "org", org.ID, "err", err)
+				continue
+			}
 			if _, err := w.Write(buf.Bytes()); err != nil {
 				return
 			}
@@ -176,16 +189,20 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 // writeEvent formats one event. JSON never contains a raw newline, so the
 // data fits on one line.
-func writeEvent(buf *bytes.Buffer, ev events.Event) {
-	b, _ := json.Marshal(streamEvent{Seq: ev.Seq, Type: ev.Type, At: ev.At, Actor: ev.Actor, Subject: ev.Subject,
+func writeEvent(buf *bytes.Buffer, ev events.Event) error {
+	b, err := json.Marshal(streamEvent{Seq: ev.Seq, Type: ev.Type, At: ev.At, Actor: ev.Actor, Subject: ev.Subject,
 		Data: ev.Data, Lagged: ev.Lagged})
+	if err != nil {
+		return fmt.Errorf("event %d (%s): %w", ev.Seq, ev.Type, err)
+	}
 	buf.WriteString("id: ")
 	buf.WriteString(strconv.FormatInt(ev.Seq, 10))
 	buf.WriteString("\nevent: ")
-	buf.WriteString(ev.Type)
+	buf.WriteString(string(ev.Type))
 	buf.WriteString("\ndata: ")
 	buf.Write(b)
 	buf.WriteString("\n\n")
+	return nil
 }
 
 // stillAllowed re-reads, bypassing the cache, the token of a long-lived

@@ -99,7 +99,7 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 		Errors: slices.Clone(f.Errors), DryRun: dryRun, SkipBad: skipBad}
 	w := &margen.ImportWrite{}
 	at := env.Now.UTC().Truncate(time.Microsecond)
-	audit := func(action, subject string, data map[string]any) {
+	audit := func(action margen.AuditAction, subject string, data map[string]any) {
 		w.Audit = append(w.Audit, margen.AuditEntry{OrgID: env.Org.ID, At: at, Actor: env.Actor, Action: action,
 			Subject: subject, Data: mustJSON(data)})
 	}
@@ -131,7 +131,7 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 			c.OrgID = env.Org.ID
 			w.Customers = append(w.Customers, c)
 			// Contact details are personal data: the trail names the customer only.
-			audit("customer.import", c.ID, map[string]any{"ref": c.Ref, "new": !ok})
+			audit(margen.ActionCustomerImport, c.ID, map[string]any{"ref": c.Ref, "new": !ok})
 		case margen.ImportMembers:
 			m := *r.Member
 			old, ok := st.Members[m.Login]
@@ -173,9 +173,9 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 			}
 			m.OrgID = env.Org.ID
 			w.Members = append(w.Members, m)
-			action := "member.create"
+			action := margen.ActionMemberCreate
 			if ok {
-				action = "member.update"
+				action = margen.ActionMemberUpdate
 			}
 			audit(action, m.ID, map[string]any{"login": m.Login, "name": m.Name, "access": m.Access, "role": m.Role,
 				"team": m.Team, "language": m.Language, "active": m.Active, "import": true})
@@ -195,9 +195,9 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 			}
 			t.OrgID = env.Org.ID
 			w.Teams = append(w.Teams, t)
-			action := "team.create"
+			action := margen.ActionTeamCreate
 			if ok {
-				action = "team.update"
+				action = margen.ActionTeamUpdate
 			}
 			audit(action, t.ID, map[string]any{"slug": t.Slug, "name": t.Name, "import": true})
 		}
@@ -211,7 +211,7 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 	if dryRun || (rep.Bad > 0 && !skipBad) || rep.New+rep.Updated == 0 {
 		return rep, nil
 	}
-	audit("import."+f.Kind, f.Kind, map[string]any{"lines": f.Lines, "new": rep.New, "updated": rep.Updated,
+	audit(margen.ImportAction(f.Kind), f.Kind, map[string]any{"lines": f.Lines, "new": rep.New, "updated": rep.Updated,
 		"unchanged": rep.Unchanged, "skipped": rep.Bad})
 	rep.Applied = true
 	return rep, w

@@ -33,7 +33,7 @@ func (db *DB) RevokeToken(ctx context.Context, orgID, id, actor string) error {
 			return nil
 		}
 		t.touch("tokens", orgID, "id", id)
-		return t.audit(c, newAudit(orgID, actor, "token.revoke", id, map[string]any{}, at))
+		return t.audit(c, newAudit(orgID, actor, margen.ActionTokenRevoke, id, map[string]any{}, at))
 	})
 }
 
@@ -52,9 +52,9 @@ func (db *DB) SetMemberActive(ctx context.Context, orgID, memberID string, activ
 		if _, err := t.exec("UPDATE members SET active = ? WHERE org_id = ? AND id = ?", active, orgID, memberID); err != nil {
 			return err
 		}
-		action := "member.deactivate"
+		action := margen.ActionMemberDeactivate
 		if active {
-			action = "member.activate"
+			action = margen.ActionMemberActivate
 		}
 		t.touch("members", orgID, "id", memberID)
 		return t.audit(c, newAudit(orgID, actor, action, memberID, map[string]any{"active": active}, at))

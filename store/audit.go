@@ -52,7 +52,7 @@ func errAuditKey(orgID, sealed, have string) error {
 }
 
 // newAudit composes an audit entry; data is marshalled to JSON.
-func newAudit(orgID, actor, action, subject string, data any, at time.Time) margen.AuditEntry {
+func newAudit(orgID, actor string, action margen.AuditAction, subject string, data any, at time.Time) margen.AuditEntry {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		// data is always a map of plain values built here: a failure is a bug.
@@ -86,6 +86,14 @@ func (t *wtx) link(c *chain, e *margen.AuditEntry, now time.Time) {
 func (t *wtx) appendAudit(chains map[string]*chain, entries []margen.AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
+	}
+	for i := range entries {
+		// The vocabulary is a public contract (GET /api/v1/audit, the
+		// events derived from it): nothing outside it is written.
+		if e := &entries[i]; !e.Action.Known() {
+			return &margen.Error{Code: margen.EINTERNAL, Key: "error.internal",
+				Err: fmt.Errorf("store: audit action %q of org %s is not registered in margen.AuditActions", e.Action, e.OrgID)}
+		}
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	// Rows named by t.touch go to the last entry of their organisation

@@ -47,7 +47,7 @@ func (db *DB) CreateInvitation(ctx context.Context, inv *margen.Invitation, acto
 			db.d.ts(in.CreatedAt), db.d.ts(in.ExpiresAt)); err != nil {
 			return dbErr("create invitation", err)
 		}
-		return t.audit(c, newAudit(in.OrgID, actor, "invitation.create", in.ID, map[string]any{
+		return t.audit(c, newAudit(in.OrgID, actor, margen.ActionInvitationCreate, in.ID, map[string]any{
 			"name": in.Name, "access": in.Access, "role": in.Role, "team": in.Team, "expires_at": in.ExpiresAt,
 		}, in.CreatedAt))
 	})
@@ -111,7 +111,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, hash []byte, member *margen.
 		if err := t.audit(c, memberAudit(&m, inv.CreatedBy)); err != nil {
 			return err
 		}
-		return t.audit(c, newAudit(inv.OrgID, m.ID, "invitation.accept", inv.ID, map[string]any{"member": m.ID, "login": m.Login}, at))
+		return t.audit(c, newAudit(inv.OrgID, m.ID, margen.ActionInvitationAccept, inv.ID, map[string]any{"member": m.ID, "login": m.Login}, at))
 	})
 	if err != nil {
 		return nil, err

@@ -74,7 +74,7 @@ func (db *DB) CreateOrg(ctx context.Context, org *margen.Org, owner *margen.Memb
 		// The row is new and invisible to others until commit: no lock
 		// needed. Its chain is sealed under the key from the first entry.
 		c := &chain{sealedFrom: 1, keyID: db.key.ID()}
-		entries := []margen.AuditEntry{newAudit(o.ID, actorOr(actor, m.ID), "org.create", o.ID, map[string]any{
+		entries := []margen.AuditEntry{newAudit(o.ID, actorOr(actor, m.ID), margen.ActionOrgCreate, o.ID, map[string]any{
 			"slug": o.Slug, "name": o.Name, "currency": o.Currency, "timezone": o.Timezone, "language": o.Language,
 		}, o.CreatedAt)}
 		if owner != nil {
@@ -134,7 +134,7 @@ func (db *DB) CreateTeam(ctx context.Context, team *margen.Team, actor string) e
 			return conflictOr("create team", err, "error.team_taken", "slug", tm.Slug)
 		}
 		t.touch("teams", tm.OrgID, "id", tm.ID)
-		return t.audit(c, newAudit(tm.OrgID, actor, "team.create", tm.ID,
+		return t.audit(c, newAudit(tm.OrgID, actor, margen.ActionTeamCreate, tm.ID,
 			map[string]any{"slug": tm.Slug, "name": tm.Name}, tm.CreatedAt))
 	})
 	if err != nil {
@@ -171,7 +171,7 @@ func (t *wtx) insertMember(m *margen.Member) error {
 
 // memberAudit never carries the password hash.
 func memberAudit(m *margen.Member, actor string) margen.AuditEntry {
-	return newAudit(m.OrgID, actor, "member.create", m.ID, map[string]any{
+	return newAudit(m.OrgID, actor, margen.ActionMemberCreate, m.ID, map[string]any{
 		"login": m.Login, "name": m.Name, "access": m.Access, "role": m.Role, "team": m.Team, "active": m.Active,
 	}, m.CreatedAt)
 }
@@ -248,7 +248,7 @@ func (db *DB) CreateToken(ctx context.Context, tok *margen.Token, actor string) 
 		}
 		// Never the hash.
 		t.touch("tokens", k.OrgID, "id", k.ID)
-		return t.audit(c, newAudit(k.OrgID, actorOr(actor, k.MemberID), "token.create", k.ID,
+		return t.audit(c, newAudit(k.OrgID, actorOr(actor, k.MemberID), margen.ActionTokenCreate, k.ID,
 			map[string]any{"member_id": k.MemberID, "name": k.Name}, k.CreatedAt))
 	})
 	if err != nil {
@@ -319,7 +319,7 @@ func (db *DB) UpsertCustomer(ctx context.Context, cust *margen.Customer, actor s
 		}
 		// Contact details are personal data: the trail names the customer only.
 		t.touch("customers", c.OrgID, "id", c.ID)
-		return t.audit(ch, newAudit(c.OrgID, actor, "customer.upsert", c.ID, map[string]any{"ref": c.Ref}, time.Time{}))
+		return t.audit(ch, newAudit(c.OrgID, actor, margen.ActionCustomerUpsert, c.ID, map[string]any{"ref": c.Ref}, time.Time{}))
 	})
 	if err != nil {
 		return err

@@ -47,8 +47,8 @@ func (db *DB) PublishPolicy(ctx context.Context, pv *margen.PolicyVersion, idem 
 		if err != nil {
 			return conflictOr("publish policy", err, "error.policy_version_exists")
 		}
-		if err := t.audit(c, newAudit(p.OrgID, p.CreatedBy, "policy.publish", "policy", map[string]any{
-			"version": p.Version, "note": p.Note, "source_sha256": sha256Hex(p.Source),
+		if err := t.audit(c, newAudit(p.OrgID, p.CreatedBy, margen.ActionPolicyPublish, "policy", margen.PolicyAudit{
+			Version: p.Version, Note: p.Note, SourceSHA256: sha256Hex(p.Source),
 		}, p.CreatedAt)); err != nil {
 			return err
 		}

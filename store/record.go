@@ -145,8 +145,8 @@ func (db *DB) RecordReaction(ctx context.Context, reaction *margen.Reaction, ide
 			return conflictOr("record reaction", err, "error.reaction_exists")
 		}
 		t.touch("reactions", r.OrgID, "id", r.ID)
-		return t.audit(c, newAudit(r.OrgID, actorOr(r.MemberID, r.Source), "reaction.record", r.ID, map[string]any{
-			"act_id": r.ActID, "source": r.Source, "sentiment": r.Sentiment,
+		return t.audit(c, newAudit(r.OrgID, actorOr(r.MemberID, r.Source), margen.ActionReactionRecord, r.ID, margen.ReactionAudit{
+			ActID: r.ActID, Source: r.Source, Sentiment: r.Sentiment,
 		}, r.CreatedAt))
 	})
 	if err != nil {
@@ -181,8 +181,8 @@ func (db *DB) RecordRefusal(ctx context.Context, refusal *margen.Refusal, cus *m
 			return conflictOr("record refusal", err, "error.refusal_exists")
 		}
 		t.touch("refusals", r.OrgID, "id", r.ID)
-		return t.audit(c, newAudit(r.OrgID, r.MemberID, "refusal.record", r.ID, map[string]any{
-			"reason": r.ReasonKind, "rule": r.Rule, "customer_left": r.Left, "action": r.Action, "amount": r.Amount,
+		return t.audit(c, newAudit(r.OrgID, r.MemberID, margen.ActionRefusalRecord, r.ID, margen.RefusalAudit{
+			Reason: r.ReasonKind, Rule: r.Rule, CustomerLeft: r.Left, Action: r.Action, Amount: r.Amount,
 		}, r.CreatedAt))
 	})
 	if err != nil {

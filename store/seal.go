@@ -303,7 +303,7 @@ func (t *wtx) sealEntry(orgID string) (margen.AuditEntry, error) {
 		}
 		n += k
 	}
-	e := newAudit(orgID, "system", "audit.seal", orgID, map[string]any{"rows": n, "key_id": t.db.key.ID()}, time.Time{})
+	e := newAudit(orgID, "system", margen.ActionAuditSeal, orgID, map[string]any{"rows": n, "key_id": t.db.key.ID()}, time.Time{})
 	e.Rows = b.String()
 	return e, nil
 }
@@ -322,7 +322,7 @@ func newBatchSeal(entries []margen.AuditEntry) *batchSeal {
 	s := &batchSeal{entries: entries, byDecision: make(map[string]int, len(entries)),
 		lines: make([]strings.Builder, len(entries))}
 	for i := range entries {
-		if entries[i].Action == "decision.create" {
+		if entries[i].Action == margen.ActionDecisionCreate {
 			s.byDecision[entries[i].Subject] = i
 		}
 	}

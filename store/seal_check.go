@@ -195,9 +195,9 @@ func (db *DB) checkAudit(ctx context.Context, q queryFunc, orgID string, from *m
 			broke(e.Seq, fmt.Sprintf("audit entry %d does not name the hash of entry %d", e.Seq, e.Seq-1))
 		case sealed && hasher.Hash(&e) != e.Hash, !sealed && margen.ChainHash(&e) != e.Hash:
 			broke(e.Seq, fmt.Sprintf("audit entry %d does not verify under the audit key: it was edited (or re-hashed without the key)", e.Seq))
-		case !sealed && (e.Rows != "" || e.Action == "audit.seal"):
+		case !sealed && (e.Rows != "" || e.Action == margen.ActionAuditSeal):
 			broke(e.Seq, fmt.Sprintf("audit entry %d is sealed but the organisation row says the seal starts at %d", e.Seq, c.sealedFrom))
-		case sealed && e.Seq == c.sealedFrom && e.Seq != 1 && e.Action != "audit.seal":
+		case sealed && e.Seq == c.sealedFrom && e.Seq != 1 && e.Action != margen.ActionAuditSeal:
 			broke(e.Seq, fmt.Sprintf("audit entry %d is not the seal the organisation row names", e.Seq))
 		}
 		if rep.Broken != 0 {

@@ -86,7 +86,7 @@ func (db *DB) SetSurveyScale(ctx context.Context, orgID, scale, actor string) er
 			return dbErr("set survey scale", err)
 		}
 		t.touch("survey_settings", orgID, "org_id", orgID)
-		return t.audit(c, newAudit(orgID, actor, "survey.settings", orgID, map[string]any{"scale": scale}, at))
+		return t.audit(c, newAudit(orgID, actor, margen.ActionSurveySettings, orgID, map[string]any{"scale": scale}, at))
 	})
 }
 
@@ -122,7 +122,7 @@ func (db *DB) CreateSurveyLink(ctx context.Context, link *margen.SurveyLink, act
 			return conflictOr("create survey link", err, "survey.error.link_exists")
 		}
 		t.touch("survey_links", l.OrgID, "id", l.ID)
-		return t.audit(c, newAudit(l.OrgID, actor, "survey.link", l.ID, map[string]any{
+		return t.audit(c, newAudit(l.OrgID, actor, margen.ActionSurveyLink, l.ID, map[string]any{
 			"act_id": l.ActID, "member": l.MemberID, "team": l.Team, "expires_at": l.ExpiresAt,
 		}, l.CreatedAt))
 	})
@@ -167,7 +167,7 @@ func (db *DB) CreateSurveyPoint(ctx context.Context, point *margen.SurveyPoint, 
 			return conflictOr("create survey point", err, "survey.error.point_exists")
 		}
 		t.touch("survey_points", p.OrgID, "id", p.ID)
-		return t.audit(c, newAudit(p.OrgID, actor, "survey.point", p.ID, map[string]any{
+		return t.audit(c, newAudit(p.OrgID, actor, margen.ActionSurveyPoint, p.ID, map[string]any{
 			"name": p.Name, "kind": p.Kind, "team": p.Team, "ask_server": p.AskServer,
 		}, p.CreatedAt))
 	})
@@ -264,7 +264,7 @@ func (db *DB) AnswerSurvey(ctx context.Context, answer *margen.SurveyAnswer, lim
 		t.touch("survey_answers", a.OrgID, "id", a.ID)
 		// The entry routes the events (member, team) and carries no
 		// comment: the comment is the customer's, kept in its row only.
-		return t.audit(c, newAudit(a.OrgID, "customer", "survey.answer", a.ID, map[string]any{
+		return t.audit(c, newAudit(a.OrgID, "customer", margen.ActionSurveyAnswer, a.ID, map[string]any{
 			"member": a.MemberID, "team": a.Team, "act_id": a.ActID, "link_id": a.LinkID, "point_id": a.PointID,
 			"scale": a.Scale, "score": a.Score, "low": a.Low,
 		}, a.CreatedAt))

@@ -26,17 +26,17 @@ func (db *DB) AnyOrg(ctx context.Context) (bool, error) {
 // SetMemberPassword replaces a member's password hash. The hash never
 // reaches the audit trail.
 func (db *DB) SetMemberPassword(ctx context.Context, orgID, memberID, hash, actor string) error {
-	return db.setMember(ctx, orgID, memberID, "password_hash", hash, actor, "member.password", map[string]any{})
+	return db.setMember(ctx, orgID, memberID, "password_hash", hash, actor, margen.ActionMemberPassword, map[string]any{})
 }
 
 // SetMemberLanguage sets a member's language.
 func (db *DB) SetMemberLanguage(ctx context.Context, orgID, memberID, lang, actor string) error {
-	return db.setMember(ctx, orgID, memberID, "language", lang, actor, "member.language", map[string]any{"language": lang})
+	return db.setMember(ctx, orgID, memberID, "language", lang, actor, margen.ActionMemberLanguage, map[string]any{"language": lang})
 }
 
 // setMember sets one column of a member (column is a constant of this
 // file, never input) with its audit entry.
-func (db *DB) setMember(ctx context.Context, orgID, memberID, column, value, actor, action string, data map[string]any) error {
+func (db *DB) setMember(ctx context.Context, orgID, memberID, column, value, actor string, action margen.AuditAction, data map[string]any) error {
 	at := now()
 	return db.writeTx(ctx, func(t *wtx) error {
 		c, err := t.lockOrg(orgID)
@@ -166,7 +166,7 @@ func (db *DB) UpdateMember(ctx context.Context, orgID, memberID, access, role, t
 			return dbErr("update member", err)
 		}
 		t.touch("members", orgID, "id", memberID)
-		return t.audit(c, newAudit(orgID, actor, "member.update", memberID, map[string]any{
+		return t.audit(c, newAudit(orgID, actor, margen.ActionMemberUpdate, memberID, map[string]any{
 			"access": access, "role": role, "team": team,
 			"was": map[string]any{"access": oldAccess, "role": oldRole, "team": oldTeam},
 		}, at))

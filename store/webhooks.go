@@ -93,7 +93,7 @@ func (db *DB) CreateWebhook(ctx context.Context, wh *margen.Webhook, actor strin
 		if err != nil {
 			return conflictOr("create webhook", err, "error.webhook_exists")
 		}
-		return t.audit(c, newAudit(w.OrgID, actor, "webhook.create", w.ID, map[string]any{
+		return t.audit(c, newAudit(w.OrgID, actor, margen.ActionWebhookCreate, w.ID, map[string]any{
 			"url": w.URL, "events": w.Events,
 		}, w.CreatedAt))
 	})
@@ -169,7 +169,7 @@ func (db *DB) DeleteWebhook(ctx context.Context, orgID, id, actor string) error 
 		if err != nil {
 			return dbErr("delete webhook", err)
 		}
-		return t.audit(c, newAudit(orgID, actor, "webhook.delete", id, map[string]any{
+		return t.audit(c, newAudit(orgID, actor, margen.ActionWebhookDelete, id, map[string]any{
 			"url": url, "dropped_deliveries": dropped,
 		}, at))
 	})
@@ -190,7 +190,7 @@ var deliveryCols = []string{"org_id", "id", "webhook_id", "event_type", "audit_s
 
 // DispatchWebhooks turns the organisation's audit entries after its cursor
 // (at most limit of them) into pending deliveries: one per event type the
-// entry announces (margen.EventTypes) and active endpoint subscribed to it
+// entry announces (margen.EventsOf) and active endpoint subscribed to it
 // (or to "*") that existed before the entry. It locks the cursor row, so
 // concurrent dispatchers (of this process or another) take turns and never
 // both read the same entries; deliveries are unique per (endpoint, audit
@@ -251,14 +251,22 @@ func (db *DB) DispatchWebhooks(ctx context.Context, orgID string, now time.Time,
 		var ds []margen.Delivery
 		for i := range entries {
 			e := &entries[i]
-			for _, typ := range margen.EventTypes(e) {
+			// An entry whose data does not decode stops the organisation's
+			// dispatch here (the worker logs it each round) rather than
+			// skipping events receivers are owed.
+			evs, err := margen.EventsOf(e)
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				typ := ev.EventType()
 				var payload json.RawMessage
 				for _, h := range hooks {
-					if e.Seq <= h.after || !(slices.Contains(h.events, typ) || slices.Contains(h.events, "*")) {
+					if e.Seq <= h.after || !(slices.Contains(h.events, string(typ)) || slices.Contains(h.events, "*")) {
 						continue
 					}
 					if payload == nil {
-						if payload, err = deliveryPayload(e, typ); err != nil {
+						if payload, err = margen.WebhookBody(e, ev); err != nil {
 							return err
 						}
 					}
@@ -290,33 +298,6 @@ func (db *DB) DispatchWebhooks(ctx context.Context, orgID string, now time.Time,
 		return nil
 	})
 	return created, err
-}
-
-// deliveryPayload is the body of a delivery (Standard Webhooks):
-//
-//	{"type": "approval.decided", "timestamp": "2026-11-25T09:30:15.123456Z",
-//	 "data": {"seq": 42, "actor": "mem_...", "subject": "apr_...", ...the audit data}}
-func deliveryPayload(e *margen.AuditEntry, typ string) (json.RawMessage, error) {
-	data := map[string]json.RawMessage{}
-	if len(e.Data) > 0 {
-		if err := json.Unmarshal(e.Data, &data); err != nil {
-			// Audit data is an object everywhere in margen; keep anything else whole.
-			data = map[string]json.RawMessage{"value": e.Data}
-		}
-	}
-	for k, v := range map[string]any{"seq": e.Seq, "actor": e.Actor, "subject": e.Subject} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		data[k] = b
-	}
-	b, err := json.Marshal(struct {
-		Type      string                     `json:"type"`
-		Timestamp string                     `json:"timestamp"`
-		Data      map[string]json.RawMessage `json:"data"`
-	}{typ, e.At.UTC().Format(time.RFC3339Nano), data})
-	return b, err
 }
 
 // deliveryJob is the job that sends a delivery: unique per delivery, so a
@@ -574,7 +555,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, orgID, id, actor string, now t
 		if err := t.rearmJob(deliveryJob(&margen.Delivery{OrgID: orgID, ID: id, NextAt: at})); err != nil {
 			return err
 		}
-		err = t.audit(c, newAudit(orgID, actor, "webhook.replay", id, map[string]any{
+		err = t.audit(c, newAudit(orgID, actor, margen.ActionWebhookReplay, id, map[string]any{
 			"webhook_id": webhookID, "event_type": eventType, "audit_seq": seq, "was": status,
 		}, at))
 		if err != nil {

@@ -542,7 +542,7 @@ func (s *server) approvalEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer end()
 	evs, unsubscribe := s.broker.Subscribe(st.org.ID, func(ev events.Event) bool {
-		return ev.Data.ApprovalID == id && (ev.Type == margen.EventApprovalDecided || ev.Type == margen.EventApprovalEscalated) &&
+		return ev.Data != nil && ev.Data.Route().ApprovalID == id && (ev.Type == margen.EventApprovalDecided || ev.Type == margen.EventApprovalEscalated) &&
 			s.approvals.Visible(ctx, st.org, st.member, ev)
 	})
 	defer unsubscribe()

@@ -258,7 +258,10 @@ func (s *server) renderWebhooks(w http.ResponseWriter, r *http.Request, p *page,
 	for i := range hooks {
 		hooks[i].Secret = "" // shown once, when created
 	}
-	d.Hooks, d.Events = hooks, margen.EventTypesAll
+	d.Hooks = hooks
+	for _, t := range margen.EventTypesAll {
+		d.Events = append(d.Events, string(t))
+	}
 	p.Data = d
 	s.render(w, r, status, "webhooks", "", p)
 }
@@ -390,7 +393,8 @@ type auditData struct {
 	Entries   []auditLine
 	Action    string
 	ActionErr string
-	Next      string // query of the next (older) page
+	Actions   []string // every registered action, offered by the filter
+	Next      string   // query of the next (older) page
 	Check     *chainCheck
 }
 
@@ -435,6 +439,9 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request, check *chainCheck
 	p := s.newPage(r, "desk2.audit.title", nil)
 	q := r.URL.Query()
 	d := &auditData{Action: q.Get("action"), Check: check}
+	for _, a := range margen.AuditActions {
+		d.Actions = append(d.Actions, string(a.Action))
+	}
 	f := margen.AuditFilter{Action: d.Action, Limit: auditPageSize + 1}
 	status := http.StatusOK
 	if d.Action != "" && (len(d.Action) > maxAuditAction || !auditActionPattern.MatchString(d.Action)) {

@@ -197,8 +197,14 @@ func TestDeskWebhooksAndTenancy(t *testing.T) {
 			t.Errorf("audit filtered by webhook.replay: %s", body)
 		}
 		_, body = m.do("GET", "/desk/audit", nil)
-		if strings.Contains(body, foreign.ID) || !strings.Contains(body, "webhook.create") {
+		if strings.Contains(body, foreign.ID) || !strings.Contains(body, "<code>webhook.create</code>") {
 			t.Error("the audit trail shows another organisation's entry, or lacks this one's")
+		}
+		// The filter offers every registered action.
+		for _, a := range margen.AuditActions {
+			if !strings.Contains(body, `<option value="`+string(a.Action)+`">`) {
+				t.Errorf("the action filter does not offer %s", a.Action)
+			}
 		}
 		if res, _ := m.do("GET", "/desk/audit?action="+url.QueryEscape("<x>"), nil); res.StatusCode != http.StatusBadRequest {
 			t.Errorf("bad action filter: %d", res.StatusCode)

@@ -151,14 +151,21 @@ func TestSurveyLinkFlow(t *testing.T) {
 		}
 		var types []string
 		for i := range entries {
-			if entries[i].Action == "survey.answer" {
-				types = margen.EventTypes(&entries[i])
+			if entries[i].Action == margen.ActionSurveyAnswer {
+				evs, err := margen.EventsOf(&entries[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				types = nil
+				for _, ev := range evs {
+					types = append(types, string(ev.EventType()))
+				}
 				if strings.Contains(string(entries[i].Data), "sopa") {
 					t.Fatal("the audit entry carries the customer's comment")
 				}
 			}
 		}
-		if strings.Join(types, ",") != margen.EventSurveyAnswered+","+margen.EventSurveyLow {
+		if strings.Join(types, ",") != string(margen.EventSurveyAnswered)+","+string(margen.EventSurveyLow) {
 			t.Fatalf("events of the answer = %v", types)
 		}
 		if rep, err := db.CheckAudit(context.Background(), s.Org.ID); err != nil || !rep.OK() {

@@ -9,7 +9,9 @@
 // receivers.
 //
 // The Worker turns committed audit entries into deliveries
-// (WebhookStore.DispatchWebhooks: only committed changes are ever sent),
+// (WebhookStore.DispatchWebhooks: only committed changes are ever sent;
+// each body is margen.WebhookBody of one event's typed payload, see
+// margen.EventVocabulary),
 // each with a job of the durable queue (margen.JobWebhookDelivery) in the
 // same transaction. Deliver, the job's handler (registered on a jobs.Runner
 // with Kind), POSTs the delivery with a client timeout and records the

@@ -42,8 +42,12 @@ func ValidateEndpoint(rawURL string, events []string) ([]string, error) {
 		case ev == "*" && len(events) == 1:
 		case ev == "*":
 			return nil, margen.Invalid("events", "error.webhook_wildcard")
-		case !slices.Contains(margen.EventTypesAll, ev):
-			return nil, margen.Invalid("events", "error.unknown_event", "event", ev, "allowed", strings.Join(margen.EventTypesAll, ", "))
+		case !slices.Contains(margen.EventTypesAll, margen.EventType(ev)):
+			allowed := make([]string, len(margen.EventTypesAll))
+			for i, t := range margen.EventTypesAll {
+				allowed[i] = string(t)
+			}
+			return nil, margen.Invalid("events", "error.unknown_event", "event", ev, "allowed", strings.Join(allowed, ", "))
 		}
 		if !slices.Contains(out, ev) {
 			out = append(out, ev)

@@ -175,8 +175,11 @@ func (w *Worker) Deliver(ctx context.Context, a *jobs.Attempt) error {
 	var p struct {
 		Delivery string `json:"delivery"`
 	}
-	if err := json.Unmarshal(a.Job.Payload, &p); err != nil || p.Delivery == "" {
-		return jobs.Permanent(errors.New("webhook: job payload names no delivery"))
+	if err := json.Unmarshal(a.Job.Payload, &p); err != nil {
+		return jobs.Permanent(fmt.Errorf("webhook: job %s: cannot decode its payload: %w", a.Job.ID, err))
+	}
+	if p.Delivery == "" {
+		return jobs.Permanent(fmt.Errorf("webhook: job %s: its payload names no delivery", a.Job.ID))
 	}
 	d, err := w.st.DeliveryForAttempt(ctx, a.Job.OrgID, p.Delivery)
 	if margen.IsCode(err, margen.ENOTFOUND) {

@@ -167,8 +167,12 @@ func TestDeliveries(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range audit {
-				for _, typ := range margen.EventTypes(&audit[i]) {
-					want[fmt.Sprintf("%d/%s", audit[i].Seq, typ)] = true
+				evs, err := margen.EventsOf(&audit[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ev := range evs {
+					want[fmt.Sprintf("%d/%s", audit[i].Seq, ev.EventType())] = true
 				}
 			}
 			if len(want) < 150 {
@@ -197,7 +201,7 @@ func TestDeliveries(t *testing.T) {
 					t.Fatalf("a rolled-back change was delivered: %s", d.Payload)
 				}
 				var p struct {
-					Type string `json:"type"`
+					Type margen.EventType `json:"type"`
 					Data struct {
 						Seq int64 `json:"seq"`
 					} `json:"data"`
@@ -314,7 +318,7 @@ func TestGiveUp(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close() // connection refused
 	for _, u := range []string{srv.URL, down.URL} {
-		if err := st.CreateWebhook(ctx, &margen.Webhook{OrgID: org.ID, URL: u, Events: []string{margen.EventPolicyPublished}}, ana.ID, nil); err != nil {
+		if err := st.CreateWebhook(ctx, &margen.Webhook{OrgID: org.ID, URL: u, Events: []string{string(margen.EventPolicyPublished)}}, ana.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -112,6 +112,20 @@ func lastAudit(t *testing.T, db *store.DB, orgID string) margen.AuditEntry {
 	}
 }
 
+// eventTypes is the types of the events an entry announces.
+func eventTypes(t *testing.T, e *margen.AuditEntry) []margen.EventType {
+	t.Helper()
+	evs, err := margen.EventsOf(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []margen.EventType
+	for _, ev := range evs {
+		types = append(types, ev.EventType())
+	}
+	return types
+}
+
 func eventData(t *testing.T, e margen.AuditEntry) margen.EventData {
 	t.Helper()
 	var ed margen.EventData
@@ -194,7 +208,7 @@ func announceFunc(orgID, memberID string, outcomes ...string) func(*margen.Batch
 			w.Decisions = append(w.Decisions, d)
 			data, _ := json.Marshal(margen.EventData{Outcome: o, Action: d.Action, Member: memberID, DecisionID: d.ID})
 			w.Audit = append(w.Audit, margen.AuditEntry{OrgID: orgID, At: clockAt, Actor: memberID,
-				Action: "decision.create", Subject: d.ID, Data: data})
+				Action: margen.ActionDecisionCreate, Subject: d.ID, Data: data})
 		}
 		return w, nil
 	}
@@ -209,8 +223,12 @@ func typesOf(outcome string) int {
 	return 2
 }
 
-func newWebhook(t *testing.T, db *store.DB, orgID string, events ...string) *margen.Webhook {
+func newWebhook(t *testing.T, db *store.DB, orgID string, types ...margen.EventType) *margen.Webhook {
 	t.Helper()
+	events := make([]string, len(types))
+	for i, typ := range types {
+		events[i] = string(typ)
+	}
 	w := &margen.Webhook{OrgID: orgID, URL: "https://example.test/hook", Events: events}
 	if err := db.CreateWebhook(ctxT(t), w, "test", nil); err != nil {
 		t.Fatalf("CreateWebhook: %v", err)
@@ -387,8 +405,8 @@ func testApprovalApprove(t *testing.T, db *store.DB, _ func() *store.DB) {
 	}
 	last := lastAudit(t, db, org.ID)
 	ed := eventData(t, last)
-	if last.Action != "approval.approved" || last.Subject != a.ID || last.Actor != owner.ID ||
-		!reflect.DeepEqual(margen.EventTypes(&last), []string{margen.EventApprovalDecided}) {
+	if last.Action != margen.ActionApprovalApproved || last.Subject != a.ID || last.Actor != owner.ID ||
+		!reflect.DeepEqual(eventTypes(t, &last), []margen.EventType{margen.EventApprovalDecided}) {
 		t.Fatalf("audit = %+v", last)
 	}
 	if ed.Member != ana.ID || ed.Team != "sala" || ed.ApprovalID != a.ID || ed.DecisionID != x.ID || ed.ApproverRole != "manager" ||
@@ -454,7 +472,7 @@ func testApprovalRejectExpire(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("%d acts after reject and expiry", n)
 	}
 	last := lastAudit(t, db, org.ID)
-	if ed := eventData(t, last); last.Action != "approval.expired" || last.Actor != "system" || ed.TimeToAnswer != 15*60*1000 ||
+	if ed := eventData(t, last); last.Action != margen.ActionApprovalExpired || last.Actor != "system" || ed.TimeToAnswer != 15*60*1000 ||
 		ed.Status != margen.ApprovalExpired || ed.DecidedBy != "system" {
 		t.Fatalf("audit %+v data %+v", last, ed)
 	}
@@ -497,9 +515,9 @@ func testApprovalEscalation(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("account after escalation = %+v", acct)
 	}
 	last := lastAudit(t, db, org.ID)
-	if ed := eventData(t, last); last.Action != "approval.escalated" || ed.ApproverRole != "owner" || ed.FromRole != "manager" ||
+	if ed := eventData(t, last); last.Action != margen.ActionApprovalEscalated || ed.ApproverRole != "owner" || ed.FromRole != "manager" ||
 		ed.DueAt != due.Format(time.RFC3339) || ed.Member != ana.ID || ed.Team != "sala" || ed.TimeToAnswer != 0 ||
-		!reflect.DeepEqual(margen.EventTypes(&last), []string{margen.EventApprovalEscalated}) {
+		!reflect.DeepEqual(eventTypes(t, &last), []margen.EventType{margen.EventApprovalEscalated}) {
 		t.Fatalf("audit %+v data %+v", last, ed)
 	}
 	list, err := db.ListApprovals(ctx, org.ID, margen.ApprovalFilter{ApproverRoles: []string{"owner"}, Status: margen.ApprovalPending})
@@ -657,8 +675,8 @@ func testRequestException(t *testing.T, db *store.DB, _ func() *store.DB) {
 	}
 	last := lastAudit(t, db, org.ID)
 	ed := eventData(t, last)
-	if last.Action != "exception.request" || last.Actor != ana.ID || last.Subject != a.ID ||
-		!reflect.DeepEqual(margen.EventTypes(&last), []string{margen.EventApprovalRequested}) {
+	if last.Action != margen.ActionExceptionRequest || last.Actor != ana.ID || last.Subject != a.ID ||
+		!reflect.DeepEqual(eventTypes(t, &last), []margen.EventType{margen.EventApprovalRequested}) {
 		t.Fatalf("audit = %+v", last)
 	}
 	if ed.Member != ana.ID || ed.Team != "recepcion" || ed.DecisionID != d.ID || ed.ApprovalID != a.ID ||
@@ -966,7 +984,7 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 	if n := dispatch(t, db, org.ID, 100); n != 0 {
 		t.Fatalf("dispatch without endpoints = %d", n)
 	}
-	w1 := &margen.Webhook{OrgID: org.ID, URL: "https://one.test/hook", Events: []string{margen.EventApprovalRequested, margen.EventApprovalDecided}}
+	w1 := &margen.Webhook{OrgID: org.ID, URL: "https://one.test/hook", Events: []string{string(margen.EventApprovalRequested), string(margen.EventApprovalDecided)}}
 	idem := &margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "wh-1", RequestHash: "h", Response: []byte("r")}
 	if err := db.CreateWebhook(ctx, w1, owner.ID, idem); err != nil {
 		t.Fatal(err)
@@ -976,7 +994,7 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 	}
 	wantCode(t, db.CreateWebhook(ctx, &margen.Webhook{OrgID: org.ID, URL: "https://x.test"}, owner.ID,
 		&margen.Idempotency{OrgID: org.ID, MemberID: owner.ID, Key: "wh-1", RequestHash: "h"}), margen.ECONFLICT, "error.idempotency_exists")
-	if last := lastAudit(t, db, org.ID); last.Action != "webhook.create" || last.Subject != w1.ID || strings.Contains(string(last.Data), w1.Secret) {
+	if last := lastAudit(t, db, org.ID); last.Action != margen.ActionWebhookCreate || last.Subject != w1.ID || strings.Contains(string(last.Data), w1.Secret) {
 		t.Fatalf("audit = %+v", last)
 	}
 	w2 := newWebhook(t, db, org.ID, "*")
@@ -1024,11 +1042,11 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("PendingDeliveries = %d, %v", n, err)
 	}
 	d1 := allDeliveries(t, db, org.ID, margen.DeliveryFilter{WebhookID: w1.ID})
-	var types []string
+	var types []margen.EventType
 	for _, d := range d1 {
 		types = append(types, d.EventType)
 	}
-	want := []string{margen.EventApprovalRequested, margen.EventApprovalDecided, margen.EventApprovalRequested} // newest first
+	want := []margen.EventType{margen.EventApprovalRequested, margen.EventApprovalDecided, margen.EventApprovalRequested} // newest first
 	if !reflect.DeepEqual(types, want) {
 		t.Fatalf("w1 deliveries = %v, want %v", types, want)
 	}
@@ -1042,9 +1060,9 @@ func testWebhooks(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("delivery = %+v", x)
 	}
 	var p struct {
-		Type      string         `json:"type"`
-		Timestamp string         `json:"timestamp"`
-		Data      map[string]any `json:"data"`
+		Type      margen.EventType `json:"type"`
+		Timestamp string           `json:"timestamp"`
+		Data      map[string]any   `json:"data"`
 	}
 	if err := json.Unmarshal(x.Payload, &p); err != nil {
 		t.Fatal(err)
@@ -1113,9 +1131,9 @@ func testWebhookRollback(t *testing.T, db *store.DB, _ func() *store.DB) {
 	org, owner := newOrg(t, db, "hooks-rollback")
 	ana := newMember(t, db, org.ID, "ana")
 	newWebhook(t, db, org.ID, "*")
-	asked := ask(t, db, org.ID, ana.ID, clockAt, 10)[0] // decision.needs_approval: no event
-	if n := dispatch(t, db, org.ID, 100); n != 0 {
-		t.Fatalf("dispatch = %d", n)
+	asked := ask(t, db, org.ID, ana.ID, clockAt, 10)[0]
+	if n := dispatch(t, db, org.ID, 100); n != 2 { // decision.made, approval.requested
+		t.Fatalf("dispatch = %d, want 2", n)
 	}
 	before := snap(t, db, org.ID)
 	q := margen.BatchQuery{OrgIDs: []string{org.ID}}
@@ -1154,7 +1172,7 @@ func testWebhookRollback(t *testing.T, db *store.DB, _ func() *store.DB) {
 		t.Fatalf("dispatch = %d, want 1 (the committed refusal)", n)
 	}
 	ds := allDeliveries(t, db, org.ID, margen.DeliveryFilter{})
-	if len(ds) != 1 || ds[0].EventType != margen.EventRefusalRecorded {
+	if len(ds) != 3 || ds[0].EventType != margen.EventRefusalRecorded { // newest first, after the request's two
 		t.Fatalf("deliveries = %+v", ds)
 	}
 	// A committed decision afterwards is announced.
@@ -1238,7 +1256,7 @@ func testDispatchConcurrent(t *testing.T, db *store.DB, reopen func() *store.DB)
 	type key struct {
 		hook string
 		seq  int64
-		typ  string
+		typ  margen.EventType
 	}
 	seen := map[key]bool{}
 	for _, d := range ds {
@@ -1447,7 +1465,7 @@ func testDeliveryLifecycle(t *testing.T, db *store.DB, _ func() *store.DB) {
 	if err != nil || r.Status != margen.DeliveryPending || len(r.History) != 3 {
 		t.Fatalf("replayed = %+v, %v", r, err)
 	}
-	if last := lastAudit(t, db, org.ID); last.Action != "webhook.replay" || last.Subject != g.ID || last.Actor != owner.ID {
+	if last := lastAudit(t, db, org.ID); last.Action != margen.ActionWebhookReplay || last.Subject != g.ID || last.Actor != owner.ID {
 		t.Fatalf("audit = %+v", last)
 	}
 	again := claim(time.Now().Add(time.Second), 1)[0]

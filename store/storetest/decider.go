@@ -161,8 +161,8 @@ func (d *Decider) Decide(st *margen.BatchState) (*margen.BatchWrite, error) {
 			}
 		}
 		w.Decisions = append(w.Decisions, x)
-		w.Audit = append(w.Audit, margen.AuditEntry{OrgID: r.OrgID, At: at, Actor: r.MemberID, Action: "decision." + x.Outcome,
-			Subject: x.ID, Data: json.RawMessage(fmt.Sprintf(`{"action":%q,"amount":%d}`, action, r.Amount))})
+		w.Audit = append(w.Audit, margen.AuditEntry{OrgID: r.OrgID, At: at, Actor: r.MemberID, Action: margen.ActionDecisionCreate,
+			Subject: x.ID, Data: json.RawMessage(fmt.Sprintf(`{"outcome":%q,"action":%q,"amount":%d}`, x.Outcome, action, r.Amount))})
 		if r.IdemKey != "" {
 			w.Idem = append(w.Idem, margen.Idempotency{OrgID: r.OrgID, MemberID: r.MemberID, Key: r.IdemKey,
 				RequestHash: "h-" + r.IdemKey, Response: []byte(`{"id":"` + x.ID + `"}`), CreatedAt: at})

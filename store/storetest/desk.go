@@ -37,7 +37,7 @@ func testUpdateMember(t *testing.T, db *store.DB) {
 		t.Fatal(err)
 	}
 	was, _ := data["was"].(map[string]any)
-	if e.Action != "member.update" || e.Actor != owner.ID || e.Subject != ana.ID || data["role"] != "supervisor" || was["role"] != "waiter" {
+	if e.Action != margen.ActionMemberUpdate || e.Actor != owner.ID || e.Subject != ana.ID || data["role"] != "supervisor" || was["role"] != "waiter" {
 		t.Fatalf("audit entry = %+v %s", e, e.Data)
 	}
 	wantCode(t, db.UpdateMember(ctx, org.ID, ana.ID, margen.AccessFrontline, "waiter", "cocina", owner.ID), margen.ENOTFOUND, "")
@@ -65,7 +65,7 @@ func testInvitations(t *testing.T, db *store.DB) {
 	if err := db.CreateInvitation(ctx, inv, owner.ID); err != nil {
 		t.Fatal(err)
 	}
-	if e := lastAudit(t, db, org.ID); e.Action != "invitation.create" || e.Subject != inv.ID {
+	if e := lastAudit(t, db, org.ID); e.Action != margen.ActionInvitationCreate || e.Subject != inv.ID {
 		t.Fatalf("audit after create = %+v", e)
 	}
 	bad := *inv
@@ -90,7 +90,7 @@ func testInvitations(t *testing.T, db *store.DB) {
 	if err != nil || mem.Access != margen.AccessFrontline || mem.Role != "waiter" || mem.Team != "salon" || !mem.Active || mem.PasswordHash != "$argon2id$x" || mem.Language != "en" {
 		t.Fatalf("invited member = %+v, %v", mem, err)
 	}
-	if e := lastAudit(t, db, org.ID); e.Action != "invitation.accept" || e.Subject != inv.ID || e.Actor != mem.ID {
+	if e := lastAudit(t, db, org.ID); e.Action != margen.ActionInvitationAccept || e.Subject != inv.ID || e.Actor != mem.ID {
 		t.Fatalf("audit after accept = %+v", e)
 	}
 	_, err = db.AcceptInvitation(ctx, inv.TokenHash, &margen.Member{Login: "lucia2", Name: "x"}, at.Add(2*time.Hour))

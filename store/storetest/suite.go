@@ -259,7 +259,7 @@ func testOrgs(t *testing.T, db *store.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(audit) != 2 || audit[0].Action != "org.create" || audit[1].Action != "member.create" || audit[0].Seq != 1 || audit[0].PrevHash != "" {
+	if len(audit) != 2 || audit[0].Action != margen.ActionOrgCreate || audit[1].Action != margen.ActionMemberCreate || audit[0].Seq != 1 || audit[0].PrevHash != "" {
 		t.Fatalf("audit after CreateOrg = %+v", audit)
 	}
 	if strings.Contains(string(audit[1].Data), "argon2") {
@@ -291,7 +291,7 @@ func testMembers(t *testing.T, db *store.DB) {
 	}
 	audit, _ := db.ListAudit(ctx, org.ID, 0, 0)
 	last := audit[len(audit)-1]
-	if last.Action != "member.create" || last.Actor != owner.ID || last.Subject != m.ID {
+	if last.Action != margen.ActionMemberCreate || last.Actor != owner.ID || last.Subject != m.ID {
 		t.Fatalf("member audit = %+v", last)
 	}
 	for _, e := range audit {
@@ -533,7 +533,7 @@ func testPolicies(t *testing.T, db *store.DB) {
 	audit, _ := db.ListAudit(ctx, org.ID, 0, 0)
 	n := 0
 	for _, e := range audit {
-		if e.Action == "policy.publish" {
+		if e.Action == margen.ActionPolicyPublish {
 			n++
 		}
 	}
@@ -678,7 +678,7 @@ func testDecideBatch(t *testing.T, db *store.DB) {
 	verifyAudit(t, db, org.ID)
 	audit, _ := db.ListAudit(ctx, org.ID, 0, 500)
 	last := audit[len(audit)-1]
-	if last.Action != "decision.allowed" || last.Subject != d2.Out[0].ID || last.Actor != m.ID {
+	if last.Action != margen.ActionDecisionCreate || last.Subject != d2.Out[0].ID || last.Actor != m.ID {
 		t.Fatalf("last audit = %+v", last)
 	}
 }
@@ -1009,7 +1009,7 @@ func testReactions(t *testing.T, db *store.DB) {
 		t.Fatalf("ListActs = %+v, %v", acts, err)
 	}
 	audit, _ := db.ListAudit(ctx, s.org.ID, before.AuditSeq-1, 1)
-	if len(audit) != 1 || audit[0].Action != "reaction.record" || audit[0].Subject != r.ID || audit[0].Actor != s.member.ID {
+	if len(audit) != 1 || audit[0].Action != margen.ActionReactionRecord || audit[0].Subject != r.ID || audit[0].Actor != s.member.ID {
 		t.Fatalf("reaction audit = %+v", audit)
 	}
 	verifyAudit(t, db, s.org.ID)
