@@ -304,8 +304,9 @@ type SurveyStore interface {
 	// set).
 	SurveySettings(ctx context.Context, orgID string) (SurveySettings, error)
 	SetSurveyScale(ctx context.Context, orgID, scale, actor string) error
-	// CreateSurveyLink stores a link (its act, when named, must exist).
-	CreateSurveyLink(ctx context.Context, l *SurveyLink, actor string) error
+	// CreateSurveyLink stores a link (its act, when named, must exist),
+	// with the API's idempotency record when idem is not nil.
+	CreateSurveyLink(ctx context.Context, l *SurveyLink, actor string, idem *Idempotency) error
 	// SurveyLinkByHash finds a link by its token's hash, in any
 	// organisation (ENOTFOUND when missing).
 	SurveyLinkByHash(ctx context.Context, hash []byte) (*SurveyLink, error)

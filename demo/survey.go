@@ -188,7 +188,7 @@ func (g *generator) scheduleLinkSurvey(d *margen.Decision, m *margen.Member, at 
 	l := &margen.SurveyLink{OrgID: g.org.ID, TokenHash: hash, ActID: d.ActID, MemberID: m.ID, CustomerID: d.CustomerID,
 		Team: m.Team, CreatedBy: m.ID, CreatedAt: made, ExpiresAt: made.Add(margen.DefaultSurveyExpiry)}
 	g.schedule(made, func(ctx context.Context) error {
-		if err := g.ss.CreateSurveyLink(ctx, l, m.ID); err != nil {
+		if err := g.ss.CreateSurveyLink(ctx, l, m.ID, nil); err != nil {
 			return fmt.Errorf("demo: survey link: %w", err)
 		}
 		res.SurveyLinks++

@@ -90,8 +90,9 @@ func (db *DB) SetSurveyScale(ctx context.Context, orgID, scale, actor string) er
 	})
 }
 
-// CreateSurveyLink stores a survey link; an act it names must exist.
-func (db *DB) CreateSurveyLink(ctx context.Context, link *margen.SurveyLink, actor string) error {
+// CreateSurveyLink stores a survey link; an act it names must exist. The
+// idempotency record, when given, is written in the same transaction.
+func (db *DB) CreateSurveyLink(ctx context.Context, link *margen.SurveyLink, actor string, idem *margen.Idempotency) error {
 	l := *link
 	if l.ID == "" {
 		l.ID = margen.NewID("svl")
@@ -113,6 +114,9 @@ func (db *DB) CreateSurveyLink(ctx context.Context, link *margen.SurveyLink, act
 			if err := t.exists("act", "SELECT 1 FROM acts WHERE org_id = ? AND id = ?", l.OrgID, l.ActID); err != nil {
 				return err
 			}
+		}
+		if err := t.insertIdem(idem); err != nil {
+			return err
 		}
 		err = t.insertMany("survey_links", surveyLinkCols, "", 1, func(_ int, a []any) []any {
 			return append(a, l.OrgID, l.ID, l.TokenHash, l.ActID, l.MemberID, l.CustomerID, l.Team, l.CreatedBy,

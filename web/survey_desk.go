@@ -99,7 +99,7 @@ func (s *server) newSurveyLink(w http.ResponseWriter, r *http.Request, l *margen
 	tok, hash := s.survey.tokens.New()
 	now := s.clock.Now()
 	l.OrgID, l.TokenHash, l.CreatedBy, l.CreatedAt, l.ExpiresAt = st.org.ID, hash, st.member.ID, now, now.Add(s.survey.expiry)
-	if err := s.store.CreateSurveyLink(r.Context(), l, st.member.ID); err != nil {
+	if err := s.store.CreateSurveyLink(r.Context(), l, st.member.ID, nil); err != nil {
 		s.fail(w, r, err)
 		return
 	}
