@@ -312,6 +312,11 @@ type SurveyStore interface {
 	SurveyLinkByHash(ctx context.Context, hash []byte) (*SurveyLink, error)
 	CreateSurveyPoint(ctx context.Context, p *SurveyPoint, actor string) error
 	ListSurveyPoints(ctx context.Context, orgID string) ([]SurveyPoint, error)
+	// DeactivateSurveyPoint takes a standing QR code out of service: its
+	// printed code then answers like an unknown one, its answers stay.
+	// ENOTFOUND when the organisation has no such point; deactivating an
+	// inactive point changes nothing.
+	DeactivateSurveyPoint(ctx context.Context, orgID, id, actor string) error
 	// SurveyPointByHash finds an active point by its token's hash.
 	SurveyPointByHash(ctx context.Context, hash []byte) (*SurveyPoint, error)
 	// AnswerSurvey stores an answer to a link (a.LinkID) or a point

@@ -189,6 +189,31 @@ func (db *DB) ListSurveyPoints(ctx context.Context, orgID string) ([]margen.Surv
 		orgID, maxLimit)
 }
 
+// DeactivateSurveyPoint takes a standing QR code out of service.
+func (db *DB) DeactivateSurveyPoint(ctx context.Context, orgID, id, actor string) error {
+	at := now()
+	return db.writeTx(ctx, func(t *wtx) error {
+		c, err := t.lockOrg(orgID)
+		if err != nil {
+			return err
+		}
+		if err := t.exists("survey point", "SELECT 1 FROM survey_points WHERE org_id = ? AND id = ?", orgID, id); err != nil {
+			return err
+		}
+		res, err := t.exec("UPDATE survey_points SET active = ? WHERE org_id = ? AND id = ? AND active = ?", false, orgID, id, true)
+		if err != nil {
+			return dbErr("deactivate survey point", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return dbErr("deactivate survey point", err)
+		} else if n == 0 {
+			return nil // already inactive
+		}
+		t.touch("survey_points", orgID, "id", id)
+		return t.audit(c, newAudit(orgID, actor, "survey.point.deactivate", id, nil, at))
+	})
+}
+
 // SurveyPointByHash finds an active standing QR code by its token's hash.
 func (db *DB) SurveyPointByHash(ctx context.Context, hash []byte) (*margen.SurveyPoint, error) {
 	return getOne(ctx, db, "survey", scanSurveyPoint, surveyPointSelect+" WHERE token_hash = ? AND active = ?", hash, true)
