@@ -304,13 +304,19 @@ type SurveyStore interface {
 	// set).
 	SurveySettings(ctx context.Context, orgID string) (SurveySettings, error)
 	SetSurveyScale(ctx context.Context, orgID, scale, actor string) error
-	// CreateSurveyLink stores a link (its act, when named, must exist).
-	CreateSurveyLink(ctx context.Context, l *SurveyLink, actor string) error
+	// CreateSurveyLink stores a link (its act, when named, must exist),
+	// with the API's idempotency record when idem is not nil.
+	CreateSurveyLink(ctx context.Context, l *SurveyLink, actor string, idem *Idempotency) error
 	// SurveyLinkByHash finds a link by its token's hash, in any
 	// organisation (ENOTFOUND when missing).
 	SurveyLinkByHash(ctx context.Context, hash []byte) (*SurveyLink, error)
 	CreateSurveyPoint(ctx context.Context, p *SurveyPoint, actor string) error
 	ListSurveyPoints(ctx context.Context, orgID string) ([]SurveyPoint, error)
+	// DeactivateSurveyPoint takes a standing QR code out of service: its
+	// printed code then answers like an unknown one, its answers stay.
+	// ENOTFOUND when the organisation has no such point; deactivating an
+	// inactive point changes nothing.
+	DeactivateSurveyPoint(ctx context.Context, orgID, id, actor string) error
 	// SurveyPointByHash finds an active point by its token's hash.
 	SurveyPointByHash(ctx context.Context, hash []byte) (*SurveyPoint, error)
 	// AnswerSurvey stores an answer to a link (a.LinkID) or a point

@@ -44,6 +44,11 @@ type Options struct {
 	Seed int64
 	// Out receives a few progress lines; nil discards them.
 	Out io.Writer
+	// SurveyKey is the installation's survey token key
+	// (margen.AuditKey.SurveyKey), so that the printed sheet of the demo's
+	// standing QR codes scans on its server; nil means a random key (the
+	// codes then only work where that does not matter, as in tests).
+	SurveyKey []byte
 }
 
 // Result says what Load did.
@@ -67,6 +72,9 @@ type Result struct {
 	Flagged                   int
 	Reactions                 int
 	Refusals                  int // given outside the decision flow
+	SurveyPoints              int // standing QR codes
+	SurveyLinks               int // survey links made after an act
+	SurveyAnswers             int // through links and standing QR codes
 	From, To                  time.Time
 }
 
@@ -149,6 +157,10 @@ func Load(ctx context.Context, st Store, opt Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	ss, ok := st.(margen.SurveyStore)
+	if !ok {
+		return Result{}, fmt.Errorf("demo: the store %T keeps no surveys", st)
+	}
 	pol, err := policy.Parse([]byte(policySource))
 	if err != nil {
 		return Result{}, fmt.Errorf("demo: the embedded policy is invalid: %w", err)
@@ -172,6 +184,9 @@ func Load(ctx context.Context, st Store, opt Options) (Result, error) {
 		pol:    pol,
 		out:    out,
 		byRole: map[string][]*margen.Member{},
+		ss:     ss,
+		srng:   rand.New(rand.NewPCG(uint64(opt.Seed)^surveyStream, uint64(opt.Seed))),
+		tokens: surveyTokens(opt.SurveyKey),
 	}
 	res := Result{AdminLogin: AdminLogin, From: first, To: today}
 
@@ -236,6 +251,10 @@ func Load(ctx context.Context, st Store, opt Options) (Result, error) {
 	}
 	res.Customers = len(g.customers[teamRestaurant]) + len(g.customers[teamContact]) + len(g.staffRelatives)
 
+	if err := g.createSurveyPoints(ctx, owner, tick, &res); err != nil {
+		return Result{}, err
+	}
+
 	fmt.Fprintf(out, "demo: replaying %d days of history through the decision engine\n", Days)
 	g.engine = decision.New(st, decision.Options{Clock: g.clock, Logger: slog.New(slog.DiscardHandler)})
 	err = g.history(ctx, &res)
@@ -245,5 +264,6 @@ func Load(ctx context.Context, st Store, opt Options) (Result, error) {
 	}
 	fmt.Fprintf(out, "demo: %d decisions (%d allowed, %d asked for approval: %d approved, %d rejected; %d denied), %d reactions, %d other refusals\n",
 		res.Decisions, res.Allowed, res.NeedsApproval, res.Approved, res.Rejected, res.Denied, res.Reactions, res.Refusals)
+	fmt.Fprintf(out, "demo: %d standing QR codes, %d survey links, %d survey answers\n", res.SurveyPoints, res.SurveyLinks, res.SurveyAnswers)
 	return res, nil
 }

@@ -134,6 +134,8 @@ func TestLoad(t *testing.T) {
 		t.Errorf("store has %d refusals, want %d denied + %d others", refusals, res.Denied, res.Refusals)
 	}
 
+	checkSurveys(t, st, org, res)
+
 	rep, err := st.CheckLedger(ctx, org.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -166,5 +168,81 @@ func TestLoad(t *testing.T) {
 	}
 	if checked2 != checked {
 		t.Errorf("second load wrote %d audit entries", checked2-checked)
+	}
+}
+
+// checkSurveys checks the customer's voice in the history: standing QR
+// codes, answers through links (on acts) and through the codes, low answers
+// with a comment, and satisfaction (4 or 5 of 5) rising from the first 30
+// days to the last 30.
+func checkSurveys(t *testing.T, st margen.Store, org *margen.Org, res demo.Result) {
+	t.Helper()
+	ctx := context.Background()
+	ss := st.(margen.SurveyStore)
+	points, err := ss.ListSurveyPoints(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(points) != res.SurveyPoints || len(points) < 2 {
+		t.Errorf("%d standing QR codes, Load reported %d", len(points), res.SurveyPoints)
+	}
+	var all []margen.SurveyAnswer
+	f := margen.SurveyAnswerFilter{Page: margen.Page{Limit: 500}}
+	for {
+		as, err := ss.ListSurveyAnswers(ctx, org.ID, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, as...)
+		if len(as) < f.Limit {
+			break
+		}
+		f.After = as[len(as)-1].ID
+	}
+	if len(all) != res.SurveyAnswers {
+		t.Errorf("store has %d survey answers, Load reported %d", len(all), res.SurveyAnswers)
+	}
+	var byLink, onAct, byPoint, lowWithComment int
+	var sat, n [2]int // first and last 30 days
+	for _, a := range all {
+		switch {
+		case a.LinkID != "":
+			byLink++
+			if a.ActID != "" {
+				onAct++
+			}
+		case a.PointID != "":
+			byPoint++
+		}
+		if a.Low && a.Comment != "" {
+			lowWithComment++
+		}
+		if a.Scale != margen.ScaleCSAT || a.Score < 1 || a.Score > 5 || a.Language != "es" {
+			t.Errorf("answer %+v", a)
+		}
+		i := -1
+		switch {
+		case a.CreatedAt.Before(res.From.AddDate(0, 0, 30)):
+			i = 0
+		case !a.CreatedAt.Before(res.To.AddDate(0, 0, -30)):
+			i = 1
+		}
+		if i >= 0 {
+			n[i]++
+			if a.Score >= 4 {
+				sat[i]++
+			}
+		}
+	}
+	t.Logf("survey: %d links made, %d answers (%d by link, %d by standing QR), %d low with a comment; satisfied %d/%d first 30 days, %d/%d last 30",
+		res.SurveyLinks, len(all), byLink, byPoint, lowWithComment, sat[0], n[0], sat[1], n[1])
+	if byLink < 50 || onAct != byLink || byPoint < 50 || lowWithComment < 10 {
+		t.Errorf("survey answers: %d by link (%d on an act), %d by standing QR, %d low with a comment", byLink, onAct, byPoint, lowWithComment)
+	}
+	if res.SurveyLinks <= byLink {
+		t.Errorf("%d links for %d answers: some customers never answer", res.SurveyLinks, byLink)
+	}
+	if n[0] == 0 || n[1] == 0 || sat[0]*n[1] >= sat[1]*n[0] {
+		t.Errorf("satisfied: %d/%d in the first 30 days, %d/%d in the last 30: the trend must rise", sat[0], n[0], sat[1], n[1])
 	}
 }

@@ -37,6 +37,13 @@ type generator struct {
 	staffRelatives []customerSeed
 	walkIns        map[string]bool
 
+	// The customer's voice: its own random source, the token maker and
+	// the standing QR codes.
+	ss     margen.SurveyStore
+	srng   *rand.Rand
+	tokens *margen.SurveyTokens
+	points []*margen.SurveyPoint
+
 	queue eventQueue
 	seq   int
 	today []*plannedDecision
@@ -115,6 +122,7 @@ func (g *generator) history(ctx context.Context, res *Result) error {
 		date := g.first.AddDate(0, 0, day)
 		progress := float64(day) / float64(Days-1)
 		g.plan(date, progress, res)
+		g.schedulePointAnswers(date, progress, res)
 		if err := g.decideToday(ctx); err != nil {
 			return err
 		}
@@ -168,13 +176,16 @@ func (g *generator) decideToday(ctx context.Context) error {
 }
 
 // poisson draws a count with mean lambda (Knuth; lambda is small here).
-func (g *generator) poisson(lambda float64) int {
+func (g *generator) poisson(lambda float64) int { return g.poissonWith(g.rng, lambda) }
+
+// poissonWith draws a count with mean lambda from r.
+func (g *generator) poissonWith(r *rand.Rand, lambda float64) int {
 	if lambda <= 0 {
 		return 0
 	}
 	l, k, p := math.Exp(-lambda), 0, 1.0
 	for {
-		p *= g.rng.Float64()
+		p *= r.Float64()
 		if p <= l {
 			return k
 		}
@@ -410,6 +421,9 @@ func (g *generator) scheduleDecision(s *scenario, at, date time.Time, progress f
 		}
 		if d.ActID == "" {
 			return
+		}
+		if g.srng.Float64() < 0.07+0.05*progress {
+			g.scheduleLinkSurvey(d, m, at, progress, res)
 		}
 		if reacts {
 			note := g.note(s, sentiment, notePick)

@@ -74,6 +74,18 @@ type Config struct {
 	// Backups reports the last scheduled backup for GET
 	// /api/v1/backups/last; nil means backups are not configured.
 	Backups func() backup.Status
+	// Surveys configure POST /api/v1/acts/{id}/survey-link; without a key
+	// it answers 503.
+	Surveys SurveyConfig
+}
+
+// SurveyConfig is what the API needs to make survey links: the key of the
+// tokens (margen.AuditKey.SurveyKey, the same as the web's, which answers
+// them), how long a link lasts and whether its URL is https.
+type SurveyConfig struct {
+	Key    []byte
+	Expiry time.Duration // <= 0: margen.DefaultSurveyExpiry
+	HTTPS  bool          // https even when the request did not come over TLS (behind a TLS proxy)
 }
 
 // ReadyCheck is one named readiness check.
@@ -115,6 +127,10 @@ type server struct {
 
 	ready   []ReadyCheck
 	backups func() backup.Status
+
+	surveyTokens *margen.SurveyTokens // nil: no survey key configured
+	surveyExpiry time.Duration
+	surveyHTTPS  bool
 
 	// inflight holds the idempotency keys being processed in this process,
 	// so a concurrent duplicate is refused (409) instead of racing: the one
@@ -159,6 +175,7 @@ func (s *server) routes() []route {
 		{"GET /api/v1/acts/{id}", s.getAct, frontline},
 		{"POST /api/v1/acts/{id}/reaction", s.createReaction, frontline},
 		{"GET /api/v1/acts/{id}/survey-answers", s.actSurveyAnswers, frontline},
+		{"POST /api/v1/acts/{id}/survey-link", s.createSurveyLink, frontline},
 		{"GET /api/v1/survey-answers", s.listSurveyAnswers, frontline},
 
 		{"GET /api/v1/refusals", s.listRefusals, frontline},
@@ -254,6 +271,15 @@ func New(cfg Config) (http.Handler, error) {
 		metricsPublic: cfg.MetricsPublic,
 		ready:         cfg.Ready,
 		backups:       cfg.Backups,
+
+		surveyExpiry: cfg.Surveys.Expiry,
+		surveyHTTPS:  cfg.Surveys.HTTPS,
+	}
+	if len(cfg.Surveys.Key) > 0 {
+		s.surveyTokens = margen.NewSurveyTokens(cfg.Surveys.Key)
+	}
+	if s.surveyExpiry <= 0 {
+		s.surveyExpiry = margen.DefaultSurveyExpiry
 	}
 	if s.heartbeat <= 0 {
 		s.heartbeat = defaultHeartbeat

@@ -59,10 +59,14 @@ func setup(t *testing.T, db *store.DB) *env {
 	return setupLog(t, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
+// testSurveyKey is the survey token key of the test servers.
+var testSurveyKey = []byte("test survey key")
+
 func setupLog(t *testing.T, db *store.DB, log *slog.Logger) *env {
 	t.Helper()
 	eng := testsupport.Engine(t, db, decision.Options{Logger: log})
-	e := &env{t: t, srv: testsupport.Server(t, httpapi.Config{Store: db, Engine: eng, Logger: log}), db: db,
+	e := &env{t: t, srv: testsupport.Server(t, httpapi.Config{Store: db, Engine: eng, Logger: log,
+		Surveys: httpapi.SurveyConfig{Key: testSurveyKey}}), db: db,
 		tok: map[string]string{}, member: map[string]*margen.Member{}}
 
 	mkOrg := func(slug, owner string, members ...testsupport.Member) *margen.Org {

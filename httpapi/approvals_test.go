@@ -83,7 +83,8 @@ func setupFull(t *testing.T, db *store.DB) *fullEnv {
 	runner.Register(margen.JobWebhookDelivery, worker.Kind())
 	f := &fullEnv{env: e, clock: clk, svc: svc, broker: broker, met: met, worker: worker, runner: runner, shutdown: make(chan struct{})}
 	e.srv = testsupport.Server(t, httpapi.Config{Store: db, Engine: eng, Logger: log, Clock: clk,
-		Approvals: svc, Broker: broker, Shutdown: f.shutdown, Heartbeat: 100 * time.Millisecond, Metrics: met})
+		Approvals: svc, Broker: broker, Shutdown: f.shutdown, Heartbeat: 100 * time.Millisecond, Metrics: met,
+		Surveys: httpapi.SurveyConfig{Key: testSurveyKey}})
 
 	fede := &margen.Member{ID: margen.NewID("mem"), OrgID: e.orgA.ID, Login: "fede", Name: "fede",
 		Access: margen.AccessFrontline, Role: "supervisor", Active: true}

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/margenhq/margen"
 )
@@ -79,4 +82,72 @@ func (s *server) actSurveyAnswers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, list(items, ""))
+}
+
+// surveyLinkBody is the optional body of POST /api/v1/acts/{id}/survey-link
+// (nothing to set yet: an empty body or {}).
+type surveyLinkBody struct{}
+
+// newSurveyLink is the answer of POST /api/v1/acts/{id}/survey-link: the
+// link, and its token and URL, shown only in this answer (and its replay
+// under the same Idempotency-Key): only the token's hash is stored.
+type newSurveyLink struct {
+	Link  *margen.SurveyLink `json:"link"`
+	Token string             `json:"token"`
+	URL   string             `json:"url"`
+}
+
+// createSurveyLink makes a survey link for an act the member may see, as
+// the counter's "ask the customer" button does: the link is the act's
+// member's, in that member's team.
+func (s *server) createSurveyLink(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	if s.surveyTokens == nil {
+		s.problem(w, r, margen.Errorf(margen.EUNAVAILABLE, "error.unavailable"))
+		return
+	}
+	body, err := readBody(w, r, maxJSONBody)
+	if err == nil && len(bytes.TrimSpace(body)) > 0 {
+		err = decodeStrict(body, &surveyLinkBody{})
+	}
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	ss, err := s.surveys()
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	ic, done := s.beginIdem(w, r, body)
+	if done {
+		return
+	}
+	defer ic.release()
+	act, err := s.visibleAct(r, st)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	team := st.member.Team
+	if act.MemberID != st.member.ID {
+		m, err := s.store.MemberByID(r.Context(), st.org.ID, act.MemberID)
+		if err != nil {
+			s.problem(w, r, err)
+			return
+		}
+		team = m.Team
+	}
+	tok, hash := s.surveyTokens.New()
+	now := s.clock.Now().UTC().Truncate(time.Microsecond)
+	l := &margen.SurveyLink{ID: margen.NewID("svl"), OrgID: st.org.ID, TokenHash: hash, ActID: act.ID,
+		MemberID: act.MemberID, CustomerID: act.CustomerID, Team: team, CreatedBy: st.member.ID,
+		CreatedAt: now, ExpiresAt: now.Add(s.surveyExpiry)}
+	scheme := "http"
+	if r.TLS != nil || s.surveyHTTPS {
+		scheme = "https"
+	}
+	out, _ := json.Marshal(newSurveyLink{Link: l, Token: tok, URL: scheme + "://" + r.Host + "/s/" + tok})
+	err = ss.CreateSurveyLink(r.Context(), l, st.member.ID, ic.record(http.StatusCreated, out))
+	s.respond(w, r, ic, err, http.StatusCreated, out)
 }

@@ -90,8 +90,9 @@ func (db *DB) SetSurveyScale(ctx context.Context, orgID, scale, actor string) er
 	})
 }
 
-// CreateSurveyLink stores a survey link; an act it names must exist.
-func (db *DB) CreateSurveyLink(ctx context.Context, link *margen.SurveyLink, actor string) error {
+// CreateSurveyLink stores a survey link; an act it names must exist. The
+// idempotency record, when given, is written in the same transaction.
+func (db *DB) CreateSurveyLink(ctx context.Context, link *margen.SurveyLink, actor string, idem *margen.Idempotency) error {
 	l := *link
 	if l.ID == "" {
 		l.ID = margen.NewID("svl")
@@ -113,6 +114,9 @@ func (db *DB) CreateSurveyLink(ctx context.Context, link *margen.SurveyLink, act
 			if err := t.exists("act", "SELECT 1 FROM acts WHERE org_id = ? AND id = ?", l.OrgID, l.ActID); err != nil {
 				return err
 			}
+		}
+		if err := t.insertIdem(idem); err != nil {
+			return err
 		}
 		err = t.insertMany("survey_links", surveyLinkCols, "", 1, func(_ int, a []any) []any {
 			return append(a, l.OrgID, l.ID, l.TokenHash, l.ActID, l.MemberID, l.CustomerID, l.Team, l.CreatedBy,
@@ -183,6 +187,31 @@ func (db *DB) CreateSurveyPoint(ctx context.Context, point *margen.SurveyPoint, 
 func (db *DB) ListSurveyPoints(ctx context.Context, orgID string) ([]margen.SurveyPoint, error) {
 	return getMany(ctx, db, scanSurveyPoint, surveyPointSelect+" WHERE org_id = ? ORDER BY created_at, id LIMIT ?",
 		orgID, maxLimit)
+}
+
+// DeactivateSurveyPoint takes a standing QR code out of service.
+func (db *DB) DeactivateSurveyPoint(ctx context.Context, orgID, id, actor string) error {
+	at := now()
+	return db.writeTx(ctx, func(t *wtx) error {
+		c, err := t.lockOrg(orgID)
+		if err != nil {
+			return err
+		}
+		if err := t.exists("survey point", "SELECT 1 FROM survey_points WHERE org_id = ? AND id = ?", orgID, id); err != nil {
+			return err
+		}
+		res, err := t.exec("UPDATE survey_points SET active = ? WHERE org_id = ? AND id = ? AND active = ?", false, orgID, id, true)
+		if err != nil {
+			return dbErr("deactivate survey point", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return dbErr("deactivate survey point", err)
+		} else if n == 0 {
+			return nil // already inactive
+		}
+		t.touch("survey_points", orgID, "id", id)
+		return t.audit(c, newAudit(orgID, actor, margen.ActionSurveyPointDeactivate, id, nil, at))
+	})
 }
 
 // SurveyPointByHash finds an active standing QR code by its token's hash.

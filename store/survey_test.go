@@ -42,7 +42,7 @@ func TestSurveyLinkOneAnswer(t *testing.T) {
 			tok, hash := tokens.New()
 			link := &margen.SurveyLink{OrgID: o.ID, TokenHash: hash, MemberID: ana.ID, Team: ana.Team, CreatedBy: ana.ID,
 				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := db.CreateSurveyLink(ctx, link, ana.ID); err != nil {
+			if err := db.CreateSurveyLink(ctx, link, ana.ID, nil); err != nil {
 				t.Fatal(err)
 			}
 			got, err := db.SurveyLinkByHash(ctx, margen.SurveyTokenHash(tok))
@@ -94,7 +94,7 @@ func TestSurveyLinkOneAnswer(t *testing.T) {
 			_, hash2 := tokens.New()
 			old := &margen.SurveyLink{OrgID: o.ID, TokenHash: hash2, MemberID: ana.ID, CreatedBy: ana.ID,
 				CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
-			if err := db.CreateSurveyLink(ctx, old, ana.ID); err != nil {
+			if err := db.CreateSurveyLink(ctx, old, ana.ID, nil); err != nil {
 				t.Fatal(err)
 			}
 			a, _ := margen.NewSurveyAnswer(margen.ScaleNPS, 9, "", "es")
@@ -109,7 +109,7 @@ func TestSurveyLinkOneAnswer(t *testing.T) {
 			// A link for an act of nobody's is refused.
 			_, hash3 := tokens.New()
 			if err := db.CreateSurveyLink(ctx, &margen.SurveyLink{OrgID: o.ID, TokenHash: hash3, MemberID: ana.ID,
-				ActID: "act_missing", CreatedBy: ana.ID}, ana.ID); !margen.IsCode(err, margen.ENOTFOUND) {
+				ActID: "act_missing", CreatedBy: ana.ID}, ana.ID, nil); !margen.IsCode(err, margen.ENOTFOUND) {
 				t.Fatalf("link for a missing act: %v", err)
 			}
 			if rep, err := db.CheckAudit(ctx, o.ID); err != nil || !rep.OK() {

@@ -37,6 +37,7 @@ func (s *server) surveyRoutes() []route {
 		{"POST /desk/survey/points", s.addSurveyPoint, manager},
 		{"GET /desk/survey/sheet", s.surveySheet, manager},
 		{"GET /desk/survey/points/{id}/qr.svg", s.pointQR, manager},
+		{"POST /desk/survey/points/{id}/deactivate", s.deactivateSurveyPoint, manager},
 	}
 }
 
@@ -99,7 +100,7 @@ func (s *server) newSurveyLink(w http.ResponseWriter, r *http.Request, l *margen
 	tok, hash := s.survey.tokens.New()
 	now := s.clock.Now()
 	l.OrgID, l.TokenHash, l.CreatedBy, l.CreatedAt, l.ExpiresAt = st.org.ID, hash, st.member.ID, now, now.Add(s.survey.expiry)
-	if err := s.store.CreateSurveyLink(r.Context(), l, st.member.ID); err != nil {
+	if err := s.store.CreateSurveyLink(r.Context(), l, st.member.ID, nil); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -282,6 +283,21 @@ func (s *server) addSurveyPoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.Put(r.Context(), "survey_notice", "survey.desk.point_added")
+	http.Redirect(w, r, "/desk/survey", http.StatusSeeOther)
+}
+
+// deactivateSurveyPoint takes a standing QR code out of service: the
+// printed code then shows the page of an unknown one; its answers stay.
+func (s *server) deactivateSurveyPoint(w http.ResponseWriter, r *http.Request) {
+	if !s.form(w, r) {
+		return
+	}
+	st := current(r)
+	if err := s.store.DeactivateSurveyPoint(r.Context(), st.org.ID, r.PathValue("id"), st.member.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.sessions.Put(r.Context(), "survey_notice", "surveydemo.point_deactivated")
 	http.Redirect(w, r, "/desk/survey", http.StatusSeeOther)
 }
 

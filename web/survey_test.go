@@ -344,3 +344,77 @@ func TestSurveyPoint(t *testing.T) {
 		}
 	})
 }
+
+// TestSurveyPointDeactivate: a manager takes a standing QR code out of
+// service from the survey desk; its printed code then answers 404 (GET and
+// POST), it leaves the sheet, its answers stay; a frontline member may not
+// deactivate, and another organisation's or a missing point is 404.
+func TestSurveyPointDeactivate(t *testing.T) {
+	engines(t, func(t *testing.T, db *store.DB) {
+		s := newSite(t, db, false, noSurveyLimits)
+		ctx := context.Background()
+		m := s.client(t)
+		m.signin("admin", s.Pass["admin"])
+		for _, name := range []string{"Mesa 4", "Caja"} {
+			if res, _ := m.do("POST", "/desk/survey/points", url.Values{"name": {name}, "kind": {"table"}}); res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("new point: %d", res.StatusCode)
+			}
+		}
+		pts, err := db.ListSurveyPoints(ctx, s.Org.ID)
+		if err != nil || len(pts) != 2 {
+			t.Fatalf("points = %v, %v", pts, err)
+		}
+		mesa, caja := pts[0], pts[1]
+		c := s.client(t)
+		if res, page := c.do("POST", "/q/"+mesa.Token, url.Values{"score": {"4"}}); res.StatusCode != 200 || !strings.Contains(page, `id="survey-thanks"`) {
+			t.Fatalf("answer before: %d", res.StatusCode)
+		}
+		deactivate := "/desk/survey/points/" + mesa.ID + "/deactivate"
+		res, desk := m.do("GET", "/desk/survey", nil)
+		if res.StatusCode != 200 || !strings.Contains(desk, `action="`+deactivate+`"`) {
+			t.Fatalf("desk offers no deactivation: %d %s", res.StatusCode, desk)
+		}
+
+		w := s.client(t)
+		w.signin("camila", s.Pass["camila"])
+		if res, _ := w.do("POST", deactivate, nil); res.StatusCode != http.StatusForbidden {
+			t.Fatalf("frontline deactivates: %d", res.StatusCode)
+		}
+		if res, _ := m.do("POST", "/desk/survey/points/svp_missing/deactivate", nil); res.StatusCode != http.StatusNotFound {
+			t.Fatalf("missing point: %d", res.StatusCode)
+		}
+		if res, _ := m.do("POST", deactivate, nil); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("deactivate: %d", res.StatusCode)
+		}
+		res, desk = m.do("GET", "/desk/survey", nil)
+		if res.StatusCode != 200 || !strings.Contains(desk, "Código desactivado") || !strings.Contains(desk, "Desactivado") ||
+			strings.Contains(desk, `action="`+deactivate+`"`) || !strings.Contains(desk, `action="/desk/survey/points/`+caja.ID+`/deactivate"`) {
+			t.Fatalf("desk after: %d %s", res.StatusCode, desk)
+		}
+		if res, _ := m.do("POST", deactivate, nil); res.StatusCode != http.StatusSeeOther { // again: nothing changes
+			t.Fatalf("deactivate again: %d", res.StatusCode)
+		}
+		for _, method := range []string{"GET", "POST"} {
+			if res, _ := s.client(t).do(method, "/q/"+mesa.Token, url.Values{"score": {"5"}}); res.StatusCode != http.StatusNotFound {
+				t.Fatalf("%s an inactive code: %d", method, res.StatusCode)
+			}
+		}
+		if res, _ := s.client(t).do("GET", "/q/"+caja.Token, nil); res.StatusCode != 200 {
+			t.Fatalf("the other code: %d", res.StatusCode)
+		}
+		if res, sheet := m.do("GET", "/desk/survey/sheet", nil); res.StatusCode != 200 || strings.Contains(sheet, mesa.ID) || !strings.Contains(sheet, caja.ID) {
+			t.Fatalf("sheet: %d", res.StatusCode)
+		}
+		answers, err := db.ListSurveyAnswers(ctx, s.Org.ID, margen.SurveyAnswerFilter{PointID: mesa.ID})
+		if err != nil || len(answers) != 1 {
+			t.Fatalf("answers of the inactive code: %v, %v", answers, err)
+		}
+		if err := db.DeactivateSurveyPoint(ctx, "org_other", mesa.ID, "test"); !margen.IsCode(err, margen.ENOTFOUND) {
+			t.Fatalf("another organisation: %v", err)
+		}
+		broken, _, err := db.VerifyAudit(ctx, s.Org.ID)
+		if err != nil || broken != 0 {
+			t.Fatalf("audit: broken at %d, %v", broken, err)
+		}
+	})
+}

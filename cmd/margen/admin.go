@@ -462,8 +462,15 @@ Example:
 	}
 	defer st.Close()
 
+	// openStore has made or read the audit key; the demo's standing QR
+	// codes carry tokens under the survey key derived from it, so their
+	// printed sheet scans on this installation's server.
+	key, err := loadAuditKey(cfg, log, false)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	res, err := demo.Load(ctx, st, demo.Options{Out: a.stderr})
+	res, err := demo.Load(ctx, st, demo.Options{Out: a.stderr, SurveyKey: key.SurveyKey()})
 	if err != nil {
 		return fmt.Errorf("load the demo: %w", err)
 	}

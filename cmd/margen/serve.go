@@ -270,6 +270,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// One count of live streams for both doors: a member's API streams and
 	// open web pages share --max-streams-per-member.
 	streams := events.NewStreamLimits(cfg.StreamsPerMember, cfg.StreamsPerOrg)
+	insecureCookies := cfg.Cookies == "insecure" || cfg.Cookies == "auto" && loopbackOnly(cfg.Addr)
 	api, err := httpapi.New(httpapi.Config{Store: st, Engine: engine, Catalog: cat, Logger: log,
 		Clock: clock, Version: versionString(),
 		Approvals: approvals, Broker: broker, Shutdown: streamsDone,
@@ -280,11 +281,13 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 			{Name: "migrations", Check: st.SchemaCurrent},
 			{Name: "workers", Check: func(context.Context) error { return alive.check() }},
 		},
-		Backups: backups.Last})
+		Backups: backups.Last,
+		// Links made through the API are answered on the web's /s/{token}:
+		// the same key, expiry and scheme.
+		Surveys: httpapi.SurveyConfig{Key: key.SurveyKey(), Expiry: cfg.SurveyExpiry, HTTPS: !insecureCookies}})
 	if err != nil {
 		return err
 	}
-	insecureCookies := cfg.Cookies == "insecure" || cfg.Cookies == "auto" && loopbackOnly(cfg.Addr)
 	if insecureCookies {
 		log.Warn("web: session cookies without Secure: for plain-HTTP use on this machine only; behind TLS use --secure-cookies",
 			"addr", cfg.Addr, "cookies", cfg.Cookies)
