@@ -14,12 +14,16 @@ const (
 	// A customer answered a survey; a low answer is also survey.low.
 	EventSurveyAnswered = "survey.answered"
 	EventSurveyLow      = "survey.low"
+	// A low answer's follow-up case was opened, escalated or closed.
+	EventCaseOpened    = "case.opened"
+	EventCaseEscalated = "case.escalated"
+	EventCaseClosed    = "case.closed"
 )
 
 // EventTypesAll lists every event type, for validation and documentation.
 var EventTypesAll = []string{EventDecisionMade, EventApprovalRequested, EventApprovalDecided,
 	EventApprovalEscalated, EventRefusalRecorded, EventReactionRecorded, EventPolicyPublished,
-	EventSurveyAnswered, EventSurveyLow}
+	EventSurveyAnswered, EventSurveyLow, EventCaseOpened, EventCaseEscalated, EventCaseClosed}
 
 // EventTypes maps an audit entry to the events it announces. Events are
 // derived from the audit trail, so only committed changes are announced.
@@ -49,6 +53,12 @@ func EventTypes(a *AuditEntry) []string {
 		return []string{EventReactionRecorded}
 	case "policy.publish":
 		return []string{EventPolicyPublished}
+	case "case.open":
+		return []string{EventCaseOpened}
+	case "case.escalate":
+		return []string{EventCaseEscalated}
+	case "case.close":
+		return []string{EventCaseClosed}
 	case "survey.answer":
 		var d struct {
 			Low bool `json:"low"`
