@@ -55,7 +55,7 @@ func (t *wtx) openCase(c *chain, a *margen.SurveyAnswer, rule margen.CaseRule) e
 // lookup; it carries no comment.
 func caseEventData(fc *margen.FollowUpCase) map[string]any {
 	return map[string]any{"member": fc.MemberID, "team": fc.Team, "act_id": fc.ActID, "answer_id": fc.AnswerID,
-		"case_id": fc.ID, "role": fc.Role, "status": fc.Status, "score": fc.Score, "scale": fc.Scale,
+		"case_id": fc.ID, "approver_role": fc.Role, "status": fc.Status, "score": fc.Score, "scale": fc.Scale,
 		"due_at": fc.DueAt, "outcome": fc.Outcome, "reaction": fc.Reaction}
 }
 
