@@ -46,7 +46,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	// Keys built in Go code: p.T("key"...), errorPage(..., "key"), and the
 	// keys with a variable part, completed here.
-	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|survey)\.[a-z_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|survey|cases)\.[a-z_.]+)"`)
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -109,6 +109,18 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	for _, r := range []string{margen.RefusedAddress, margen.RefusedToken, margen.RefusedPointHour, margen.RefusedDevice} {
 		keys["survey.refused."+r] = true
+	}
+	for _, k := range []string{margen.CaseOpen, margen.CaseClosed} {
+		keys["cases.status."+k] = true
+	}
+	for _, k := range []string{margen.CaseResolved, margen.CaseUnresolved, margen.CaseNoContact} {
+		keys["cases.outcome."+k] = true
+	}
+	for _, k := range []string{margen.ReactionPositive, margen.ReactionNeutral, margen.ReactionNegative, margen.ReactionUnknown} {
+		keys["cases.reaction."+k] = true
+	}
+	for _, k := range []string{"cases.status.", "cases.outcome.", "cases.reaction."} {
+		delete(keys, k)
 	}
 	if len(keys) < 50 {
 		t.Fatalf("found only %d keys: the walk is broken", len(keys))
