@@ -37,4 +37,16 @@ type AuditFilter struct {
 type DeskStore interface {
 	Today(ctx context.Context, orgID string, since, until time.Time, reactions int) (*Today, error)
 	ListAuditNewest(ctx context.Context, orgID string, f AuditFilter) ([]AuditEntry, error)
+	// CustomersByID returns the customers among ids, by id (ids not found
+	// are absent): one query for the customers of a page's rows.
+	CustomersByID(ctx context.Context, orgID string, ids []string) (map[string]*Customer, error)
+	// RecentActsByCustomer returns each customer's n newest acts, newest
+	// first, with their reactions.
+	RecentActsByCustomer(ctx context.Context, orgID string, ids []string, n int) (map[string][]Act, error)
+	// DecisionsByID returns the decisions among ids, by id (ids not found
+	// are absent).
+	DecisionsByID(ctx context.Context, orgID string, ids []string) (map[string]*Decision, error)
+	// BudgetAccounts returns the accounts among keys, by key (accounts not
+	// opened are absent).
+	BudgetAccounts(ctx context.Context, orgID string, keys []BudgetKey) (map[BudgetKey]BudgetAccount, error)
 }

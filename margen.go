@@ -470,10 +470,15 @@ func (w *IdemWrite[T]) For(v T) (*Idempotency, error) {
 // AuditReport is the result of verifying an organisation's audit trail and
 // the rows it seals (Store.CheckAudit).
 type AuditReport struct {
-	Entries      int64          `json:"entries"`     // entries that verified
-	Broken       int64          `json:"broken"`      // first seq whose link does not verify, 0 when none
-	SealedFrom   int64          `json:"sealed_from"` // first entry under the audit key (0: not sealed)
-	KeyID        string         `json:"key_id"`
+	Entries    int64  `json:"entries"`     // entries that verified
+	Broken     int64  `json:"broken"`      // first seq whose link does not verify, 0 when none
+	SealedFrom int64  `json:"sealed_from"` // first entry under the audit key (0: not sealed)
+	KeyID      string `json:"key_id"`
+	// From, when not 0, is the seq of the checkpoint the check started
+	// from (Store.CheckAuditFrom): the links up to it were vouched for by
+	// the checkpoint and not re-walked, and only the rows committed after
+	// it were checked.
+	From         int64          `json:"from,omitempty"`
 	Rows         int            `json:"rows"` // rows checked against their commitments
 	ProblemCount int            `json:"problem_count"`
 	Problems     []AuditProblem `json:"problems"` // the first ones

@@ -24,6 +24,7 @@ type Store interface {
 	ImportStore
 	ExportStore
 	JobStore
+	LedgerCheckStore
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -96,12 +97,6 @@ type Store interface {
 	// (0 when the trail and its rows are intact) and how many entries it
 	// checked.
 	VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error)
-	// CheckAudit verifies the chain and every row it seals (see
-	// AuditReport).
-	CheckAudit(ctx context.Context, orgID string) (AuditReport, error)
-	// CheckLedger re-derives every account of the organisation from its
-	// ledger entries and from the decisions and approvals that caused them.
-	CheckLedger(ctx context.Context, orgID string) (LedgerReport, error)
 }
 
 // Page is cursor pagination: items after the cursor (an id), at most Limit.
@@ -152,13 +147,16 @@ type BudgetFilter struct {
 
 // LedgerReport is the result of re-deriving the ledger.
 type LedgerReport struct {
-	Accounts   int              `json:"accounts"`
-	Entries    int              `json:"entries"`
-	Mismatches []LedgerMismatch `json:"mismatches"`
+	Accounts int `json:"accounts"`
+	Entries  int `json:"entries"`
+	// MismatchCount counts every mismatch; Mismatches lists the first ones
+	// (at most ledger.MaxMismatches).
+	MismatchCount int              `json:"mismatch_count"`
+	Mismatches    []LedgerMismatch `json:"mismatches"`
 }
 
 // OK reports whether the ledger checked clean.
-func (r LedgerReport) OK() bool { return len(r.Mismatches) == 0 }
+func (r LedgerReport) OK() bool { return r.MismatchCount == 0 && len(r.Mismatches) == 0 }
 
 // LedgerMismatch is one inconsistency found by CheckLedger.
 type LedgerMismatch struct {

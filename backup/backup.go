@@ -4,13 +4,17 @@
 // the API. It never copies a database file by hand and never writes
 // anything but its own margen-*.db files in the backup directory.
 //
-// It is a small loop inside `margen serve` for now; once margen has a
-// durable job queue, a backup becomes a job of that queue (so only one of
-// several processes takes it) and Run is what the job calls.
+// In `margen serve` a backup is a job of the durable queue (kind
+// margen.JobBackup, see Scheduler.Kind): periodic, one job per interval
+// slot whatever the number of processes, plus a catch-up at start when the
+// newest backup is older than the interval, and "back up now" from the
+// manager's desk. Beside each backup a small JSON file records what its
+// verification found, for the desk.
 package backup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +26,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/store"
 )
 
@@ -106,6 +111,7 @@ func prune(dir string, keep int) ([]string, error) {
 		if err := os.Remove(f); err != nil {
 			return nil, fmt.Errorf("backup: remove old backup: %w", err)
 		}
+		os.Remove(f + checkSuffix)
 	}
 	return old, nil
 }
@@ -140,14 +146,15 @@ type Options struct {
 	OnFailure func()
 }
 
-// Scheduler takes a backup every interval and remembers the last result.
+// Scheduler takes the scheduled backups, as jobs of the queue (Kind), and
+// remembers the last result this process saw.
 type Scheduler struct {
 	opt    Options
 	mu     sync.Mutex
 	status Status
 }
 
-// NewScheduler returns a scheduler; Run starts it.
+// NewScheduler returns a scheduler; register its Kind with a job runner.
 func NewScheduler(opt Options) *Scheduler {
 	if opt.Clock == nil {
 		opt.Clock = margen.SystemClock{}
@@ -155,7 +162,16 @@ func NewScheduler(opt Options) *Scheduler {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{opt: opt, status: Status{Configured: true, Every: opt.Every, Keep: opt.Keep}}
+	s := &Scheduler{opt: opt, status: Status{Configured: true, Every: opt.Every, Keep: opt.Keep}}
+	if opt.Every > 0 {
+		now := opt.Clock.Now()
+		next := s.first(now)
+		if slot := now.Truncate(opt.Every).Add(opt.Every); slot.Before(next) {
+			next = slot
+		}
+		s.status.NextAt = &next
+	}
+	return s
 }
 
 // Last returns the last result. A nil scheduler is "not configured".
@@ -168,49 +184,70 @@ func (s *Scheduler) Last() Status {
 	return s.status
 }
 
-// first is when the first backup is due: one interval after the newest
-// backup already in the directory, or now, so restarting the server does
-// not postpone backups.
-func (s *Scheduler) first() time.Time {
-	now := s.opt.Clock.Now()
+// first is when the next backup is due: one interval after the newest
+// backup already in the directory, or now.
+func (s *Scheduler) first(now time.Time) time.Time {
 	names, err := List(s.opt.Dir)
 	if err != nil || len(names) == 0 {
 		return now
 	}
-	newest := names[len(names)-1]
-	t, err := time.Parse(timeLayout, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(newest), prefix), suffix))
-	if err != nil || t.After(now) {
+	t, ok := takenAt(names[len(names)-1])
+	if !ok || t.After(now) {
 		return now
 	}
 	return t.Add(s.opt.Every)
 }
 
-// Run takes backups until ctx ends.
-func (s *Scheduler) Run(ctx context.Context) {
-	next := s.first()
-	for {
-		s.mu.Lock()
-		n := next
-		s.status.NextAt = &n
-		s.mu.Unlock()
-		wait := next.Sub(s.opt.Clock.Now())
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		} else if ctx.Err() != nil {
-			return
-		}
-		s.Once(ctx)
-		next = s.opt.Clock.Now().Add(s.opt.Every)
-	}
+// takenAt is the time a scheduled backup's name carries.
+func takenAt(file string) (time.Time, bool) {
+	t, err := time.Parse(timeLayout, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), prefix), suffix))
+	return t, err == nil
 }
 
-// Once takes one backup now and records its result.
+// JobTimeout bounds one backup job: the copy and its verification of a
+// large database take minutes. The runner that claims backup jobs needs a
+// longer lease.
+const JobTimeout = 30 * time.Minute
+
+// Kind is the backup job kind (margen.JobBackup): periodic every interval,
+// one attempt per job (a failed backup is reported, and the next slot
+// tries again).
+func (s *Scheduler) Kind() jobs.Kind {
+	return jobs.Kind{Every: s.opt.Every, MaxAttempts: 1, Timeout: JobTimeout,
+		Handler: func(ctx context.Context, a *jobs.Attempt) error {
+			_, err := s.Once(ctx)
+			return err
+		}}
+}
+
+// Enqueuer is the part of the job queue that asks for a backup.
+type Enqueuer interface {
+	EnqueueJob(ctx context.Context, j *margen.Job) (bool, error)
+}
+
+// CatchUp asks for a backup now when the newest one in the directory is
+// older than the interval (or there is none), so restarting the server
+// never postpones a backup; at most once per interval slot across
+// restarts and processes.
+func (s *Scheduler) CatchUp(ctx context.Context, q Enqueuer) (bool, error) {
+	now := s.opt.Clock.Now()
+	if s.first(now).After(now) {
+		return false, nil
+	}
+	return q.EnqueueJob(ctx, &margen.Job{Kind: margen.JobBackup, RunAt: now, CreatedAt: now,
+		UniqueKey: "catch-up:" + now.Truncate(s.opt.Every).UTC().Format(time.RFC3339)})
+}
+
+// Now asks for a backup at once (the desk's "back up now"); asking again
+// within the same minute changes nothing and reports false.
+func (s *Scheduler) Now(ctx context.Context, q Enqueuer) (bool, error) {
+	now := s.opt.Clock.Now()
+	return q.EnqueueJob(ctx, &margen.Job{Kind: margen.JobBackup, RunAt: now, CreatedAt: now,
+		UniqueKey: "now:" + now.Truncate(time.Minute).UTC().Format(time.RFC3339)})
+}
+
+// Once takes one backup now, records its result (and, beside the file,
+// its verification) and reports it.
 func (s *Scheduler) Once(ctx context.Context) (Result, error) {
 	res, err := Run(ctx, s.opt.DSN, s.opt.Dir, s.opt.Keep, s.opt.Clock, s.opt.AuditKey)
 	if err != nil && ctx.Err() != nil {
@@ -218,6 +255,8 @@ func (s *Scheduler) Once(ctx context.Context) (Result, error) {
 	}
 	s.mu.Lock()
 	at := res.Started
+	next := s.opt.Clock.Now().Truncate(s.opt.Every).Add(s.opt.Every)
+	s.status.NextAt = &next
 	s.status.LastAt = &at
 	s.status.OK = err == nil
 	if err == nil {
@@ -236,10 +275,116 @@ func (s *Scheduler) Once(ctx context.Context) (Result, error) {
 		}
 		return res, err
 	}
+	if werr := writeCheck(res); werr != nil {
+		s.opt.Log.Warn("backup: cannot record the verification beside the file", "file", res.File, "err", werr)
+	}
 	s.opt.Log.Info("backup taken", "file", res.File, "bytes", res.Bytes, "duration", res.Duration,
 		"check", res.Check.String(), "removed", len(res.Removed))
 	if s.opt.OnSuccess != nil {
 		s.opt.OnSuccess(at)
 	}
 	return res, nil
+}
+
+// checkSuffix names the file beside a backup that records its
+// verification.
+const checkSuffix = ".json"
+
+// Check is what a backup's verification found, as recorded beside it.
+type Check struct {
+	OK         bool     `json:"ok"`
+	Version    int64    `json:"schema_version"`
+	Orgs       int      `json:"orgs"`
+	Entries    int      `json:"ledger_entries"`
+	Audit      int64    `json:"audit_entries"`
+	Problems   []string `json:"problems,omitempty"`
+	DurationMS int64    `json:"duration_ms"`
+}
+
+func writeCheck(res Result) error {
+	v := res.Check
+	b, err := json.Marshal(Check{OK: v.OK(), Version: v.Version, Orgs: v.Orgs, Entries: v.Entries, Audit: v.Audit,
+		Problems: v.Problems, DurationMS: res.Duration.Milliseconds()})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(res.File+checkSuffix, b, 0o600)
+}
+
+// File is one backup in the directory, as the desk lists it.
+type File struct {
+	Name  string
+	At    time.Time
+	Bytes int64
+	Check *Check // nil when no verification was recorded beside it
+}
+
+// Attempt is one recent backup job: when it ran and how it ended.
+type Attempt struct {
+	At     time.Time // when it was due
+	Status string    // margen.JobPending, JobDone or JobDead
+	Error  string
+}
+
+// Overview is the backups as the manager's desk shows them.
+type Overview struct {
+	Configured bool
+	Status     Status
+	Files      []File    // newest first
+	Attempts   []Attempt // the latest backup jobs, newest first
+	LastError  string    // the error of the latest failed job, if it is the latest finished one
+	DirError   string    // the backup directory cannot be listed
+}
+
+// RecentJobs is the part of the job queue that lists the latest jobs.
+type RecentJobs interface {
+	RecentJobs(ctx context.Context, kind string, limit int) ([]margen.Job, error)
+}
+
+// recentAttempts is how many backup jobs the desk lists.
+const recentAttempts = 10
+
+// Overview lists the backups in the directory, with their recorded
+// verification, and the latest backup jobs. A nil scheduler is "not
+// configured".
+func (s *Scheduler) Overview(ctx context.Context, q RecentJobs) (Overview, error) {
+	if s == nil {
+		return Overview{}, nil
+	}
+	o := Overview{Configured: true, Status: s.Last()}
+	names, err := List(s.opt.Dir)
+	if err != nil {
+		o.DirError = err.Error()
+	}
+	for i := len(names) - 1; i >= 0; i-- {
+		f := File{Name: filepath.Base(names[i])}
+		f.At, _ = takenAt(names[i])
+		if fi, err := os.Stat(names[i]); err == nil {
+			f.Bytes = fi.Size()
+		}
+		if b, err := os.ReadFile(names[i] + checkSuffix); err == nil {
+			var c Check
+			if json.Unmarshal(b, &c) == nil {
+				f.Check = &c
+			}
+		}
+		o.Files = append(o.Files, f)
+	}
+	js, err := q.RecentJobs(ctx, margen.JobBackup, recentAttempts)
+	if err != nil {
+		return o, err
+	}
+	for _, j := range js {
+		o.Attempts = append(o.Attempts, Attempt{At: j.RunAt, Status: j.Status, Error: j.LastError})
+	}
+	for _, a := range o.Attempts {
+		if a.Status == margen.JobPending {
+			continue
+		}
+		if a.Status == margen.JobDead {
+			o.LastError = a.Error
+		}
+		break
+	}
+	return o, nil
 }

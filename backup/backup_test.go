@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/margenhq/margen/backup"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/demo"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
 )
@@ -164,23 +167,43 @@ func TestBackupsUnderLoad(t *testing.T) {
 	}
 }
 
-// TestSchedulerKeepsNewest: the scheduler takes backups one interval apart,
-// keeps the newest ones and reports the last result; a failure is counted.
+// TestSchedulerKeepsNewest: backups are jobs of the queue: a catch-up at
+// start when the directory is empty, "back up now" once a minute; the
+// scheduler keeps the newest files with their recorded verification,
+// reports the last result, and the overview lists the files and the jobs.
+// A failure is counted, its job is dead with the error, and the overview
+// shows that error.
 func TestSchedulerKeepsNewest(t *testing.T) {
-	path, _, _ := openDemo(t)
+	ctx := context.Background()
+	path, st, _ := openDemo(t)
 	dir := t.TempDir()
 	var successes, failures atomic.Int64
-	s := backup.NewScheduler(backup.Options{DSN: path, Dir: dir, Every: time.Millisecond, Keep: 3,
-		Clock:     &stepClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
+	clock := &stepClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	s := backup.NewScheduler(backup.Options{DSN: path, Dir: dir, Every: 6 * time.Hour, Keep: 3, Clock: clock,
 		OnSuccess: func(time.Time) { successes.Add(1) }, OnFailure: func() { failures.Add(1) }})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	for successes.Load() < 5 {
-		time.Sleep(10 * time.Millisecond)
+	runner := jobs.New(st, jobs.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+	runner.Register(margen.JobBackup, s.Kind())
+
+	if ok, err := s.CatchUp(ctx, st); err != nil || !ok {
+		t.Fatalf("catch-up with an empty directory: %v, %v", ok, err)
 	}
-	cancel()
-	<-done
+	if n, err := runner.Once(ctx); err != nil || n != 1 || successes.Load() != 1 {
+		t.Fatalf("ran %d jobs (%v), %d backups", n, err, successes.Load())
+	}
+	if ok, _ := s.CatchUp(ctx, st); ok {
+		t.Fatal("a catch-up was asked for right after a backup")
+	}
+	for range 3 {
+		if ok, err := s.Now(ctx, st); err != nil || !ok {
+			t.Fatalf("back up now: %v, %v", ok, err)
+		}
+		if n, err := runner.Once(ctx); err != nil || n != 1 {
+			t.Fatalf("ran %d jobs: %v", n, err)
+		}
+	}
+	if successes.Load() != 4 || failures.Load() != 0 {
+		t.Fatalf("%d backups, %d failures", successes.Load(), failures.Load())
+	}
 	names, err := backup.List(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -188,26 +211,61 @@ func TestSchedulerKeepsNewest(t *testing.T) {
 	if len(names) != 3 {
 		t.Fatalf("%d backups kept, want 3: %v", len(names), names)
 	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(left) != 3 {
+		t.Fatalf("verification records beside the backups: %v", left)
+	}
 	last := s.Last()
-	if !last.Configured || !last.OK || last.File != filepath.Base(names[2]) || last.LastSuccessAt == nil || last.Failures != 0 {
+	if !last.Configured || !last.OK || last.File != filepath.Base(names[2]) || last.LastSuccessAt == nil || last.Failures != 0 || last.NextAt == nil {
 		t.Fatalf("last status %+v, newest file %s", last, names[2])
+	}
+	o, err := s.Overview(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Files) != 3 || o.Files[0].Name != filepath.Base(names[2]) || o.Files[0].Check == nil || !o.Files[0].Check.OK ||
+		o.Files[0].Check.Audit == 0 || o.Files[0].Bytes == 0 || o.LastError != "" {
+		t.Fatalf("overview %+v", o)
+	}
+	// The next periodic slot's job first (pending), then the four done.
+	if len(o.Attempts) != 5 || o.Attempts[0].Status != margen.JobPending || o.Attempts[1].Status != margen.JobDone {
+		t.Fatalf("backup jobs %+v", o.Attempts)
+	}
+	// The periodic slot is scheduled, not due yet.
+	if n, _ := runner.Once(ctx); n != 0 {
+		t.Fatalf("ran %d jobs before the next slot", n)
 	}
 
 	// A backup directory that cannot be written: counted as a failure,
-	// and the last good backup is still reported.
+	// the job is dead with the error, and the last good backup is still
+	// reported.
 	blocked := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(blocked, nil, 0o600)
-	bad := backup.NewScheduler(backup.Options{DSN: path, Dir: blocked, Every: time.Hour, Keep: 3,
+	bad := backup.NewScheduler(backup.Options{DSN: path, Dir: blocked, Every: time.Hour, Keep: 3, Clock: clock,
 		OnFailure: func() { failures.Add(1) }})
-	if _, err := bad.Once(context.Background()); err == nil {
-		t.Fatal("a backup into a file instead of a directory succeeded")
+	badRunner := jobs.New(st, jobs.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+	badRunner.Register(margen.JobBackup, bad.Kind())
+	if ok, err := bad.Now(ctx, st); err != nil || !ok {
+		t.Fatalf("back up now: %v, %v", ok, err)
+	}
+	if n, err := badRunner.Once(ctx); err != nil || n != 1 {
+		t.Fatalf("ran %d jobs: %v", n, err)
 	}
 	if st := bad.Last(); st.OK || st.Failures != 1 || failures.Load() != 1 {
 		t.Fatalf("after a failure: %+v, failures %d", st, failures.Load())
+	}
+	o, err = bad.Overview(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two scheduled slots pending (6h and 1h kinds), then the failed job.
+	if o.LastError == "" || o.DirError == "" || o.Attempts[2].Status != margen.JobDead || !strings.Contains(o.LastError, "backup") {
+		t.Fatalf("overview after a failure: %+v", o)
 	}
 	var none *backup.Scheduler
 	if none.Last().Configured {
 		t.Fatal("a nil scheduler says backups are configured")
 	}
-	_ = margen.SystemClock{}
+	if o, err := none.Overview(ctx, st); err != nil || o.Configured {
+		t.Fatalf("a nil scheduler's overview: %+v, %v", o, err)
+	}
 }

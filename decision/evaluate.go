@@ -114,13 +114,22 @@ func newDecision(p *pending, cus margen.Customer, v policy.Verdict) *margen.Deci
 // (an idempotency key recorded since the caller looked) fail that request
 // alone.
 func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.BatchWrite, error) {
-	w := &margen.BatchWrite{}
+	// Sized for the usual batch (every request recorded, as an act, with a
+	// charge on each locked account at most) so that the single writer
+	// does not grow and copy them decision by decision.
+	n := len(batch)
+	w := &margen.BatchWrite{
+		Decisions: make([]margen.Decision, 0, n),
+		Acts:      make([]margen.Act, 0, n),
+		Audit:     make([]margen.AuditEntry, 0, n),
+		Ledger:    make([]margen.LedgerEntry, 0, 2*n),
+	}
 	bal := make(map[margen.OrgBudgetKey]margen.Balance, len(st.Balances))
 	for k, v := range st.Balances {
 		bal[k] = v
 	}
-	deltas := map[margen.OrgBudgetKey]*margen.AccountDelta{}
-	var order []margen.OrgBudgetKey
+	deltas := make(map[margen.OrgBudgetKey]*margen.AccountDelta, len(st.Balances))
+	order := make([]margen.OrgBudgetKey, 0, len(st.Balances))
 	addDelta := func(k margen.OrgBudgetKey, c policy.Charge, posted, held int64) {
 		d := deltas[k]
 		if d == nil {

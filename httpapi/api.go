@@ -197,6 +197,7 @@ func (s *server) routes() []route {
 		{"POST /api/v1/imports/{kind}", s.importFile, manager},
 		{"GET /api/v1/exports/{kind}", s.exportRecords, manager},
 		{"GET /api/v1/ledger/check", s.checkLedger, manager},
+		{"POST /api/v1/ledger/check", s.runLedgerCheck, manager},
 		{"GET /api/v1/backups/last", s.lastBackup, manager},
 	}
 }

@@ -503,11 +503,7 @@ func TestTenancyAndRoles(t *testing.T) {
 		if len(audit.Items) != 2 || audit.Next == "" {
 			t.Errorf("audit page: %+v", audit)
 		}
-		var check struct {
-			OK    bool
-			Audit struct{ Checked int64 }
-		}
-		e.do("GET", "/api/v1/ledger/check", "olga", "").want(200).decode(&check)
+		check := e.checkNow("olga", "")
 		if !check.OK || check.Audit.Checked == 0 {
 			t.Errorf("ledger check: %+v", check)
 		}

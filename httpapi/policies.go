@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -196,17 +197,26 @@ func (s *server) listAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list(items, next))
 }
 
-// ledgerCheck is the answer of GET /api/v1/ledger/check.
+// ledgerCheck is the answer of GET and POST /api/v1/ledger/check: the
+// latest stored report of the check (run as a job, margen.JobLedgerCheck)
+// and whether one is waiting or running.
 type ledgerCheck struct {
-	OK     bool                `json:"ok"`
-	Ledger margen.LedgerReport `json:"ledger"`
-	Audit  auditCheck          `json:"audit"`
+	Running    bool                `json:"running"`
+	ID         string              `json:"id,omitempty"`
+	StartedAt  *time.Time          `json:"started_at"`
+	CheckedAt  *time.Time          `json:"checked_at"` // null: never checked
+	OK         bool                `json:"ok"`
+	Ledger     margen.LedgerReport `json:"ledger"`
+	Audit      auditCheck          `json:"audit"`
+	Checkpoint *margen.Checkpoint  `json:"checkpoint,omitempty"`
 }
 
 type auditCheck struct {
 	OK      bool  `json:"ok"`
 	Checked int64 `json:"checked"`
 	Broken  int64 `json:"broken"` // first broken seq, 0 when intact
+	// From is the checkpoint the check started from (0: the whole trail).
+	From int64 `json:"from"`
 	// The rows the trail seals, checked against its commitments, and what
 	// did not match (see margen.AuditReport).
 	SealedFrom   int64                 `json:"sealed_from"`
@@ -215,26 +225,86 @@ type auditCheck struct {
 	Problems     []margen.AuditProblem `json:"problems"`
 }
 
+// latestCheck renders the organisation's latest report.
+func (s *server) latestCheck(ctx context.Context, orgID string) (ledgerCheck, error) {
+	out := ledgerCheck{Ledger: margen.LedgerReport{Mismatches: []margen.LedgerMismatch{}},
+		Audit: auditCheck{Problems: []margen.AuditProblem{}}}
+	running, err := s.store.LedgerCheckQueued(ctx, orgID)
+	if err != nil {
+		return out, err
+	}
+	out.Running = running
+	c, err := s.store.LatestLedgerCheck(ctx, orgID, false)
+	if margen.IsCode(err, margen.ENOTFOUND) {
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	a := c.Audit
+	if c.Ledger.Mismatches != nil {
+		out.Ledger = c.Ledger
+	} else {
+		out.Ledger.Accounts, out.Ledger.Entries, out.Ledger.MismatchCount = c.Ledger.Accounts, c.Ledger.Entries, c.Ledger.MismatchCount
+	}
+	if a.Problems == nil {
+		a.Problems = []margen.AuditProblem{}
+	}
+	out.ID, out.StartedAt, out.CheckedAt, out.OK, out.Checkpoint = c.ID, &c.StartedAt, &c.FinishedAt, c.OK, c.Checkpoint
+	out.Audit = auditCheck{OK: a.OK(), Checked: a.Entries, Broken: a.Broken, From: a.From, SealedFrom: a.SealedFrom,
+		Rows: a.Rows, ProblemCount: a.ProblemCount, Problems: a.Problems}
+	return out, nil
+}
+
+// checkLedger serves the latest report; the check itself runs as a job
+// (POST), never inside a request: it streams every row of the
+// organisation.
 func (s *server) checkLedger(w http.ResponseWriter, r *http.Request) {
-	st := state(r)
-	rep, err := s.store.CheckLedger(r.Context(), st.org.ID)
+	out, err := s.latestCheck(r.Context(), state(r).org.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	audit, err := s.store.CheckAudit(r.Context(), st.org.ID)
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	if rep.Mismatches == nil {
-		rep.Mismatches = []margen.LedgerMismatch{}
-	}
-	if audit.Problems == nil {
-		audit.Problems = []margen.AuditProblem{}
-	}
-	out := ledgerCheck{Ledger: rep, Audit: auditCheck{OK: audit.OK(), Checked: audit.Entries, Broken: audit.Broken,
-		SealedFrom: audit.SealedFrom, Rows: audit.Rows, ProblemCount: audit.ProblemCount, Problems: audit.Problems}}
-	out.OK = rep.OK() && out.Audit.OK
 	writeJSON(w, http.StatusOK, out)
+}
+
+// runLedgerCheck queues a check of the organisation, unless one is already
+// waiting or running, and answers 202 with the latest report. Queuing
+// twice is harmless, so it takes no Idempotency-Key. ?from=latest starts
+// the audit check from the signed checkpoint of the latest clean report.
+func (s *server) runLedgerCheck(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	var p margen.LedgerCheckJob
+	switch from := r.URL.Query().Get("from"); from {
+	case "":
+	case "latest":
+		p.FromLatest = true
+	default:
+		s.problem(w, r, margen.Invalid("from", "error.ledger_check_from"))
+		return
+	}
+	queued, err := s.store.LedgerCheckQueued(r.Context(), st.org.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if !queued {
+		payload, err := json.Marshal(p)
+		if err != nil {
+			s.problem(w, r, err)
+			return
+		}
+		now := s.clock.Now()
+		if _, err := s.store.EnqueueJob(r.Context(), &margen.Job{Kind: margen.JobLedgerCheck, OrgID: st.org.ID,
+			Payload: payload, RunAt: now, CreatedAt: now}); err != nil {
+			s.problem(w, r, err)
+			return
+		}
+	}
+	out, err := s.latestCheck(r.Context(), st.org.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
 }

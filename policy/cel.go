@@ -58,6 +58,9 @@ func newCompiler() (*compiler, error) {
 // program is one compiled condition.
 type program struct {
 	prg cel.Program
+	// tracked reports a runtime cost limit: such a program gets an
+	// execution frame of its own (its cost tracker lives on the frame).
+	tracked bool
 }
 
 // compile type-checks a condition and plans it. It returns a message for the
@@ -109,14 +112,15 @@ func (c *compiler) plan(src string) (prg *program, msg, limit string) {
 	// statically (comprehensions or string functions over inputs of unknown
 	// size).
 	est, err := c.env.EstimateCost(checked, sizeEstimator{})
-	if err != nil || est.Max > costLimit {
+	tracked := err != nil || est.Max > costLimit
+	if tracked {
 		opts = append(opts, cel.CostLimit(costLimit))
 	}
 	p, err := c.env.Program(checked, opts...)
 	if err != nil {
 		return nil, "invalid condition: " + err.Error(), ""
 	}
-	return &program{prg: p}, "", ""
+	return &program{prg: p, tracked: tracked}, "", ""
 }
 
 // sizeEstimator bounds the inputs whose size Evaluate enforces (customer
@@ -147,7 +151,11 @@ func (sizeEstimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstN
 // mismatch, the cost limit) makes the condition false and is returned as a
 // message.
 func (p *program) eval(a *activation) (bool, string) {
-	out, _, err := p.prg.Eval(a)
+	var in any = a
+	if !p.tracked {
+		in = a.input()
+	}
+	out, _, err := p.prg.Eval(in)
 	if err != nil {
 		return false, err.Error()
 	}
@@ -167,8 +175,15 @@ type activation struct {
 	clockSet bool
 	hour     int64
 	weekday  int64
+	// amount is r.Amount boxed once per request (types.Int in an interface
+	// allocates), whatever number of conditions read it.
+	amount   ref.Val
 	member   memberVal
 	customer customerVal
+	// frame is one CEL execution frame shared by the untracked programs of
+	// one evaluation instead of one taken from and returned to CEL's pool
+	// per program. It lives between reset(r) and reset(nil).
+	frame *interpreter.ExecutionFrame
 }
 
 var (
@@ -181,6 +196,9 @@ var (
 // reset points a (possibly recycled) activation at a request, dropping
 // everything cached for the previous one.
 func (a *activation) reset(r *Request) {
+	if a.frame != nil {
+		a.frame.Close()
+	}
 	*a = activation{r: r}
 	a.member.r = r
 	a.customer.r = r
@@ -193,7 +211,10 @@ func (a *activation) reset(r *Request) {
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "amount":
-		return types.Int(a.r.Amount), true
+		if a.amount == nil {
+			a.amount = types.Int(a.r.Amount)
+		}
+		return a.amount, true
 	case "action":
 		return types.String(a.r.Action), true
 	case "context":
@@ -210,6 +231,21 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return types.Int(a.weekday), true
 	}
 	return nil, false
+}
+
+// input returns what an untracked program evaluates against: the
+// activation's frame, made on first use. The frame holds no state between
+// programs except its scope (this activation): without a cost limit, state
+// tracking or default variables, cel's Eval only runs the program against it.
+func (a *activation) input() any {
+	if a.frame == nil {
+		f, err := interpreter.NewExecutionFrame(a)
+		if err != nil {
+			return a // let Eval make (and report on) a frame of its own
+		}
+		a.frame = f
+	}
+	return a.frame
 }
 
 // Parent implements interpreter.Activation.

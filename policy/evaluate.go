@@ -260,17 +260,7 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 	if !charge {
 		nCharges = 0
 	}
-	if n <= len(verdictMem{}.cands) && nCharges <= len(verdictMem{}.charges) {
-		// The usual verdict (a grant or two, a few budgets) takes one
-		// allocation instead of two.
-		m := new(verdictMem)
-		cands, backing = m.cands[:0:n], m.charges[:0:nCharges]
-	} else {
-		cands = make([]Candidate, 0, n)
-		if nCharges > 0 {
-			backing = make([]Charge, 0, nCharges)
-		}
-	}
+	cands, backing = verdictSlices(n, nCharges)
 	for _, g := range holding {
 		c := Candidate{Rule: g.ID, Max: g.MaxAmount, Code: CodeWithinLatitude, Route: g.Above}
 		if monetary && r.Amount > g.MaxAmount {
@@ -297,10 +287,31 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 	}, nil
 }
 
-// verdictMem backs the candidates and charges of a typical verdict.
-type verdictMem struct {
-	cands   [2]Candidate
-	charges [4]Charge
+// verdictMem backs the candidates and charges of a typical verdict in one
+// allocation.
+type verdictMem[C, H any] struct {
+	cands   C
+	charges H
+}
+
+// verdictSlices returns empty slices with room for n candidates and nc
+// charges. The usual verdicts (a grant or two, a few budgets) take one
+// allocation of about their size instead of two.
+func verdictSlices(n, nc int) ([]Candidate, []Charge) {
+	switch {
+	case nc == 0:
+		return make([]Candidate, 0, n), nil
+	case n == 1 && nc <= 2:
+		m := new(verdictMem[[1]Candidate, [2]Charge])
+		return m.cands[:0:n], m.charges[:0:nc]
+	case n <= 2 && nc <= 3:
+		m := new(verdictMem[[2]Candidate, [3]Charge])
+		return m.cands[:0:n], m.charges[:0:nc]
+	case n <= 2 && nc <= 4:
+		m := new(verdictMem[[2]Candidate, [4]Charge])
+		return m.cands[:0:n], m.charges[:0:nc]
+	}
+	return make([]Candidate, 0, n), make([]Charge, 0, nc)
 }
 
 // evaluator carries per-request state through one Evaluate call.

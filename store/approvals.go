@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/ledger"
 )
 
 var _ margen.ApprovalStore = (*DB)(nil)
@@ -528,19 +529,15 @@ func (t *wtx) finishUnderOrgLock(c *chain, orgID string, holds []hold, post bool
 	var b strings.Builder
 	var args []any
 	b.WriteString("WITH ")
-	if len(holds) > 0 {
+	if _, deltas := ledger.Release(ledgerHolds(holds), post); len(deltas) > 0 {
 		b.WriteString("acc AS (INSERT INTO budget_accounts (" + strings.Join(holdAccountCols, ", ") + ") VALUES ")
 		ts := d.ts(at)
-		for i, h := range holds {
+		for i, x := range deltas {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			d.placeholders(&b, len(holdAccountCols), len(args))
-			var posted int64
-			if post {
-				posted = h.amount
-			}
-			args = append(args, orgID, h.key.BudgetID, h.key.Subject, h.key.Period, posted, -h.amount, ts)
+			args = append(args, orgID, x.Key.BudgetID, x.Key.Subject, x.Key.Period, x.Posted, x.Pending, ts)
 		}
 		b.WriteString(holdUpsert + "), ")
 	}
@@ -620,23 +617,12 @@ func (t *wtx) releaseHold(orgID, decisionID string, post bool, at time.Time) ([]
 	if len(holds) == 0 {
 		return nil, nil
 	}
-	type entry struct {
-		key    margen.BudgetKey
-		kind   string
-		amount int64
-	}
-	entries := make([]entry, 0, 2*len(holds))
-	for _, h := range holds {
-		entries = append(entries, entry{h.key, margen.EntryPending, -h.amount})
-		if post {
-			entries = append(entries, entry{h.key, margen.EntryPosted, h.amount})
-		}
-	}
+	entries, _ := ledger.Release(ledgerHolds(holds), post)
 	ts := t.db.d.ts(at)
 	err = t.insertMany("ledger_entries", holdLedgerCols, "", len(entries), func(i int, args []any) []any {
 		e := &entries[i]
-		return append(args, orgID, margen.NewID("led"), e.key.BudgetID, e.key.Subject, e.key.Period, decisionID,
-			e.kind, e.amount, ts)
+		return append(args, orgID, margen.NewID("led"), e.Key.BudgetID, e.Key.Subject, e.Key.Period, decisionID,
+			e.Kind, e.Amount, ts)
 	})
 	if err != nil {
 		return nil, conflictOr("insert ledger entries", err, "error.ledger_entry_exists")
@@ -649,15 +635,21 @@ func (t *wtx) releaseHold(orgID, decisionID string, post bool, at time.Time) ([]
 // organisation's lock, as every writer of its accounts does.
 func (t *wtx) applyHolds(orgID string, holds []hold, post bool, at time.Time) error {
 	ts := t.db.d.ts(at)
-	err := t.insertMany("budget_accounts", holdAccountCols, holdUpsert, len(holds), func(i int, args []any) []any {
-		h := &holds[i]
-		var posted int64
-		if post {
-			posted = h.amount
-		}
-		return append(args, orgID, h.key.BudgetID, h.key.Subject, h.key.Period, posted, -h.amount, ts)
+	_, deltas := ledger.Release(ledgerHolds(holds), post)
+	err := t.insertMany("budget_accounts", holdAccountCols, holdUpsert, len(deltas), func(i int, args []any) []any {
+		x := &deltas[i]
+		return append(args, orgID, x.Key.BudgetID, x.Key.Subject, x.Key.Period, x.Posted, x.Pending, ts)
 	})
 	return dbErr("release hold", err)
+}
+
+// ledgerHolds are the holds as package ledger takes them.
+func ledgerHolds(holds []hold) []ledger.Hold {
+	out := make([]ledger.Hold, len(holds))
+	for i, h := range holds {
+		out[i] = ledger.Hold{Key: h.key, Amount: h.amount}
+	}
+	return out
 }
 
 // scanExtra scans a row into an entity's columns followed by extra ones.

@@ -102,6 +102,8 @@ type DB struct {
 	stmts *stmtCache
 	// connWait bounds the wait for a pooled connection (see conn).
 	connWait time.Duration
+	// auditCheckKeys overrides sealJoinKeys (SetAuditCheckKeys).
+	auditCheckKeys int
 }
 
 // conn takes a connection from pool for one call, waiting at most

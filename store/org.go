@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -346,6 +348,35 @@ func (t *wtx) firstSight(c *margen.Customer, at time.Time) error {
 // CustomerByID returns a customer of the organisation.
 func (db *DB) CustomerByID(ctx context.Context, orgID, id string) (*margen.Customer, error) {
 	return getOne(ctx, db, "customer", scanCustomer, customerSelect+" WHERE org_id = ? AND id = ?", orgID, id)
+}
+
+// maxCustomersByID bounds one CustomersByID query's parameters (SQLite
+// allows 32,766, PostgreSQL 65,535).
+const maxCustomersByID = 1000
+
+// CustomersByID returns the organisation's customers among ids, by id; ids
+// not found are absent. Pages listing many rows resolve their customers
+// with it in one query instead of one per row.
+func (db *DB) CustomersByID(ctx context.Context, orgID string, ids []string) (map[string]*margen.Customer, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := make(map[string]*margen.Customer, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), maxCustomersByID)
+		args := make([]any, 0, n+1)
+		args = append(args, orgID)
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		cs, err := getMany(ctx, db, scanCustomer, customerSelect+" WHERE org_id = ? AND id IN (?"+strings.Repeat(", ?", n-1)+")", args...)
+		if err != nil {
+			return nil, err
+		}
+		for i := range cs {
+			out[cs[i].ID] = &cs[i]
+		}
+		ids = ids[n:]
+	}
+	return out, nil
 }
 
 // ListCustomers pages through the organisation's customers by id,

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +44,30 @@ func scanDecision(s scanner) (margen.Decision, error) {
 // GetDecision returns a decision of the organisation.
 func (db *DB) GetDecision(ctx context.Context, orgID, id string) (*margen.Decision, error) {
 	return getOne(ctx, db, "decision", scanDecision, decisionSelect+" WHERE org_id = ? AND id = ?", orgID, id)
+}
+
+// DecisionsByID returns the organisation's decisions among ids, by id; ids
+// not found are absent. One query for the decisions behind a page's rows.
+func (db *DB) DecisionsByID(ctx context.Context, orgID string, ids []string) (map[string]*margen.Decision, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := make(map[string]*margen.Decision, len(ids))
+	for len(ids) > 0 {
+		k := min(len(ids), maxCustomersByID)
+		args := make([]any, 0, k+1)
+		args = append(args, orgID)
+		for _, id := range ids[:k] {
+			args = append(args, id)
+		}
+		ds, err := getMany(ctx, db, scanDecision, decisionSelect+" WHERE org_id = ? AND id IN (?"+strings.Repeat(", ?", k-1)+")", args...)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ds {
+			out[ds[i].ID] = &ds[i]
+		}
+		ids = ids[k:]
+	}
+	return out, nil
 }
 
 // ListDecisions pages through decisions, newest first.
@@ -129,6 +155,45 @@ func (db *DB) ListActs(ctx context.Context, orgID string, f margen.ActFilter) ([
 	return acts, db.attachReactions(ctx, orgID, acts)
 }
 
+// RecentActsByCustomer returns, for each customer among ids, their n newest
+// acts (ListActs's order, with their reactions): the inbox shows a few per
+// pending request, with two queries for the whole list instead of two per
+// request.
+func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []string, n int) (map[string][]margen.Act, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := make(map[string][]margen.Act, len(ids))
+	if n <= 0 {
+		return out, nil
+	}
+	cols := strings.Join(actCols, ", ")
+	for len(ids) > 0 {
+		k := min(len(ids), maxCustomersByID)
+		args := make([]any, 0, k+3)
+		args = append(args, orgID, orgID)
+		for _, id := range ids[:k] {
+			args = append(args, id)
+		}
+		args = append(args, n)
+		// As ListActs, through the decisions' customer index (acts have
+		// none of their own).
+		q := "SELECT " + cols + " FROM (SELECT " + cols + ", ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY id DESC) AS rn" +
+			" FROM acts WHERE org_id = ? AND id IN (SELECT act_id FROM decisions WHERE org_id = ? AND act_id <> ''" +
+			" AND customer_id IN (?" + strings.Repeat(", ?", k-1) + "))) AS recent WHERE rn <= ? ORDER BY customer_id, id DESC"
+		acts, err := getMany(ctx, db, scanAct, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		if err := db.attachReactions(ctx, orgID, acts); err != nil {
+			return nil, err
+		}
+		for _, a := range acts {
+			out[a.CustomerID] = append(out[a.CustomerID], a)
+		}
+		ids = ids[k:]
+	}
+	return out, nil
+}
+
 // attachReactions loads the reactions of acts with one query.
 func (db *DB) attachReactions(ctx context.Context, orgID string, acts []margen.Act) error {
 	if len(acts) == 0 {
@@ -141,11 +206,15 @@ func (db *DB) attachReactions(ctx context.Context, orgID string, acts []margen.A
 		idx[acts[i].ID] = i
 		args = append(args, acts[i].ID)
 	}
-	q := reactionSelect + " WHERE org_id = ? AND act_id IN (?" + strings.Repeat(", ?", len(acts)-1) + ") ORDER BY id"
+	// Sorted here, not with ORDER BY id: SQLite would walk the whole
+	// organisation's reactions in primary-key order to avoid that sort
+	// instead of seeking the act index.
+	q := reactionSelect + " WHERE org_id = ? AND act_id IN (?" + strings.Repeat(", ?", len(acts)-1) + ")"
 	rs, err := getMany(ctx, db, scanReaction, q, args...)
 	if err != nil {
 		return err
 	}
+	slices.SortFunc(rs, func(a, b margen.Reaction) int { return strings.Compare(a.ID, b.ID) })
 	for _, r := range rs {
 		i := idx[r.ActID]
 		acts[i].Reactions = append(acts[i].Reactions, r)
@@ -227,4 +296,40 @@ func (db *DB) ListBudgets(ctx context.Context, orgID string, f margen.BudgetFilt
 	w.eq("subject", f.Subject)
 	w.eq("period", f.Period)
 	return getMany(ctx, db, scanAccount, accountSelect+w.sql()+" ORDER BY budget_id, subject, period", w.args...)
+}
+
+// maxAccountsByKey bounds the keys of one BudgetAccounts query (three
+// parameters each).
+const maxAccountsByKey = 300
+
+// BudgetAccounts returns the organisation's budget accounts among keys, by
+// key; accounts not opened yet are absent.
+func (db *DB) BudgetAccounts(ctx context.Context, orgID string, keys []margen.BudgetKey) (map[margen.BudgetKey]margen.BudgetAccount, error) {
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, func(a, b margen.BudgetKey) int {
+		return cmp.Or(strings.Compare(a.BudgetID, b.BudgetID), strings.Compare(a.Subject, b.Subject), strings.Compare(a.Period, b.Period))
+	})
+	keys = slices.Compact(keys)
+	out := make(map[margen.BudgetKey]margen.BudgetAccount, len(keys))
+	for len(keys) > 0 {
+		k := min(len(keys), maxAccountsByKey)
+		args := make([]any, 0, 3*k+1)
+		args = append(args, orgID)
+		for _, key := range keys[:k] {
+			args = append(args, key.BudgetID, key.Subject, key.Period)
+		}
+		// ORs of the primary key's columns, which both engines answer
+		// with one index seek each.
+		q := accountSelect + " WHERE org_id = ? AND ((budget_id = ? AND subject = ? AND period = ?)" +
+			strings.Repeat(" OR (budget_id = ? AND subject = ? AND period = ?)", k-1) + ")"
+		accs, err := getMany(ctx, db, scanAccount, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range accs {
+			out[a.BudgetKey] = a
+		}
+		keys = keys[k:]
+	}
+	return out, nil
 }

@@ -153,29 +153,55 @@ func (l *inboxLookup) action(id, lang string) string {
 	return id
 }
 
-func (s *server) customerName(ctx context.Context, orgID, id string) (string, error) {
-	if id == "" {
-		return "", nil
+// displayName is how a page names a customer: by name, else by reference,
+// and not at all when unidentified.
+func displayName(c *margen.Customer) string {
+	switch {
+	case c == nil:
+		return ""
+	case strings.HasPrefix(c.Ref, anonymousRefHead) && c.Name == "":
+		return "" // an unidentified customer
+	case c.Name != "":
+		return c.Name
 	}
-	c, err := s.store.CustomerByID(ctx, orgID, id)
-	if margen.IsCode(err, margen.ENOTFOUND) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if strings.HasPrefix(c.Ref, anonymousRefHead) && c.Name == "" {
-		return "", nil // an unidentified customer
-	}
-	if c.Name != "" {
-		return c.Name, nil
-	}
-	return c.Ref, nil
+	return c.Ref
 }
 
 // pending builds the requests the member can decide now.
 func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxItem, error) {
 	list, err := s.approvals.Pending(ctx, p.Org, p.Member, margen.Page{Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list))
+	for i := range list {
+		if list[i].CustomerID != "" {
+			ids = append(ids, list[i].CustomerID)
+		}
+	}
+	customers, err := s.store.CustomersByID(ctx, p.Org.ID, ids)
+	if err != nil {
+		return nil, err
+	}
+	recent, err := s.store.RecentActsByCustomer(ctx, p.Org.ID, ids, inboxRecentActs)
+	if err != nil {
+		return nil, err
+	}
+	decIDs := make([]string, 0, len(list))
+	for i := range list {
+		decIDs = append(decIDs, list[i].DecisionID)
+	}
+	decs, err := s.store.DecisionsByID(ctx, p.Org.ID, decIDs)
+	if err != nil {
+		return nil, err
+	}
+	var keys []margen.BudgetKey
+	for _, d := range decs {
+		for _, b := range d.Budgets {
+			keys = append(keys, margen.BudgetKey{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period})
+		}
+	}
+	accounts, err := s.store.BudgetAccounts(ctx, p.Org.ID, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -185,27 +211,27 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 		a := &list[i]
 		it := inboxItem{Approval: a, Requester: l.member(a.MemberID), Action: l.action(a.Action, p.Lang),
 			Escalated: a.Level > 0, Due: p.Time(a.DueAt), DueText: dueText(p, a.DueAt, now)}
-		d, err := s.store.GetDecision(ctx, p.Org.ID, a.DecisionID)
-		if err != nil {
-			return nil, err
+		d := decs[a.DecisionID]
+		if d == nil {
+			return nil, margen.NotFound("decision")
 		}
 		it.Reason = d.Reason
-		if it.Customer, err = s.customerName(ctx, p.Org.ID, a.CustomerID); err != nil {
-			return nil, err
-		}
+		it.Customer = displayName(customers[a.CustomerID])
 		if a.CustomerID != "" {
-			acts, err := s.store.ListActs(ctx, p.Org.ID, margen.ActFilter{Page: margen.Page{Limit: inboxRecentActs}, CustomerID: a.CustomerID})
-			if err != nil {
-				return nil, err
-			}
+			acts := recent[a.CustomerID]
 			for j := range acts {
 				it.RecentActs = append(it.RecentActs, actRowOf(p, l, &acts[j], ""))
 			}
 		}
 		for _, b := range d.Budgets {
-			accts, err := s.store.ListBudgets(ctx, p.Org.ID, margen.BudgetFilter{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period})
-			if err != nil {
-				return nil, err
+			accts := []margen.BudgetAccount{}
+			if b.Budget == "" || b.Subject == "" || b.Period == "" {
+				// Not one account's key: list what it matches, as a filter.
+				if accts, err = s.store.ListBudgets(ctx, p.Org.ID, margen.BudgetFilter{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period}); err != nil {
+					return nil, err
+				}
+			} else if acc, ok := accounts[margen.BudgetKey{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period}]; ok {
+				accts = append(accts, acc)
 			}
 			for _, acc := range accts {
 				it.Budgets = append(it.Budgets, margen.BudgetView{Budget: acc.BudgetID, Limit: acc.Limit, Remaining: max(acc.Limit-acc.Used(), 0)})
@@ -299,42 +325,53 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 		row actRow
 	}
 	var all []stamped
+	var acts []margen.Act
 	if f.Outcome != outcomeRefusal {
 		af := margen.ActFilter{Page: margen.Page{Limit: inboxActivity}, MemberID: member, Action: f.Action, Since: since, Until: until}
 		if f.Outcome == outcomeFlagged {
 			yes := true
 			af.Flagged = &yes
 		}
-		acts, err := s.store.ListActs(ctx, p.Org.ID, af)
-		if err != nil {
+		var err error
+		if acts, err = s.store.ListActs(ctx, p.Org.ID, af); err != nil {
 			return nil, err
 		}
-		for i := range acts {
-			name, err := s.customerName(ctx, p.Org.ID, acts[i].CustomerID)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], name)})
-		}
 	}
+	var refs []margen.Refusal
 	if f.Outcome == "" || f.Outcome == outcomeRefusal {
-		refs, err := s.store.ListRefusals(ctx, p.Org.ID, margen.RefusalFilter{Page: margen.Page{Limit: inboxActivity},
+		var err error
+		refs, err = s.store.ListRefusals(ctx, p.Org.ID, margen.RefusalFilter{Page: margen.Page{Limit: inboxActivity},
 			MemberID: member, Since: since, Until: until})
 		if err != nil {
 			return nil, err
 		}
-		for i := range refs {
-			x := &refs[i]
-			if f.Action != "" && x.Action != f.Action {
-				continue
-			}
-			name, err := s.customerName(ctx, p.Org.ID, x.CustomerID)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, stamped{x.CreatedAt, actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID),
-				Action: l.action(x.Action, p.Lang), Amount: x.Amount, Reason: x.Wanted, Customer: name, Left: x.Left}})
+	}
+	// The rows' customers in one query, not one per row.
+	ids := make([]string, 0, len(acts)+len(refs))
+	for i := range acts {
+		if acts[i].CustomerID != "" {
+			ids = append(ids, acts[i].CustomerID)
 		}
+	}
+	for i := range refs {
+		if refs[i].CustomerID != "" {
+			ids = append(ids, refs[i].CustomerID)
+		}
+	}
+	customers, err := s.store.CustomersByID(ctx, p.Org.ID, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range acts {
+		all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], displayName(customers[acts[i].CustomerID]))})
+	}
+	for i := range refs {
+		x := &refs[i]
+		if f.Action != "" && x.Action != f.Action {
+			continue
+		}
+		all = append(all, stamped{x.CreatedAt, actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID),
+			Action: l.action(x.Action, p.Lang), Amount: x.Amount, Reason: x.Wanted, Customer: displayName(customers[x.CustomerID]), Left: x.Left}})
 	}
 	slices.SortStableFunc(all, func(a, b stamped) int { return b.at.Compare(a.at) })
 	for i := range all {

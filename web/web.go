@@ -10,9 +10,11 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
+	"github.com/margenhq/margen/backup"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/importer"
 )
 
 // Store is what the pages need of the database: the Store contract, the
@@ -22,6 +24,7 @@ type Store interface {
 	margen.AccountStore
 	margen.DeskStore
 	margen.SurveyStore
+	margen.UploadStore
 }
 
 // Config is what the web pages need; Store, Sessions, Engine, Approvals,
@@ -51,6 +54,11 @@ type Config struct {
 	Shutdown <-chan struct{}
 	// Surveys configure the survey links and standing QR codes (survey.go).
 	Surveys SurveyOptions
+	// Backups are the scheduled backups the desk shows and asks for (nil:
+	// not configured); Imports the progress of the imports this process
+	// runs (backups.go, imports.go).
+	Backups *backup.Scheduler
+	Imports *importer.Tracker
 }
 
 // Default session timeouts.
@@ -70,6 +78,8 @@ type server struct {
 	clock     margen.Clock
 	shutdown  <-chan struct{}
 	streams   *events.StreamLimits
+	backups   *backup.Scheduler
+	imports   *importer.Tracker
 
 	sessions *scs.SessionManager
 	views    *views
@@ -147,6 +157,15 @@ func (s *server) routes() []route {
 		{"POST /desk/deliveries/{id}/replay", s.replayDelivery, margen.AccessManager},
 		{"GET /desk/audit", s.auditPage, margen.AccessManager},
 		{"GET /desk/audit/check", s.checkChain, margen.AccessManager},
+		// The manager's desk: backups, imports and exports (backups.go,
+		// imports.go).
+		{"GET /desk/backups", s.backupsPage, manager},
+		{"POST /desk/backups", s.backupNow, manager},
+		{"GET /desk/imports", s.importsPage, manager},
+		{"POST /desk/imports", s.upload, manager},
+		{"GET /desk/imports/{id}", s.uploadPage, manager},
+		{"POST /desk/imports/{id}/confirm", s.confirmUpload, manager},
+		{"GET /desk/exports", s.exportDownload, manager},
 	}, s.surveyRoutes()...)
 }
 
@@ -183,6 +202,7 @@ func New(cfg Config) (http.Handler, error) {
 	s := &server{
 		store: cfg.Store, engine: cfg.Engine, approvals: cfg.Approvals, broker: cfg.Broker,
 		cat: cfg.Catalog, log: cfg.Logger, clock: cfg.Clock, shutdown: cfg.Shutdown, streams: cfg.Streams,
+		backups: cfg.Backups, imports: cfg.Imports,
 		views: v, assets: a, throttle: newThrottle(cfg.Clock), secure: !cfg.InsecureCookies, idle: cfg.SessionIdle,
 		survey: newSurveys(cfg.Surveys),
 	}

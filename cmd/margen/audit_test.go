@@ -55,6 +55,12 @@ func TestAuditKeyCheckpointsAndTamper(t *testing.T) {
 			if out := mustRun(t, with("audit", "verify", "--org", "acme", "--checkpoint", cps)...); !strings.Contains(out, "extends all 2 checkpoints") {
 				t.Fatalf("verify:\n%s", out)
 			}
+			// The ledger check from the last checkpoint walks only what
+			// follows it (nothing here).
+			if out := mustRun(t, with("ledger", "check", "--org", "acme", "--checkpoint", cps)...); !strings.Contains(out, "from the checkpoint at entry") ||
+				!strings.Contains(out, "0 sealed rows: chain intact") {
+				t.Fatalf("ledger check --checkpoint:\n%s", out)
+			}
 			// The public key alone verifies the signatures; another does not.
 			other := margen.AuditKey("another key, 32 bytes long......")
 			mustRun(t, with("audit", "verify", "--org", "acme", "--checkpoint", cps, "--public-key", pub[1])...)

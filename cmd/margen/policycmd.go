@@ -397,24 +397,58 @@ against the digest the trail committed to for it (a changed, deleted or
 inserted row is named). Prints a summary; the exit status is 1 on any
 mismatch, a broken chain or a row that does not match.
 
+The check streams: its memory does not grow with the organisation (rows
+are read in order and, for the audit, spread over temporary files). With
+--checkpoint, the audit check starts from the last checkpoint of the
+organisation in a file written by margen audit checkpoint (its signature
+verified with the audit key): only the entries after it are walked and
+only the rows they commit to are read back. The server runs the same
+check as a job (POST /api/v1/ledger/check).
+
 Example:
-  margen ledger check --org demo`)
+  margen ledger check --org demo
+  margen ledger check --org demo --checkpoint /backup/demo.checkpoints`)
 	fs.dbFlag(&cfg)
 	orgSlug := fs.String("org", "", "slug of the organisation (required)")
+	file := fs.String("checkpoint", "", "start the audit check from the organisation's last checkpoint in this file")
 	fs.require("org")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
+	}
+	var cps []margen.Checkpoint
+	if *file != "" {
+		if cps, err = readCheckpoints(*file); err != nil {
+			return err
+		}
 	}
 	st, org, err := openOrg(ctx, a, cfg, *orgSlug)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	var from *margen.Checkpoint
+	if len(cps) > 0 {
+		key, err := loadAuditKey(cfg, cfg.logger(a.stderr), false)
+		if err != nil {
+			return err
+		}
+		for i := len(cps) - 1; i >= 0 && from == nil; i-- {
+			if cps[i].OrgID == org.ID {
+				if err := margen.VerifyCheckpoint(&cps[i], key.PublicKey()); err != nil {
+					return fmt.Errorf("--checkpoint: the last checkpoint of %s: %w", org.Slug, err)
+				}
+				from = &cps[i]
+			}
+		}
+		if from == nil {
+			return fmt.Errorf("--checkpoint: %s holds no checkpoint of %s", *file, org.Slug)
+		}
+	}
 	rep, err := st.CheckLedger(ctx, org.ID)
 	if err != nil {
 		return err
 	}
-	audit, err := st.CheckAudit(ctx, org.ID)
+	audit, err := st.CheckAuditFrom(ctx, org.ID, from)
 	if err != nil {
 		return err
 	}
@@ -423,7 +457,7 @@ Example:
 	if rep.OK() {
 		fmt.Fprintln(w, "ok")
 	} else {
-		fmt.Fprintf(w, "%d mismatches\n", len(rep.Mismatches))
+		fmt.Fprintf(w, "%d mismatches\n", rep.MismatchCount)
 		for _, mm := range rep.Mismatches {
 			fmt.Fprintf(w, "  %s/%s/%s: %s: want %d, got %d", mm.Key.BudgetID, mm.Key.Subject, mm.Key.Period, mm.What, mm.Want, mm.Got)
 			if mm.Detail != "" {
@@ -432,12 +466,18 @@ Example:
 			fmt.Fprintln(w)
 		}
 	}
+	if n := rep.MismatchCount - len(rep.Mismatches); n > 0 {
+		fmt.Fprintf(w, "  ... and %d more\n", n)
+	}
+	if audit.From > 0 {
+		fmt.Fprintf(w, "audit:  from the checkpoint at entry %d (signed %s)\n", audit.From, from.At.Format(time.RFC3339))
+	}
 	auditOK := printAudit(w, audit)
 	switch {
 	case !rep.OK() && !auditOK:
-		return fmt.Errorf("%s: %d ledger mismatches and %d audit problems", org.Slug, len(rep.Mismatches), audit.ProblemCount)
+		return fmt.Errorf("%s: %d ledger mismatches and %d audit problems", org.Slug, rep.MismatchCount, audit.ProblemCount)
 	case !rep.OK():
-		return fmt.Errorf("%s: %d ledger mismatches", org.Slug, len(rep.Mismatches))
+		return fmt.Errorf("%s: %d ledger mismatches", org.Slug, rep.MismatchCount)
 	case !auditOK:
 		return fmt.Errorf("%s: %d audit problems (first: %s)", org.Slug, audit.ProblemCount, audit.Problems[0].Detail)
 	}

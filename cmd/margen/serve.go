@@ -19,6 +19,7 @@ import (
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/httpapi"
 	"github.com/margenhq/margen/i18n"
+	"github.com/margenhq/margen/importer"
 	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
@@ -39,6 +40,9 @@ const (
 	shutdownTimeout = 20 * time.Second
 	// purgeKeepJobs is how long done and cancelled jobs stay in the queue.
 	purgeKeepJobs = 7 * 24 * time.Hour
+	// opsLease is the lease of the runner of backups and imports: longer
+	// than their jobs' timeouts (backup.JobTimeout, importer.JobTimeout).
+	opsLease = 35 * time.Minute
 )
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
@@ -67,8 +71,11 @@ machine unless --metrics-public is given. /healthz says the process is
 alive; /readyz checks the database, the schema version and the workers.
 
 With --backup-dir (SQLite only) it takes a verified online backup every
---backup-every into that directory and keeps the newest --backup-keep;
-the first one is due one interval after the newest backup already there.
+--backup-every into that directory and keeps the newest --backup-keep.
+Backups are jobs of the durable queue: one per interval slot (at multiples
+of --backup-every) whatever the number of processes, one at
+start when the newest backup there is older than the interval, and one
+when a manager asks for it on the desk's Backups page.
 
 Example:
   margen serve --addr 127.0.0.1:8080 --db ./margen.db
@@ -205,6 +212,11 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	runner.Register(margen.JobWebhookDelivery, deliveries.Kind())
 	// Hourly: expired idempotency records, and jobs finished a week ago.
 	runner.Register(margen.JobPurge, jobs.Purge(st, purgeKeepJobs, time.Hour))
+	// Ledger checks stream every row of an organisation for minutes: a
+	// runner of their own, with a lease that long, one check at a time.
+	checks := jobs.New(st, jobs.Options{Clock: clock, Logger: log, Lease: jobs.LedgerCheckLease, Concurrency: 1,
+		Poll: 5 * time.Second})
+	checks.Register(margen.JobLedgerCheck, jobs.LedgerCheck(st, key, clock))
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	run := map[string]func(context.Context){
@@ -212,15 +224,30 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		"sla":      func(ctx context.Context) { approvals.RunSLA(ctx, cfg.SLAEvery) },
 		"webhooks": deliveries.Run,
 		"jobs":     runner.Run,
+		"checks":   checks.Run,
 		"sessions": func(ctx context.Context) { st.Sessions().RunSweep(ctx, 10*time.Minute) },
 	}
-	// Scheduled backups: a loop of their own for now; they belong on the
-	// job queue once there is one (so one of several processes takes each).
+	// Backups and imports from the desk run on a runner of their own, with
+	// a lease long enough for a large database's copy and verification (a
+	// job's timeout must fit in its runner's lease).
+	long := jobs.New(st, jobs.Options{Clock: clock, Logger: log, Lease: opsLease, Concurrency: 2})
+	imports := importer.NewTracker()
+	long.Register(margen.JobImport, importer.Kind(st, imports))
+	// Hourly: unconfirmed uploads expire after a day, uploads go after a week.
+	runner.Register(margen.JobPurgeUploads, importer.PurgeKind(st))
+	run["ops jobs"] = long.Run
+	// Scheduled backups: a periodic job of the queue (one per interval slot
+	// whatever the number of processes), and one at start when the newest
+	// backup is older than the interval.
 	var backups *backup.Scheduler
 	if cfg.BackupDir != "" {
 		backups = backup.NewScheduler(backup.Options{DSN: cfg.DB, Dir: cfg.BackupDir, Every: cfg.BackupEvery,
 			Keep: cfg.BackupKeep, Clock: clock, Log: log, AuditKey: key, OnSuccess: met.BackupSucceeded, OnFailure: met.BackupFailed})
-		run["backups"] = backups.Run
+		long.Register(margen.JobBackup, backups.Kind())
+		if _, err := backups.CatchUp(ctx, st); err != nil {
+			stopWorkers()
+			return fmt.Errorf("schedule a backup: %w", err)
+		}
 	}
 	alive := newWorkerSet()
 	for name, run := range run {
@@ -268,7 +295,8 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone, Streams: streams,
 		Surveys: web.SurveyOptions{Expiry: cfg.SurveyExpiry, Key: key.SurveyKey(), Refused: met.SurveyRefused(),
 			Limits: margen.SurveyLimits{PointPerHour: cfg.SurveyPointPerHour, DeviceEvery: cfg.SurveyDeviceEvery,
-				Cases: margen.CaseRule{SLA: cfg.CaseSLA}}}})
+				Cases: margen.CaseRule{SLA: cfg.CaseSLA}}},
+		Backups: backups, Imports: imports})
 	if err != nil {
 		return err
 	}

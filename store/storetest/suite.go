@@ -47,6 +47,9 @@ func Run(t *testing.T, open func(testing.TB) *store.DB) {
 		{"AuditTamper", testAuditTamper},
 		{"SealTamper", testSealTamper},
 		{"LedgerCorruption", testLedgerCorruption},
+		{"AuditCheckPartitioned", testAuditCheckPartitioned},
+		{"AuditCheckFrom", testAuditCheckFrom},
+		{"LedgerCheckReports", testLedgerCheckReports},
 		{"TimesRoundTrip", testTimes},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Measures `margen ledger check` at scale, for docs/benchmarks.md ("Ledger
+# check at scale"): for each size it writes a SQLite database with one
+# organisation of that many decisions (scripts/ledgerscale, through the
+# store's own batch path, so every row is valid and sealed), then runs
+# `margen ledger check` under /usr/bin/time -v and prints the check's
+# summary, its wall time and its peak resident memory.
+#
+#   scripts/ledger-scale.sh                  # 10k, 100k and 1M decisions
+#   SIZES="1000000 3000000 10000000" scripts/ledger-scale.sh
+#
+# Knobs (environment): SIZES, DIR (where the databases go, default a
+# temporary directory, removed on exit unless KEEP=1). Each decision writes
+# about 1.7 kB (decision, act or approval, two ledger entries, an audit
+# entry with its row digests): 10M decisions need about 17 GB of disk, and
+# the audit check's partition files about as much again while it runs.
+set -euo pipefail
+
+SIZES=${SIZES:-10000 100000 1000000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=${DIR:-$(mktemp -d)}
+if [[ -z "${DIR:-}" && -z "${KEEP:-}" ]]; then
+	trap 'rm -rf "$dir"' EXIT
+fi
+# A fixed audit key for the generated databases (any 32 bytes, hex).
+export MARGEN_AUDIT_KEY=${MARGEN_AUDIT_KEY:-6d617267656e207363616c652074657374206175646974206b65792033326221}
+
+cd "$root"
+go build -o "$dir/margen" ./cmd/margen
+go build -o "$dir/ledgerscale" ./scripts/ledgerscale
+
+for n in $SIZES; do
+	db="$dir/scale-$n.db"
+	if [[ ! -e "$db" ]]; then
+		"$dir/ledgerscale" -db "$db" -decisions "$n" -batch 2000
+	fi
+	echo "== $n decisions ($(du -h "$db" | cut -f1))"
+	/usr/bin/time -v "$dir/margen" ledger check --db "$db" --org scale 2>"$dir/time.txt"
+	grep -E "Elapsed|Maximum resident" "$dir/time.txt"
+done

@@ -1,0 +1,18 @@
+-- +goose Up
+-- The latest reports of `ledger check`, run as a job of the queue (kind
+-- ledger.check) and served by GET /api/v1/ledger/check. The report is the
+-- JSON of margen.LedgerCheck, opaque to the store; the store keeps the
+-- newest few per organisation.
+CREATE TABLE ledger_checks (
+    org_id       TEXT        NOT NULL REFERENCES orgs (id),
+    id           TEXT        NOT NULL,
+    started_at   TIMESTAMPTZ NOT NULL,
+    finished_at  TIMESTAMPTZ NOT NULL,
+    ok           BOOLEAN     NOT NULL,
+    report       TEXT        NOT NULL,
+    PRIMARY KEY (org_id, id)
+);
+CREATE INDEX ledger_checks_latest ON ledger_checks (org_id, finished_at);
+
+-- +goose Down
+DROP TABLE ledger_checks;
