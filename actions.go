@@ -46,6 +46,9 @@ const (
 	ActionSurveyPoint           AuditAction = "survey.point"
 	ActionSurveyAnswer          AuditAction = "survey.answer"
 	ActionSurveyPointDeactivate AuditAction = "survey.point_deactivate"
+	ActionCaseOpen              AuditAction = "case.open"
+	ActionCaseEscalate          AuditAction = "case.escalate"
+	ActionCaseClose             AuditAction = "case.close"
 	ActionAuditSeal             AuditAction = "audit.seal"
 )
 
@@ -95,6 +98,9 @@ var AuditActions = []AuditActionDoc{
 	{ActionSurveyPoint, "survey point id", "a standing survey point (QR code) is created"},
 	{ActionSurveyAnswer, "survey answer id", "a customer answers a survey (the comment stays in its row, not in the trail)"},
 	{ActionSurveyPointDeactivate, "survey point id", "a standing survey point (QR code) is deactivated: its printed code opens nothing, its answers stay"},
+	{ActionCaseOpen, "case id", "a low survey answer opens a follow-up case (written by the answer's transaction)"},
+	{ActionCaseEscalate, "case id", "an open case's SLA passes and it is escalated to the owners"},
+	{ActionCaseClose, "case id", "a case is closed with what was done, its outcome and the customer's reaction"},
 	{ActionAuditSeal, "organisation id", "the trail is sealed with the audit key (commits to every row already stored)"},
 }
 

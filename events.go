@@ -24,6 +24,9 @@ const (
 	EventPolicyPublished   EventType = "policy.published"
 	EventSurveyAnswered    EventType = "survey.answered"
 	EventSurveyLow         EventType = "survey.low"
+	EventCaseOpened        EventType = "case.opened"
+	EventCaseEscalated     EventType = "case.escalated"
+	EventCaseClosed        EventType = "case.closed"
 )
 
 // EventTypeDoc describes one event type: when it fires and from which
@@ -57,6 +60,12 @@ var EventVocabulary = []EventTypeDoc{
 		"a customer answers a survey", SurveyAnswered{}},
 	{EventSurveyLow, []AuditAction{ActionSurveyAnswer},
 		"a customer's survey answer is low (it comes with its `survey.answered`, same `seq`)", SurveyLow{}},
+	{EventCaseOpened, []AuditAction{ActionCaseOpen},
+		"a low survey answer opens its follow-up case (same transaction as the answer)", FollowUpOpened{}},
+	{EventCaseEscalated, []AuditAction{ActionCaseEscalate},
+		"an open case's SLA passes and it moves on to the owners (once)", FollowUpEscalated{}},
+	{EventCaseClosed, []AuditAction{ActionCaseClose},
+		"a case is closed with what was done, the outcome and how the customer reacted", FollowUpClosed{}},
 }
 
 // EventTypesAll lists every event type, for validation and documentation.
@@ -200,6 +209,56 @@ type SurveyAudit struct {
 	Scale   string `json:"scale"`
 	Score   int    `json:"score"`
 	Team    string `json:"team"`
+}
+
+// FollowUpChanged is the payload of the follow-up case events (case.opened,
+// case.escalated, case.closed), and the audit data of their actions.
+type FollowUpChanged struct {
+	CaseID       string `json:"case_id" doc:"the follow-up case"`
+	AnswerID     string `json:"answer_id" doc:"the low survey answer that opened it"`
+	ActID        string `json:"act_id,omitempty" doc:"the act answered about"`
+	Member       string `json:"member,omitempty" doc:"the member who served the customer"`
+	Team         string `json:"team,omitempty" doc:"the member's team"`
+	ApproverRole string `json:"approver_role" doc:"empty: the default approval route's approver; owner once escalated"`
+	Status       string `json:"status" doc:"open or closed"`
+	Scale        string `json:"scale" doc:"csat (1 to 5) or nps (0 to 10)"`
+	Score        int    `json:"score" doc:"the low answer on that scale"`
+	DueAt        string `json:"due_at" doc:"RFC 3339: when its SLA passes"`
+	Outcome      string `json:"outcome,omitempty" doc:"resolved, unresolved or no_contact (closed)"`
+	Reaction     string `json:"reaction,omitempty" doc:"how the customer reacted: positive, neutral or negative (closed)"`
+}
+
+// FollowUpOpened is the payload of case.opened.
+type FollowUpOpened FollowUpChanged
+
+// FollowUpEscalated is the payload of case.escalated.
+type FollowUpEscalated FollowUpChanged
+
+// FollowUpClosed is the payload of case.closed.
+type FollowUpClosed FollowUpChanged
+
+// EventType implements EventPayload.
+func (FollowUpOpened) EventType() EventType { return EventCaseOpened }
+
+// EventType implements EventPayload.
+func (FollowUpEscalated) EventType() EventType { return EventCaseEscalated }
+
+// EventType implements EventPayload.
+func (FollowUpClosed) EventType() EventType { return EventCaseClosed }
+
+// Route implements EventPayload.
+func (p FollowUpOpened) Route() EventRoute {
+	return EventRoute{Member: p.Member, ApproverRole: p.ApproverRole}
+}
+
+// Route implements EventPayload.
+func (p FollowUpEscalated) Route() EventRoute {
+	return EventRoute{Member: p.Member, ApproverRole: p.ApproverRole}
+}
+
+// Route implements EventPayload.
+func (p FollowUpClosed) Route() EventRoute {
+	return EventRoute{Member: p.Member, ApproverRole: p.ApproverRole}
 }
 
 // EventType implements EventPayload.
@@ -376,6 +435,18 @@ func EventsOf(e *AuditEntry) ([]EventPayload, error) {
 				out = append(out, SurveyLow(a))
 			}
 		}
+	case ActionCaseOpen, ActionCaseEscalate, ActionCaseClose:
+		var d FollowUpChanged
+		if err = decodeAudit(e, &d); err == nil {
+			switch e.Action {
+			case ActionCaseOpen:
+				out = append(out, FollowUpOpened(d))
+			case ActionCaseEscalate:
+				out = append(out, FollowUpEscalated(d))
+			default:
+				out = append(out, FollowUpClosed(d))
+			}
+		}
 	case ActionPolicyPublish:
 		var d PolicyAudit
 		if err = decodeAudit(e, &d); err == nil {
@@ -414,6 +485,12 @@ func DecodePayload(t EventType, data []byte) (EventPayload, error) {
 		p, err = decodeAs[SurveyAnswered](data)
 	case EventSurveyLow:
 		p, err = decodeAs[SurveyLow](data)
+	case EventCaseOpened:
+		p, err = decodeAs[FollowUpOpened](data)
+	case EventCaseEscalated:
+		p, err = decodeAs[FollowUpEscalated](data)
+	case EventCaseClosed:
+		p, err = decodeAs[FollowUpClosed](data)
 	default:
 		return nil, fmt.Errorf("unknown event type %q", t)
 	}

@@ -148,6 +148,8 @@ type SurveyCounts struct {
 type SurveyLimits struct {
 	PointPerHour int           // <= 0: DefaultPointPerHour
 	DeviceEvery  time.Duration // <= 0: DefaultPointDeviceEvery
+	// Cases is when an answer opens a follow-up case (CaseFor).
+	Cases CaseRule
 }
 
 // Normal fills the defaults.

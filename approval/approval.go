@@ -525,6 +525,26 @@ func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member
 			t.Actors = []string{ev.Actor}
 		}
 		return RightsOn(pol, dir, m, t).See
+	case margen.EventCaseOpened, margen.EventCaseEscalated, margen.EventCaseClosed:
+		pol, err := s.policy(ctx, org.ID)
+		if err != nil {
+			return false
+		}
+		dir, err := s.directory(ctx, org.ID, d.Member)
+		if err != nil {
+			s.log.Warn("approval: cannot list members", "org", org.ID, "err", err)
+			return false
+		}
+		c := &margen.FollowUpCase{MemberID: d.Member, Role: d.ApproverRole}
+		if ev.Type != margen.EventCaseOpened {
+			at := time.Time{}
+			c.EscalatedAt = &at // it may have been routed to the supervisor before
+		}
+		t := s.caseTarget(ctx, org.ID, pol, c)
+		if ev.Actor != "" {
+			t.Actors = []string{ev.Actor}
+		}
+		return RightsOn(pol, dir, m, t).See
 	}
 	return margen.AccessRank(m.Access) >= margen.AccessRank(margen.AccessSupervisor)
 }
@@ -718,6 +738,12 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return done, err
+	}
+	// Follow-up cases of low survey answers time out here too.
+	n, err := s.sweepCases(ctx, now)
+	done += n
+	if err != nil && firstErr == nil {
+		firstErr = err
 	}
 	return done, firstErr
 }

@@ -177,6 +177,9 @@ func (s *server) routes() []route {
 		{"GET /api/v1/acts/{id}/survey-answers", s.actSurveyAnswers, frontline},
 		{"POST /api/v1/acts/{id}/survey-link", s.createSurveyLink, frontline},
 		{"GET /api/v1/survey-answers", s.listSurveyAnswers, frontline},
+		{"GET /api/v1/cases", s.listCases, frontline},
+		{"GET /api/v1/cases/{id}", s.getCase, frontline},
+		{"POST /api/v1/cases/{id}/close", s.closeCase, frontline},
 
 		{"GET /api/v1/refusals", s.listRefusals, frontline},
 		{"GET /api/v1/refusals/{id}", s.getRefusal, frontline},

@@ -65,6 +65,7 @@ var sealTables = []sealTable{
 	{name: "survey_points", key: "id", cols: surveyPointCols},
 	{name: "survey_links", key: "id", cols: surveyLinkCols},
 	{name: "survey_answers", key: "id", cols: surveyAnswerCols},
+	{name: "survey_cases", key: "id", cols: caseCols},
 }
 
 // digestBeforeV2 is the digest of a row (vals in cols order) as an audit

@@ -293,10 +293,15 @@ func (db *DB) AnswerSurvey(ctx context.Context, answer *margen.SurveyAnswer, lim
 		t.touch("survey_answers", a.OrgID, "id", a.ID)
 		// The entry routes the events (member, team) and carries no
 		// comment: the comment is the customer's, kept in its row only.
-		return t.audit(c, newAudit(a.OrgID, "customer", margen.ActionSurveyAnswer, a.ID, map[string]any{
+		err = t.audit(c, newAudit(a.OrgID, "customer", margen.ActionSurveyAnswer, a.ID, map[string]any{
 			"member": a.MemberID, "team": a.Team, "act_id": a.ActID, "link_id": a.LinkID, "point_id": a.PointID,
 			"scale": a.Scale, "score": a.Score, "low": a.Low,
 		}, a.CreatedAt))
+		if err != nil {
+			return err
+		}
+		// A low answer opens its follow-up case in this transaction.
+		return t.openCase(c, &a, lim.Cases)
 	})
 	if err != nil {
 		return "", err

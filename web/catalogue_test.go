@@ -114,6 +114,18 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	for _, r := range []string{margen.RefusedAddress, margen.RefusedToken, margen.RefusedPointHour, margen.RefusedDevice} {
 		keys["survey.refused."+r] = true
 	}
+	for _, k := range []string{margen.CaseOpen, margen.CaseClosed} {
+		keys["cases.status."+k] = true
+	}
+	for _, k := range []string{margen.CaseResolved, margen.CaseUnresolved, margen.CaseNoContact} {
+		keys["cases.outcome."+k] = true
+	}
+	for _, k := range []string{margen.ReactionPositive, margen.ReactionNeutral, margen.ReactionNegative, margen.ReactionUnknown} {
+		keys["cases.reaction."+k] = true
+	}
+	for _, k := range []string{"cases.status.", "cases.outcome.", "cases.reaction."} {
+		delete(keys, k)
+	}
 	if len(keys) < 50 {
 		t.Fatalf("found only %d keys: the walk is broken", len(keys))
 	}

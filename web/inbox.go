@@ -101,6 +101,7 @@ type option struct{ ID, Label string }
 // inboxData is the inbox page.
 type inboxData struct {
 	Pending  []inboxItem
+	Cases    []caseRow // open follow-up cases the member may close
 	Activity []actRow
 	Filter   inboxFilter
 	Members  []option
@@ -391,6 +392,10 @@ func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 	}
 	d := &inboxData{}
 	if d.Pending, err = s.pending(ctx, p, l); err != nil {
+		return nil, 0, err
+	}
+	if d.Cases, err = s.caseRows(ctx, p, margen.CaseFilter{Status: margen.CaseOpen, Page: margen.Page{Limit: inboxCases}},
+		true, "inbox"); err != nil {
 		return nil, 0, err
 	}
 	f, since, until := readFilter(p, l, r.URL.Query())

@@ -31,6 +31,7 @@ func (s *server) surveyRoutes() []route {
 		{"GET /counter/survey/qr.svg", s.linkQR, frontline},
 		{"GET /counter/survey/qr.png", s.linkQR, frontline},
 		{"GET /acts/{id}", s.actPage, frontline},
+		{"POST /cases/{id}/close", s.closeCase, frontline},
 
 		{"GET /desk/survey", s.surveyDesk, manager},
 		{"POST /desk/survey/scale", s.setSurveyScale, manager},
@@ -142,6 +143,7 @@ type actView struct {
 	At       string
 	Employee []margen.Reaction
 	Answers  []answerRow
+	Cases    []caseRow
 }
 
 type answerRow struct {
@@ -178,6 +180,10 @@ func (s *server) actPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, a := range answers {
 		v.Answers = append(v.Answers, answerRow{SurveyAnswer: a, At: p.Time(a.CreatedAt)})
+	}
+	if v.Cases, err = s.caseRows(r.Context(), p, margen.CaseFilter{ActID: act.ID}, false, "act"); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	p.Data = v
 	s.render(w, r, http.StatusOK, "survey_act", "", p)

@@ -139,6 +139,38 @@ func TestSurveyLinkFlow(t *testing.T) {
 			!strings.Contains(page, "respuesta baja") || !strings.Contains(page, "Reacción observada por el empleado") {
 			t.Fatalf("act page: %d %s", res.StatusCode, page)
 		}
+		// The low answer opened one follow-up case: on the act page for the
+		// supervisor (who sees it without a route to close it: the policy
+		// has no default approval route, so it goes to the owners), in the
+		// owner's inbox with the form that closes it.
+		if !strings.Contains(page, `id="cases"`) || !strings.Contains(page, "abierto") || strings.Contains(page, `/close"`) {
+			t.Fatalf("act page's cases: %s", page)
+		}
+		cases, err := db.ListCases(context.Background(), s.Org.ID, margen.CaseFilter{})
+		if err != nil || len(cases) != 1 || cases[0].ActID != act.ID {
+			t.Fatalf("cases = %+v, %v", cases, err)
+		}
+		own := o
+		if res, page = own.do("GET", "/inbox", nil); res.StatusCode != 200 || !strings.Contains(page, "/cases/"+cases[0].ID+"/close") {
+			t.Fatalf("owner's inbox: %d %s", res.StatusCode, page)
+		}
+		if res, page = m.do("POST", "/cases/"+cases[0].ID+"/close", url.Values{"action": {"x"}, "outcome": {"resolved"},
+			"reaction": {"positive"}}); res.StatusCode != http.StatusForbidden {
+			t.Fatalf("marta closes a case routed to the owners: %d", res.StatusCode)
+		}
+		if res, page = own.do("POST", "/cases/"+cases[0].ID+"/close", url.Values{"action": {""}, "outcome": {"resolved"},
+			"reaction": {"positive"}}); res.StatusCode != http.StatusBadRequest || !strings.Contains(page, "Diga qué se hizo") {
+			t.Fatalf("empty action: %d %s", res.StatusCode, page)
+		}
+		res, page = own.do("POST", "/cases/"+cases[0].ID+"/close", url.Values{"action": {"Le invitamos la sopa"},
+			"outcome": {"resolved"}, "reaction": {"positive"}, "back": {"act"}})
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/acts/"+act.ID {
+			t.Fatalf("close: %d %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		res, page = own.do("GET", "/acts/"+act.ID, nil)
+		if res.StatusCode != 200 || !strings.Contains(page, "Le invitamos la sopa") || !strings.Contains(page, "Resuelto") {
+			t.Fatalf("closed, back on the act: %d %s", res.StatusCode, page)
+		}
 		answers, err := db.ListSurveyAnswers(context.Background(), s.Org.ID, margen.SurveyAnswerFilter{ActID: act.ID})
 		if err != nil || len(answers) != 1 || answers[0].Score != 2 || !answers[0].Low || answers[0].MemberID != act.MemberID ||
 			answers[0].Team != "salon" {

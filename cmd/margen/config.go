@@ -99,6 +99,9 @@ type config struct {
 	SurveyExpiry       time.Duration
 	SurveyPointPerHour int
 	SurveyDeviceEvery  time.Duration
+	// CaseSLA is how long a low answer's follow-up case waits before it
+	// escalates to the owners (MARGEN_CASE_SLA, --case-sla).
+	CaseSLA time.Duration
 }
 
 const (
@@ -123,8 +126,8 @@ func (a *app) config() (config, error) {
 	c := config{DB: defaultDB, Addr: defaultAddr, LogFormat: "text", LogLevel: slog.LevelInfo, SLAEvery: defaultSLAEvery,
 		Cookies: "auto", SessionIdle: web.DefaultSessionIdle, SessionLifetime: web.DefaultSessionLifetime,
 		SurveyExpiry: margen.DefaultSurveyExpiry, SurveyPointPerHour: margen.DefaultPointPerHour,
-		SurveyDeviceEvery: margen.DefaultPointDeviceEvery,
-		RateToken:         defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
+		SurveyDeviceEvery: margen.DefaultPointDeviceEvery, CaseSLA: margen.DefaultCaseSLA,
+		RateToken: defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
 		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst,
 		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
 		StreamsPerMember: defaultStreamsPerMember, StreamsPerOrg: defaultStreamsPerOrg,
@@ -217,7 +220,8 @@ func (a *app) config() (config, error) {
 		env string
 		dst *time.Duration
 	}{{"MARGEN_SESSION_IDLE", &c.SessionIdle}, {"MARGEN_SESSION_LIFETIME", &c.SessionLifetime},
-		{"MARGEN_SURVEY_EXPIRY", &c.SurveyExpiry}, {"MARGEN_SURVEY_DEVICE_EVERY", &c.SurveyDeviceEvery}} {
+		{"MARGEN_SURVEY_EXPIRY", &c.SurveyExpiry}, {"MARGEN_SURVEY_DEVICE_EVERY", &c.SurveyDeviceEvery},
+		{"MARGEN_CASE_SLA", &c.CaseSLA}} {
 		if v := a.getenv(d.env); v != "" {
 			x, err := time.ParseDuration(v)
 			if err != nil || x <= 0 {

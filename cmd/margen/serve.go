@@ -104,6 +104,7 @@ Example:
 	fs.DurationVar(&cfg.SurveyExpiry, "survey-expiry", cfg.SurveyExpiry, "how long a survey link can be answered (env MARGEN_SURVEY_EXPIRY)")
 	fs.IntVar(&cfg.SurveyPointPerHour, "survey-point-per-hour", cfg.SurveyPointPerHour, "answers a standing QR code takes per hour; more are refused and counted (env MARGEN_SURVEY_POINT_PER_HOUR)")
 	fs.DurationVar(&cfg.SurveyDeviceEvery, "survey-device-every", cfg.SurveyDeviceEvery, "how often one device may answer one standing QR code (env MARGEN_SURVEY_DEVICE_EVERY)")
+	fs.DurationVar(&cfg.CaseSLA, "case-sla", cfg.CaseSLA, "how long a low survey answer's follow-up case waits before it escalates to the owners (env MARGEN_CASE_SLA)")
 	fs.logFlags(&cfg)
 	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for scheduled backups of a SQLite database, and for the copy taken before an upgrade (env MARGEN_BACKUP_DIR)")
 	fs.DurationVar(&cfg.BackupEvery, "backup-every", cfg.BackupEvery, "interval between scheduled backups, at least 1m (env MARGEN_BACKUP_EVERY)")
@@ -135,8 +136,8 @@ Example:
 	if cfg.DBMaxConns <= 0 || cfg.DBConnWait <= 0 || cfg.StreamsPerMember <= 0 || cfg.StreamsPerOrg <= 0 {
 		return &usageError{"--db-max-conns, --db-conn-wait, --max-streams-per-member and --max-streams-per-org must be positive", fs.usage}
 	}
-	if cfg.SurveyExpiry <= 0 || cfg.SurveyDeviceEvery <= 0 || cfg.SurveyPointPerHour < 1 {
-		return &usageError{"--survey-expiry and --survey-device-every must be positive durations and --survey-point-per-hour at least 1", fs.usage}
+	if cfg.SurveyExpiry <= 0 || cfg.SurveyDeviceEvery <= 0 || cfg.SurveyPointPerHour < 1 || cfg.CaseSLA <= 0 {
+		return &usageError{"--survey-expiry, --survey-device-every and --case-sla must be positive durations and --survey-point-per-hour at least 1", fs.usage}
 	}
 	if cfg.IdempotencyTTL <= 0 {
 		return &usageError{"--idempotency-ttl must be a positive duration, like 24h", fs.usage}
@@ -296,7 +297,8 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: insecureCookies,
 		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone, Streams: streams,
 		Surveys: web.SurveyOptions{Expiry: cfg.SurveyExpiry, Key: key.SurveyKey(), Refused: met.SurveyRefused(),
-			Limits: margen.SurveyLimits{PointPerHour: cfg.SurveyPointPerHour, DeviceEvery: cfg.SurveyDeviceEvery}},
+			Limits: margen.SurveyLimits{PointPerHour: cfg.SurveyPointPerHour, DeviceEvery: cfg.SurveyDeviceEvery,
+				Cases: margen.CaseRule{SLA: cfg.CaseSLA}}},
 		Backups: backups, Imports: imports})
 	if err != nil {
 		return err
