@@ -29,7 +29,7 @@ func (db *DB) SaveLedgerCheck(ctx context.Context, c *margen.LedgerCheck) error 
 		d := t.db.d
 		if _, err := t.exec(`INSERT INTO ledger_checks (org_id, id, started_at, finished_at, ok, report)
 			VALUES (?, ?, ?, ?, ?, ?)`, c.OrgID, c.ID, d.ts(c.StartedAt), d.ts(c.FinishedAt), c.OK, string(report)); err != nil {
-			return conflictOr("save ledger check", err, "error.conflict")
+			return conflictOr("save ledger check", err, "error.ledger_check_exists")
 		}
 		_, err := t.exec(`DELETE FROM ledger_checks WHERE org_id = ? AND id NOT IN (
 			SELECT id FROM ledger_checks WHERE org_id = ? ORDER BY finished_at DESC, id DESC LIMIT ?)`,
