@@ -79,6 +79,14 @@ type SurveyLink struct {
 	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 }
 
+// LinkForAct is the survey link of an act, for both doors: it is the act's
+// member's, in the team recorded on the act (the member's team when the act
+// was done), about the act's customer. The caller fills in the token, the
+// creator and the times.
+func LinkForAct(a *Act) *SurveyLink {
+	return &SurveyLink{OrgID: a.OrgID, ActID: a.ID, MemberID: a.MemberID, CustomerID: a.CustomerID, Team: a.Team}
+}
+
 // SurveyPoint is a standing QR code on a site, table or counter. Its token
 // is printed on paper for anyone to scan, so it is kept (to print the sheet
 // again) beside its hash (to find it).

@@ -129,20 +129,10 @@ func (s *server) createSurveyLink(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	team := st.member.Team
-	if act.MemberID != st.member.ID {
-		m, err := s.store.MemberByID(r.Context(), st.org.ID, act.MemberID)
-		if err != nil {
-			s.problem(w, r, err)
-			return
-		}
-		team = m.Team
-	}
 	tok, hash := s.surveyTokens.New()
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
-	l := &margen.SurveyLink{ID: margen.NewID("svl"), OrgID: st.org.ID, TokenHash: hash, ActID: act.ID,
-		MemberID: act.MemberID, CustomerID: act.CustomerID, Team: team, CreatedBy: st.member.ID,
-		CreatedAt: now, ExpiresAt: now.Add(s.surveyExpiry)}
+	l := margen.LinkForAct(act)
+	l.ID, l.TokenHash, l.CreatedBy, l.CreatedAt, l.ExpiresAt = margen.NewID("svl"), hash, st.member.ID, now, now.Add(s.surveyExpiry)
 	scheme := "http"
 	if r.TLS != nil || s.surveyHTTPS {
 		scheme = "https"

@@ -74,16 +74,7 @@ func (s *server) actSurveyLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	team := st.member.Team
-	if act.MemberID != st.member.ID {
-		m, err := s.store.MemberByID(r.Context(), st.org.ID, act.MemberID)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		team = m.Team
-	}
-	s.newSurveyLink(w, r, &margen.SurveyLink{ActID: act.ID, MemberID: act.MemberID, CustomerID: act.CustomerID, Team: team})
+	s.newSurveyLink(w, r, margen.LinkForAct(act))
 }
 
 // interactionSurveyLink makes a survey link for an interaction the member
