@@ -102,6 +102,12 @@ type config struct {
 	// CaseSLA is how long a low answer's follow-up case waits before it
 	// escalates to the owners (MARGEN_CASE_SLA, --case-sla).
 	CaseSLA time.Duration
+	// CaseCSATMax and CaseNPSMax are the scores at or below which an answer
+	// opens a follow-up case (MARGEN_CASE_CSAT_MAX, --case-csat-max: 1 to 5;
+	// MARGEN_CASE_NPS_MAX, --case-nps-max: 1 to 10); -1 opens none on that
+	// scale.
+	CaseCSATMax int
+	CaseNPSMax  int
 }
 
 const (
@@ -127,6 +133,7 @@ func (a *app) config() (config, error) {
 		Cookies: "auto", SessionIdle: web.DefaultSessionIdle, SessionLifetime: web.DefaultSessionLifetime,
 		SurveyExpiry: margen.DefaultSurveyExpiry, SurveyPointPerHour: margen.DefaultPointPerHour,
 		SurveyDeviceEvery: margen.DefaultPointDeviceEvery, CaseSLA: margen.DefaultCaseSLA,
+		CaseCSATMax: margen.DefaultCaseCSAT, CaseNPSMax: margen.DefaultCaseNPS,
 		RateToken: defaultRateToken, RateTokenBurst: defaultRateTokenBurst,
 		RateAddress: defaultRateAddress, RateAddressBurst: defaultRateAddressBurst,
 		DBMaxConns: store.DefaultMaxConns, DBConnWait: store.DefaultConnWait,
@@ -195,6 +202,19 @@ func (a *app) config() (config, error) {
 			return c, fmt.Errorf("MARGEN_SURVEY_POINT_PER_HOUR: %q is not a positive number of answers", v)
 		}
 		c.SurveyPointPerHour = n
+	}
+	for _, t := range []struct {
+		env string
+		max int
+		dst *int
+	}{{"MARGEN_CASE_CSAT_MAX", 5, &c.CaseCSATMax}, {"MARGEN_CASE_NPS_MAX", 10, &c.CaseNPSMax}} {
+		if v := a.getenv(t.env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || !validCaseMax(n, t.max) {
+				return c, fmt.Errorf("%s: %q is not a threshold: use 1 to %d, or -1 to open no case on that scale", t.env, v, t.max)
+			}
+			*t.dst = n
+		}
 	}
 	if v := a.getenv("MARGEN_BACKUP_KEEP"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -474,3 +494,7 @@ func (fs *flagSet) parse(args []string, nargs int) ([]string, error) {
 	}
 	return pos, nil
 }
+
+// validCaseMax reports whether n is a case threshold on a scale up to max:
+// 1 to max, or -1 for none (0 would mean the default to margen.CaseRule).
+func validCaseMax(n, max int) bool { return n == -1 || (n >= 1 && n <= max) }

@@ -104,6 +104,8 @@ Example:
 	fs.DurationVar(&cfg.SurveyExpiry, "survey-expiry", cfg.SurveyExpiry, "how long a survey link can be answered (env MARGEN_SURVEY_EXPIRY)")
 	fs.IntVar(&cfg.SurveyPointPerHour, "survey-point-per-hour", cfg.SurveyPointPerHour, "answers a standing QR code takes per hour; more are refused and counted (env MARGEN_SURVEY_POINT_PER_HOUR)")
 	fs.DurationVar(&cfg.SurveyDeviceEvery, "survey-device-every", cfg.SurveyDeviceEvery, "how often one device may answer one standing QR code (env MARGEN_SURVEY_DEVICE_EVERY)")
+	fs.IntVar(&cfg.CaseCSATMax, "case-csat-max", cfg.CaseCSATMax, "a CSAT answer (1 to 5) at or below this opens a follow-up case; -1: none (env MARGEN_CASE_CSAT_MAX)")
+	fs.IntVar(&cfg.CaseNPSMax, "case-nps-max", cfg.CaseNPSMax, "an NPS answer (0 to 10) at or below this opens a follow-up case, 1 to 10; -1: none (env MARGEN_CASE_NPS_MAX)")
 	fs.DurationVar(&cfg.CaseSLA, "case-sla", cfg.CaseSLA, "how long a low survey answer's follow-up case waits before it escalates to the owners (env MARGEN_CASE_SLA)")
 	fs.logFlags(&cfg)
 	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for scheduled backups of a SQLite database, and for the copy taken before an upgrade (env MARGEN_BACKUP_DIR)")
@@ -138,6 +140,9 @@ Example:
 	}
 	if cfg.SurveyExpiry <= 0 || cfg.SurveyDeviceEvery <= 0 || cfg.SurveyPointPerHour < 1 || cfg.CaseSLA <= 0 {
 		return &usageError{"--survey-expiry, --survey-device-every and --case-sla must be positive durations and --survey-point-per-hour at least 1", fs.usage}
+	}
+	if !validCaseMax(cfg.CaseCSATMax, 5) || !validCaseMax(cfg.CaseNPSMax, 10) {
+		return &usageError{"--case-csat-max must be 1 to 5 and --case-nps-max 1 to 10, or -1 to open no case on that scale", fs.usage}
 	}
 	if cfg.IdempotencyTTL <= 0 {
 		return &usageError{"--idempotency-ttl must be a positive duration, like 24h", fs.usage}
@@ -298,7 +303,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone, Streams: streams,
 		Surveys: web.SurveyOptions{Expiry: cfg.SurveyExpiry, Key: key.SurveyKey(), Refused: met.SurveyRefused(),
 			Limits: margen.SurveyLimits{PointPerHour: cfg.SurveyPointPerHour, DeviceEvery: cfg.SurveyDeviceEvery,
-				Cases: margen.CaseRule{SLA: cfg.CaseSLA}}},
+				Cases: margen.CaseRule{SLA: cfg.CaseSLA, CSATMax: cfg.CaseCSATMax, NPSMax: cfg.CaseNPSMax}}},
 		Backups: backups, Imports: imports})
 	if err != nil {
 		return err

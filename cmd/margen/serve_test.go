@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/margenhq/margen"
 )
 
 func TestServeConfig(t *testing.T) {
@@ -168,5 +170,32 @@ func TestServeLimitsConfig(t *testing.T) {
 	_, _, err = margenRun(t, "serve", "--db-max-conns", "0", "--db", filepath.Join(t.TempDir(), "x.db"))
 	if err == nil || !strings.Contains(err.Error(), "--db-max-conns") {
 		t.Errorf("serve --db-max-conns 0: %v", err)
+	}
+}
+
+// TestCaseThresholdsConfig: the follow-up case thresholds come from the
+// environment or flags, within their scales.
+func TestCaseThresholdsConfig(t *testing.T) {
+	env := map[string]string{"MARGEN_CASE_CSAT_MAX": "3", "MARGEN_CASE_NPS_MAX": "-1"}
+	cfg, err := (&app{getenv: func(k string) string { return env[k] }}).config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CaseCSATMax != 3 || cfg.CaseNPSMax != -1 {
+		t.Errorf("thresholds = %d, %d", cfg.CaseCSATMax, cfg.CaseNPSMax)
+	}
+	def, _ := (&app{getenv: func(string) string { return "" }}).config()
+	if def.CaseCSATMax != margen.DefaultCaseCSAT || def.CaseNPSMax != margen.DefaultCaseNPS {
+		t.Errorf("defaults = %d, %d", def.CaseCSATMax, def.CaseNPSMax)
+	}
+	for k, v := range map[string]string{"MARGEN_CASE_CSAT_MAX": "6", "MARGEN_CASE_NPS_MAX": "0"} {
+		bad := map[string]string{k: v}
+		if _, err := (&app{getenv: func(k string) string { return bad[k] }}).config(); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	_, _, err = margenRun(t, "serve", "--case-csat-max", "9", "--db", filepath.Join(t.TempDir(), "x.db"))
+	if err == nil || !strings.Contains(err.Error(), "--case-csat-max") {
+		t.Errorf("serve --case-csat-max 9: %v", err)
 	}
 }
