@@ -135,15 +135,17 @@ func (s *Service) Cases(ctx context.Context, org *margen.Org, m *margen.Member, 
 // CloseCase closes a case m may decide (a case m may see but not decide is
 // EFORBIDDEN "error.not_approver"; one m may not see is missing).
 func (s *Service) CloseCase(ctx context.Context, org *margen.Org, m *margen.Member, id string, x margen.CaseClose) (*margen.FollowUpCase, error) {
-	if err := x.Validate(); err != nil {
-		return nil, err
-	}
+	// The case first: whoever may not see it learns nothing, not even
+	// what a valid closing would need.
 	c, r, err := s.Case(ctx, org, m, id)
 	if err != nil {
 		return nil, err
 	}
 	if !r.Decide {
 		return nil, margen.Errorf(margen.EFORBIDDEN, "error.not_approver")
+	}
+	if err := x.Validate(); err != nil {
+		return nil, err
 	}
 	cs, err := s.cases()
 	if err != nil {
