@@ -160,6 +160,7 @@ type CaseFilter struct {
 	MemberID string
 	Team     string
 	ActID    string
+	AnswerID string
 }
 
 // CaseStore is what follow-up cases need of the database. Cases are opened

@@ -5,7 +5,9 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/margenhq/margen"
@@ -159,12 +161,14 @@ func (g *generator) schedulePointAnswers(date time.Time, progress float64, res *
 				if served != nil {
 					a.MemberID, a.Team = served.ID, served.Team
 				}
+				a.ID = margen.NewID("sva")
 				refused, err := g.ss.AnswerSurvey(ctx, &a, margen.SurveyLimits{})
 				if err != nil {
 					return fmt.Errorf("demo: survey answer: %w", err)
 				}
 				if refused == "" {
 					res.SurveyAnswers++
+					g.scheduleFollowUp(&a)
 				}
 				return nil
 			})
@@ -203,11 +207,65 @@ func (g *generator) scheduleLinkSurvey(d *margen.Decision, m *margen.Member, at 
 			return fmt.Errorf("demo: survey answer: %w", err)
 		}
 		a.OrgID, a.LinkID, a.ActID, a.MemberID, a.CustomerID, a.Team = l.OrgID, l.ID, l.ActID, l.MemberID, l.CustomerID, l.Team
-		a.CreatedAt = answered
+		a.ID, a.CreatedAt = margen.NewID("sva"), answered
 		if _, err := g.ss.AnswerSurvey(ctx, &a, margen.SurveyLimits{}); err != nil {
 			return fmt.Errorf("demo: survey answer: %w", err)
 		}
 		res.SurveyAnswers++
+		g.scheduleFollowUp(&a)
+		return nil
+	})
+}
+
+// What supervisors wrote when they closed a follow-up case.
+var caseActions = []string{
+	"Llamé a la clienta, pedí disculpas y la invité a un postre en su próxima visita.",
+	"Hablé con el cliente por teléfono: le devolvimos el importe del plato.",
+	"Le escribimos para disculparnos; el mesero ya sabe que puede cambiar el plato sin preguntar.",
+	"Revisamos el caso con el equipo: la demora fue en cocina. Le ofrecimos un café de cortesía.",
+	"No contestó a dos llamadas; dejamos un mensaje con nuestras disculpas.",
+}
+
+// scheduleFollowUp has the supervisor close most low answers' cases within
+// a day, as the pilot stores did; the newest stay open in the inbox.
+func (g *generator) scheduleFollowUp(a *margen.SurveyAnswer) {
+	cs, ok := g.ss.(margen.CaseStore)
+	if !ok || margen.CaseFor(a, margen.CaseRule{}) == nil {
+		return
+	}
+	r := g.srng
+	if r.Float64() < 0.1 {
+		return // forgotten: escalated to the owners when its SLA passed
+	}
+	at := a.CreatedAt.Add(time.Duration(60+r.IntN(20*60)) * time.Minute)
+	if at.After(g.now) {
+		return
+	}
+	i := r.IntN(len(caseActions))
+	x := margen.CaseClose{Action: caseActions[i], Outcome: margen.CaseResolved, Reaction: margen.ReactionPositive}
+	switch {
+	case i == len(caseActions)-1:
+		x.Outcome, x.Reaction = margen.CaseNoContact, margen.ReactionNeutral
+	case r.Float64() < 0.2:
+		x.Outcome, x.Reaction = margen.CaseUnresolved, margen.ReactionNegative
+	}
+	answerID, team := a.ID, a.Team
+	g.schedule(at, func(ctx context.Context) error {
+		cases, err := cs.ListCases(ctx, g.org.ID, margen.CaseFilter{AnswerID: answerID, Page: margen.Page{Limit: 1}})
+		if err != nil || len(cases) == 0 || cases[0].Status != margen.CaseOpen {
+			return err
+		}
+		by := g.byRole["owner"][0]
+		for _, role := range slices.Sorted(maps.Keys(g.byRole)) {
+			for _, m := range g.byRole[role] {
+				if m.Team == team && m.Access == margen.AccessSupervisor {
+					by = m
+				}
+			}
+		}
+		if _, err := cs.CloseCase(ctx, g.org.ID, cases[0].ID, x, by.ID, at); err != nil {
+			return fmt.Errorf("demo: close case: %w", err)
+		}
 		return nil
 	})
 }

@@ -72,6 +72,7 @@ func (db *DB) ListCases(ctx context.Context, orgID string, f margen.CaseFilter) 
 	w.eq("member_id", f.MemberID)
 	w.eq("team", f.Team)
 	w.eq("act_id", f.ActID)
+	w.eq("answer_id", f.AnswerID)
 	w.page(f.Page)
 	return getMany(ctx, db, scanCase, caseSelect+w.sql()+" ORDER BY id DESC LIMIT ?", w.argsLimit(f.Page)...)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/auth"
 	"github.com/margenhq/margen/demo"
 	"github.com/margenhq/margen/store/storetest"
@@ -65,6 +66,10 @@ func BenchmarkPages(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			acts, err := db.ListActs(ctx, res.Org.ID, margen.ActFilter{Page: margen.Page{Limit: 1}})
+			if err != nil || len(acts) == 0 {
+				b.Fatalf("an act of the demo: %v", err)
+			}
 			pages := []struct{ login, path string }{
 				{"camila", "/counter"},
 				{"camila", "/counter/customers?q=a"},
@@ -80,6 +85,10 @@ func BenchmarkPages(b *testing.B) {
 				{demo.AdminLogin, "/desk/audit?action=decision.create"},
 				{demo.AdminLogin, "/desk/audit?action=policy.publish"},
 				{demo.AdminLogin, "/desk/webhooks"},
+				{demo.AdminLogin, "/desk/survey"},
+				{demo.AdminLogin, "/desk/survey/sheet"},
+				{demo.AdminLogin, "/desk/imports"},
+				{"marta", "/acts/" + acts[0].ID},
 			}
 			for _, p := range pages {
 				b.Run(fmt.Sprintf("%s%s", p.login, p.path), func(b *testing.B) {
