@@ -29,14 +29,18 @@ func (s *server) caseRows(ctx context.Context, p *page, f margen.CaseFilter, dec
 		return nil, err
 	}
 	out := make([]caseRow, 0, len(items))
+	if len(items) == 0 {
+		return out, nil
+	}
+	names, err := s.memberNamesOf(ctx, p.Org.ID)
+	if err != nil {
+		return nil, err
+	}
 	for i := range items {
 		c := &items[i]
-		row := caseRow{FollowUpCase: *c, Member: c.MemberID, Due: p.Time(c.DueAt), Back: back}
+		row := caseRow{FollowUpCase: *c, Member: nameOr(names, c.MemberID), Due: p.Time(c.DueAt), Back: back}
 		if c.ClosedAt != nil {
 			row.Closed = p.Time(*c.ClosedAt)
-		}
-		if m, err := s.store.MemberByID(ctx, p.Org.ID, c.MemberID); err == nil {
-			row.Member = m.Name
 		}
 		if c.Status == margen.CaseOpen {
 			r, err := s.approvals.CaseRights(ctx, p.Org, p.Member, c)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"math"
 	"net/http"
 	"regexp"
@@ -208,7 +209,13 @@ func (s *server) todayAccounts(r *http.Request, p *page, pol *policy.Policy, now
 
 // memberNames maps the organisation's member ids to their names.
 func (s *server) memberNames(r *http.Request) (map[string]string, error) {
-	ms, err := s.store.ListMembers(r.Context(), current(r).org.ID)
+	return s.memberNamesOf(r.Context(), current(r).org.ID)
+}
+
+// memberNamesOf maps the organisation's member ids to their names, in one
+// read.
+func (s *server) memberNamesOf(ctx context.Context, orgID string) (map[string]string, error) {
+	ms, err := s.store.ListMembers(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
