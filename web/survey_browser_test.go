@@ -119,6 +119,21 @@ func TestBrowserSurvey(t *testing.T) {
 		}
 		axe(t, sup, "act")
 
+		// The low answer's follow-up case in the inbox of whoever may close
+		// it (the owner, under this policy), with its closing form.
+		own := tab(t, browser)
+		signinIn(t, own, s, "admin")
+		var cases string
+		run(t, own, "the case in the inbox",
+			chromedp.Navigate(s.URL+"/inbox"),
+			chromedp.WaitVisible(chromedp.CSS(`#cases form textarea[name="action"]`)),
+			into(&cases, chromedp.Text(chromedp.CSS("#cases"))))
+		if !strings.Contains(cases, "Satisfacción 2 de 5") {
+			t.Fatalf("inbox cases: %q", cases)
+		}
+		axe(t, own, "inbox with a case")
+		screenshot(t, own, "inbox-case-es")
+
 		// The manager's desk and the sheet of standing codes.
 		w := s.client(t)
 		w.signin("admin", s.Pass["admin"])
