@@ -175,8 +175,11 @@ func (t *wtx) queryRow(query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
-// insertMany inserts n rows with multi-row INSERT statements, outside the
-// decision batch (whose inserts are insertBatch's, written per engine).
+// insertMany inserts n rows with multi-row INSERT statements, where the row
+// count varies: imports, an answered request's ledger entries and account
+// moves, the audit entries of writes outside the decision batch (whose
+// inserts are insertBatch's, written per engine). Single-row inserts are
+// written out (inserts.go).
 // row appends the values of row i (len(cols) of them) to args.
 //
 //	INSERT INTO <table> (<cols>) VALUES (...), (...), ... <tail>
