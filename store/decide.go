@@ -14,8 +14,10 @@ import (
 //
 //  1. lock the organisation rows of q.OrgIDs (sorted) and read each one's
 //     active policy version;
-//  2. make sure the budget accounts of q.Budgets exist, then lock and read
-//     them, always in (org, budget, subject, period) order;
+//  2. lock and read the budget accounts of q.Budgets, always in (org,
+//     budget, subject, period) order, opening those that do not exist yet
+//     (on PostgreSQL before locking them; on SQLite, where the transaction
+//     owns the database, only those the read did not find);
 //  3. read the customers and idempotency records the batch names;
 //  4. call decide with that state: an error rolls everything back and is
 //     returned unchanged;
@@ -140,12 +142,34 @@ func (t *wtx) lockAccounts(keys []margen.OrgBudgetKey, chains map[string]*chain,
 	slices.SortFunc(keys, compareKeys)
 	keys = slices.CompactFunc(keys, func(a, b margen.OrgBudgetKey) bool { return a == b })
 	at := t.db.d.ts(now())
-	err := t.insertBatch(&openAccountsInsert, len(keys), func(i int, a []any) []any {
-		return openAccountArgs(&keys[i], at, a)
-	})
-	if err != nil {
+	open := func(keys []margen.OrgBudgetKey) error {
+		err := t.insertBatch(&openAccountsInsert, len(keys), func(i int, a []any) []any {
+			return openAccountArgs(&keys[i], at, a)
+		})
 		return dbErr("open budget accounts", err)
 	}
+	if t.db.d.pg {
+		// Open first, then lock: a row lock needs a row, and another
+		// process may open the same account meanwhile.
+		if err := open(keys); err != nil {
+			return err
+		}
+		return t.readAccounts(keys, st, nil)
+	}
+	// On SQLite this transaction (BEGIN IMMEDIATE) owns the database, so
+	// an account not read now cannot appear before the commit: read them
+	// all, then open only the missing ones, which start at zero. Most
+	// batches find every account open and insert nothing.
+	found := make(map[margen.OrgBudgetKey]bool, len(keys))
+	if err := t.readAccounts(keys, st, found); err != nil || len(found) == len(keys) {
+		return err
+	}
+	return open(slices.DeleteFunc(keys, func(k margen.OrgBudgetKey) bool { return found[k] }))
+}
+
+// readAccounts reads (and on PostgreSQL locks, in key order) the accounts
+// of keys into st.Balances, and marks each one read in found (if not nil).
+func (t *wtx) readAccounts(keys []margen.OrgBudgetKey, st *margen.BatchState, found map[margen.OrgBudgetKey]bool) error {
 	args := t.keySet(len(keys), 4, func(i int, tuple []string) {
 		k := &keys[i]
 		tuple[0], tuple[1], tuple[2], tuple[3] = k.OrgID, k.BudgetID, k.Subject, k.Period
@@ -162,11 +186,11 @@ func (t *wtx) lockAccounts(keys []margen.OrgBudgetKey, chains map[string]*chain,
 			return dbErr("lock budget accounts", err)
 		}
 		st.Balances[k] = b
+		if found != nil {
+			found[k] = true
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return dbErr("lock budget accounts", err)
-	}
-	return nil
+	return dbErr("lock budget accounts", rows.Err())
 }
 
 func (t *wtx) readCustomers(refs []margen.OrgRef, st *margen.BatchState) error {
