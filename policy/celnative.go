@@ -259,18 +259,54 @@ func nativeCall(c celast.CallExpr) native {
 		return func(a *activation) value { return equal(x(a), y(a), false) }
 	case operators.NotEquals:
 		return func(a *activation) value { return equal(x(a), y(a), true) }
-	case operators.Less:
-		return func(a *activation) value { return order(x(a), y(a), func(c int) bool { return c < 0 }) }
-	case operators.LessEquals:
-		return func(a *activation) value { return order(x(a), y(a), func(c int) bool { return c <= 0 }) }
-	case operators.Greater:
-		return func(a *activation) value { return order(x(a), y(a), func(c int) bool { return c > 0 }) }
-	case operators.GreaterEquals:
-		return func(a *activation) value { return order(x(a), y(a), func(c int) bool { return c >= 0 }) }
-	case operators.Add, operators.Subtract, operators.Multiply, operators.Divide, operators.Modulo:
-		return func(a *activation) value { return arith(fn, x(a), y(a)) }
+	}
+	if op, ok := binaryOp(fn); ok {
+		if op <= opGreaterEquals {
+			return func(a *activation) value { return order(op, x(a), y(a)) }
+		}
+		return func(a *activation) value { return arith(op, x(a), y(a)) }
 	}
 	return nil
+}
+
+// binop is an ordering or arithmetic operator, resolved when the condition
+// is compiled rather than compared by name on every evaluation.
+type binop uint8
+
+const (
+	opLess binop = iota
+	opLessEquals
+	opGreater
+	opGreaterEquals
+	opAdd
+	opSubtract
+	opMultiply
+	opDivide
+	opModulo
+)
+
+func binaryOp(fn string) (binop, bool) {
+	switch fn {
+	case operators.Less:
+		return opLess, true
+	case operators.LessEquals:
+		return opLessEquals, true
+	case operators.Greater:
+		return opGreater, true
+	case operators.GreaterEquals:
+		return opGreaterEquals, true
+	case operators.Add:
+		return opAdd, true
+	case operators.Subtract:
+		return opSubtract, true
+	case operators.Multiply:
+		return opMultiply, true
+	case operators.Divide:
+		return opDivide, true
+	case operators.Modulo:
+		return opModulo, true
+	}
+	return 0, false
 }
 
 // nativeLogical is CEL's && and ||: false (true) from any operand decides,
@@ -470,7 +506,7 @@ func compareFloat(a, b float64) int {
 // environment enables them). As in cel-go's standard library, an operand
 // that is a NaN makes the comparison false, whatever the other operand
 // is (unless it is an error).
-func order(x, y value, holds func(int) bool) value {
+func order(op binop, x, y value) value {
 	if x.k == kNone || y.k == kNone {
 		return none
 	}
@@ -500,7 +536,18 @@ func order(x, y value, holds func(int) bool) value {
 	default:
 		return none
 	}
-	return value{k: kBool, b: holds(c)}
+	var holds bool
+	switch op {
+	case opLess:
+		holds = c < 0
+	case opLessEquals:
+		holds = c <= 0
+	case opGreater:
+		holds = c > 0
+	default:
+		holds = c >= 0
+	}
+	return value{k: kBool, b: holds}
 }
 
 func compareInt(a, b int64) int {
@@ -516,23 +563,23 @@ func compareInt(a, b int64) int {
 // arith is CEL's +, -, *, / and % on two ints (checked: overflow and
 // division by zero are errors) or two doubles (IEEE 754; no %). Mixed
 // operands have no overload.
-func arith(fn string, x, y value) value {
+func arith(op binop, x, y value) value {
 	switch {
 	case x.k == kInt && y.k == kInt:
 		a, b := x.i, y.i
 		var r int64
-		switch fn {
-		case operators.Add:
+		switch op {
+		case opAdd:
 			if (b > 0 && a > math.MaxInt64-b) || (b < 0 && a < math.MinInt64-b) {
 				return none
 			}
 			r = a + b
-		case operators.Subtract:
+		case opSubtract:
 			if (b < 0 && a > math.MaxInt64+b) || (b > 0 && a < math.MinInt64+b) {
 				return none
 			}
 			r = a - b
-		case operators.Multiply:
+		case opMultiply:
 			if (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64) ||
 				(a > 0 && b > 0 && a > math.MaxInt64/b) ||
 				(a > 0 && b < 0 && b < math.MinInt64/a) ||
@@ -541,12 +588,12 @@ func arith(fn string, x, y value) value {
 				return none
 			}
 			r = a * b
-		case operators.Divide:
+		case opDivide:
 			if b == 0 || (a == math.MinInt64 && b == -1) {
 				return none
 			}
 			r = a / b
-		case operators.Modulo:
+		case opModulo:
 			if b == 0 || (a == math.MinInt64 && b == -1) {
 				return none
 			}
@@ -556,14 +603,14 @@ func arith(fn string, x, y value) value {
 	case x.k == kDouble && y.k == kDouble:
 		a, b := x.f, y.f
 		var r float64
-		switch fn {
-		case operators.Add:
+		switch op {
+		case opAdd:
 			r = a + b
-		case operators.Subtract:
+		case opSubtract:
 			r = a - b
-		case operators.Multiply:
+		case opMultiply:
 			r = a * b
-		case operators.Divide:
+		case opDivide:
 			r = a / b
 		default:
 			return none
