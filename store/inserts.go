@@ -1,7 +1,7 @@
 package store
 
 // The single-row inserts of the store's other writes (approvals, reactions,
-// refusals, survey links, points and answers, cases), written out: the SQL
+// refusals, survey links, points, answers and emails, cases), written out: the SQL
 // that runs is the SQL written here. They use ? placeholders, which exec
 // numbers for PostgreSQL (dialect.rebind); each lists the columns of its
 // row helper or column list, in that order (TestSingleInserts checks it).
@@ -36,6 +36,9 @@ const (
 	insertSurveyAnswer = `INSERT INTO survey_answers (org_id, id, link_id, point_id, act_id, member_id, customer_id, team, scale, score,
 	comment, language, low, device, created_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertSurveyEmail = `INSERT INTO survey_emails (org_id, id, link_id, address, language, token, status, attempts,
+	last_error, created_by, created_at, updated_at, sent_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // singleInserts pairs each statement with the columns its values follow
@@ -54,4 +57,5 @@ var singleInserts = []struct {
 	{insertSurveyLink, surveyLinkCols},
 	{insertSurveyPoint, surveyPointCols},
 	{insertSurveyAnswer, surveyAnswerCols},
+	{insertSurveyEmail, surveyEmailCols},
 }
