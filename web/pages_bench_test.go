@@ -26,7 +26,8 @@ import (
 // target of issue 8 is p99 ≤ 20 ms) and, on Linux, of the CPU time each
 // request took on its thread (cpu-p50-ms, cpu-p99-ms): on a machine shared
 // with other work the wall times measure the neighbours too, the CPU times
-// much less so.
+// much less so. reads/op is the number of reads each request took from the
+// store's read pool (store.DB.Reads): its queries.
 //
 //	MARGEN_TEST_POSTGRES=... go test ./web/ -run '^$' -bench 'Pages$' -benchtime 500x
 func BenchmarkPages(b *testing.B) {
@@ -99,6 +100,7 @@ func BenchmarkPages(b *testing.B) {
 					// thread, the thread's CPU clock measures it.
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
+					reads0 := db.Reads()
 					for b.Loop() {
 						req := httptest.NewRequest("GET", p.path, nil)
 						req.Header.Set("Cookie", cookie)
@@ -114,6 +116,9 @@ func BenchmarkPages(b *testing.B) {
 							b.Fatalf("%s as %s: %d %s", p.path, p.login, w.Code, w.Body)
 						}
 					}
+					// What the page reads from the database: one read
+					// is one statement, one round trip on PostgreSQL.
+					b.ReportMetric(float64(db.Reads()-reads0)/float64(len(times)), "reads/op")
 					reportPercentiles(b, times, "")
 					if len(cpu) > 0 {
 						reportPercentiles(b, cpu, "cpu-")
