@@ -62,6 +62,7 @@ type accountLine struct {
 	Limit, Used, Remaining  int64
 	Over                    bool
 	customer                bool // Subject is a customer's id until it is named
+	team                    bool // Subject is a team's slug until it is named
 }
 
 type reactionLine struct {
@@ -168,7 +169,8 @@ func (s *server) todayAccounts(r *http.Request, p *page, pol *policy.Policy, now
 				subject = p.Org.Name
 			}
 			out = append(out, accountLine{Budget: b.ID, Subject: subject, Period: p.word(periodKeys, b.Period),
-				Limit: limit, Used: used, Remaining: max(limit-used, 0), Over: used > limit, customer: b.Scope == policy.ScopeCustomer})
+				Limit: limit, Used: used, Remaining: max(limit-used, 0), Over: used > limit,
+				customer: b.Scope == policy.ScopeCustomer, team: b.Scope == policy.ScopeTeam})
 		}
 	}
 	slices.SortFunc(out, func(a, b accountLine) int {
@@ -183,26 +185,39 @@ func (s *server) todayAccounts(r *http.Request, p *page, pol *policy.Policy, now
 		more = len(out) - todayAccounts
 		out = out[:todayAccounts]
 	}
-	// Customers by their name (or reference), not their id: one read per
-	// customer shown.
-	customers := map[string]string{}
+	// Customers by their name (or reference) and teams by their name, not
+	// their id or slug: one read each for those shown.
+	var ids []string
+	teams := false
 	for i := range out {
-		if !out[i].customer {
-			continue
+		if out[i].customer {
+			ids = append(ids, out[i].Subject)
 		}
-		id := out[i].Subject
-		if _, ok := customers[id]; !ok {
-			c, err := s.store.CustomerByID(r.Context(), p.Org.ID, id)
-			switch {
-			case err == nil:
-				customers[id] = cmp.Or(c.Name, c.Ref)
-			case margen.IsCode(err, margen.ENOTFOUND):
-				customers[id] = id
-			default:
-				return nil, 0, err
+		teams = teams || out[i].team
+	}
+	customers, err := s.store.CustomersByID(r.Context(), p.Org.ID, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	teamNames := map[string]string{}
+	if teams {
+		ts, err := s.store.ListTeams(r.Context(), p.Org.ID)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, t := range ts {
+			teamNames[t.Slug] = t.Name
+		}
+	}
+	for i := range out {
+		switch {
+		case out[i].customer:
+			if c := customers[out[i].Subject]; c != nil {
+				out[i].Subject = cmp.Or(c.Name, c.Ref)
 			}
+		case out[i].team:
+			out[i].Subject = cmp.Or(teamNames[out[i].Subject], out[i].Subject)
 		}
-		out[i].Subject = customers[id]
 	}
 	return out, more, nil
 }
