@@ -50,4 +50,3 @@ func TestTodayNamesTeams(t *testing.T) {
 		}
 	})
 }
-
