@@ -115,6 +115,10 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	for _, r := range []string{margen.RefusedAddress, margen.RefusedToken, margen.RefusedPointHour, margen.RefusedDevice} {
 		keys["survey.refused."+r] = true
 	}
+	delete(keys, "inbox2.check.problem.")
+	for _, w := range auditProblems {
+		keys["inbox2.check.problem."+w] = true
+	}
 	for _, k := range []string{margen.CaseOpen, margen.CaseClosed} {
 		keys["cases.status."+k] = true
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -49,4 +50,19 @@ func TestTodayNamesTeams(t *testing.T) {
 			t.Errorf("today shows the team's slug: %s", body)
 		}
 	})
+}
+
+// apiGet reads path from the JSON API with login's token into v.
+func apiGet(t *testing.T, s *site, login, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.Token[login])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", path, res.StatusCode, err)
+	}
 }
