@@ -25,9 +25,9 @@ import (
 // target of issue 8 is p99 ≤ 20 ms) and, on Linux, of the CPU time the
 // process used during each request, on all its threads (cpu-p50-ms,
 // cpu-p99-ms): on a machine shared with other work the wall times measure
-// the neighbours too, the CPU times
-// much less so. reads/op is the number of reads each request took from the
-// store's read pool (store.DB.Reads): its queries.
+// the neighbours too, the CPU times much less so. reads/op is the number of
+// reads each request took from the store's read pool (store.DB.Reads): its
+// queries.
 //
 //	MARGEN_TEST_POSTGRES=... go test ./web/ -run '^$' -bench 'Pages$' -benchtime 500x
 func BenchmarkPages(b *testing.B) {
