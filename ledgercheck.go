@@ -2,6 +2,8 @@ package margen
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -55,4 +57,27 @@ type LedgerCheckStore interface {
 	// LedgerCheckQueued reports whether a JobLedgerCheck job of the
 	// organisation is waiting or running.
 	LedgerCheckQueued(ctx context.Context, orgID string) (bool, error)
+}
+
+// LedgerCheckQueuer is what QueueLedgerCheck asks of a store (Store has it).
+type LedgerCheckQueuer interface {
+	LedgerCheckQueued(ctx context.Context, orgID string) (bool, error)
+	EnqueueJob(ctx context.Context, j *Job) (bool, error)
+}
+
+// QueueLedgerCheck queues a JobLedgerCheck of the organisation to run now,
+// unless one is already waiting or running; it reports whether it queued
+// one. Both doors ask for a check through it (POST /api/v1/ledger/check
+// and the desk's "check the chain"): the check streams every row of the
+// organisation, so it never runs inside a request.
+func QueueLedgerCheck(ctx context.Context, st LedgerCheckQueuer, orgID string, p LedgerCheckJob, now time.Time) (bool, error) {
+	queued, err := st.LedgerCheckQueued(ctx, orgID)
+	if err != nil || queued {
+		return false, err
+	}
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return false, fmt.Errorf("ledger check payload: %w", err)
+	}
+	return st.EnqueueJob(ctx, &Job{Kind: JobLedgerCheck, OrgID: orgID, Payload: payload, RunAt: now, CreatedAt: now})
 }

@@ -91,35 +91,45 @@ func (s *Service) Case(ctx context.Context, org *margen.Org, m *margen.Member, i
 // Cases lists the cases m may see (decide only: those m may close), newest
 // first, reading at most maxScan cases.
 func (s *Service) Cases(ctx context.Context, org *margen.Org, m *margen.Member, f margen.CaseFilter, decide bool) ([]margen.FollowUpCase, error) {
+	out, _, err := s.CasesWithRights(ctx, org, m, f, decide)
+	return out, err
+}
+
+// CasesWithRights is Cases with what m may do with each case (rights[i] is
+// RightsOn for cases[i]), decided once while listing: a page that offers
+// the closing form needs no second pass.
+func (s *Service) CasesWithRights(ctx context.Context, org *margen.Org, m *margen.Member, f margen.CaseFilter, decide bool) ([]margen.FollowUpCase, []Rights, error) {
 	cs, err := s.cases()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pol, err := s.policy(ctx, org.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir, err := s.directory(ctx, org.ID, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	want := f.Limit
 	if want <= 0 {
 		want = scanPage
 	}
 	out := []margen.FollowUpCase{}
+	var rights []Rights
 	for scanned := 0; scanned < maxScan; {
 		f.Limit = scanPage
 		page, err := cs.ListCases(ctx, org.ID, f)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i := range page {
 			r := RightsOn(pol, dir, m, s.caseTarget(ctx, org.ID, pol, &page[i]))
 			if r.See && (!decide || r.Decide) {
 				out = append(out, page[i])
+				rights = append(rights, r)
 				if len(out) == want {
-					return out, nil
+					return out, rights, nil
 				}
 			}
 		}
@@ -129,7 +139,7 @@ func (s *Service) Cases(ctx context.Context, org *margen.Org, m *margen.Member, 
 		}
 		f.After = page[len(page)-1].ID
 	}
-	return out, nil
+	return out, rights, nil
 }
 
 // CloseCase closes a case m may decide (a case m may see but not decide is

@@ -283,23 +283,9 @@ func (s *server) runLedgerCheck(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, margen.Invalid("from", "error.ledger_check_from"))
 		return
 	}
-	queued, err := s.store.LedgerCheckQueued(r.Context(), st.org.ID)
-	if err != nil {
+	if _, err := margen.QueueLedgerCheck(r.Context(), s.store, st.org.ID, p, s.clock.Now()); err != nil {
 		s.problem(w, r, err)
 		return
-	}
-	if !queued {
-		payload, err := json.Marshal(p)
-		if err != nil {
-			s.problem(w, r, err)
-			return
-		}
-		now := s.clock.Now()
-		if _, err := s.store.EnqueueJob(r.Context(), &margen.Job{Kind: margen.JobLedgerCheck, OrgID: st.org.ID,
-			Payload: payload, RunAt: now, CreatedAt: now}); err != nil {
-			s.problem(w, r, err)
-			return
-		}
 	}
 	out, err := s.latestCheck(r.Context(), st.org.ID)
 	if err != nil {

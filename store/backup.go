@@ -290,7 +290,7 @@ func integrityCheck(ctx context.Context, path string) error {
 
 // orgIDs lists every organisation (for whole-database checks).
 func (db *DB) orgIDs(ctx context.Context) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT id FROM orgs ORDER BY id")
+	rows, err := db.readPool().QueryContext(ctx, "SELECT id FROM orgs ORDER BY id")
 	if err != nil {
 		return nil, dbErr("list organisations", err)
 	}

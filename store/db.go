@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -104,6 +105,20 @@ type DB struct {
 	connWait time.Duration
 	// auditCheckKeys overrides sealJoinKeys (SetAuditCheckKeys).
 	auditCheckKeys int
+	// reads counts the reads taken from the read pool (Reads).
+	reads atomic.Int64
+}
+
+// Reads is the number of reads run through the read pool since Open: each
+// takes one connection and, but for a few that read a row and its events,
+// runs one statement. Benchmarks take the difference around a page to count
+// its queries. On PostgreSQL the pool is shared with writes, which count too.
+func (db *DB) Reads() int64 { return db.reads.Load() }
+
+// readPool is the read pool, counted as one read.
+func (db *DB) readPool() *sql.DB {
+	db.reads.Add(1)
+	return db.read
 }
 
 // conn takes a connection from pool for one call, waiting at most
@@ -113,6 +128,9 @@ type DB struct {
 // the caller's ctx. The caller must call release when done with it (after
 // closing its rows or ending its transaction).
 func (db *DB) conn(ctx context.Context, pool *sql.DB) (c *sql.Conn, release func(), err error) {
+	if pool == db.read {
+		db.reads.Add(1)
+	}
 	wctx, cancel := context.WithTimeout(ctx, db.connWait)
 	c, err = pool.Conn(wctx)
 	cancel()

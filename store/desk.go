@@ -15,7 +15,7 @@ import (
 // acts (primary keys).
 func (db *DB) Today(ctx context.Context, orgID string, since, until time.Time, reactions int) (*margen.Today, error) {
 	out := &margen.Today{Outcomes: map[string]int64{}, Reactions: []margen.ReactionSeen{}}
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(`SELECT outcome, approval_id = '', COUNT(*) FROM decisions
+	rows, err := db.readPool().QueryContext(ctx, db.d.rebind(`SELECT outcome, approval_id = '', COUNT(*) FROM decisions
 		WHERE org_id = ? AND created_at >= ? AND created_at < ? GROUP BY outcome, approval_id = ''`),
 		orgID, db.d.ts(since), db.d.ts(until))
 	if err != nil {
@@ -40,13 +40,13 @@ func (db *DB) Today(ctx context.Context, orgID string, since, until time.Time, r
 	}
 	rows.Close()
 
-	err = db.read.QueryRowContext(ctx, db.d.rebind(`SELECT COUNT(*), MIN(created_at) FROM approvals
+	err = db.readPool().QueryRowContext(ctx, db.d.rebind(`SELECT COUNT(*), MIN(created_at) FROM approvals
 		WHERE org_id = ? AND status = 'pending'`), orgID).Scan(&out.Pending, tsCol{&out.OldestPending})
 	if err != nil {
 		return nil, dbErr("today: pending approvals", err)
 	}
 
-	rows, err = db.read.QueryContext(ctx, db.d.rebind(`SELECT r.id, r.act_id, r.source, r.sentiment, r.note, r.member_id, r.created_at,
+	rows, err = db.readPool().QueryContext(ctx, db.d.rebind(`SELECT r.id, r.act_id, r.source, r.sentiment, r.note, r.member_id, r.created_at,
 			a.member_id, a.action, a.amount
 		FROM reactions r JOIN acts a ON a.org_id = r.org_id AND a.id = r.act_id
 		WHERE r.org_id = ? ORDER BY r.id DESC LIMIT ?`), orgID, pageLimit(reactions))
@@ -86,7 +86,7 @@ func (db *DB) ListAuditNewest(ctx context.Context, orgID string, f margen.AuditF
 			sel = strings.Replace(sel, "FROM audit_log", "FROM audit_log INDEXED BY audit_log_action", 1)
 		}
 	}
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(sel+w.sql()+" ORDER BY seq DESC LIMIT ?"),
+	rows, err := db.readPool().QueryContext(ctx, db.d.rebind(sel+w.sql()+" ORDER BY seq DESC LIMIT ?"),
 		append(w.args, pageLimit(f.Limit))...)
 	if err != nil {
 		return nil, dbErr("list audit", err)

@@ -234,7 +234,7 @@ func (db *DB) GetJob(ctx context.Context, id string) (*margen.Job, error) {
 // kind.
 func (db *DB) PendingJobs(ctx context.Context, now time.Time) (int, error) {
 	var n int
-	err := db.read.QueryRowContext(ctx, db.d.rebind("SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND run_at <= ?"),
+	err := db.readPool().QueryRowContext(ctx, db.d.rebind("SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND run_at <= ?"),
 		db.d.ts(now)).Scan(&n)
 	return n, dbErr("count pending jobs", err)
 }

@@ -67,7 +67,7 @@ func (db *DB) LatestLedgerCheck(ctx context.Context, orgID string, ok bool) (*ma
 // waiting in the queue or running.
 func (db *DB) LedgerCheckQueued(ctx context.Context, orgID string) (bool, error) {
 	var n int
-	err := db.read.QueryRowContext(ctx, db.d.rebind(
+	err := db.readPool().QueryRowContext(ctx, db.d.rebind(
 		"SELECT COUNT(*) FROM jobs WHERE kind = ? AND org_id = ? AND status = 'pending'"),
 		margen.JobLedgerCheck, orgID).Scan(&n)
 	return n > 0, dbErr("ledger check queued", err)

@@ -510,7 +510,7 @@ func (w *where) argsLimit(p margen.Page) []any {
 // it its audit key.
 func (db *DB) HasOrgs(ctx context.Context) (bool, error) {
 	var one int
-	err := db.read.QueryRowContext(ctx, "SELECT 1 FROM orgs LIMIT 1").Scan(&one)
+	err := db.readPool().QueryRowContext(ctx, "SELECT 1 FROM orgs LIMIT 1").Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

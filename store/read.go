@@ -302,6 +302,20 @@ func (db *DB) ListBudgets(ctx context.Context, orgID string, f margen.BudgetFilt
 // parameters each).
 const maxAccountsByKey = 300
 
+// budgetAccountsQuery selects the accounts of k keys (organisation, then
+// three parameters a key) with one primary-key seek each. PostgreSQL
+// answers ORs of the key's columns so (a bitmap OR of index scans); SQLite
+// answers them by walking every account of the organisation, and seeks
+// the key only for a list of row values (TestBudgetAccountsSeekOnSQLite).
+func (db *DB) budgetAccountsQuery(k int) string {
+	if db.d.pg {
+		return accountSelect + " WHERE org_id = ? AND ((budget_id = ? AND subject = ? AND period = ?)" +
+			strings.Repeat(" OR (budget_id = ? AND subject = ? AND period = ?)", k-1) + ")"
+	}
+	return accountSelect + " WHERE org_id = ? AND (budget_id, subject, period) IN (VALUES (?, ?, ?)" +
+		strings.Repeat(", (?, ?, ?)", k-1) + ")"
+}
+
 // BudgetAccounts returns the organisation's budget accounts among keys, by
 // key; accounts not opened yet are absent.
 func (db *DB) BudgetAccounts(ctx context.Context, orgID string, keys []margen.BudgetKey) (map[margen.BudgetKey]margen.BudgetAccount, error) {
@@ -318,11 +332,7 @@ func (db *DB) BudgetAccounts(ctx context.Context, orgID string, keys []margen.Bu
 		for _, key := range keys[:k] {
 			args = append(args, key.BudgetID, key.Subject, key.Period)
 		}
-		// ORs of the primary key's columns, which both engines answer
-		// with one index seek each.
-		q := accountSelect + " WHERE org_id = ? AND ((budget_id = ? AND subject = ? AND period = ?)" +
-			strings.Repeat(" OR (budget_id = ? AND subject = ? AND period = ?)", k-1) + ")"
-		accs, err := getMany(ctx, db, scanAccount, q, args...)
+		accs, err := getMany(ctx, db, scanAccount, db.budgetAccountsQuery(k), args...)
 		if err != nil {
 			return nil, err
 		}

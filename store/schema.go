@@ -163,7 +163,7 @@ func MigrateTo(ctx context.Context, dsn string, version int64) error {
 // have upgraded the shared database). One read, no migration lock.
 func (db *DB) SchemaCurrent(ctx context.Context) error {
 	var v int64
-	if err := db.read.QueryRowContext(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&v); err != nil {
+	if err := db.readPool().QueryRowContext(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&v); err != nil {
 		return dbErr("read schema version", err)
 	}
 	switch known := SchemaVersion(); {

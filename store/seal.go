@@ -368,7 +368,7 @@ func (s *batchSeal) apply(entries []margen.AuditEntry) {
 // (databases written before audit keys existed): each gets an audit.seal
 // entry, chained under the key, that commits to every row it holds.
 func (db *DB) sealAll(ctx context.Context) (int, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT id FROM orgs WHERE audit_sealed_from = 0")
+	rows, err := db.readPool().QueryContext(ctx, "SELECT id FROM orgs WHERE audit_sealed_from = 0")
 	if err != nil {
 		return 0, dbErr("seal audit trails", err)
 	}
@@ -405,7 +405,7 @@ func (db *DB) sealAll(ctx context.Context) (int, error) {
 // sealed with.
 func (db *DB) checkKey(ctx context.Context) error {
 	var slug, keyID string
-	err := db.read.QueryRowContext(ctx, db.d.rebind(
+	err := db.readPool().QueryRowContext(ctx, db.d.rebind(
 		"SELECT slug, audit_key_id FROM orgs WHERE audit_sealed_from > 0 AND audit_key_id <> ? LIMIT 1"), db.key.ID()).
 		Scan(&slug, &keyID)
 	if errors.Is(err, sql.ErrNoRows) {

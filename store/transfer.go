@@ -221,7 +221,7 @@ func (t *wtx) importWrite(orgID string, w *margen.ImportWrite) error {
 // stream runs one read query and hands every row to fn as it arrives: no
 // page is collected, so an export of millions of rows keeps flat memory.
 func stream(ctx context.Context, db *DB, query string, args []any, fn func(scanner) error) error {
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(query), args...)
+	rows, err := db.readPool().QueryContext(ctx, db.d.rebind(query), args...)
 	if err != nil {
 		return dbErr("export", err)
 	}

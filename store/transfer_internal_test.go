@@ -24,7 +24,7 @@ func TestExportQueriesNeedNoSortOnSQLite(t *testing.T) {
 	for kind := range exportQueries {
 		for _, f := range []margen.ExportFilter{{OrgID: "org_x"}, {OrgID: "org_x", Since: since, Until: since.AddDate(0, 1, 0)}} {
 			q, args := db.exportQuery(kind, f)
-			rows, err := db.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+			rows, err := db.readPool().QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
 			if err != nil {
 				t.Fatalf("%s: %v", kind, err)
 			}
@@ -57,7 +57,7 @@ func TestImportLookupUsesTheKeyIndexOnSQLite(t *testing.T) {
 	}
 	defer db.Close()
 	for _, kind := range []string{margen.ImportCustomers, margen.ImportMembers, margen.ImportTeams} {
-		rows, err := db.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+importSelect(kind, "SELECT value FROM json_each(?)"), "org_x", `["a","b"]`)
+		rows, err := db.readPool().QueryContext(ctx, "EXPLAIN QUERY PLAN "+importSelect(kind, "SELECT value FROM json_each(?)"), "org_x", `["a","b"]`)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,7 +16,7 @@ var _ margen.AccountStore = (*DB)(nil)
 // first-run setup is offered only when it does not).
 func (db *DB) AnyOrg(ctx context.Context) (bool, error) {
 	var one int
-	err := db.read.QueryRowContext(ctx, "SELECT 1 FROM orgs LIMIT 1").Scan(&one)
+	err := db.readPool().QueryRowContext(ctx, "SELECT 1 FROM orgs LIMIT 1").Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -76,7 +76,7 @@ func (db *DB) Sessions() *Sessions { return &Sessions{db: db} }
 // FindCtx returns a session's data, unless it is missing or expired.
 func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	var b []byte
-	err := s.db.read.QueryRowContext(ctx, s.db.d.rebind("SELECT data FROM sessions WHERE token = ? AND expiry > ?"),
+	err := s.db.readPool().QueryRowContext(ctx, s.db.d.rebind("SELECT data FROM sessions WHERE token = ? AND expiry > ?"),
 		token, time.Now().UnixNano()).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil

@@ -16,15 +16,44 @@ import (
 type caseRow struct {
 	margen.FollowUpCase
 	Member   string
-	Due      string
+	Due      string // "cases.due" with the due time, in words
 	Closed   string
 	CanClose bool
 	Back     string
+	// Written once here rather than by the template, which calls each
+	// method by reflection: the inbox shows up to inboxCases rows.
+	ScoreText, StatusText, OutcomeText, ReactionText string
+	Text                                             *caseTexts
+}
+
+// caseTexts are the words every case row of a page shares: the form's
+// labels and choices, translated once per page.
+type caseTexts struct {
+	Escalated, Act, Action, OutcomeLabel, ReactionLabel, Close string
+	Outcomes, Reactions                                        []option
+}
+
+func newCaseTexts(p *page) *caseTexts {
+	x := &caseTexts{Escalated: p.T("cases.escalated"), Act: p.T("cases.act"), Action: p.T("cases.form.action"),
+		OutcomeLabel: p.T("cases.form.outcome"), ReactionLabel: p.T("cases.form.reaction"), Close: p.T("cases.form.close")}
+	for _, o := range []string{margen.CaseResolved, margen.CaseUnresolved, margen.CaseNoContact} {
+		x.Outcomes = append(x.Outcomes, option{o, p.T("cases.outcome." + o)})
+	}
+	for _, r := range []string{margen.ReactionPositive, margen.ReactionNeutral, margen.ReactionNegative, margen.ReactionUnknown} {
+		x.Reactions = append(x.Reactions, option{r, p.T("cases.reaction." + r)})
+	}
+	return x
 }
 
 // caseRows lists the cases the member may see (decide: may close), under f.
 func (s *server) caseRows(ctx context.Context, p *page, f margen.CaseFilter, decide bool, back string) ([]caseRow, error) {
-	items, err := s.approvals.Cases(ctx, p.Org, p.Member, f, decide)
+	return s.caseRowsNamed(ctx, p, f, decide, back, nil)
+}
+
+// caseRowsNamed is caseRows with the organisation's member names already
+// read (nil: read them here).
+func (s *server) caseRowsNamed(ctx context.Context, p *page, f margen.CaseFilter, decide bool, back string, names map[string]string) ([]caseRow, error) {
+	items, rights, err := s.approvals.CasesWithRights(ctx, p.Org, p.Member, f, decide)
 	if err != nil {
 		return nil, err
 	}
@@ -32,22 +61,24 @@ func (s *server) caseRows(ctx context.Context, p *page, f margen.CaseFilter, dec
 	if len(items) == 0 {
 		return out, nil
 	}
-	names, err := s.memberNamesOf(ctx, p.Org.ID)
-	if err != nil {
-		return nil, err
+	if names == nil {
+		if names, err = s.memberNamesOf(ctx, p.Org.ID); err != nil {
+			return nil, err
+		}
 	}
+	x := newCaseTexts(p)
 	for i := range items {
 		c := &items[i]
-		row := caseRow{FollowUpCase: *c, Member: nameOr(names, c.MemberID), Due: p.Time(c.DueAt), Back: back}
+		row := caseRow{FollowUpCase: *c, Member: nameOr(names, c.MemberID), Back: back, Text: x,
+			ScoreText: p.T("survey.score."+c.Scale, "score", c.Score), StatusText: p.T("cases.status." + c.Status)}
 		if c.ClosedAt != nil {
 			row.Closed = p.Time(*c.ClosedAt)
 		}
 		if c.Status == margen.CaseOpen {
-			r, err := s.approvals.CaseRights(ctx, p.Org, p.Member, c)
-			if err != nil {
-				return nil, err
-			}
-			row.CanClose = r.Decide
+			row.Due = p.T("cases.due", "at", p.Time(c.DueAt))
+			row.CanClose = rights[i].Decide
+		} else {
+			row.OutcomeText, row.ReactionText = p.T("cases.outcome."+c.Outcome), p.T("cases.reaction."+c.Reaction)
 		}
 		out = append(out, row)
 	}

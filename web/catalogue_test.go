@@ -46,7 +46,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	// Keys built in Go code: p.T("key"...), errorPage(..., "key"), and the
 	// keys with a variable part, completed here.
-	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|survey|surveydemo|ops|webpolish|cases|mail)\.[a-z_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|inbox2|desk|desk2|survey|surveydemo|ops|webpolish|cases|mail)\.[a-z_.]+)"`)
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -60,7 +60,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 			keys[m[1]] = true
 		}
 	}
-	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.refusal.left.", "webpolish.budget.", "webpolish.policy.", "webpolish.actor."} {
+	for _, k := range []string{"desk.invite.state.", "desk.access.", "desk.summary.budget.", "desk.summary.scope.", "desk.summary.timeout.", "counter.latitude.remaining.", "counter.reaction.recorded.", "counter.reaction.", "counter.refusal.left.", "webpolish.budget.", "webpolish.policy.", "webpolish.actor."} {
 		delete(keys, k)
 	}
 	for _, k := range []string{"inbox.answered.", "inbox.error.answered_by.", "inbox.outcome."} {
@@ -94,6 +94,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	for _, s := range sentiments {
 		keys["counter.reaction.recorded."+s] = true
+		keys["counter.reaction."+s] = true
 	}
 	for _, l := range leftValues {
 		keys["counter.refusal.left."+l] = true
@@ -113,6 +114,10 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	for _, r := range []string{margen.RefusedAddress, margen.RefusedToken, margen.RefusedPointHour, margen.RefusedDevice} {
 		keys["survey.refused."+r] = true
+	}
+	delete(keys, "inbox2.check.problem.")
+	for _, w := range auditProblems {
+		keys["inbox2.check.problem."+w] = true
 	}
 	for _, k := range []string{margen.CaseOpen, margen.CaseClosed} {
 		keys["cases.status."+k] = true

@@ -62,6 +62,7 @@ type accountLine struct {
 	Limit, Used, Remaining  int64
 	Over                    bool
 	customer                bool // Subject is a customer's id until it is named
+	team                    bool // Subject is a team's slug until it is named
 }
 
 type reactionLine struct {
@@ -168,7 +169,8 @@ func (s *server) todayAccounts(r *http.Request, p *page, pol *policy.Policy, now
 				subject = p.Org.Name
 			}
 			out = append(out, accountLine{Budget: b.ID, Subject: subject, Period: p.word(periodKeys, b.Period),
-				Limit: limit, Used: used, Remaining: max(limit-used, 0), Over: used > limit, customer: b.Scope == policy.ScopeCustomer})
+				Limit: limit, Used: used, Remaining: max(limit-used, 0), Over: used > limit,
+				customer: b.Scope == policy.ScopeCustomer, team: b.Scope == policy.ScopeTeam})
 		}
 	}
 	slices.SortFunc(out, func(a, b accountLine) int {
@@ -183,26 +185,39 @@ func (s *server) todayAccounts(r *http.Request, p *page, pol *policy.Policy, now
 		more = len(out) - todayAccounts
 		out = out[:todayAccounts]
 	}
-	// Customers by their name (or reference), not their id: one read per
-	// customer shown.
-	customers := map[string]string{}
+	// Customers by their name (or reference) and teams by their name, not
+	// their id or slug: one read each for those shown.
+	var ids []string
+	teams := false
 	for i := range out {
-		if !out[i].customer {
-			continue
+		if out[i].customer {
+			ids = append(ids, out[i].Subject)
 		}
-		id := out[i].Subject
-		if _, ok := customers[id]; !ok {
-			c, err := s.store.CustomerByID(r.Context(), p.Org.ID, id)
-			switch {
-			case err == nil:
-				customers[id] = cmp.Or(c.Name, c.Ref)
-			case margen.IsCode(err, margen.ENOTFOUND):
-				customers[id] = id
-			default:
-				return nil, 0, err
+		teams = teams || out[i].team
+	}
+	customers, err := s.store.CustomersByID(r.Context(), p.Org.ID, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	teamNames := map[string]string{}
+	if teams {
+		ts, err := s.store.ListTeams(r.Context(), p.Org.ID)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, t := range ts {
+			teamNames[t.Slug] = t.Name
+		}
+	}
+	for i := range out {
+		switch {
+		case out[i].customer:
+			if c := customers[out[i].Subject]; c != nil {
+				out[i].Subject = cmp.Or(c.Name, c.Ref)
 			}
+		case out[i].team:
+			out[i].Subject = cmp.Or(teamNames[out[i].Subject], out[i].Subject)
 		}
-		out[i].Subject = customers[id]
 	}
 	return out, more, nil
 }
@@ -411,40 +426,102 @@ type auditLine struct {
 }
 
 // chainCheck is GET /api/v1/ledger/check in words.
+// chainCheck is the latest report of the ledger and audit check (the
+// ledger.check job, as GET /api/v1/ledger/check serves it) in words.
 type chainCheck struct {
+	Running  bool   // a check is waiting or running
+	Done     bool   // a report exists
+	At, Took string // when the latest check finished, how long it took
 	OK       bool
-	Checked  int64
-	Broken   int64
+	Checked  int64 // audit entries that verified
+	Broken   int64 // first entry whose link does not verify
 	Accounts int
 	Entries  int
 	Ledger   []margen.LedgerMismatch
+	Problems []string // the audit's other findings, in words
+	More     int      // findings the report counted but does not list
+}
+
+// auditProblems are the kinds of audit findings the page writes in words
+// (margen.AuditProblem.What; "chain" is Broken).
+var auditProblems = []string{"key", "unsealed", "changed", "deleted", "uncommitted"}
+
+// latestCheck reads the organisation's latest check report.
+func (s *server) latestCheck(ctx context.Context, p *page) (*chainCheck, error) {
+	running, err := s.store.LedgerCheckQueued(ctx, p.Org.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &chainCheck{Running: running}
+	c, err := s.store.LatestLedgerCheck(ctx, p.Org.ID, false)
+	if margen.IsCode(err, margen.ENOTFOUND) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out.Done, out.OK = true, c.OK
+	out.At, out.Took = p.Time(c.FinishedAt), p.Elapsed(max(c.FinishedAt.Sub(c.StartedAt), 0))
+	out.Checked, out.Broken = c.Audit.Entries, c.Audit.Broken
+	out.Accounts, out.Entries, out.Ledger = c.Ledger.Accounts, c.Ledger.Entries, c.Ledger.Mismatches
+	out.More = max(c.Ledger.MismatchCount-len(c.Ledger.Mismatches), 0) + max(c.Audit.ProblemCount-len(c.Audit.Problems), 0)
+	for _, x := range c.Audit.Problems {
+		switch {
+		case x.What == "chain":
+		case slices.Contains(auditProblems, x.What):
+			out.Problems = append(out.Problems, p.T("inbox2.check.problem."+x.What, "table", x.Table, "key", x.Key, "seq", x.Seq))
+		default:
+			out.Problems = append(out.Problems, x.Detail)
+		}
+	}
+	return out, nil
 }
 
 func (s *server) auditPage(w http.ResponseWriter, r *http.Request) {
-	s.audit(w, r, nil)
+	s.audit(w, r)
 }
 
-// checkChain runs the same check as GET /api/v1/ledger/check: the ledger
-// re-derived and the sealed audit chain verified.
+// checkChain asks for the same check as POST /api/v1/ledger/check (the
+// ledger re-derived and the sealed audit trail verified, as a job: it
+// reads every row) and goes back to the audit page, which shows it
+// running, then its report.
 func (s *server) checkChain(w http.ResponseWriter, r *http.Request) {
-	org := current(r).org.ID
-	rep, err := s.store.CheckLedger(r.Context(), org)
-	if err != nil {
+	if !s.form(w, r) {
+		return
+	}
+	if _, err := margen.QueueLedgerCheck(r.Context(), s.store, current(r).org.ID, margen.LedgerCheckJob{}, s.clock.Now()); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	broken, checked, err := s.store.VerifyAudit(r.Context(), org)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.audit(w, r, &chainCheck{OK: rep.OK() && broken == 0, Checked: checked, Broken: broken,
-		Accounts: rep.Accounts, Entries: rep.Entries, Ledger: rep.Mismatches})
+	http.Redirect(w, r, "/desk/audit#check", http.StatusSeeOther)
 }
 
-func (s *server) audit(w http.ResponseWriter, r *http.Request, check *chainCheck) {
+// chainStatus answers the check's status alone, for the audit page that
+// refreshes it while a check runs (htmx); a browser without it is sent to
+// the audit page.
+func (s *server) chainStatus(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("HX-Request") != "true" {
+		http.Redirect(w, r, "/desk/audit#check", http.StatusSeeOther)
+		return
+	}
+	p := s.newPage(r, "desk2.audit.title", nil)
+	c, err := s.latestCheck(r.Context(), p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p.Data = &auditData{Check: c}
+	s.render(w, r, http.StatusOK, "audit", "check", p)
+}
+
+func (s *server) audit(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "desk2.audit.title", nil)
 	q := r.URL.Query()
+	check, err := s.latestCheck(r.Context(), p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	d := &auditData{Action: q.Get("action"), Check: check}
 	for _, a := range margen.AuditActions {
 		d.Actions = append(d.Actions, string(a.Action))

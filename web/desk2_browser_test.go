@@ -14,6 +14,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/store/storetest"
 )
 
@@ -38,8 +40,17 @@ func TestBrowserDesk2(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#budgets")))
 		axe(t, ctx, "desk-today-"+lang)
 		screenshot(t, ctx, "desk-today-"+lang)
+		// The check is queued as a job and shown running; when the job has
+		// run, the page shows its report without a reload (htmx).
 		run(t, ctx, "audit and its check", chromedp.Navigate(s.URL+"/desk/audit"),
 			chromedp.Click(chromedp.CSS(`form[action="/desk/audit/check"] button`)),
+			chromedp.WaitVisible(chromedp.CSS("#check [aria-busy]")))
+		r := jobs.New(s.DB, jobs.Options{Lease: jobs.LedgerCheckLease, Concurrency: 1})
+		r.Register(margen.JobLedgerCheck, jobs.LedgerCheck(s.DB, storetest.TestAuditKey, nil))
+		if n, err := r.Once(context.Background()); n != 1 || err != nil {
+			t.Fatalf("%d checks ran (%v)", n, err)
+		}
+		run(t, ctx, "the check's report, live", chromedp.WaitNotPresent(chromedp.CSS("#check [aria-busy]")),
 			chromedp.WaitVisible(chromedp.CSS("#check p.notice")))
 		axe(t, ctx, "desk-audit-"+lang)
 		screenshot(t, ctx, "desk-audit-"+lang)

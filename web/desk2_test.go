@@ -12,13 +12,15 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/internal/testsupport"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/store"
+	"github.com/margenhq/margen/store/storetest"
 )
 
 // deskPages are the manager's desk pages of desk2, GET and POST.
 var deskPages = []struct{ method, path string }{
 	{"GET", "/desk/today"}, {"GET", "/desk/webhooks"}, {"POST", "/desk/webhooks"}, {"GET", "/desk/audit"},
-	{"GET", "/desk/audit/check"}, {"GET", "/desk/webhooks/whk_x"}, {"POST", "/desk/webhooks/whk_x/disable"},
+	{"GET", "/desk/audit/check"}, {"POST", "/desk/audit/check"}, {"GET", "/desk/webhooks/whk_x"}, {"POST", "/desk/webhooks/whk_x/disable"},
 	{"GET", "/desk/deliveries/dlv_x"}, {"POST", "/desk/deliveries/dlv_x/replay"},
 }
 
@@ -212,18 +214,59 @@ func TestDeskWebhooksAndTenancy(t *testing.T) {
 	})
 }
 
+// TestDeskChainCheck: "check the chain" queues the ledger.check job (as
+// POST /api/v1/ledger/check does) instead of checking inside the request;
+// the audit page shows it running (refreshing itself with htmx), then its
+// latest report with its time: clean, then, after a row of the trail is
+// edited behind margen's back, broken with the record that does not match.
 func TestDeskChainCheck(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, false)
+		ctx := context.Background()
 		w := s.client(t)
 		w.signin("camila", s.Pass["camila"])
 		w.do("POST", "/counter/decisions", url.Values{"action": {"cortesia"}, "amount": {"10.000"}})
 		m := s.client(t)
 		m.signin("admin", s.Pass["admin"])
-		res, body := m.do("GET", "/desk/audit/check", nil)
-		if res.StatusCode != http.StatusOK || !strings.Contains(body, "Todo en orden") {
+		runChecks := func(want int) {
+			t.Helper()
+			r := jobs.New(db, jobs.Options{Lease: jobs.LedgerCheckLease, Concurrency: 1})
+			r.Register(margen.JobLedgerCheck, jobs.LedgerCheck(db, storetest.TestAuditKey, nil))
+			n, err := r.Once(ctx)
+			if err != nil || n != want {
+				t.Fatalf("%d checks ran (%v), want %d", n, err, want)
+			}
+		}
+		_, body := m.do("GET", "/desk/audit", nil)
+		if !strings.Contains(body, "Todavía no se ha hecho ninguna comprobación") || strings.Contains(body, `hx-trigger="every 2s"`) {
+			t.Fatalf("before any check: %s", body)
+		}
+		// Asked for twice: one job.
+		for range 2 {
+			res, body := m.do("POST", "/desk/audit/check", nil)
+			if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/desk/audit#check" {
+				t.Fatalf("ask for a check: %d %s", res.StatusCode, body)
+			}
+		}
+		_, body = m.do("GET", "/desk/audit", nil)
+		if !strings.Contains(body, "Hay una comprobación en curso") || !strings.Contains(body, `hx-get="/desk/audit/check" hx-trigger="every 2s"`) {
+			t.Fatalf("a queued check: %s", body)
+		}
+		// The refresh answers the status alone.
+		res, body := m.do("GET", "/desk/audit/check", nil, "HX-Request", "true")
+		if res.StatusCode != http.StatusOK || !strings.HasPrefix(body, `<div id="check"`) || strings.Contains(body, "<html") ||
+			!strings.Contains(body, "en curso") {
+			t.Fatalf("the status while running: %d %s", res.StatusCode, body)
+		}
+		if res, _ := m.do("GET", "/desk/audit/check", nil); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("the status without htmx: %d, want a redirect to the audit page", res.StatusCode)
+		}
+		runChecks(1)
+		res, body = m.do("GET", "/desk/audit/check", nil, "HX-Request", "true")
+		if !strings.Contains(body, "Todo en orden") || !strings.Contains(body, "Última comprobación:") || strings.Contains(body, "hx-trigger") {
 			t.Fatalf("clean check: %d %s", res.StatusCode, body)
 		}
+
 		q := "UPDATE audit_log SET subject = 'tampered' WHERE org_id = ? AND seq = 2"
 		if db.Engine() == "postgres" {
 			q = strings.Replace(q, "?", "$1", 1)
@@ -231,9 +274,21 @@ func TestDeskChainCheck(t *testing.T) {
 		if _, err := db.SQL().Exec(q, s.Org.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, body = m.do("GET", "/desk/audit/check", nil)
+		m.do("POST", "/desk/audit/check", nil)
+		runChecks(1)
+		_, body = m.do("GET", "/desk/audit", nil)
 		if !strings.Contains(body, "Algo no coincide") || !strings.Contains(body, "El registro de auditoría 2 no coincide con su sello") {
 			t.Fatalf("tampered check: %s", body)
+		}
+		// The other door sees the same report.
+		var api struct {
+			OK      bool
+			Running bool
+			Audit   struct{ Broken int64 }
+		}
+		apiGet(t, s, "admin", "/api/v1/ledger/check", &api)
+		if api.OK || api.Running || api.Audit.Broken != 2 {
+			t.Errorf("the API's report: %+v", api)
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/policy"
+	"golang.org/x/sync/errgroup"
 )
 
 // The supervisor's inbox: the requests they can decide now (the same list
@@ -59,35 +60,51 @@ const (
 
 var outcomes = []string{outcomeAct, outcomeFlagged, outcomeRefusal}
 
-// inboxItem is one pending request with what is needed to decide it.
+// inboxItem is one pending request with what is needed to decide it. Its
+// words are written here, once, rather than by the template (which calls
+// each method by reflection): the owner's inbox lists every pending request.
 type inboxItem struct {
 	Approval   *margen.Approval
-	Requester  string
-	Action     string
-	Reason     string
-	Customer   string
-	RecentActs []actRow
-	Budgets    []margen.BudgetView // what the requester's budgets have left now
+	Title      string // who asks for how much
+	Action     string // the action's label, or an exception's description
+	Reason     string // or "no reason given"
+	Customer   string // or "no identified customer"
+	RecentActs []string
+	Budgets    []string // what the requester's budgets have left now
 	Escalated  bool
 	DueText    string // "quedan 7 min", "vencida"
-	Due        string // the due time, in the org's zone
+	DueAt      string // "(due at ...)", in the org's zone
 	Error      string // the answer just refused, in words
 	Comment    string // the comment typed, kept when the answer was refused
 }
 
-// actRow is one act or refusal of the activity list.
+// inboxTexts are the words every request of the list shares, translated
+// once per page.
+type inboxTexts struct {
+	Escalated, Ratification, Exception                string
+	Action, Reason, Customer, Budgets, NoBudgets, Due string
+	Comment, Approve, Reject                          string
+}
+
+func newInboxTexts(p *page) *inboxTexts {
+	return &inboxTexts{Escalated: p.T("inbox.tag.escalated"), Ratification: p.T("inbox.tag.ratification"),
+		Exception: p.T("inbox.tag.exception"), Action: p.T("inbox.request.action"), Reason: p.T("inbox.request.reason"),
+		Customer: p.T("inbox.request.customer"), Budgets: p.T("inbox.request.budgets"), NoBudgets: p.T("inbox.request.no_budgets"),
+		Due: p.T("inbox.request.due"), Comment: p.T("inbox.comment"), Approve: p.T("inbox.approve"), Reject: p.T("inbox.reject")}
+}
+
+// actRow is one act or refusal of the activity list, in words.
 type actRow struct {
-	ID        string // the act's id (its page shows both reactions)
-	Kind      string // "act" or "refusal"
-	At        string
-	Member    string
-	Action    string
-	Amount    int64
-	Reason    string
-	Customer  string
-	Flagged   bool
-	Reactions []string // sentiment keys
-	Left      string   // refusal: how the customer left
+	ID       string // the act's id (its page shows both reactions)
+	Kind     string // "act" or "refusal"
+	At       string
+	Member   string
+	Action   string
+	Amount   string // "" when none
+	Reason   string
+	Customer string
+	Outcome  string // the act's link text, or the refusal and how the customer left
+	Details  string // after the act's link: " · flagged · positive ..."
 }
 
 // inboxFilter is the activity's filter, as typed.
@@ -100,6 +117,7 @@ type option struct{ ID, Label string }
 
 // inboxData is the inbox page.
 type inboxData struct {
+	Text     *inboxTexts
 	Pending  []inboxItem
 	Cases    []caseRow // open follow-up cases the member may close
 	Activity []actRow
@@ -167,60 +185,79 @@ func displayName(c *margen.Customer) string {
 	return c.Ref
 }
 
-// pending builds the requests the member can decide now.
+// pending builds the requests the member can decide now: the list, then
+// its customers, their recent acts and the decisions with their budgets,
+// read at the same time (on PostgreSQL each is a round trip).
 func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxItem, error) {
 	list, err := s.approvals.Pending(ctx, p.Org, p.Member, margen.Page{Limit: 100})
-	if err != nil {
+	if err != nil || len(list) == 0 {
 		return nil, err
 	}
 	ids := make([]string, 0, len(list))
+	decIDs := make([]string, 0, len(list))
 	for i := range list {
 		if list[i].CustomerID != "" {
 			ids = append(ids, list[i].CustomerID)
 		}
-	}
-	customers, err := s.store.CustomersByID(ctx, p.Org.ID, ids)
-	if err != nil {
-		return nil, err
-	}
-	recent, err := s.store.RecentActsByCustomer(ctx, p.Org.ID, ids, inboxRecentActs)
-	if err != nil {
-		return nil, err
-	}
-	decIDs := make([]string, 0, len(list))
-	for i := range list {
 		decIDs = append(decIDs, list[i].DecisionID)
 	}
-	decs, err := s.store.DecisionsByID(ctx, p.Org.ID, decIDs)
-	if err != nil {
-		return nil, err
-	}
-	var keys []margen.BudgetKey
-	for _, d := range decs {
-		for _, b := range d.Budgets {
-			keys = append(keys, margen.BudgetKey{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period})
+	var (
+		customers map[string]*margen.Customer
+		recent    map[string][]margen.Act
+		decs      map[string]*margen.Decision
+		accounts  map[margen.BudgetKey]margen.BudgetAccount
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		customers, err = s.store.CustomersByID(gctx, p.Org.ID, ids)
+		return err
+	})
+	g.Go(func() (err error) {
+		recent, err = s.store.RecentActsByCustomer(gctx, p.Org.ID, ids, inboxRecentActs)
+		return err
+	})
+	g.Go(func() (err error) {
+		if decs, err = s.store.DecisionsByID(gctx, p.Org.ID, decIDs); err != nil {
+			return err
 		}
-	}
-	accounts, err := s.store.BudgetAccounts(ctx, p.Org.ID, keys)
-	if err != nil {
+		var keys []margen.BudgetKey
+		for _, d := range decs {
+			for _, b := range d.Budgets {
+				keys = append(keys, margen.BudgetKey{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period})
+			}
+		}
+		accounts, err = s.store.BudgetAccounts(gctx, p.Org.ID, keys)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
 	items := make([]inboxItem, 0, len(list))
 	for i := range list {
 		a := &list[i]
-		it := inboxItem{Approval: a, Requester: l.member(a.MemberID), Action: l.action(a.Action, p.Lang),
-			Escalated: a.Level > 0, Due: p.Time(a.DueAt), DueText: dueText(p, a.DueAt, now)}
+		it := inboxItem{Approval: a, Title: p.T("inbox.request.title", "member", l.member(a.MemberID), "amount", p.Money(a.Amount)),
+			Action: l.action(a.Action, p.Lang), Escalated: a.Level > 0, DueText: dueText(p, a.DueAt, now),
+			DueAt: p.T("inbox.request.due_at", "at", p.Time(a.DueAt))}
+		if a.Kind == margen.ApprovalKindException {
+			it.Action = a.Description
+		}
 		d := decs[a.DecisionID]
 		if d == nil {
 			return nil, margen.NotFound("decision")
 		}
-		it.Reason = d.Reason
-		it.Customer = displayName(customers[a.CustomerID])
+		if it.Reason = d.Reason; it.Reason == "" {
+			it.Reason = p.T("inbox.request.no_reason")
+		}
+		if it.Customer = displayName(customers[a.CustomerID]); it.Customer == "" {
+			it.Customer = p.T("inbox.request.no_customer")
+		}
 		if a.CustomerID != "" {
 			acts := recent[a.CustomerID]
 			for j := range acts {
-				it.RecentActs = append(it.RecentActs, actRowOf(p, l, &acts[j], ""))
+				x := &acts[j]
+				it.RecentActs = append(it.RecentActs, p.T("inbox.request.recent_act", "when", p.Time(x.CreatedAt),
+					"member", l.member(x.MemberID), "action", l.action(x.Action, p.Lang), "amount", p.Money(x.Amount)))
 			}
 		}
 		for _, b := range d.Budgets {
@@ -234,7 +271,8 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 				accts = append(accts, acc)
 			}
 			for _, acc := range accts {
-				it.Budgets = append(it.Budgets, margen.BudgetView{Budget: acc.BudgetID, Limit: acc.Limit, Remaining: max(acc.Limit-acc.Used(), 0)})
+				it.Budgets = append(it.Budgets, p.T("counter.budget", "budget", p.Budget(acc.BudgetID),
+					"remaining", p.Money(max(acc.Limit-acc.Used(), 0)), "limit", p.Money(acc.Limit)))
 			}
 		}
 		items = append(items, it)
@@ -260,11 +298,33 @@ func dueText(p *page, due, now time.Time) string {
 
 func actRowOf(p *page, l *inboxLookup, a *margen.Act, customer string) actRow {
 	r := actRow{ID: a.ID, Kind: outcomeAct, At: p.Time(a.CreatedAt), Member: l.member(a.MemberID), Action: l.action(a.Action, p.Lang),
-		Amount: a.Amount, Reason: a.Reason, Customer: customer, Flagged: a.Flagged}
+		Amount: amountText(p, a.Amount), Reason: a.Reason, Customer: customer, Outcome: p.T("inbox.outcome.act")}
+	var b strings.Builder
+	if a.Flagged {
+		b.WriteString(" · " + p.T("inbox.outcome.flagged"))
+	}
 	for _, x := range a.Reactions {
-		r.Reactions = append(r.Reactions, x.Sentiment)
+		b.WriteString(" · " + p.T("counter.reaction."+x.Sentiment))
+	}
+	r.Details = b.String()
+	return r
+}
+
+func refusalRowOf(p *page, l *inboxLookup, x *margen.Refusal, customer string) actRow {
+	r := actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID), Action: l.action(x.Action, p.Lang),
+		Amount: amountText(p, x.Amount), Reason: x.Wanted, Customer: customer, Outcome: p.T("inbox.outcome.refusal")}
+	if x.Left != "" {
+		r.Outcome += ": " + p.T("counter.refusal.left."+x.Left)
 	}
 	return r
+}
+
+// amountText is an amount as money, or nothing when there is none.
+func amountText(p *page, minor int64) string {
+	if minor == 0 {
+		return ""
+	}
+	return p.Money(minor)
 }
 
 // readFilter reads and bounds the activity's filter; problems are put
@@ -370,8 +430,7 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 		if f.Action != "" && x.Action != f.Action {
 			continue
 		}
-		all = append(all, stamped{x.CreatedAt, actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID),
-			Action: l.action(x.Action, p.Lang), Amount: x.Amount, Reason: x.Wanted, Customer: displayName(customers[x.CustomerID]), Left: x.Left}})
+		all = append(all, stamped{x.CreatedAt, refusalRowOf(p, l, x, displayName(customers[x.CustomerID]))})
 	}
 	slices.SortStableFunc(all, func(a, b stamped) int { return b.at.Compare(a.at) })
 	for i := range all {
@@ -383,27 +442,41 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 	return rows, nil
 }
 
-// inboxData builds the whole page.
+// inboxData builds the whole page: its three sections (the pending
+// requests, the open cases, the activity) are read at the same time.
 func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 	ctx := r.Context()
 	l, err := s.lookup(ctx, p.Org.ID)
 	if err != nil {
 		return nil, 0, err
 	}
-	d := &inboxData{}
-	if d.Pending, err = s.pending(ctx, p, l); err != nil {
-		return nil, 0, err
-	}
-	if d.Cases, err = s.caseRows(ctx, p, margen.CaseFilter{Status: margen.CaseOpen, Page: margen.Page{Limit: inboxCases}},
-		true, "inbox"); err != nil {
-		return nil, 0, err
-	}
+	d := &inboxData{Text: newInboxTexts(p)}
 	f, since, until := readFilter(p, l, r.URL.Query())
 	d.Filter = f
+	names := make(map[string]string, len(l.members))
+	for id, m := range l.members {
+		names[id] = m.Name
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		d.Pending, err = s.pending(gctx, p, l)
+		return err
+	})
+	g.Go(func() (err error) {
+		d.Cases, err = s.caseRowsNamed(gctx, p, margen.CaseFilter{Status: margen.CaseOpen, Page: margen.Page{Limit: inboxCases}},
+			true, "inbox", names)
+		return err
+	})
 	status := http.StatusOK
 	if len(f.Errors) > 0 {
 		status = http.StatusBadRequest
-	} else if d.Activity, err = s.activity(ctx, p, l, f, since, until); err != nil {
+	} else {
+		g.Go(func() (err error) {
+			d.Activity, err = s.activity(gctx, p, l, f, since, until)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, 0, err
 	}
 	for _, m := range l.members {
@@ -522,7 +595,7 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request) {
 	if msg != "" && !markError(items, id, msg, comment) {
 		p.Error = msg
 	}
-	p.Data = &inboxData{Pending: items}
+	p.Data = &inboxData{Text: newInboxTexts(p), Pending: items}
 	// htmx swaps only 2xx answers: the refusal is in the fragment. The
 	// confirmation goes out of band to the status line above the list,
 	// which the live list does not overwrite.
@@ -587,7 +660,7 @@ func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		shown = items
-		p.Data = &inboxData{Pending: items}
+		p.Data = &inboxData{Text: newInboxTexts(p), Pending: items}
 		var buf bytes.Buffer
 		if err := s.views.pages["inbox"].ExecuteTemplate(&buf, "pending", p); err != nil {
 			return err

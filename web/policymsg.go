@@ -40,6 +40,9 @@ func policyKey(format string) string {
 // policyMessage is a policy problem in the page's language.
 func (p *page) policyMessage(e policy.Error) string {
 	if e.Format == "" {
+		if m, ok := p.conditionMessage(e.Msg); ok {
+			return m
+		}
 		return e.Msg
 	}
 	key := policyKey(e.Format)
@@ -55,4 +58,97 @@ func (p *page) policyMessage(e policy.Error) string {
 		kv = append(kv, string(rune('a'+i)), fmt.Sprintf(v, e.Args[i]))
 	}
 	return p.T(key, kv...)
+}
+
+// A condition that does not compile has no fixed wording: the policy
+// package passes on the CEL compiler's messages ("invalid condition: 1:9:
+// Syntax error: ...; 1:12: ..."). The common ones are written in the
+// page's language here, each with its line and column in the condition;
+// any other keeps the compiler's words, after the translated position.
+
+const conditionHead = "invalid condition: "
+
+var (
+	// conditionAt finds each problem's position, "LINE:COLUMN: ".
+	conditionAt   = regexp.MustCompile(`(?:^|; )(\d+):(\d+): `)
+	celUndeclared = regexp.MustCompile(`^undeclared reference to '([^']*)'(?: \(in container '[^']*'\))?$`)
+	celOverload   = regexp.MustCompile(`^found no matching overload for '([^']*)' applied to '\((.*)\)'$`)
+	celSyntax     = regexp.MustCompile(`^Syntax error: (.*)$`)
+	celMismatched = regexp.MustCompile(`^mismatched input '(.*)' expecting (.*)$`)
+	celExtraneous = regexp.MustCompile(`^extraneous input '(.*)' expecting (.*)$`)
+	celToken      = regexp.MustCompile(`^token recognition error at: '(.*)'$`)
+	celMissing    = regexp.MustCompile(`^missing (.*) at '(.*)'$`)
+	celNoViable   = regexp.MustCompile(`^no viable alternative at input '(.*)'$`)
+)
+
+// conditionMessage is a condition's compiler problems in the page's
+// language; false when msg is not one.
+func (p *page) conditionMessage(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, conditionHead)
+	if !ok {
+		return "", false
+	}
+	at := conditionAt.FindAllStringSubmatchIndex(rest, -1)
+	if len(at) == 0 || at[0][0] != 0 {
+		return "", false
+	}
+	parts := make([]string, 0, len(at))
+	for i, m := range at {
+		end := len(rest)
+		if i+1 < len(at) {
+			end = at[i+1][0]
+		}
+		parts = append(parts, p.T("inbox2.cel.at", "line", rest[m[2]:m[3]], "column", rest[m[4]:m[5]],
+			"problem", p.celProblem(rest[m[1]:end])))
+	}
+	return p.T("inbox2.cel.invalid", "problems", strings.Join(parts, "; ")), true
+}
+
+// celProblem is one compiler message in the page's language.
+func (p *page) celProblem(m string) string {
+	if x := celUndeclared.FindStringSubmatch(m); x != nil {
+		return p.T("inbox2.cel.undeclared", "name", x[1])
+	}
+	if x := celOverload.FindStringSubmatch(m); x != nil {
+		return p.T("inbox2.cel.no_overload", "operator", celOperator(x[1]), "types", x[2])
+	}
+	x := celSyntax.FindStringSubmatch(m)
+	if x == nil {
+		return m
+	}
+	d := x[1]
+	if y := celMismatched.FindStringSubmatch(d); y != nil {
+		return p.T("inbox2.cel.syntax.mismatched", "found", p.celToken(y[1]), "expected", p.celToken(y[2]))
+	}
+	if y := celExtraneous.FindStringSubmatch(d); y != nil {
+		return p.T("inbox2.cel.syntax.extraneous", "found", p.celToken(y[1]), "expected", p.celToken(y[2]))
+	}
+	if y := celToken.FindStringSubmatch(d); y != nil {
+		return p.T("inbox2.cel.syntax.token", "found", y[1])
+	}
+	if y := celMissing.FindStringSubmatch(d); y != nil {
+		return p.T("inbox2.cel.syntax.missing", "expected", p.celToken(y[1]), "found", p.celToken(y[2]))
+	}
+	if y := celNoViable.FindStringSubmatch(d); y != nil {
+		return p.T("inbox2.cel.syntax.no_viable", "found", y[1])
+	}
+	return p.T("inbox2.cel.syntax", "detail", d)
+}
+
+// celToken names the end of the condition in words; other tokens are
+// shown as the parser wrote them.
+func (p *page) celToken(t string) string {
+	if t == "<EOF>" || t == "'<EOF>'" {
+		return p.T("inbox2.cel.end")
+	}
+	return t
+}
+
+// celOperator writes CEL's internal operator names as people type them
+// ("_==_" is "==", "!_" is "!"); a function's name is kept.
+func celOperator(op string) string {
+	if strings.HasPrefix(op, "_") || strings.HasSuffix(op, "_") {
+		return strings.ReplaceAll(op, "_", "")
+	}
+	return op
 }

@@ -147,3 +147,60 @@ func TestActorName(t *testing.T) {
 		}
 	}
 }
+
+// TestConditionMessages: the CEL compiler's common problems read in the
+// page's language, with their line and column in the condition; an
+// unknown one keeps the compiler's words.
+func TestConditionMessages(t *testing.T) {
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const doc = "currency: COP\nactions: [{id: g, label: {es: Regalo, en: Gift}}]\nroles: [{id: w, label: {es: M, en: W}}]\n" +
+		"grants: [{id: x, role: w, actions: [g], max_amount: 100, when: 'COND'}]\n"
+	for _, c := range []struct {
+		cond   string
+		es, en []string
+	}{
+		{"price < 500", []string{"Condición no válida: línea 1, columna 1 de la condición: nombre desconocido «price»"},
+			[]string{"Invalid condition: line 1, column 1 of the condition: unknown name 'price'"}},
+		{`amount == "x"`, []string{"línea 1, columna 8 de la condición: «==» no se puede aplicar a int, string"},
+			[]string{"line 1, column 8 of the condition: '==' cannot be applied to int, string"}},
+		{"amount <", []string{"línea 1, columna 9 de la condición: error de sintaxis: se encontró el final de la condición donde se esperaba"},
+			[]string{"line 1, column 9 of the condition: syntax error: found the end of the condition where"}},
+		{"amount # 3", []string{"columna 8 de la condición: error de sintaxis: no se entiende el carácter «#»; línea 1, columna 10 de la condición: error de sintaxis: 3 está fuera de lugar (se esperaba el final de la condición)"},
+			[]string{"column 8 of the condition: syntax error: the character '#' is not understood; line 1, column 10 of the condition: syntax error: 3 is out of place (the end of the condition was expected)"}},
+		{"size(amount)", []string{"«size» no se puede aplicar a int"}, []string{"'size' cannot be applied to int"}},
+	} {
+		_, err := policy.Parse([]byte(strings.Replace(doc, "COND", c.cond, 1)))
+		es, ok := err.(policy.Errors)
+		if !ok || len(es) != 1 {
+			t.Fatalf("%s: want one policy error, got %v", c.cond, err)
+		}
+		p := &page{cat: cat, Lang: "es"}
+		got := p.policyMessage(es[0])
+		for _, want := range c.es {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s in Spanish: %q lacks %q", c.cond, got, want)
+			}
+		}
+		if strings.Contains(got, "Syntax error") || strings.Contains(got, "undeclared") || strings.Contains(got, "overload") {
+			t.Errorf("%s in Spanish keeps English words: %q", c.cond, got)
+		}
+		p.Lang = "en"
+		got = p.policyMessage(es[0])
+		for _, want := range c.en {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s in English: %q lacks %q", c.cond, got, want)
+			}
+		}
+	}
+	// A problem the translation does not know keeps the compiler's words.
+	p := &page{cat: cat, Lang: "es"}
+	if got := p.policyMessage(policy.Error{Msg: "invalid condition: 2:3: something new"}); got != "Condición no válida: línea 2, columna 3 de la condición: something new" {
+		t.Errorf("unknown problem: %q", got)
+	}
+	if got := p.policyMessage(policy.Error{Msg: "invalid condition: boom"}); got != "invalid condition: boom" {
+		t.Errorf("no position: %q", got)
+	}
+}

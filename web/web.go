@@ -71,8 +71,8 @@ type Store interface {
 
 	// Idempotency and control.
 	Idempotency(ctx context.Context, orgID, memberID, key string) (*margen.Idempotency, error)
-	VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error)
-	CheckLedger(ctx context.Context, orgID string) (margen.LedgerReport, error)
+	LedgerCheckQueued(ctx context.Context, orgID string) (bool, error)
+	LatestLedgerCheck(ctx context.Context, orgID string, ok bool) (*margen.LedgerCheck, error)
 }
 
 // Config is what the web pages need; Store, Sessions, Engine, Approvals,
@@ -204,7 +204,8 @@ func (s *server) routes() []route {
 		{"GET /desk/deliveries/{id}", s.deliveryPage, margen.AccessManager},
 		{"POST /desk/deliveries/{id}/replay", s.replayDelivery, margen.AccessManager},
 		{"GET /desk/audit", s.auditPage, margen.AccessManager},
-		{"GET /desk/audit/check", s.checkChain, margen.AccessManager},
+		{"GET /desk/audit/check", s.chainStatus, margen.AccessManager},
+		{"POST /desk/audit/check", s.checkChain, margen.AccessManager},
 		// The manager's desk: backups, imports and exports (backups.go,
 		// imports.go).
 		{"GET /desk/backups", s.backupsPage, manager},
