@@ -91,3 +91,9 @@ func (s *server) closeCase(w http.ResponseWriter, r *http.Request) {
 
 // inboxCases bounds the inbox's section of open cases.
 const inboxCases = 50
+
+// inboxCaseRows are the open cases the member may close, for the inbox's
+// section (the page and its live stream).
+func (s *server) inboxCaseRows(ctx context.Context, p *page) ([]caseRow, error) {
+	return s.caseRows(ctx, p, margen.CaseFilter{Status: margen.CaseOpen, Page: margen.Page{Limit: inboxCases}}, true, "inbox")
+}
