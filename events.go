@@ -63,7 +63,7 @@ var EventVocabulary = []EventTypeDoc{
 	{EventCaseOpened, []AuditAction{ActionCaseOpen},
 		"a low survey answer opens its follow-up case (same transaction as the answer)", FollowUpOpened{}},
 	{EventCaseEscalated, []AuditAction{ActionCaseEscalate},
-		"an open case's SLA passes and it moves on to the owners (once)", FollowUpEscalated{}},
+		"an open case's SLA passes and it moves one step up the approval chain (each step once), up to the owners", FollowUpEscalated{}},
 	{EventCaseClosed, []AuditAction{ActionCaseClose},
 		"a case is closed with what was done, the outcome and how the customer reacted", FollowUpClosed{}},
 }
