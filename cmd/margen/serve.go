@@ -290,7 +290,8 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		Backups: backups.Last,
 		// Links made through the API are answered on the web's /s/{token}:
 		// the same key, expiry and scheme.
-		Surveys: httpapi.SurveyConfig{Key: key.SurveyKey(), Expiry: cfg.SurveyExpiry, HTTPS: !insecureCookies}})
+		Surveys: httpapi.SurveyConfig{Key: key.SurveyKey(), Expiry: cfg.SurveyExpiry, HTTPS: !insecureCookies,
+			Cases: margen.CaseRule{SLA: cfg.CaseSLA, CSATMax: cfg.CaseCSATMax, NPSMax: cfg.CaseNPSMax}}})
 	if err != nil {
 		return err
 	}
