@@ -89,6 +89,12 @@ type SurveyConfig struct {
 	// Cases is the server's follow-up rule (the flags): what
 	// GET /api/v1/case-settings reports for what an organisation left unset.
 	Cases margen.CaseRule
+	// PublicURL, when set, is the absolute base of survey URLs (else the
+	// request's scheme and host).
+	PublicURL string
+	// Email accepts an email address to send the link to (SMTP is
+	// configured).
+	Email bool
 }
 
 // ReadyCheck is one named readiness check.
@@ -135,6 +141,8 @@ type server struct {
 	surveyExpiry time.Duration
 	surveyHTTPS  bool
 	caseRule     margen.CaseRule
+	surveyBase   string
+	surveyEmail  bool
 
 	// inflight holds the idempotency keys being processed in this process,
 	// so a concurrent duplicate is refused (409) instead of racing: the one
@@ -284,6 +292,8 @@ func New(cfg Config) (http.Handler, error) {
 		surveyExpiry: cfg.Surveys.Expiry,
 		surveyHTTPS:  cfg.Surveys.HTTPS,
 		caseRule:     cfg.Surveys.Cases,
+		surveyBase:   cfg.Surveys.PublicURL,
+		surveyEmail:  cfg.Surveys.Email,
 	}
 	if len(cfg.Surveys.Key) > 0 {
 		s.surveyTokens = margen.NewSurveyTokens(cfg.Surveys.Key)

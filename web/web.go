@@ -27,6 +27,7 @@ type Store interface {
 	margen.DeskStore
 	margen.SurveyStore
 	margen.CaseStore
+	margen.SurveyEmailStore
 	margen.UploadStore
 	margen.ExportStore
 	backup.RecentJobs
