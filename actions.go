@@ -49,6 +49,7 @@ const (
 	ActionCaseOpen              AuditAction = "case.open"
 	ActionCaseEscalate          AuditAction = "case.escalate"
 	ActionCaseClose             AuditAction = "case.close"
+	ActionCaseSettings          AuditAction = "case.settings"
 	ActionAuditSeal             AuditAction = "audit.seal"
 )
 
@@ -99,8 +100,9 @@ var AuditActions = []AuditActionDoc{
 	{ActionSurveyAnswer, "survey answer id", "a customer answers a survey (the comment stays in its row, not in the trail)"},
 	{ActionSurveyPointDeactivate, "survey point id", "a standing survey point (QR code) is deactivated: its printed code opens nothing, its answers stay"},
 	{ActionCaseOpen, "case id", "a low survey answer opens a follow-up case (written by the answer's transaction)"},
-	{ActionCaseEscalate, "case id", "an open case's SLA passes and it is escalated to the owners"},
+	{ActionCaseEscalate, "case id", "an open case's SLA passes and it escalates one step along the approval chain (the route's escalate_to, up to the owners)"},
 	{ActionCaseClose, "case id", "a case is closed with what was done, its outcome and the customer's reaction"},
+	{ActionCaseSettings, "organisation id", "the organisation's case thresholds (CSAT, NPS) and SLA are set"},
 	{ActionAuditSeal, "organisation id", "the trail is sealed with the audit key (commits to every row already stored)"},
 }
 

@@ -49,8 +49,14 @@ const (
 	// CaseRoleSupervisor is a case's route before escalation: the role of
 	// the policy's default approval route (the member's supervisor).
 	CaseRoleSupervisor = ""
-	// CaseRoleOwner is a case's route after escalation.
+	// CaseRoleOwner is a case's route at the end of its chain.
 	CaseRoleOwner = "owner"
+	// MinCaseSLA and MaxCaseSLA bound an organisation's case SLA.
+	MinCaseSLA = 5 * time.Minute
+	MaxCaseSLA = 30 * 24 * time.Hour
+	// MaxCaseSteps bounds a case's escalations (a policy's chain is
+	// shorter; a cycle in it cannot run forever).
+	MaxCaseSteps = 8
 )
 
 // CaseRule is when a survey answer opens a case and how long it may wait.
@@ -60,14 +66,17 @@ type CaseRule struct {
 	CSATMax int
 	NPSMax  int
 	SLA     time.Duration
+	// Exact: the thresholds are as an organisation set them, 0 included
+	// (NPS 0: only a 0 opens a case), not defaults to fill.
+	Exact bool
 }
 
 // Normal fills the defaults.
 func (r CaseRule) Normal() CaseRule {
-	if r.CSATMax == 0 {
+	if r.CSATMax == 0 && !r.Exact {
 		r.CSATMax = DefaultCaseCSAT
 	}
-	if r.NPSMax == 0 {
+	if r.NPSMax == 0 && !r.Exact {
 		r.NPSMax = DefaultCaseNPS
 	}
 	if r.SLA <= 0 {
@@ -86,7 +95,9 @@ type FollowUpCase struct {
 	Team        string     `json:"team,omitempty"`
 	Scale       string     `json:"scale"`
 	Score       int        `json:"score"`
-	Role        string     `json:"role"` // "" (the supervisor) or "owner" once escalated
+	Role        string     `json:"role"`              // "" (the supervisor), then the roles of its escalations, up to "owner"
+	Level       int        `json:"level"`             // how many times it escalated
+	Earlier     []string   `json:"earlier,omitempty"` // the roles it was routed to before, oldest first
 	Status      string     `json:"status"`
 	DueAt       time.Time  `json:"due_at"`
 	EscalatedAt *time.Time `json:"escalated_at,omitempty"`
@@ -114,10 +125,77 @@ func CaseFor(a *SurveyAnswer, r CaseRule) *FollowUpCase {
 		DueAt: a.CreatedAt.Add(r.SLA), CreatedAt: a.CreatedAt}
 }
 
-// CaseDue reports whether the SLA worker escalates c at now: open, never
-// escalated, and past its due time.
+// CaseDue reports whether the SLA worker escalates c at now: open, not yet
+// with the owners, and past its due time.
 func CaseDue(c *FollowUpCase, now time.Time) bool {
-	return c.Status == CaseOpen && c.EscalatedAt == nil && !now.Before(c.DueAt)
+	return c.Status == CaseOpen && c.Role != CaseRoleOwner && !now.Before(c.DueAt)
+}
+
+// CaseStep is one escalation of a case: from the role it was routed to
+// (as stored: "" is the default route's approver) to the next one, at a
+// time, with the new due time. Level is the case's level before the step;
+// a case has at most one step per level.
+type CaseStep struct {
+	ID       string    `json:"id"`
+	OrgID    string    `json:"-"`
+	CaseID   string    `json:"case_id"`
+	Level    int       `json:"level"`
+	FromRole string    `json:"from_role"`
+	ToRole   string    `json:"to_role"`
+	At       time.Time `json:"at"`
+	DueAt    time.Time `json:"due_at"`
+}
+
+// CaseEscalation is what one escalation step writes: the case as it is
+// after the step (role, level, earlier roles, escalated_at, due_at), the
+// step and its audit data. The store applies it only if the case is still
+// as the rule read it (open, at the same role and due time).
+type CaseEscalation struct {
+	Case  FollowUpCase
+	Step  CaseStep
+	Event FollowUpChanged
+}
+
+// CaseSettings are an organisation's own thresholds and SLA for follow-up
+// cases; a nil threshold or a zero SLA takes the server's flag. A
+// threshold of -1 opens no case on that scale.
+type CaseSettings struct {
+	CSATMax   *int          `json:"csat_max"`
+	NPSMax    *int          `json:"nps_max"`
+	SLA       time.Duration `json:"-"`
+	UpdatedAt time.Time     `json:"updated_at,omitzero"`
+}
+
+// Validate checks the settings: CSAT 1 to 4, NPS 0 to 9 (or -1, none),
+// SLA zero (the default) or between MinCaseSLA and MaxCaseSLA.
+func (x CaseSettings) Validate() error {
+	if v := x.CSATMax; v != nil && *v != -1 && (*v < 1 || *v > 4) {
+		return Invalid("csat_max", "cases2.error.csat", "min", 1, "max", 4)
+	}
+	if v := x.NPSMax; v != nil && *v != -1 && (*v < 0 || *v > 9) {
+		return Invalid("nps_max", "cases2.error.nps", "min", 0, "max", 9)
+	}
+	if x.SLA != 0 && (x.SLA < MinCaseSLA || x.SLA > MaxCaseSLA) {
+		return Invalid("sla", "cases2.error.sla", "min", int(MinCaseSLA/time.Minute), "max", int(MaxCaseSLA/time.Hour))
+	}
+	return nil
+}
+
+// Over is the rule an organisation with these settings applies: its own
+// values where it set them, def (the server's flags) elsewhere.
+func (x CaseSettings) Over(def CaseRule) CaseRule {
+	r := def.Normal()
+	r.Exact = true
+	if x.CSATMax != nil {
+		r.CSATMax = *x.CSATMax
+	}
+	if x.NPSMax != nil {
+		r.NPSMax = *x.NPSMax
+	}
+	if x.SLA > 0 {
+		r.SLA = x.SLA
+	}
+	return r
 }
 
 // CaseClose is what the supervisor records when closing a case.
@@ -174,7 +252,15 @@ type CaseStore interface {
 	// DueCases lists open, never-escalated cases of every organisation due
 	// at or before now.
 	DueCases(ctx context.Context, now time.Time, limit int) ([]FollowUpCase, error)
-	// EscalateCase routes a due case to the owners exactly once, even when
-	// several processes sweep (ECONFLICT when it no longer is due).
-	EscalateCase(ctx context.Context, orgID, id string, now time.Time) (*FollowUpCase, error)
+	// EscalateCase applies one escalation step: under the organisation's
+	// lock it reads the case (with its level and earlier roles), asks plan
+	// for the write (a pure rule: approval.CaseEscalator) and applies it
+	// only if the case is still as read, so each step happens exactly once
+	// even when several processes sweep (ECONFLICT when it moved on).
+	EscalateCase(ctx context.Context, orgID, id string, plan func(*FollowUpCase) (*CaseEscalation, error)) (*FollowUpCase, error)
+	// CaseSettings returns the organisation's own case settings (none set:
+	// the zero value).
+	CaseSettings(ctx context.Context, orgID string) (CaseSettings, error)
+	// SetCaseSettings stores them, audited (case.settings).
+	SetCaseSettings(ctx context.Context, orgID string, x CaseSettings, actor string) error
 }

@@ -63,7 +63,7 @@ var EventVocabulary = []EventTypeDoc{
 	{EventCaseOpened, []AuditAction{ActionCaseOpen},
 		"a low survey answer opens its follow-up case (same transaction as the answer)", FollowUpOpened{}},
 	{EventCaseEscalated, []AuditAction{ActionCaseEscalate},
-		"an open case's SLA passes and it moves on to the owners (once)", FollowUpEscalated{}},
+		"an open case's SLA passes and it moves one step up the approval chain (each step once), up to the owners", FollowUpEscalated{}},
 	{EventCaseClosed, []AuditAction{ActionCaseClose},
 		"a case is closed with what was done, the outcome and how the customer reacted", FollowUpClosed{}},
 }
@@ -91,6 +91,9 @@ type EventRoute struct {
 	ApprovalID   string
 	ApproverRole string // the role the request is routed to (or was, once answered)
 	FromRole     string // the role an escalated request left
+	// Earlier are the roles a follow-up case was routed to before (as
+	// stored: "" is the default approval route's approver).
+	Earlier []string
 }
 
 // DecisionMade is the payload of decision.made.
@@ -214,18 +217,21 @@ type SurveyAudit struct {
 // FollowUpChanged is the payload of the follow-up case events (case.opened,
 // case.escalated, case.closed), and the audit data of their actions.
 type FollowUpChanged struct {
-	CaseID       string `json:"case_id" doc:"the follow-up case"`
-	AnswerID     string `json:"answer_id" doc:"the low survey answer that opened it"`
-	ActID        string `json:"act_id,omitempty" doc:"the act answered about"`
-	Member       string `json:"member,omitempty" doc:"the member who served the customer"`
-	Team         string `json:"team,omitempty" doc:"the member's team"`
-	ApproverRole string `json:"approver_role" doc:"empty: the default approval route's approver; owner once escalated"`
-	Status       string `json:"status" doc:"open or closed"`
-	Scale        string `json:"scale" doc:"csat (1 to 5) or nps (0 to 10)"`
-	Score        int    `json:"score" doc:"the low answer on that scale"`
-	DueAt        string `json:"due_at" doc:"RFC 3339: when its SLA passes"`
-	Outcome      string `json:"outcome,omitempty" doc:"resolved, unresolved or no_contact (closed)"`
-	Reaction     string `json:"reaction,omitempty" doc:"how the customer reacted: positive, neutral or negative (closed)"`
+	CaseID       string   `json:"case_id" doc:"the follow-up case"`
+	AnswerID     string   `json:"answer_id" doc:"the low survey answer that opened it"`
+	ActID        string   `json:"act_id,omitempty" doc:"the act answered about"`
+	Member       string   `json:"member,omitempty" doc:"the member who served the customer"`
+	Team         string   `json:"team,omitempty" doc:"the member's team"`
+	ApproverRole string   `json:"approver_role" doc:"the role it is routed to: empty for the default approval route's approver, then the roles of its escalations, up to owner"`
+	FromRole     string   `json:"from_role,omitempty" doc:"the role an escalation step left (case.escalated)"`
+	Earlier      []string `json:"earlier,omitempty" doc:"the roles it was routed to before, oldest first"`
+	Level        int      `json:"level,omitempty" doc:"how many times it escalated"`
+	Status       string   `json:"status" doc:"open or closed"`
+	Scale        string   `json:"scale" doc:"csat (1 to 5) or nps (0 to 10)"`
+	Score        int      `json:"score" doc:"the low answer on that scale"`
+	DueAt        string   `json:"due_at" doc:"RFC 3339: when its SLA passes"`
+	Outcome      string   `json:"outcome,omitempty" doc:"resolved, unresolved or no_contact (closed)"`
+	Reaction     string   `json:"reaction,omitempty" doc:"how the customer reacted: positive, neutral or negative (closed)"`
 }
 
 // FollowUpOpened is the payload of case.opened.
@@ -248,17 +254,17 @@ func (FollowUpClosed) EventType() EventType { return EventCaseClosed }
 
 // Route implements EventPayload.
 func (p FollowUpOpened) Route() EventRoute {
-	return EventRoute{Member: p.Member, ApproverRole: p.ApproverRole}
+	return EventRoute{Member: p.Member, ApproverRole: p.ApproverRole, FromRole: p.FromRole, Earlier: p.Earlier}
 }
 
 // Route implements EventPayload.
 func (p FollowUpEscalated) Route() EventRoute {
-	return EventRoute{Member: p.Member, ApproverRole: p.ApproverRole}
+	return EventRoute{Member: p.Member, ApproverRole: p.ApproverRole, FromRole: p.FromRole, Earlier: p.Earlier}
 }
 
 // Route implements EventPayload.
 func (p FollowUpClosed) Route() EventRoute {
-	return EventRoute{Member: p.Member, ApproverRole: p.ApproverRole}
+	return EventRoute{Member: p.Member, ApproverRole: p.ApproverRole, FromRole: p.FromRole, Earlier: p.Earlier}
 }
 
 // EventType implements EventPayload.

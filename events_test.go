@@ -166,8 +166,13 @@ func TestEventVocabulary(t *testing.T) {
 	}
 	// An approval event reaches the requester and the approver roles.
 	r := margen.ApprovalEscalated{Member: "m", ApprovalID: "a", FromRole: "f", ApproverRole: "o"}.Route()
-	if r != (margen.EventRoute{Member: "m", ApprovalID: "a", ApproverRole: "o", FromRole: "f"}) {
+	if !reflect.DeepEqual(r, margen.EventRoute{Member: "m", ApprovalID: "a", ApproverRole: "o", FromRole: "f"}) {
 		t.Errorf("route %+v", r)
+	}
+	// A case's escalation reaches the roles it was routed to before.
+	r = margen.FollowUpEscalated{Member: "m", FromRole: "sup", Earlier: []string{"", "sup"}, ApproverRole: "owner"}.Route()
+	if !reflect.DeepEqual(r, margen.EventRoute{Member: "m", ApproverRole: "owner", FromRole: "sup", Earlier: []string{"", "sup"}}) {
+		t.Errorf("case route %+v", r)
 	}
 }
 

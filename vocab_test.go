@@ -177,6 +177,9 @@ func vocabularyDoc(t *testing.T) string {
 			}
 			typ := map[reflect.Kind]string{reflect.String: "string", reflect.Int: "integer", reflect.Int64: "integer",
 				reflect.Bool: "boolean"}[f.Type.Kind()]
+			if f.Type == reflect.TypeFor[[]string]() {
+				typ = "array of strings"
+			}
 			if typ == "" {
 				t.Errorf("%s.%s: no JSON type for %s", rt.Name(), f.Name, f.Type)
 			}

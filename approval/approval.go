@@ -535,10 +535,11 @@ func (s *Service) Visible(ctx context.Context, org *margen.Org, m *margen.Member
 			s.log.Warn("approval: cannot list members", "org", org.ID, "err", err)
 			return false
 		}
-		c := &margen.FollowUpCase{MemberID: d.Member, Role: d.ApproverRole}
-		if ev.Type != margen.EventCaseOpened {
-			at := time.Time{}
-			c.EscalatedAt = &at // it may have been routed to the supervisor before
+		c := &margen.FollowUpCase{MemberID: d.Member, Role: d.ApproverRole, Earlier: d.Earlier}
+		if ev.Type != margen.EventCaseOpened && len(d.Earlier) == 0 && d.ApproverRole == margen.CaseRoleOwner {
+			// An escalation recorded before steps were: it left the
+			// default route's approver.
+			c.Earlier = []string{margen.CaseRoleSupervisor}
 		}
 		t := s.caseTarget(ctx, org.ID, pol, c)
 		if ev.Actor != "" {

@@ -139,12 +139,14 @@ type server struct {
 	done chan struct{}
 }
 
-// start runs `margen serve` and waits for its "listening" line.
-func start(t *testing.T, db string) *server {
+// start runs `margen serve` (with extra flags) and waits for its
+// "listening" line.
+func start(t *testing.T, db string, extra ...string) *server {
 	t.Helper()
 	touchSources()
 	// Rate limits off: these tests drive one token as fast as they can.
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--db", db, "--rate-limit-token", "0", "--rate-limit-address", "0")
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--rate-limit-token", "0", "--rate-limit-address", "0"}, extra...)
+	cmd := exec.Command(binary, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -86,6 +86,9 @@ type SurveyConfig struct {
 	Key    []byte
 	Expiry time.Duration // <= 0: margen.DefaultSurveyExpiry
 	HTTPS  bool          // https even when the request did not come over TLS (behind a TLS proxy)
+	// Cases is the server's follow-up rule (the flags): what
+	// GET /api/v1/case-settings reports for what an organisation left unset.
+	Cases margen.CaseRule
 	// PublicURL, when set, is the absolute base of survey URLs (else the
 	// request's scheme and host).
 	PublicURL string
@@ -137,6 +140,7 @@ type server struct {
 	surveyTokens *margen.SurveyTokens // nil: no survey key configured
 	surveyExpiry time.Duration
 	surveyHTTPS  bool
+	caseRule     margen.CaseRule
 	surveyBase   string
 	surveyEmail  bool
 
@@ -185,6 +189,8 @@ func (s *server) routes() []route {
 		{"GET /api/v1/acts/{id}/survey-answers", s.actSurveyAnswers, frontline},
 		{"POST /api/v1/acts/{id}/survey-link", s.createSurveyLink, frontline},
 		{"GET /api/v1/survey-answers", s.listSurveyAnswers, frontline},
+		{"GET /api/v1/case-settings", s.getCaseSettings, manager},
+		{"PUT /api/v1/case-settings", s.putCaseSettings, manager},
 		{"GET /api/v1/cases", s.listCases, frontline},
 		{"GET /api/v1/cases/{id}", s.getCase, frontline},
 		{"POST /api/v1/cases/{id}/close", s.closeCase, frontline},
@@ -285,6 +291,7 @@ func New(cfg Config) (http.Handler, error) {
 
 		surveyExpiry: cfg.Surveys.Expiry,
 		surveyHTTPS:  cfg.Surveys.HTTPS,
+		caseRule:     cfg.Surveys.Cases,
 		surveyBase:   cfg.Surveys.PublicURL,
 		surveyEmail:  cfg.Surveys.Email,
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/margenhq/margen"
 )
@@ -89,4 +90,105 @@ func (s *server) closeCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
+}
+
+// caseSettingsDoc is an organisation's follow-up rule: what it set (null:
+// the server's default) and the rule in force.
+type caseSettingsDoc struct {
+	CSATMax   *int          `json:"csat_max"`
+	NPSMax    *int          `json:"nps_max"`
+	SLA       *string       `json:"sla"`
+	UpdatedAt *time.Time    `json:"updated_at,omitempty"`
+	Effective caseRuleInUse `json:"effective"`
+}
+
+type caseRuleInUse struct {
+	CSATMax int    `json:"csat_max"`
+	NPSMax  int    `json:"nps_max"`
+	SLA     string `json:"sla"`
+}
+
+// maxSLAText bounds the SLA's text ("720h" is 4 bytes).
+const maxSLAText = 32
+
+func (s *server) caseStore(w http.ResponseWriter, r *http.Request) (margen.CaseStore, bool) {
+	cs, ok := s.store.(margen.CaseStore)
+	if !ok {
+		s.problem(w, r, margen.Errorf(margen.EUNAVAILABLE, "error.unavailable"))
+	}
+	return cs, ok
+}
+
+func (s *server) caseSettingsDoc(x margen.CaseSettings) caseSettingsDoc {
+	d := caseSettingsDoc{CSATMax: x.CSATMax, NPSMax: x.NPSMax}
+	if x.SLA > 0 {
+		v := x.SLA.String()
+		d.SLA = &v
+	}
+	if !x.UpdatedAt.IsZero() {
+		at := x.UpdatedAt
+		d.UpdatedAt = &at
+	}
+	r := x.Over(s.caseRule)
+	d.Effective = caseRuleInUse{CSATMax: r.CSATMax, NPSMax: r.NPSMax, SLA: r.SLA.String()}
+	return d
+}
+
+// getCaseSettings answers the organisation's follow-up rule.
+func (s *server) getCaseSettings(w http.ResponseWriter, r *http.Request) {
+	cs, ok := s.caseStore(w, r)
+	if !ok {
+		return
+	}
+	x, err := cs.CaseSettings(r.Context(), state(r).org.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.caseSettingsDoc(x))
+}
+
+// putCaseSettings replaces the organisation's follow-up rule: each field
+// null (or absent) for the server's default; the same validation as the
+// survey desk's form (margen.CaseSettings.Validate), audited by the store.
+func (s *server) putCaseSettings(w http.ResponseWriter, r *http.Request) {
+	cs, ok := s.caseStore(w, r)
+	if !ok {
+		return
+	}
+	st := state(r)
+	body, err := readBody(w, r, maxJSONBody)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	var in struct {
+		CSATMax *int    `json:"csat_max"`
+		NPSMax  *int    `json:"nps_max"`
+		SLA     *string `json:"sla"`
+	}
+	if err := decodeStrict(body, &in); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	x := margen.CaseSettings{CSATMax: in.CSATMax, NPSMax: in.NPSMax}
+	if in.SLA != nil {
+		d, err := time.ParseDuration(*in.SLA)
+		if err != nil || len(*in.SLA) > maxSLAText || d == 0 {
+			s.problem(w, r, margen.Invalid("sla", "cases2.error.sla", "min", int(margen.MinCaseSLA/time.Minute),
+				"max", int(margen.MaxCaseSLA/time.Hour)))
+			return
+		}
+		x.SLA = d
+	}
+	if err := cs.SetCaseSettings(r.Context(), st.org.ID, x, st.member.ID); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	x, err = cs.CaseSettings(r.Context(), st.org.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.caseSettingsDoc(x))
 }

@@ -66,6 +66,8 @@ var sealTables = []sealTable{
 	{name: "survey_links", key: "id", cols: surveyLinkCols},
 	{name: "survey_answers", key: "id", cols: surveyAnswerCols},
 	{name: "survey_cases", key: "id", cols: caseCols},
+	{name: "case_steps", key: "id", cols: caseStepCols},
+	{name: "case_settings", key: "org_id", cols: caseSettingsCols},
 }
 
 // digestBeforeV2 is the digest of a row (vals in cols order) as an audit

@@ -23,18 +23,21 @@ type caseRow struct {
 	// Written once here rather than by the template, which calls each
 	// method by reflection: the inbox shows up to inboxCases rows.
 	ScoreText, StatusText, OutcomeText, ReactionText string
+	// EscalatedText says where an escalated case stands ("" when it was
+	// never escalated).
+	EscalatedText string
 	Text                                             *caseTexts
 }
 
 // caseTexts are the words every case row of a page shares: the form's
 // labels and choices, translated once per page.
 type caseTexts struct {
-	Escalated, Act, Action, OutcomeLabel, ReactionLabel, Close string
+	Act, Action, OutcomeLabel, ReactionLabel, Close string
 	Outcomes, Reactions                                        []option
 }
 
 func newCaseTexts(p *page) *caseTexts {
-	x := &caseTexts{Escalated: p.T("cases.escalated"), Act: p.T("cases.act"), Action: p.T("cases.form.action"),
+	x := &caseTexts{Act: p.T("cases.act"), Action: p.T("cases.form.action"),
 		OutcomeLabel: p.T("cases.form.outcome"), ReactionLabel: p.T("cases.form.reaction"), Close: p.T("cases.form.close")}
 	for _, o := range []string{margen.CaseResolved, margen.CaseUnresolved, margen.CaseNoContact} {
 		x.Outcomes = append(x.Outcomes, option{o, p.T("cases.outcome." + o)})
@@ -73,6 +76,13 @@ func (s *server) caseRowsNamed(ctx context.Context, p *page, f margen.CaseFilter
 			ScoreText: p.T("survey.score."+c.Scale, "score", c.Score), StatusText: p.T("cases.status." + c.Status)}
 		if c.ClosedAt != nil {
 			row.Closed = p.Time(*c.ClosedAt)
+		}
+		if c.EscalatedAt != nil {
+			if c.Role == "owner" {
+				row.EscalatedText = p.T("cases2.with_owners")
+			} else {
+				row.EscalatedText = p.T("cases2.escalated", "n", c.Level)
+			}
 		}
 		if c.Status == margen.CaseOpen {
 			row.Due = p.T("cases.due", "at", p.Time(c.DueAt))
@@ -122,3 +132,9 @@ func (s *server) closeCase(w http.ResponseWriter, r *http.Request) {
 
 // inboxCases bounds the inbox's section of open cases.
 const inboxCases = 50
+
+// inboxCaseRows are the open cases the member may close, for the inbox's
+// section (the page and its live stream).
+func (s *server) inboxCaseRows(ctx context.Context, p *page) ([]caseRow, error) {
+	return s.caseRows(ctx, p, margen.CaseFilter{Status: margen.CaseOpen, Page: margen.Page{Limit: inboxCases}}, true, "inbox")
+}

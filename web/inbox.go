@@ -628,9 +628,11 @@ func (s *server) answeredBy(ctx context.Context, p *page, id string) string {
 
 // inboxEvents keeps the open inbox current (Server-Sent Events for htmx's
 // SSE extension): a "pending" event with the list whenever a request the
-// member may see is made, escalated or answered (the broker's events,
-// filtered by approval.Service.Visible as GET /api/v1/events filters them),
-// and "sla-ID" events with each request's time left every half minute.
+// member may see is made, escalated or answered, a "cases" event with the
+// open cases the member may close whenever a case they may see opens,
+// escalates or closes (the broker's events, filtered by
+// approval.Service.Visible as GET /api/v1/events filters them), and
+// "sla-ID" events with each request's time left every half minute.
 func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 	st := current(r)
 	ctx := r.Context()
@@ -641,7 +643,8 @@ func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 	defer end()
 	evs, unsubscribe := s.broker.Subscribe(st.org.ID, func(ev events.Event) bool {
 		switch ev.Type {
-		case margen.EventApprovalRequested, margen.EventApprovalEscalated, margen.EventApprovalDecided:
+		case margen.EventApprovalRequested, margen.EventApprovalEscalated, margen.EventApprovalDecided,
+			margen.EventCaseOpened, margen.EventCaseEscalated, margen.EventCaseClosed:
 			return s.approvals.Visible(ctx, st.org, st.member, ev)
 		}
 		return false
@@ -668,8 +671,24 @@ func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 		writeSSE(w, "pending", buf.String())
 		return rc.Flush()
 	}
+	sendCases := func() error {
+		rows, err := s.inboxCaseRows(ctx, p)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		if err := s.views.pages["inbox"].ExecuteTemplate(&buf, "cases", map[string]any{"P": p, "D": rows}); err != nil {
+			return err
+		}
+		writeSSE(w, "cases", buf.String())
+		return rc.Flush()
+	}
 	// What arrived between the page's rendering and this connection.
 	if err := sendList(); err != nil {
+		s.log.Warn("web: inbox stream", "err", err)
+		return
+	}
+	if err := sendCases(); err != nil {
 		s.log.Warn("web: inbox stream", "err", err)
 		return
 	}
@@ -695,11 +714,16 @@ func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 			if err := rc.Flush(); err != nil {
 				return
 			}
-		case _, ok := <-evs:
+		case ev, ok := <-evs:
 			if !ok {
 				return
 			}
-			if err := sendList(); err != nil {
+			send := sendList
+			switch ev.Type {
+			case margen.EventCaseOpened, margen.EventCaseEscalated, margen.EventCaseClosed:
+				send = sendCases
+			}
+			if err := send(); err != nil {
 				s.log.Warn("web: inbox stream", "err", err)
 				return
 			}

@@ -35,6 +35,7 @@ func (s *server) surveyRoutes() []route {
 
 		{"GET /desk/survey", s.surveyDesk, manager},
 		{"POST /desk/survey/scale", s.setSurveyScale, manager},
+		{"POST /desk/survey/cases", s.setCaseSettings, manager},
 		{"POST /desk/survey/points", s.addSurveyPoint, manager},
 		{"GET /desk/survey/sheet", s.surveySheet, manager},
 		{"GET /desk/survey/points/{id}/qr.svg", s.pointQR, manager},
@@ -216,6 +217,7 @@ type surveyDeskView struct {
 	Refused []margen.SurveyRefusedCount
 	Limits  margen.SurveyLimits
 	Form    margen.SurveyPoint
+	Cases   caseSettingsView
 	// MailOn says survey links can be sent by email; Emails are the latest
 	// sends.
 	MailOn bool
@@ -236,10 +238,11 @@ const surveyEmailsShown = 20
 const surveyRecent = 20
 
 func (s *server) surveyDesk(w http.ResponseWriter, r *http.Request) {
-	s.renderSurveyDesk(w, r, http.StatusOK, "", margen.SurveyPoint{Kind: margen.PointTable})
+	s.renderSurveyDesk(w, r, http.StatusOK, "", margen.SurveyPoint{Kind: margen.PointTable}, nil)
 }
 
-func (s *server) renderSurveyDesk(w http.ResponseWriter, r *http.Request, status int, errMsg string, form margen.SurveyPoint) {
+func (s *server) renderSurveyDesk(w http.ResponseWriter, r *http.Request, status int, errMsg string, form margen.SurveyPoint,
+	cases *caseSettingsView) {
 	st, ctx := current(r), r.Context()
 	set, err := s.store.SurveySettings(ctx, st.org.ID)
 	if err != nil {
@@ -248,6 +251,13 @@ func (s *server) renderSurveyDesk(w http.ResponseWriter, r *http.Request, status
 	}
 	v := &surveyDeskView{Scale: set.Scale, Scales: []string{margen.ScaleCSAT, margen.ScaleNPS},
 		Kinds: []string{margen.PointSite, margen.PointTable, margen.PointCounter}, Limits: s.survey.limits, Form: form}
+	p0 := s.newPage(r, "survey.desk.title", nil)
+	if cases != nil {
+		v.Cases = *cases
+	} else if v.Cases, err = s.caseSettingsView(ctx, p0, st.org.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if v.Points, err = s.store.ListSurveyPoints(ctx, st.org.ID); err != nil {
 		s.fail(w, r, err)
 		return
@@ -324,7 +334,7 @@ func (s *server) addSurveyPoint(w http.ResponseWriter, r *http.Request) {
 		if margen.IsCode(err, margen.ENOTFOUND) {
 			msg = p.T("survey.error.point_team")
 		}
-		s.renderSurveyDesk(w, r, http.StatusBadRequest, msg, *pt)
+		s.renderSurveyDesk(w, r, http.StatusBadRequest, msg, *pt, nil)
 		return
 	}
 	if err != nil {

@@ -100,13 +100,14 @@ type config struct {
 	SurveyExpiry       time.Duration
 	SurveyPointPerHour int
 	SurveyDeviceEvery  time.Duration
-	// CaseSLA is how long a low answer's follow-up case waits before it
-	// escalates to the owners (MARGEN_CASE_SLA, --case-sla).
+	// CaseSLA is how long a low answer's follow-up case waits at each step
+	// before it escalates one step up the approval chain (MARGEN_CASE_SLA,
+	// --case-sla); organisations may set their own on /desk/survey.
 	CaseSLA time.Duration
 	// CaseCSATMax and CaseNPSMax are the scores at or below which an answer
 	// opens a follow-up case (MARGEN_CASE_CSAT_MAX, --case-csat-max: 1 to 5;
 	// MARGEN_CASE_NPS_MAX, --case-nps-max: 1 to 10); -1 opens none on that
-	// scale.
+	// scale. They are the defaults of organisations that set none.
 	CaseCSATMax int
 	CaseNPSMax  int
 	// SMTP is the mail server survey links are sent through (off when its

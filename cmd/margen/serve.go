@@ -106,9 +106,9 @@ Example:
 	fs.DurationVar(&cfg.SurveyExpiry, "survey-expiry", cfg.SurveyExpiry, "how long a survey link can be answered (env MARGEN_SURVEY_EXPIRY)")
 	fs.IntVar(&cfg.SurveyPointPerHour, "survey-point-per-hour", cfg.SurveyPointPerHour, "answers a standing QR code takes per hour; more are refused and counted (env MARGEN_SURVEY_POINT_PER_HOUR)")
 	fs.DurationVar(&cfg.SurveyDeviceEvery, "survey-device-every", cfg.SurveyDeviceEvery, "how often one device may answer one standing QR code (env MARGEN_SURVEY_DEVICE_EVERY)")
-	fs.IntVar(&cfg.CaseCSATMax, "case-csat-max", cfg.CaseCSATMax, "a CSAT answer (1 to 5) at or below this opens a follow-up case; -1: none (env MARGEN_CASE_CSAT_MAX)")
-	fs.IntVar(&cfg.CaseNPSMax, "case-nps-max", cfg.CaseNPSMax, "an NPS answer (0 to 10) at or below this opens a follow-up case, 1 to 10; -1: none (env MARGEN_CASE_NPS_MAX)")
-	fs.DurationVar(&cfg.CaseSLA, "case-sla", cfg.CaseSLA, "how long a low survey answer's follow-up case waits before it escalates to the owners (env MARGEN_CASE_SLA)")
+	fs.IntVar(&cfg.CaseCSATMax, "case-csat-max", cfg.CaseCSATMax, "a CSAT answer (1 to 5) at or below this opens a follow-up case; -1: none; the default for organisations that set none on /desk/survey (env MARGEN_CASE_CSAT_MAX)")
+	fs.IntVar(&cfg.CaseNPSMax, "case-nps-max", cfg.CaseNPSMax, "an NPS answer (0 to 10) at or below this opens a follow-up case, 1 to 10; -1: none; the default for organisations that set none on /desk/survey (env MARGEN_CASE_NPS_MAX)")
+	fs.DurationVar(&cfg.CaseSLA, "case-sla", cfg.CaseSLA, "how long a low survey answer's follow-up case waits at each step before it escalates one step up the approval chain (supervisor, the route's escalate_to, ..., owners); the default for organisations that set none on /desk/survey (env MARGEN_CASE_SLA)")
 	fs.logFlags(&cfg)
 	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for scheduled backups of a SQLite database, and for the copy taken before an upgrade (env MARGEN_BACKUP_DIR)")
 	fs.DurationVar(&cfg.BackupEvery, "backup-every", cfg.BackupEvery, "interval between scheduled backups, at least 1m (env MARGEN_BACKUP_EVERY)")
@@ -305,7 +305,8 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		// Links made through the API are answered on the web's /s/{token}:
 		// the same key, expiry and scheme.
 		Surveys: httpapi.SurveyConfig{Key: key.SurveyKey(), Expiry: cfg.SurveyExpiry, HTTPS: !insecureCookies,
-			PublicURL: cfg.SMTP.PublicURL, Email: cfg.SMTP.Enabled()}})
+			PublicURL: cfg.SMTP.PublicURL, Email: cfg.SMTP.Enabled(),
+			Cases: margen.CaseRule{SLA: cfg.CaseSLA, CSATMax: cfg.CaseCSATMax, NPSMax: cfg.CaseNPSMax}}})
 	if err != nil {
 		return err
 	}
