@@ -131,7 +131,7 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 			c.OrgID = env.Org.ID
 			w.Customers = append(w.Customers, c)
 			// Contact details are personal data: the trail names the customer only.
-			audit(margen.ActionCustomerImport, c.ID, map[string]any{"ref": c.Ref, "new": !ok})
+			audit(margen.ActionCustomerImport, c.ID, map[string]any{"new": !ok})
 		case margen.ImportMembers:
 			m := *r.Member
 			old, ok := st.Members[m.Login]

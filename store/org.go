@@ -319,7 +319,7 @@ func (db *DB) UpsertCustomer(ctx context.Context, cust *margen.Customer, actor s
 		}
 		// Contact details are personal data: the trail names the customer only.
 		t.touch("customers", c.OrgID, "id", c.ID)
-		return t.audit(ch, newAudit(c.OrgID, actor, margen.ActionCustomerUpsert, c.ID, map[string]any{"ref": c.Ref}, time.Time{}))
+		return t.audit(ch, newAudit(c.OrgID, actor, margen.ActionCustomerUpsert, c.ID, map[string]any{}, time.Time{}))
 	})
 	if err != nil {
 		return err
