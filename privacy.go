@@ -215,15 +215,23 @@ type PersonalExport struct {
 	section   string
 	n         int
 	truncated []string
+	at        time.Time
+	begun     bool
 	err       error
 }
 
-// NewPersonalExport starts an export on w.
+// NewPersonalExport starts an export on w. Nothing is written before the
+// first Add, so a customer that is not found can still be answered 404.
 func NewPersonalExport(w io.Writer, at time.Time) *PersonalExport {
-	e := &PersonalExport{w: w}
-	e.write(`{"format":"margen.customer-export/1","exported_at":`)
-	e.value(at.UTC())
-	return e
+	return &PersonalExport{w: w, at: at}
+}
+
+func (e *PersonalExport) begin() {
+	if !e.begun {
+		e.begun = true
+		e.write(`{"format":"margen.customer-export/1","exported_at":`)
+		e.value(e.at.UTC())
+	}
 }
 
 func (e *PersonalExport) write(s string) {
@@ -247,6 +255,7 @@ func (e *PersonalExport) value(v any) {
 // Add writes one row of a section ("customer" is a single object, every
 // other section an array).
 func (e *PersonalExport) Add(section string, v any) error {
+	e.begin()
 	if section != e.section {
 		e.endSection()
 		e.section, e.n = section, 0
@@ -283,6 +292,7 @@ func (e *PersonalExport) endSection() {
 
 // Close ends the export.
 func (e *PersonalExport) Close() error {
+	e.begin()
 	e.endSection()
 	e.section = ""
 	e.write(`,"truncated":`)
