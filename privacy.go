@@ -92,7 +92,7 @@ func ErasedTables() []string {
 // Erased reports whether the customer has been erased: an erased customer's
 // reference is its own id, which no reference of a live customer can be
 // (the id is a hash of the reference).
-func (c *Customer) Erased() bool { return c.ID != "" && c.Ref == c.ID }
+func (c Customer) Erased() bool { return c.ID != "" && c.Ref == c.ID }
 
 // ErasureAudit is the audit data of customer.erase: counts only, no erased
 // data.

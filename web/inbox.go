@@ -154,11 +154,13 @@ func (l *inboxLookup) action(id, lang string) string {
 }
 
 // displayName is how a page names a customer: by name, else by reference,
-// and not at all when unidentified.
-func displayName(c *margen.Customer) string {
+// not at all when unidentified, and as "erased customer" once erased.
+func displayName(p *page, c *margen.Customer) string {
 	switch {
 	case c == nil:
 		return ""
+	case c.Erased():
+		return p.T("privacy.erased_customer")
 	case strings.HasPrefix(c.Ref, anonymousRefHead) && c.Name == "":
 		return "" // an unidentified customer
 	case c.Name != "":
@@ -216,7 +218,7 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 			return nil, margen.NotFound("decision")
 		}
 		it.Reason = d.Reason
-		it.Customer = displayName(customers[a.CustomerID])
+		it.Customer = displayName(p, customers[a.CustomerID])
 		if a.CustomerID != "" {
 			acts := recent[a.CustomerID]
 			for j := range acts {
@@ -363,7 +365,7 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 		return nil, err
 	}
 	for i := range acts {
-		all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], displayName(customers[acts[i].CustomerID]))})
+		all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], displayName(p, customers[acts[i].CustomerID]))})
 	}
 	for i := range refs {
 		x := &refs[i]
@@ -371,7 +373,7 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 			continue
 		}
 		all = append(all, stamped{x.CreatedAt, actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID),
-			Action: l.action(x.Action, p.Lang), Amount: x.Amount, Reason: x.Wanted, Customer: displayName(customers[x.CustomerID]), Left: x.Left}})
+			Action: l.action(x.Action, p.Lang), Amount: x.Amount, Reason: x.Wanted, Customer: displayName(p, customers[x.CustomerID]), Left: x.Left}})
 	}
 	slices.SortStableFunc(all, func(a, b stamped) int { return b.at.Compare(a.at) })
 	for i := range all {
