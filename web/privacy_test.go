@@ -20,7 +20,7 @@ func TestCustomerFileExportErase(t *testing.T) {
 		const name, contact = "Leocadia Fuentesal", "leocadia@example.org"
 		d := s.apiDecision(t, "camila", map[string]any{"action": "cortesia", "amount": 5000,
 			"customer": map[string]any{"ref": "leocadia-f", "name": name, "contact": contact},
-			"reason": "postre para " + name})
+			"reason":   "postre para " + name})
 		id := d.CustomerID
 		file, erase := "/desk/customers/"+id, "/desk/customers/"+id+"/erase"
 
