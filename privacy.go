@@ -3,8 +3,11 @@ package margen
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // A customer's personal data can be exported and erased (issue 9,
@@ -165,6 +168,18 @@ func (c *Customer) personal() [][]byte {
 		out = append(out, []byte(s))
 		if q, err := json.Marshal(s); err == nil && len(q) > len(s)+2 {
 			out = append(out, q[1:len(q)-1])
+		}
+		// As an encoder that escapes every non-ASCII letter writes it.
+		var esc strings.Builder
+		for _, r := range s {
+			if r < utf8.RuneSelf {
+				esc.WriteRune(r)
+			} else {
+				fmt.Fprintf(&esc, "\\u%04x", r)
+			}
+		}
+		if esc.Len() != len(s) {
+			out = append(out, []byte(esc.String()))
 		}
 	}
 	return out

@@ -108,6 +108,10 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 		case margen.ImportCustomers:
 			c := *r.Customer
 			old, ok := st.Customers[c.Ref]
+			if ok && old.Erased() {
+				rep.Errors = append(rep.Errors, lineErr(r.Line, "ref", "error.customer_erased", "value", c.Ref))
+				continue
+			}
 			if ok {
 				if !f.Has("name") {
 					c.Name = old.Name

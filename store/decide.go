@@ -198,6 +198,45 @@ func (t *wtx) readCustomers(refs []margen.OrgRef, st *margen.BatchState) error {
 		for _, c := range cs {
 			st.Customers[margen.OrgRef{OrgID: c.OrgID, Ref: c.Ref}] = c
 		}
+		if err := t.readErased(chunk, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readErased finds, among refs not found by reference, the customers
+// erased since: an erased customer's reference is gone, but their id is
+// derived from it, so a decision naming the old reference counts for the
+// erased record (which stores no name) instead of inserting a row the
+// batch would seal with values that were never stored.
+func (t *wtx) readErased(refs []margen.OrgRef, st *margen.BatchState) error {
+	var args []any
+	byID := map[string]margen.OrgRef{}
+	for _, r := range refs {
+		if _, ok := st.Customers[r]; ok {
+			continue
+		}
+		id := margen.CustomerID(r.OrgID, r.Ref)
+		byID[id] = r
+		args = append(args, r.OrgID, id)
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	set, args := t.tupleSet(args, len(args)/2, 2)
+	rows, err := t.queryRaw(customerSelect+" WHERE (org_id, id) IN ("+set+") AND ref = id", args...)
+	if err != nil {
+		return dbErr("read customers", err)
+	}
+	cs, err := collect(rows, scanCustomer)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if r, ok := byID[c.ID]; ok && r.OrgID == c.OrgID {
+			st.Customers[r] = c
+		}
 	}
 	return nil
 }

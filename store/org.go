@@ -307,6 +307,16 @@ func (db *DB) UpsertCustomer(ctx context.Context, cust *margen.Customer, actor s
 		if err != nil {
 			return err
 		}
+		// The id is derived from the reference: an erased customer's old
+		// reference cannot name someone new.
+		var erased bool
+		if err := t.queryRow("SELECT COUNT(*) > 0 FROM customers WHERE org_id = ? AND id = ? AND ref = id", c.OrgID, c.ID).
+			Scan(&erased); err != nil {
+			return dbErr("upsert customer", err)
+		}
+		if erased {
+			return margen.Errorf(margen.ECONFLICT, "error.customer_erased", "value", c.Ref)
+		}
 		err = t.queryRow(`INSERT INTO customers (org_id, id, ref, name, contact, tags, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org_id, ref) DO UPDATE SET

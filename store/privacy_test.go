@@ -187,6 +187,19 @@ func TestEraseCustomer(t *testing.T) {
 					t.Errorf("search %q finds %+v (%v) after the erasure", q, found, err)
 				}
 			}
+			// The old reference cannot name someone new (the id is derived
+			// from it); a decision naming it counts for the erased record
+			// and stores no name.
+			if err := db.UpsertCustomer(ctx, &margen.Customer{OrgID: org.ID, Ref: privRef, Name: privName}, boss.ID); !margen.IsCode(err, margen.ECONFLICT) {
+				t.Errorf("upsert of the old reference: %v, want conflict", err)
+			}
+			if d := decide(privRef, 10, ""); d.CustomerID != cus.ID {
+				t.Errorf("a decision naming the old reference went to %s, want %s", d.CustomerID, cus.ID)
+			}
+			if found := findText(t, db, secrets...); len(found) > 0 {
+				t.Errorf("personal data after a new decision:\n%s", strings.Join(found, "\n"))
+			}
+			checkTrail(t, db, org.ID)
 			if _, err := db.EraseCustomer(ctx, org.ID, margen.CustomerID(org.ID, "nobody"), boss.ID, now, nil); !margen.IsCode(err, margen.ENOTFOUND) {
 				t.Errorf("erasing an unknown customer: %v, want not found", err)
 			}

@@ -60,6 +60,8 @@ func TestCustomerExportEraseCommands(t *testing.T) {
 			if strings.Contains(after, "Josefina") || strings.Contains(after, "555 0101") || !strings.Contains(after, doc.Customer.ID) {
 				t.Errorf("export after the erasure: %s", after)
 			}
+			// Importing the old file again refuses the erased customer's line.
+			mustFail(t, "c1 was erased", with("import", "customers", "--org", "acme", file)...)
 			if got := mustRun(t, with("ledger", "check", "--org", "acme")...); !strings.Contains(strings.ToLower(got), "ok") {
 				t.Errorf("ledger check: %s", got)
 			}
