@@ -77,8 +77,8 @@ type Result struct {
 	SurveyAnswers             int // through links and standing QR codes
 	// Erased is the customer who asked to be forgotten: erased, after the
 	// history, through the same path as the desk's button.
-	Erased string
-	From, To                  time.Time
+	Erased   string
+	From, To time.Time
 }
 
 // stepClock is the engine's clock during the load: the generator sets it to
