@@ -250,7 +250,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		"&_pragma=temp_store(MEMORY)" +
 		// Checkpoints run in the background (see checkpointer), not in
 		// the commit of whichever writer crosses the threshold.
-		"&_pragma=wal_autocheckpoint(0)"
+		"&_pragma=wal_autocheckpoint(0)" +
+		// When the log starts over after a burst, its file is cut back
+		// to 64 MiB instead of keeping the burst's size on disk.
+		"&_pragma=journal_size_limit(67108864)"
 	write, err := sql.Open(sqliteDriver, writeDSN)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)

@@ -147,7 +147,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(t *wtx) error) error {
 	if err := tx.Commit(); err != nil {
 		return dbErr("commit", err)
 	}
-	db.ckpt.poke()
+	db.ckpt.committed()
 	return nil
 }
 
