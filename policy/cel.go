@@ -61,6 +61,10 @@ type program struct {
 	// tracked reports a runtime cost limit: such a program gets an
 	// execution frame of its own (its cost tracker lives on the frame).
 	tracked bool
+	// native is the condition compiled to Go closures (see celnative.go),
+	// nil when it uses anything outside that subset or is tracked. It
+	// answers without the interpreter or gives up, and then prg answers.
+	native native
 }
 
 // compile type-checks a condition and plans it. It returns a message for the
@@ -120,7 +124,11 @@ func (c *compiler) plan(src string) (prg *program, msg, limit string) {
 	if err != nil {
 		return nil, "invalid condition: " + err.Error(), ""
 	}
-	return &program{prg: p, tracked: tracked}, "", ""
+	prog := &program{prg: p, tracked: tracked}
+	if !tracked {
+		prog.native = compileNative(checked.NativeRep())
+	}
+	return prog, "", ""
 }
 
 // sizeEstimator bounds the inputs whose size Evaluate enforces (customer
@@ -151,6 +159,16 @@ func (sizeEstimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstN
 // mismatch, the cost limit) makes the condition false and is returned as a
 // message.
 func (p *program) eval(a *activation) (bool, string) {
+	if p.native != nil {
+		if v := p.native(a); v.k == kBool {
+			return v.b, ""
+		}
+	}
+	return p.interpret(a)
+}
+
+// interpret runs a condition in the CEL interpreter.
+func (p *program) interpret(a *activation) (bool, string) {
 	var in any = a
 	if !p.tracked {
 		in = a.input()
