@@ -72,6 +72,15 @@ func (db *DB) EraseCustomer(ctx context.Context, orgID, customerID, actor string
 		if err != nil {
 			return err
 		}
+		if !t.db.d.pg {
+			// SQLite leaves the bytes of a rewritten or deleted cell in
+			// the page's free space; secure_delete zeroes them, for this
+			// transaction's writes only (the connection is the writer's).
+			if _, err := t.exec("PRAGMA secure_delete = ON"); err != nil {
+				return dbErr("secure delete", err)
+			}
+			defer t.exec("PRAGMA secure_delete = OFF")
+		}
 		st, err := t.erasureState(orgID, customerID)
 		if err != nil {
 			return err
