@@ -36,6 +36,9 @@ type ErasureState struct {
 	// mention the customer.
 	Idempotency []Idempotency
 	Uploads     []Upload
+	// Emails are the survey links' email sends to the customer (a link
+	// made for them, or their contact as the address).
+	Emails []string
 }
 
 // ErasureClear empties columns of rows of one table.
@@ -62,8 +65,11 @@ type ErasureWrite struct {
 	Clear       []ErasureClear
 	Idempotency []IdemKey
 	Uploads     []string
-	Audit       *AuditEntry
-	Result      Erasure
+	// Emails are the sends whose address, token and error are emptied (a
+	// send still waiting is given up).
+	Emails []string
+	Audit  *AuditEntry
+	Result Erasure
 }
 
 // erasedText lists, per sealed table, the free-text columns an erasure
@@ -147,6 +153,10 @@ func EraseCustomer(st *ErasureState, actor string, at time.Time) (*ErasureWrite,
 	}
 	if n := len(w.Uploads); n > 0 {
 		w.Result.Rows["uploads"] = n
+	}
+	if n := len(st.Emails); n > 0 {
+		w.Emails = st.Emails
+		w.Result.Rows["survey_emails"] = n
 	}
 	data, err := json.Marshal(ErasureAudit{Rows: w.Result.Rows})
 	if err != nil {

@@ -86,6 +86,12 @@ type SurveyConfig struct {
 	Key    []byte
 	Expiry time.Duration // <= 0: margen.DefaultSurveyExpiry
 	HTTPS  bool          // https even when the request did not come over TLS (behind a TLS proxy)
+	// PublicURL, when set, is the absolute base of survey URLs (else the
+	// request's scheme and host).
+	PublicURL string
+	// Email accepts an email address to send the link to (SMTP is
+	// configured).
+	Email bool
 }
 
 // ReadyCheck is one named readiness check.
@@ -131,6 +137,8 @@ type server struct {
 	surveyTokens *margen.SurveyTokens // nil: no survey key configured
 	surveyExpiry time.Duration
 	surveyHTTPS  bool
+	surveyBase   string
+	surveyEmail  bool
 
 	// inflight holds the idempotency keys being processed in this process,
 	// so a concurrent duplicate is refused (409) instead of racing: the one
@@ -279,6 +287,8 @@ func New(cfg Config) (http.Handler, error) {
 
 		surveyExpiry: cfg.Surveys.Expiry,
 		surveyHTTPS:  cfg.Surveys.HTTPS,
+		surveyBase:   cfg.Surveys.PublicURL,
+		surveyEmail:  cfg.Surveys.Email,
 	}
 	if len(cfg.Surveys.Key) > 0 {
 		s.surveyTokens = margen.NewSurveyTokens(cfg.Surveys.Key)

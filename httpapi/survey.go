@@ -85,8 +85,13 @@ func (s *server) actSurveyAnswers(w http.ResponseWriter, r *http.Request) {
 }
 
 // surveyLinkBody is the optional body of POST /api/v1/acts/{id}/survey-link
-// (nothing to set yet: an empty body or {}).
-type surveyLinkBody struct{}
+// (an empty body or {} makes a link only): email sends the link to the
+// customer, in language (es or en; default the organisation's), when SMTP
+// is configured.
+type surveyLinkBody struct {
+	Email    string `json:"email"`
+	Language string `json:"language"`
+}
 
 // newSurveyLink is the answer of POST /api/v1/acts/{id}/survey-link: the
 // link, and its token and URL, shown only in this answer (and its replay
@@ -95,6 +100,16 @@ type newSurveyLink struct {
 	Link  *margen.SurveyLink `json:"link"`
 	Token string             `json:"token"`
 	URL   string             `json:"url"`
+	// Email is the send asked for, when an address was given.
+	Email *surveyEmailOut `json:"email,omitempty"`
+}
+
+// surveyEmailOut is a queued email send in the API's answer (its address
+// is the one the caller sent).
+type surveyEmailOut struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Language string `json:"language"`
 }
 
 // createSurveyLink makes a survey link for an act the member may see, as
@@ -107,8 +122,19 @@ func (s *server) createSurveyLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := readBody(w, r, maxJSONBody)
+	var in surveyLinkBody
 	if err == nil && len(bytes.TrimSpace(body)) > 0 {
-		err = decodeStrict(body, &surveyLinkBody{})
+		err = decodeStrict(body, &in)
+	}
+	if err == nil && in.Email != "" {
+		switch {
+		case !s.surveyEmail:
+			err = margen.Invalid("email", "mail.error.off")
+		case in.Language != "" && in.Language != "es" && in.Language != "en":
+			err = margen.Invalid("language", "error.invalid_value", "field", "language", "allowed", "es, en")
+		default:
+			in.Email, err = margen.ParseEmail(in.Email)
+		}
 	}
 	if err != nil {
 		s.problem(w, r, err)
@@ -133,11 +159,32 @@ func (s *server) createSurveyLink(w http.ResponseWriter, r *http.Request) {
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	l := margen.LinkForAct(act)
 	l.ID, l.TokenHash, l.CreatedBy, l.CreatedAt, l.ExpiresAt = margen.NewID("svl"), hash, st.member.ID, now, now.Add(s.surveyExpiry)
-	scheme := "http"
-	if r.TLS != nil || s.surveyHTTPS {
-		scheme = "https"
+	base := s.surveyBase
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil || s.surveyHTTPS {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
 	}
-	out, _ := json.Marshal(newSurveyLink{Link: l, Token: tok, URL: scheme + "://" + r.Host + "/s/" + tok})
-	err = ss.CreateSurveyLink(r.Context(), l, st.member.ID, ic.record(http.StatusCreated, out))
+	res := newSurveyLink{Link: l, Token: tok, URL: base + "/s/" + tok}
+	var e *margen.SurveyEmail
+	if in.Email != "" {
+		// The link, its send and the send's job commit together.
+		e = &margen.SurveyEmail{ID: margen.NewID("sve"), Address: in.Email, Token: tok, CreatedBy: st.member.ID,
+			Language: margen.EmailLanguage(in.Language, st.org.Language), Status: margen.EmailQueued}
+		res.Email = &surveyEmailOut{ID: e.ID, Status: e.Status, Language: e.Language}
+	}
+	out, _ := json.Marshal(res)
+	if e != nil {
+		es, ok := s.store.(margen.SurveyEmailStore)
+		if !ok {
+			s.problem(w, r, margen.Errorf(margen.EINTERNAL, "error.internal"))
+			return
+		}
+		err = es.CreateSurveyLinkEmail(r.Context(), l, e, st.member.ID, ic.record(http.StatusCreated, out))
+	} else {
+		err = ss.CreateSurveyLink(r.Context(), l, st.member.ID, ic.record(http.StatusCreated, out))
+	}
 	s.respond(w, r, ic, err, http.StatusCreated, out)
 }

@@ -155,3 +155,16 @@ func TestFailedBatches(t *testing.T) {
 	n.Add(3)
 	has(t, scrape(t, m.Handler()), "margen_decision_batch_failures_total 3")
 }
+
+func TestEmailSeries(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	count := m.Email()
+	h := m.Handler()
+	has(t, scrape(t, h), `margen_email_total{result="sent"} 0`, `margen_email_total{result="retry"} 0`,
+		`margen_email_total{result="failed"} 0`)
+	count("sent")
+	count("retry")
+	count("retry")
+	has(t, scrape(t, h), `margen_email_total{result="sent"} 1`, `margen_email_total{result="retry"} 2`,
+		`margen_email_total{result="failed"} 0`)
+}

@@ -144,6 +144,11 @@ func (t *wtx) erasureState(orgID, customerID string) (*margen.ErasureState, erro
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
+	if st.Emails, err = t.ids(`SELECT id FROM survey_emails WHERE org_id = ? AND (address <> '' OR token <> '' OR last_error <> '')
+		AND (link_id IN (SELECT id FROM survey_links WHERE org_id = ? AND customer_id = ?) OR (address <> '' AND address = ?))`,
+		orgID, orgID, customerID, cus.Contact); err != nil {
+		return nil, err
+	}
 	rows, err = t.query("SELECT id, file_name, data, report FROM uploads WHERE org_id = ? AND kind = ?", orgID, margen.ImportCustomers)
 	if err != nil {
 		return nil, dbErr("read uploads", err)
@@ -220,6 +225,17 @@ func (t *wtx) applyErasure(orgID string, w *margen.ErasureWrite) error {
 		if _, err := t.exec("DELETE FROM idempotency WHERE org_id = ? AND member_id = ? AND key = ?",
 			k.OrgID, k.MemberID, k.Key); err != nil {
 			return dbErr("erase idempotency", err)
+		}
+	}
+	if len(w.Emails) > 0 {
+		set, arg, err := t.db.keySet(w.Emails)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(`UPDATE survey_emails SET address = '', token = '', last_error = '',
+			status = CASE WHEN status IN (?, ?) THEN ? ELSE status END WHERE org_id = ? AND id IN (`+set+`)`,
+			margen.EmailQueued, margen.EmailRetrying, margen.EmailFailed, orgID, arg); err != nil {
+			return dbErr("erase survey emails", err)
 		}
 	}
 	for _, id := range w.Uploads {

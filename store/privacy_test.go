@@ -97,7 +97,9 @@ func TestEraseCustomer(t *testing.T) {
 			_, hash := tokens.New()
 			link := &margen.SurveyLink{OrgID: org.ID, TokenHash: hash, ActID: allowed.ActID, MemberID: ana.ID,
 				CustomerID: cus.ID, CreatedBy: ana.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := db.CreateSurveyLink(ctx, link, ana.ID, nil); err != nil {
+			// Sent by email to the customer's contact (a queued send).
+			if err := db.CreateSurveyLinkEmail(ctx, link, &margen.SurveyEmail{Address: privContact, Language: "es",
+				Token: "tok-" + privRef}, ana.ID, nil); err != nil {
 				t.Fatal(err)
 			}
 			ans, err := margen.NewSurveyAnswer(margen.ScaleCSAT, 1, privComment, "es")
@@ -161,7 +163,7 @@ func TestEraseCustomer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !res.Erased || res.Rows["decisions"] != 2 || res.Rows["survey_answers"] != 1 || res.Rows["idempotency"] != 1 || res.Rows["uploads"] != 1 {
+			if !res.Erased || res.Rows["decisions"] != 2 || res.Rows["survey_answers"] != 1 || res.Rows["idempotency"] != 1 || res.Rows["uploads"] != 1 || res.Rows["survey_emails"] != 1 {
 				t.Errorf("erasure %+v", res)
 			}
 			if found := findText(t, db, secrets...); len(found) > 0 {

@@ -93,6 +93,12 @@ func (db *DB) SetSurveyScale(ctx context.Context, orgID, scale, actor string) er
 // CreateSurveyLink stores a survey link; an act it names must exist. The
 // idempotency record, when given, is written in the same transaction.
 func (db *DB) CreateSurveyLink(ctx context.Context, link *margen.SurveyLink, actor string, idem *margen.Idempotency) error {
+	return db.createSurveyLink(ctx, link, nil, actor, idem)
+}
+
+// createSurveyLink stores a link and, when e is not nil, its email send and
+// the send's job, in one transaction.
+func (db *DB) createSurveyLink(ctx context.Context, link *margen.SurveyLink, e *margen.SurveyEmail, actor string, idem *margen.Idempotency) error {
 	l := *link
 	if l.ID == "" {
 		l.ID = margen.NewID("svl")
@@ -126,9 +132,15 @@ func (db *DB) CreateSurveyLink(ctx context.Context, link *margen.SurveyLink, act
 			return conflictOr("create survey link", err, "survey.error.link_exists")
 		}
 		t.touch("survey_links", l.OrgID, "id", l.ID)
-		return t.audit(c, newAudit(l.OrgID, actor, margen.ActionSurveyLink, l.ID, map[string]any{
-			"act_id": l.ActID, "member": l.MemberID, "team": l.Team, "expires_at": l.ExpiresAt,
-		}, l.CreatedAt))
+		details := map[string]any{"act_id": l.ActID, "member": l.MemberID, "team": l.Team, "expires_at": l.ExpiresAt}
+		if e != nil {
+			// The send, never its address: the trail holds no contact.
+			if err := t.insertSurveyEmail(&l, e); err != nil {
+				return err
+			}
+			details["email"] = e.ID
+		}
+		return t.audit(c, newAudit(l.OrgID, actor, margen.ActionSurveyLink, l.ID, details, l.CreatedAt))
 	})
 	if err != nil {
 		return err

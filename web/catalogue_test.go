@@ -46,7 +46,7 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	}
 	// Keys built in Go code: p.T("key"...), errorPage(..., "key"), and the
 	// keys with a variable part, completed here.
-	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|survey|surveydemo|ops|webpolish|cases|privacy)\.[a-z_.]+)"`)
+	goKey := regexp.MustCompile(`"((?:web|error\.page|signin|setup|account|counter|inbox|desk|desk2|survey|surveydemo|ops|webpolish|cases|mail|privacy)\.[a-z_.]+)"`)
 	files, _ := filepath.Glob("*.go")
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -123,7 +123,10 @@ func TestTemplatesUseTheCatalogue(t *testing.T) {
 	for _, k := range []string{margen.ReactionPositive, margen.ReactionNeutral, margen.ReactionNegative, margen.ReactionUnknown} {
 		keys["cases.reaction."+k] = true
 	}
-	for _, k := range []string{"cases.status.", "cases.outcome.", "cases.reaction."} {
+	for _, k := range []string{margen.EmailQueued, margen.EmailRetrying, margen.EmailSent, margen.EmailFailed} {
+		keys["mail.status."+k] = true
+	}
+	for _, k := range []string{"cases.status.", "cases.outcome.", "cases.reaction.", "mail.status."} {
 		delete(keys, k)
 	}
 	if len(keys) < 50 {

@@ -108,6 +108,20 @@ type page struct {
 	Data   any
 
 	policy func() *policy.Policy // the organisation's active policy, loaded once when asked (nil: none)
+
+	// MailOn says survey links can be sent by email (SMTP is configured);
+	// actEmail finds the email address of an act's customer.
+	MailOn   bool
+	actEmail func(actID string) string
+}
+
+// ActEmail is the act's customer's contact when it is an email address:
+// what the counter's email field offers ("" when none or mail is off).
+func (p *page) ActEmail(actID string) string {
+	if p.actEmail == nil || actID == "" {
+		return ""
+	}
+	return p.actEmail(actID)
 }
 
 // T is the catalogue message key in the page's language; kv fills its
@@ -201,6 +215,20 @@ func (s *server) newPage(r *http.Request, title string, data any) *page {
 			}
 			return pol
 		})
+		if s.survey != nil && s.survey.email {
+			p.MailOn = true
+			p.actEmail = func(actID string) string {
+				act, err := s.store.GetAct(ctx, orgID, actID)
+				if err != nil || act.CustomerID == "" {
+					return ""
+				}
+				c, err := s.store.CustomerByID(ctx, orgID, act.CustomerID)
+				if err != nil {
+					return ""
+				}
+				return margen.EmailOf(c.Contact)
+			}
+		}
 	}
 	return p
 }

@@ -47,6 +47,11 @@ type SurveyOptions struct {
 	// process of an installation must share it. Default: a random key,
 	// good for one process only.
 	Key []byte
+	// Email offers to send survey links by email (SMTP is configured).
+	Email bool
+	// PublicURL, when set, is the absolute base of the survey links and QR
+	// codes (else the request's scheme and host).
+	PublicURL string
 }
 
 // Survey rate-limit defaults: a restaurant's guests may share one address
@@ -72,6 +77,8 @@ type surveys struct {
 	token   *ratelimit.Limiter
 	refused func(string)
 	tokens  *margen.SurveyTokens
+	email   bool   // survey links can be sent by email
+	public  string // the public base URL, or ""
 
 	// gone caches the page of an unknown or expired token per language
 	// (it is the same for every token but the path it echoes), so that
@@ -98,7 +105,8 @@ func newSurveys(o SurveyOptions) *surveys {
 		rand.Read(o.Key)
 	}
 	return &surveys{expiry: o.Expiry, limits: o.Limits.Normal(), addr: ratelimit.New(o.PerAddress),
-		token: ratelimit.New(o.PerToken), refused: o.Refused, tokens: margen.NewSurveyTokens(o.Key), gone: map[string][2][]byte{}}
+		token: ratelimit.New(o.PerToken), refused: o.Refused, tokens: margen.NewSurveyTokens(o.Key), gone: map[string][2][]byte{}, email: o.Email,
+		public: strings.TrimRight(o.PublicURL, "/")}
 }
 
 // surveyView is the public survey page.

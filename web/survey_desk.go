@@ -42,9 +42,13 @@ func (s *server) surveyRoutes() []route {
 	}
 }
 
-// baseURL is this server's address as the request reached it: the scheme
+// baseURL is the public URL when configured, else this server's address
+// as the request reached it: the scheme
 // (https when the cookies are secure, that is behind TLS) and the host.
 func (s *server) baseURL(r *http.Request) string {
+	if s.survey.public != "" {
+		return s.survey.public
+	}
 	scheme := "http"
 	if r.TLS != nil || s.secure {
 		scheme = "https"
@@ -92,11 +96,31 @@ func (s *server) newSurveyLink(w http.ResponseWriter, r *http.Request, l *margen
 	tok, hash := s.survey.tokens.New()
 	now := s.clock.Now()
 	l.OrgID, l.TokenHash, l.CreatedBy, l.CreatedAt, l.ExpiresAt = st.org.ID, hash, st.member.ID, now, now.Add(s.survey.expiry)
-	if err := s.store.CreateSurveyLink(r.Context(), l, st.member.ID, nil); err != nil {
+	addr := ""
+	if v := r.PostFormValue("email"); s.survey.email && strings.TrimSpace(v) != "" {
+		var err error
+		if addr, err = margen.ParseEmail(v); err != nil {
+			s.errorPage(w, r, http.StatusBadRequest, "mail.error.address")
+			return
+		}
+	}
+	var err error
+	if addr != "" {
+		// The link and its mail's job commit together (the outbox).
+		e := &margen.SurveyEmail{Address: addr, Token: tok, CreatedBy: st.member.ID,
+			Language: margen.EmailLanguage("", st.org.Language)}
+		err = s.store.CreateSurveyLinkEmail(r.Context(), l, e, st.member.ID, nil)
+	} else {
+		err = s.store.CreateSurveyLink(r.Context(), l, st.member.ID, nil)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	p := s.newPage(r, "survey.link.title", nil)
+	if addr != "" {
+		p.Notice = p.T("mail.link.queued", "address", addr)
+	}
 	p.Data = &linkView{Token: tok, URL: s.baseURL(r) + "/s/" + tok, Expires: p.Time(l.ExpiresAt), ActID: l.ActID}
 	s.render(w, r, http.StatusOK, "survey_link", "", p)
 }
@@ -192,7 +216,21 @@ type surveyDeskView struct {
 	Refused []margen.SurveyRefusedCount
 	Limits  margen.SurveyLimits
 	Form    margen.SurveyPoint
+	// MailOn says survey links can be sent by email; Emails are the latest
+	// sends.
+	MailOn bool
+	Emails []emailRow
 }
+
+// emailRow is a survey link sent by email, as the desk lists it.
+type emailRow struct {
+	margen.SurveyEmail
+	Shown string // the address, masked for whoever may not see it whole
+	At    string
+}
+
+// surveyEmailsShown is how many sends the desk lists.
+const surveyEmailsShown = 20
 
 // surveyRecent is how many answers the desk lists.
 const surveyRecent = 20
@@ -227,6 +265,20 @@ func (s *server) renderSurveyDesk(w http.ResponseWriter, r *http.Request, status
 	}
 	for _, a := range answers {
 		v.Answers = append(v.Answers, answerRow{SurveyAnswer: a, At: p.Time(a.CreatedAt)})
+	}
+	v.MailOn = s.survey.email
+	sends, err := s.store.ListSurveyEmails(ctx, st.org.ID, surveyEmailsShown)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	whole := margen.AccessAtLeast(st.member, margen.AccessManager)
+	for _, e := range sends {
+		row := emailRow{SurveyEmail: e, Shown: e.Address, At: p.Time(e.CreatedAt)}
+		if !whole {
+			row.Shown = margen.MaskEmail(e.Address)
+		}
+		v.Emails = append(v.Emails, row)
 	}
 	if v.Refused, err = s.store.SurveyRefused(ctx, st.org.ID, s.clock.Now().Add(-7*24*time.Hour)); err != nil {
 		s.fail(w, r, err)

@@ -26,6 +26,7 @@ type Store interface {
 	margen.AccountStore
 	margen.DeskStore
 	margen.SurveyStore
+	margen.SurveyEmailStore
 	margen.UploadStore
 	margen.ExportStore
 	backup.RecentJobs

@@ -14,6 +14,7 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/mailer"
 	"github.com/margenhq/margen/ratelimit"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/web"
@@ -108,6 +109,15 @@ type config struct {
 	// scale.
 	CaseCSATMax int
 	CaseNPSMax  int
+	// SMTP is the mail server survey links are sent through (off when its
+	// host is empty) and the public URL the links start with:
+	// MARGEN_SMTP_HOST, _PORT, _USER, _FROM, _TLS (none, starttls, tls),
+	// the password only from MARGEN_SMTP_PASSWORD or the file named by
+	// MARGEN_SMTP_PASSWORD_FILE (--smtp-password-file), and
+	// MARGEN_PUBLIC_URL (--public-url).
+	SMTP mailer.Config
+	// SMTPPasswordFile holds the SMTP password (read at start).
+	SMTPPasswordFile string
 }
 
 const (
@@ -290,6 +300,24 @@ func (a *app) config() (config, error) {
 			*n.dst = i
 		}
 	}
+	c.SMTP = mailer.Config{Host: a.getenv("MARGEN_SMTP_HOST"), User: a.getenv("MARGEN_SMTP_USER"),
+		Password: a.getenv("MARGEN_SMTP_PASSWORD"), From: a.getenv("MARGEN_SMTP_FROM"), TLS: mailer.TLSStartTLS,
+		PublicURL: a.getenv("MARGEN_PUBLIC_URL")}
+	c.SMTPPasswordFile = a.getenv("MARGEN_SMTP_PASSWORD_FILE")
+	if v := a.getenv("MARGEN_SMTP_TLS"); v != "" {
+		v = strings.ToLower(v)
+		if v != mailer.TLSNone && v != mailer.TLSStartTLS && v != mailer.TLSImplicit {
+			return c, fmt.Errorf("MARGEN_SMTP_TLS: %q is not a TLS mode: use none, starttls or tls", v)
+		}
+		c.SMTP.TLS = v
+	}
+	if v := a.getenv("MARGEN_SMTP_PORT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return c, fmt.Errorf("MARGEN_SMTP_PORT: %q is not a port: use 1 to 65535", v)
+		}
+		c.SMTP.Port = n
+	}
 	if v := a.getenv("MARGEN_DB_CONN_WAIT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -337,6 +365,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("backup_dir", c.BackupDir),
 		slog.Duration("backup_every", c.BackupEvery),
 		slog.Int("backup_keep", c.BackupKeep),
+		slog.Any("smtp", c.SMTP), // the password masked (mailer.Config.LogValue)
+		slog.String("smtp_password_file", c.SMTPPasswordFile),
 	)
 }
 
@@ -498,3 +528,39 @@ func (fs *flagSet) parse(args []string, nargs int) ([]string, error) {
 // validCaseMax reports whether n is a case threshold on a scale up to max:
 // 1 to max, or -1 for none (0 would mean the default to margen.CaseRule).
 func validCaseMax(n, max int) bool { return n == -1 || (n >= 1 && n <= max) }
+
+// smtpFlags adds the SMTP server's flags and --public-url; the password has
+// no flag (a flag shows in the process list): MARGEN_SMTP_PASSWORD or
+// --smtp-password-file.
+func (fs *flagSet) smtpFlags(cfg *config) {
+	fs.StringVar(&cfg.SMTP.Host, "smtp-host", cfg.SMTP.Host, "SMTP server that sends survey links by email; email is off when empty (env MARGEN_SMTP_HOST)")
+	fs.IntVar(&cfg.SMTP.Port, "smtp-port", cfg.SMTP.Port, "SMTP server port (env MARGEN_SMTP_PORT; default 587, 465 with --smtp-tls tls, 25 with none)")
+	fs.StringVar(&cfg.SMTP.User, "smtp-user", cfg.SMTP.User, "SMTP user name, when the server wants one (env MARGEN_SMTP_USER)")
+	fs.StringVar(&cfg.SMTPPasswordFile, "smtp-password-file", cfg.SMTPPasswordFile, "file holding the SMTP password (env MARGEN_SMTP_PASSWORD_FILE; or the password itself in MARGEN_SMTP_PASSWORD)")
+	fs.StringVar(&cfg.SMTP.From, "smtp-from", cfg.SMTP.From, "address survey mails come from, e.g. encuestas@example.com (env MARGEN_SMTP_FROM)")
+	fs.StringVar(&cfg.SMTP.TLS, "smtp-tls", cfg.SMTP.TLS, "TLS to the SMTP server: starttls (required), tls (from the first byte) or none (env MARGEN_SMTP_TLS)")
+	fs.StringVar(&cfg.SMTP.PublicURL, "public-url", cfg.SMTP.PublicURL, "absolute base URL customers reach margen at, e.g. https://margen.example.com; links in emails and QR codes start with it (env MARGEN_PUBLIC_URL)")
+}
+
+// smtpConfig completes and checks the SMTP configuration after the flags:
+// the password file is read, the port defaults to the TLS mode's.
+func (c *config) smtpConfig(readFile func(string) ([]byte, error)) error {
+	if c.SMTPPasswordFile != "" {
+		b, err := readFile(c.SMTPPasswordFile)
+		if err != nil {
+			return fmt.Errorf("--smtp-password-file: cannot read the SMTP password: %w", err)
+		}
+		c.SMTP.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if c.SMTP.Port == 0 {
+		c.SMTP.Port = mailer.DefaultPort(c.SMTP.TLS)
+	}
+	if c.SMTP.PublicURL != "" {
+		u, err := mailer.ParsePublicURL(c.SMTP.PublicURL)
+		if err != nil {
+			return err
+		}
+		c.SMTP.PublicURL = u
+	}
+	return c.SMTP.Validate()
+}

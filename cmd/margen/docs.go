@@ -14,7 +14,8 @@ import (
 // MARGEN_* variable the commands read must be either here or named by a
 // flag's "(env MARGEN_…)" (TestConfigDocCurrent checks it).
 var envOnly = map[string]string{
-	"MARGEN_AUDIT_KEY": "the audit key itself, hex or base64 (at least 16 bytes); wins over MARGEN_AUDIT_KEY_FILE",
+	"MARGEN_AUDIT_KEY":     "the audit key itself, hex or base64 (at least 16 bytes); wins over MARGEN_AUDIT_KEY_FILE",
+	"MARGEN_SMTP_PASSWORD": "the SMTP password itself (serve; never logged); --smtp-password-file wins over it. No flag: a flag shows in the process list",
 }
 
 var envInUsage = regexp.MustCompile(`\s*\(?(?:;\s*)?env (MARGEN_[A-Z0-9_]+)\)?`)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/margenhq/margen/i18n"
 	"github.com/margenhq/margen/importer"
 	"github.com/margenhq/margen/jobs"
+	"github.com/margenhq/margen/mailer"
 	"github.com/margenhq/margen/metrics"
 	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/web"
@@ -111,6 +113,7 @@ Example:
 	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "directory for scheduled backups of a SQLite database, and for the copy taken before an upgrade (env MARGEN_BACKUP_DIR)")
 	fs.DurationVar(&cfg.BackupEvery, "backup-every", cfg.BackupEvery, "interval between scheduled backups, at least 1m (env MARGEN_BACKUP_EVERY)")
 	fs.IntVar(&cfg.BackupKeep, "backup-keep", cfg.BackupKeep, "how many scheduled backups to keep (env MARGEN_BACKUP_KEEP)")
+	fs.smtpFlags(&cfg)
 	yes := fs.Bool("yes", false, "upgrade a PostgreSQL database without stopping to ask for a backup first")
 	if _, err := fs.parse(args, 0); err != nil {
 		return err
@@ -157,6 +160,9 @@ Example:
 	}
 	if cfg.BackupEvery < minBackupEvery {
 		return &usageError{"--backup-every must be at least 1m, like 6h", fs.usage}
+	}
+	if err := cfg.smtpConfig(os.ReadFile); err != nil {
+		return &usageError{err.Error(), fs.usage}
 	}
 	if cfg.BackupKeep < 1 {
 		return &usageError{"--backup-keep must be at least 1", fs.usage}
@@ -241,6 +247,14 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 	// Hourly: unconfirmed uploads expire after a day, uploads go after a week.
 	runner.Register(margen.JobPurgeUploads, importer.PurgeKind(st))
 	run["ops jobs"] = long.Run
+	// Survey links by email, when SMTP is configured: jobs enqueued with
+	// their links.
+	emailSent := met.Email() // margen_email_total, at 0 when email is off
+	if cfg.SMTP.Enabled() {
+		mails := mailer.NewWorker(st, mailer.NewSMTP(cfg.SMTP), cat, cfg.SMTP.PublicURL,
+			mailer.Options{Clock: clock, Logger: log, OnResult: emailSent})
+		runner.Register(margen.JobSurveyEmail, mails.Kind())
+	}
 	// Scheduled backups: a periodic job of the queue (one per interval slot
 	// whatever the number of processes), and one at start when the newest
 	// backup is older than the interval.
@@ -290,7 +304,8 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		Backups: backups.Last,
 		// Links made through the API are answered on the web's /s/{token}:
 		// the same key, expiry and scheme.
-		Surveys: httpapi.SurveyConfig{Key: key.SurveyKey(), Expiry: cfg.SurveyExpiry, HTTPS: !insecureCookies}})
+		Surveys: httpapi.SurveyConfig{Key: key.SurveyKey(), Expiry: cfg.SurveyExpiry, HTTPS: !insecureCookies,
+			PublicURL: cfg.SMTP.PublicURL, Email: cfg.SMTP.Enabled()}})
 	if err != nil {
 		return err
 	}
@@ -302,6 +317,7 @@ func serve(ctx context.Context, a *app, cfg config) (err error) {
 		Broker: broker, Catalog: cat, Logger: log, Clock: clock, InsecureCookies: insecureCookies,
 		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, Shutdown: streamsDone, Streams: streams,
 		Surveys: web.SurveyOptions{Expiry: cfg.SurveyExpiry, Key: key.SurveyKey(), Refused: met.SurveyRefused(),
+			Email: cfg.SMTP.Enabled(), PublicURL: cfg.SMTP.PublicURL,
 			Limits: margen.SurveyLimits{PointPerHour: cfg.SurveyPointPerHour, DeviceEvery: cfg.SurveyDeviceEvery,
 				Cases: margen.CaseRule{SLA: cfg.CaseSLA, CSATMax: cfg.CaseCSATMax, NPSMax: cfg.CaseNPSMax}}},
 		Backups: backups, Imports: imports})
