@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/ledger"
 	"github.com/margenhq/margen/policy"
 )
 
@@ -145,7 +146,8 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 		bal[k] = b
 	}
 	customers := map[margen.OrgRef]bool{}
-	keys := map[margen.IdemKey]bool{} // recorded by this batch
+	idems := map[margen.IdemKey]bool{} // recorded by this batch
+	var keys []margen.BudgetKey        // the accounts a decision charges, reused
 
 	for _, p := range batch {
 		p.err, p.result = nil, Result{}
@@ -154,7 +156,7 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 		if r.Idem != nil {
 			// Recorded since the caller looked (another process, or this
 			// batch): the caller replays the stored answer.
-			if rec, ok := st.Idem[p.idemKey]; (ok && rec.Live(p.at)) || keys[p.idemKey] {
+			if rec, ok := st.Idem[p.idemKey]; (ok && rec.Live(p.at)) || idems[p.idemKey] {
 				p.err = margen.Errorf(margen.ECONFLICT, "error.idempotency_exists")
 				continue
 			}
@@ -204,13 +206,6 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 		switch {
 		case v.Outcome == policy.Allowed:
 			act(v.Flagged)
-			if r.Amount > 0 {
-				for _, c := range v.Charges {
-					k := orgKey(org, c.Key)
-					w.Ledger = append(w.Ledger, entry(d, k, margen.EntryPosted))
-					addDelta(k, c, r.Amount, 0)
-				}
-			}
 		case v.Outcome == policy.NeedsApproval:
 			d.ApprovalID = margen.NewID("apr")
 			rt := v.Route
@@ -222,13 +217,6 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 				MemberID: r.Member.ID, CustomerID: cus.ID, Action: r.Action, Amount: r.Amount,
 				ApproverRole: rt.Approver, SLA: rt.SLA, DueAt: p.at.Add(rt.SLA), OnTimeout: rt.OnTimeout,
 				EscalateTo: rt.EscalateTo, Status: margen.ApprovalPending, CreatedAt: p.at})
-			if r.Amount > 0 {
-				for _, c := range v.Charges {
-					k := orgKey(org, c.Key)
-					w.Ledger = append(w.Ledger, entry(d, k, margen.EntryPending))
-					addDelta(k, c, 0, r.Amount)
-				}
-			}
 		case r.AfterTheFact:
 			d.Flagged = true
 			act(true)
@@ -238,6 +226,22 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 				MemberID: r.Member.ID, CustomerID: cus.ID, Action: r.Action, Amount: r.Amount,
 				Wanted: wanted(r), ReasonKind: refusalKind(v.Code), Rule: v.Rule, Left: margen.LeftUnknown,
 				CreatedAt: p.at})
+		}
+		// What the decision moves on its budgets is the ledger's rule
+		// (an allowed decision posts, a request holds, nothing else
+		// moves), the same rule an approval's answer releases.
+		keys = keys[:0]
+		for _, c := range v.Charges {
+			keys = append(keys, orgKey(org, c.Key).BudgetKey)
+		}
+		moves, ds := ledger.Charge(d.Outcome, r.Amount, keys)
+		for _, m := range moves {
+			w.Ledger = append(w.Ledger, margen.LedgerEntry{ID: margen.NewID("led"), OrgID: org, Key: m.Key,
+				DecisionID: d.ID, Kind: m.Kind, Amount: m.Amount, CreatedAt: d.CreatedAt})
+		}
+		for i, x := range ds {
+			// Charge returns one delta per key, in the keys' order.
+			addDelta(margen.OrgBudgetKey{OrgID: org, BudgetKey: x.Key}, v.Charges[i], x.Posted, x.Pending)
 		}
 		w.Decisions = append(w.Decisions, *d)
 		var apr *margen.Approval
@@ -257,7 +261,7 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 			if rec.CreatedAt.IsZero() {
 				rec.CreatedAt = p.at
 			}
-			keys[p.idemKey] = true
+			idems[p.idemKey] = true
 			w.Idem = append(w.Idem, *rec)
 		}
 		p.result = Result{Decision: d}
@@ -270,11 +274,6 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 
 func orgKey(org string, k policy.BudgetKey) margen.OrgBudgetKey {
 	return margen.OrgBudgetKey{OrgID: org, BudgetKey: margen.BudgetKey{BudgetID: k.BudgetID, Subject: k.Subject, Period: k.Period}}
-}
-
-func entry(d *margen.Decision, k margen.OrgBudgetKey, kind string) margen.LedgerEntry {
-	return margen.LedgerEntry{ID: margen.NewID("led"), OrgID: d.OrgID, Key: k.BudgetKey, DecisionID: d.ID,
-		Kind: kind, Amount: d.Amount, CreatedAt: d.CreatedAt}
 }
 
 func tags(in []string) []string {

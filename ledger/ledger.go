@@ -25,7 +25,9 @@ type Delta struct {
 // Charge is what a decision writes on the accounts it charges: an allowed
 // decision posts its amount on each, a decision waiting for approval holds
 // it as pending on each. Any other outcome, and a zero amount, moves
-// nothing. The deltas are the balance changes the movements make.
+// nothing. The deltas are the balance changes the movements make, one per
+// key, in the keys' order (so a caller can pair each with what it knows of
+// the account).
 func Charge(outcome string, amount int64, keys []margen.BudgetKey) ([]Movement, []Delta) {
 	var kind string
 	switch outcome {

@@ -190,21 +190,14 @@ func (db *DB) RequestException(ctx context.Context, orgID, memberID string,
 				return err
 			}
 		}
-		var encErr error
-		err = t.insertMany("decisions", decisionCols, "", 1, func(_ int, args []any) []any {
-			args, encErr = decisionArgs(db.d, d, args)
-			return args
-		})
-		if encErr != nil {
-			return encErr
-		}
+		args, err := decisionArgs(db.d, d, nil)
 		if err != nil {
+			return err
+		}
+		if _, err := t.exec(insertDecision, args...); err != nil {
 			return conflictOr("insert decision", err, "error.decision_exists")
 		}
-		err = t.insertMany("approvals", approvalAllCols, "", 1, func(_ int, args []any) []any {
-			return approvalAllArgs(db.d, a, args)
-		})
-		if err != nil {
+		if _, err = t.exec(insertApproval, approvalAllArgs(db.d, a, nil)...); err != nil {
 			return conflictOr("insert approval", err, "error.approval_exists")
 		}
 		if err := t.insertApprovalEvent(orgID, ev); err != nil {
@@ -228,9 +221,7 @@ func (t *wtx) memberTeam(orgID, memberID string) (string, error) {
 }
 
 func (t *wtx) insertApprovalEvent(orgID string, e *margen.ApprovalEvent) error {
-	err := t.insertMany("approval_events", approvalEventCols, "", 1, func(_ int, args []any) []any {
-		return append(args, orgID, e.ID, e.ApprovalID, e.Kind, e.Actor, e.FromRole, e.ToRole, e.Comment, t.db.d.ts(e.At))
-	})
+	_, err := t.exec(insertApprovalEvent, orgID, e.ID, e.ApprovalID, e.Kind, e.Actor, e.FromRole, e.ToRole, e.Comment, t.db.d.ts(e.At))
 	return dbErr("insert approval event", err)
 }
 
@@ -349,8 +340,7 @@ func (db *DB) ResolveApproval(ctx context.Context, orgID, approvalID string, lev
 			return err
 		}
 		if x := w.Act; x != nil {
-			err := t.insertMany("acts", actCols, "", 1, func(_ int, args []any) []any { return actArgs(db.d, x, args) })
-			if err != nil {
+			if _, err := t.exec(insertAct, actArgs(db.d, x, nil)...); err != nil {
 				return conflictOr("insert act", err, "error.act_exists")
 			}
 			if _, err := t.exec("UPDATE decisions SET act_id = ? WHERE org_id = ? AND id = ?", x.ID, orgID, x.DecisionID); err != nil {

@@ -39,11 +39,9 @@ func (t *wtx) openCase(c *chain, a *margen.SurveyAnswer, rule margen.CaseRule) e
 		return nil
 	}
 	d := t.db.d
-	err := t.insertMany("survey_cases", caseCols, "", 1, func(_ int, v []any) []any {
-		return append(v, fc.OrgID, fc.ID, fc.AnswerID, fc.ActID, fc.MemberID, fc.Team, fc.Scale, fc.Score, fc.Role,
-			fc.Status, d.ts(fc.DueAt), d.tsPtr(fc.EscalatedAt), fc.Action, fc.Outcome, fc.Reaction, fc.ClosedBy,
-			d.tsPtr(fc.ClosedAt), d.ts(fc.CreatedAt))
-	})
+	_, err := t.exec(insertCase, fc.OrgID, fc.ID, fc.AnswerID, fc.ActID, fc.MemberID, fc.Team, fc.Scale, fc.Score, fc.Role,
+		fc.Status, d.ts(fc.DueAt), d.tsPtr(fc.EscalatedAt), fc.Action, fc.Outcome, fc.Reaction, fc.ClosedBy,
+		d.tsPtr(fc.ClosedAt), d.ts(fc.CreatedAt))
 	if err != nil {
 		return conflictOr("open case", err, "cases.exists")
 	}

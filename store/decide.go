@@ -14,8 +14,10 @@ import (
 //
 //  1. lock the organisation rows of q.OrgIDs (sorted) and read each one's
 //     active policy version;
-//  2. make sure the budget accounts of q.Budgets exist, then lock and read
-//     them, always in (org, budget, subject, period) order;
+//  2. lock and read the budget accounts of q.Budgets, always in (org,
+//     budget, subject, period) order, opening those that do not exist yet
+//     (on PostgreSQL before locking them; on SQLite, where the transaction
+//     owns the database, only those the read did not find);
 //  3. read the customers and idempotency records the batch names;
 //  4. call decide with that state: an error rolls everything back and is
 //     returned unchanged;
@@ -140,92 +142,101 @@ func (t *wtx) lockAccounts(keys []margen.OrgBudgetKey, chains map[string]*chain,
 	slices.SortFunc(keys, compareKeys)
 	keys = slices.CompactFunc(keys, func(a, b margen.OrgBudgetKey) bool { return a == b })
 	at := t.db.d.ts(now())
-	err := t.insertBatch(&openAccountsInsert, len(keys), func(i int, a []any) []any {
-		return openAccountArgs(&keys[i], at, a)
-	})
-	if err != nil {
+	open := func(keys []margen.OrgBudgetKey) error {
+		err := t.insertBatch(&openAccountsInsert, len(keys), func(i int, a []any) []any {
+			return openAccountArgs(&keys[i], at, a)
+		})
 		return dbErr("open budget accounts", err)
 	}
-	per := t.lookupChunk(4)
-	for start := 0; start < len(keys); start += per {
-		chunk := keys[start:min(start+per, len(keys))]
-		args := make([]any, 0, len(chunk)*4)
-		for _, k := range chunk {
-			args = append(args, k.OrgID, k.BudgetID, k.Subject, k.Period)
+	if t.db.d.pg {
+		// Open first, then lock: a row lock needs a row, and another
+		// process may open the same account meanwhile.
+		if err := open(keys); err != nil {
+			return err
 		}
-		set, args := t.tupleSet(args, len(chunk), 4)
-		rows, err := t.queryRaw(`SELECT org_id, budget_id, subject, period, posted, pending
-			FROM budget_accounts
-			WHERE (org_id, budget_id, subject, period) IN (`+set+`)
-			ORDER BY org_id, budget_id, subject, period`+t.db.d.forUpdate(), args...)
-		if err != nil {
+		return t.readAccounts(keys, st, nil)
+	}
+	// On SQLite this transaction (BEGIN IMMEDIATE) owns the database, so
+	// an account not read now cannot appear before the commit: read them
+	// all, then open only the missing ones, which start at zero. Most
+	// batches find every account open and insert nothing.
+	found := make(map[margen.OrgBudgetKey]bool, len(keys))
+	if err := t.readAccounts(keys, st, found); err != nil || len(found) == len(keys) {
+		return err
+	}
+	return open(slices.DeleteFunc(keys, func(k margen.OrgBudgetKey) bool { return found[k] }))
+}
+
+// readAccounts reads (and on PostgreSQL locks, in key order) the accounts
+// of keys into st.Balances, and marks each one read in found (if not nil).
+func (t *wtx) readAccounts(keys []margen.OrgBudgetKey, st *margen.BatchState, found map[margen.OrgBudgetKey]bool) error {
+	args := t.keySet(len(keys), 4, func(i int, tuple []string) {
+		k := &keys[i]
+		tuple[0], tuple[1], tuple[2], tuple[3] = k.OrgID, k.BudgetID, k.Subject, k.Period
+	})
+	rows, err := t.queryRaw(t.db.d.pick(sqliteLockAccounts, pgLockAccounts), args...)
+	if err != nil {
+		return dbErr("lock budget accounts", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k margen.OrgBudgetKey
+		var b margen.Balance
+		if err := rows.Scan(&k.OrgID, &k.BudgetID, &k.Subject, &k.Period, &b.Posted, &b.Pending); err != nil {
 			return dbErr("lock budget accounts", err)
 		}
-		for rows.Next() {
-			var k margen.OrgBudgetKey
-			var b margen.Balance
-			if err := rows.Scan(&k.OrgID, &k.BudgetID, &k.Subject, &k.Period, &b.Posted, &b.Pending); err != nil {
-				rows.Close()
-				return dbErr("lock budget accounts", err)
-			}
-			st.Balances[k] = b
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return dbErr("lock budget accounts", err)
+		st.Balances[k] = b
+		if found != nil {
+			found[k] = true
 		}
 	}
-	return nil
+	return dbErr("lock budget accounts", rows.Err())
 }
 
 func (t *wtx) readCustomers(refs []margen.OrgRef, st *margen.BatchState) error {
-	per := t.lookupChunk(2)
-	for start := 0; start < len(refs); start += per {
-		chunk := refs[start:min(start+per, len(refs))]
-		args := make([]any, 0, len(chunk)*2)
-		for _, r := range chunk {
-			args = append(args, r.OrgID, r.Ref)
-		}
-		set, args := t.tupleSet(args, len(chunk), 2)
-		rows, err := t.queryRaw(customerSelect+" WHERE (org_id, ref) IN ("+set+")", args...)
-		if err != nil {
-			return dbErr("read customers", err)
-		}
-		cs, err := collect(rows, scanCustomer)
-		if err != nil {
-			return err
-		}
-		for _, c := range cs {
-			st.Customers[margen.OrgRef{OrgID: c.OrgID, Ref: c.Ref}] = c
-		}
-		if err := t.readErased(chunk, st); err != nil {
-			return err
-		}
+	if len(refs) == 0 {
+		return nil
 	}
-	return nil
+	args := t.keySet(len(refs), 2, func(i int, tuple []string) {
+		tuple[0], tuple[1] = refs[i].OrgID, refs[i].Ref
+	})
+	rows, err := t.queryRaw(t.db.d.pick(sqliteReadCustomers, pgReadCustomers), args...)
+	if err != nil {
+		return dbErr("read customers", err)
+	}
+	cs, err := collect(rows, scanCustomer)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		st.Customers[margen.OrgRef{OrgID: c.OrgID, Ref: c.Ref}] = c
+	}
+	return t.readErased(refs, st)
 }
 
 // readErased finds, among refs not found by reference, the customers
 // erased since: an erased customer's reference is gone, but their id is
 // derived from it, so a decision naming the old reference counts for the
 // erased record (which stores no name) instead of inserting a row the
-// batch would seal with values that were never stored.
+// batch would seal with values that were never stored. It costs a query
+// only when the batch names a customer not found by reference.
 func (t *wtx) readErased(refs []margen.OrgRef, st *margen.BatchState) error {
-	var args []any
-	byID := map[string]margen.OrgRef{}
+	var missing []margen.OrgRef
 	for _, r := range refs {
-		if _, ok := st.Customers[r]; ok {
-			continue
+		if _, ok := st.Customers[r]; !ok {
+			missing = append(missing, r)
 		}
-		id := margen.CustomerID(r.OrgID, r.Ref)
-		byID[id] = r
-		args = append(args, r.OrgID, id)
 	}
-	if len(args) == 0 {
+	if len(missing) == 0 {
 		return nil
 	}
-	set, args := t.tupleSet(args, len(args)/2, 2)
-	rows, err := t.queryRaw(customerSelect+" WHERE (org_id, id) IN ("+set+") AND ref = id", args...)
+	byID := make(map[string]margen.OrgRef, len(missing))
+	args := t.keySet(len(missing), 2, func(i int, tuple []string) {
+		id := margen.CustomerID(missing[i].OrgID, missing[i].Ref)
+		byID[id] = missing[i]
+		tuple[0], tuple[1] = missing[i].OrgID, id
+	})
+	rows, err := t.queryRaw(t.db.d.pick(sqliteReadErased, pgReadErased), args...)
 	if err != nil {
 		return dbErr("read customers", err)
 	}
@@ -242,25 +253,22 @@ func (t *wtx) readErased(refs []margen.OrgRef, st *margen.BatchState) error {
 }
 
 func (t *wtx) readIdem(keys []margen.IdemKey, st *margen.BatchState) error {
-	per := t.lookupChunk(3)
-	for start := 0; start < len(keys); start += per {
-		chunk := keys[start:min(start+per, len(keys))]
-		args := make([]any, 0, len(chunk)*3)
-		for _, k := range chunk {
-			args = append(args, k.OrgID, k.MemberID, k.Key)
-		}
-		set, args := t.tupleSet(args, len(chunk), 3)
-		rows, err := t.queryRaw(idemSelect+" WHERE (org_id, member_id, key) IN ("+set+")", args...)
-		if err != nil {
-			return dbErr("read idempotency", err)
-		}
-		is, err := collect(rows, scanIdem)
-		if err != nil {
-			return err
-		}
-		for _, i := range is {
-			st.Idem[margen.IdemKey{OrgID: i.OrgID, MemberID: i.MemberID, Key: i.Key}] = i
-		}
+	if len(keys) == 0 {
+		return nil
+	}
+	args := t.keySet(len(keys), 3, func(i int, tuple []string) {
+		tuple[0], tuple[1], tuple[2] = keys[i].OrgID, keys[i].MemberID, keys[i].Key
+	})
+	rows, err := t.queryRaw(t.db.d.pick(sqliteReadIdem, pgReadIdem), args...)
+	if err != nil {
+		return dbErr("read idempotency", err)
+	}
+	is, err := collect(rows, scanIdem)
+	if err != nil {
+		return err
+	}
+	for _, i := range is {
+		st.Idem[margen.IdemKey{OrgID: i.OrgID, MemberID: i.MemberID, Key: i.Key}] = i
 	}
 	return nil
 }
@@ -427,14 +435,6 @@ func mergeDeltas(in []margen.AccountDelta) []margen.AccountDelta {
 		n++
 	}
 	return out[:n]
-}
-
-// lookupChunk is how many tuples of width columns one lookup carries.
-func (t *wtx) lookupChunk(width int) int {
-	if t.db.stmts != nil {
-		return maxChunk
-	}
-	return t.db.d.maxParams() / width
 }
 
 func sortedUnique(ids []string) []string {

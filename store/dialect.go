@@ -11,13 +11,22 @@ import (
 // PostgreSQL) and how times travel (timestamptz on PostgreSQL, INTEGER unix
 // microseconds on SQLite). Everything else is the same SQL on both.
 //
-// The one write path that differs by engine, the decision batch's
-// multi-row inserts, is written out per engine, each statement a constant:
-// write_sqlite.go (INSERT OR ROLLBACK with power-of-two VALUES lists) and
+// The one path that differs by engine, the decision batch's multi-row
+// inserts and its key-set lookups, is written out per engine, each
+// statement a constant that pick chooses: write_sqlite.go (INSERT OR
+// ROLLBACK with power-of-two VALUES lists; lookups through json_each) and
 // write_postgres.go (INSERT ... SELECT * FROM unnest of one typed array per
-// column). rows.go holds what both share: each table's column list and the
+// column; lookups through unnest). rows.go holds what both share: each table's column list and the
 // helper that turns a row into its values, in that order.
 type dialect struct{ pg bool }
+
+// pick is the statement written for this engine.
+func (d dialect) pick(sqlite, pg string) string {
+	if d.pg {
+		return pg
+	}
+	return sqlite
+}
 
 // maxParams is how many bind parameters one statement may carry.
 func (d dialect) maxParams() int {
@@ -103,17 +112,4 @@ func (d dialect) placeholders(b *strings.Builder, cols, n int) {
 		}
 	}
 	b.WriteByte(')')
-}
-
-// inValues renders "(?, ?), (?, ?)" for n tuples of width cols, for
-// "WHERE (a, b) IN (VALUES ...)" lookups.
-func (d dialect) inValues(n, cols int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		d.placeholders(&b, cols, i*cols)
-	}
-	return b.String()
 }

@@ -140,8 +140,7 @@ func (db *DB) RecordReaction(ctx context.Context, reaction *margen.Reaction, ide
 		if err := t.insertIdem(idem); err != nil {
 			return err
 		}
-		err = t.insertMany("reactions", reactionCols, "", 1, func(_ int, a []any) []any { return reactionArgs(db.d, &r, a) })
-		if err != nil {
+		if _, err := t.exec(insertReaction, reactionArgs(db.d, &r, nil)...); err != nil {
 			return conflictOr("record reaction", err, "error.reaction_exists")
 		}
 		t.touch("reactions", r.OrgID, "id", r.ID)
@@ -176,8 +175,7 @@ func (db *DB) RecordRefusal(ctx context.Context, refusal *margen.Refusal, cus *m
 		if err := t.firstSight(cus, r.CreatedAt); err != nil {
 			return err
 		}
-		err = t.insertMany("refusals", refusalCols, "", 1, func(_ int, a []any) []any { return refusalArgs(db.d, &r, a) })
-		if err != nil {
+		if _, err := t.exec(insertRefusal, refusalArgs(db.d, &r, nil)...); err != nil {
 			return conflictOr("record refusal", err, "error.refusal_exists")
 		}
 		t.touch("refusals", r.OrgID, "id", r.ID)

@@ -51,3 +51,26 @@ func TestBatchStatements(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleInserts checks that each written-out single-row insert names
+// the columns its values follow, in order, with one placeholder each.
+func TestSingleInserts(t *testing.T) {
+	re := regexp.MustCompile(`^INSERT INTO (\w+) \(([^)]*)\)\s+VALUES \(([^)]*)\)$`)
+	for _, s := range singleInserts {
+		m := re.FindStringSubmatch(s.query)
+		if m == nil {
+			t.Errorf("not a single-row insert: %s", s.query)
+			continue
+		}
+		var cols []string
+		for _, c := range strings.Split(m[2], ",") {
+			cols = append(cols, strings.TrimSpace(c))
+		}
+		if fmt.Sprint(cols) != fmt.Sprint(s.cols) {
+			t.Errorf("%s: statement names %v, the values follow %v", m[1], cols, s.cols)
+		}
+		if m[3] != strings.TrimSuffix(strings.Repeat("?, ", len(s.cols)), ", ") {
+			t.Errorf("%s: placeholders (%s) for %d columns", m[1], m[3], len(s.cols))
+		}
+	}
+}

@@ -3,11 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -178,8 +175,11 @@ func (t *wtx) queryRow(query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
-// insertMany inserts n rows with multi-row INSERT statements, outside the
-// decision batch (whose inserts are insertBatch's, written per engine).
+// insertMany inserts n rows with multi-row INSERT statements, where the row
+// count varies: imports, an answered request's ledger entries and account
+// moves, the audit entries of writes outside the decision batch (whose
+// inserts are insertBatch's, written per engine). Single-row inserts are
+// written out (inserts.go).
 // row appends the values of row i (len(cols) of them) to args.
 //
 //	INSERT INTO <table> (<cols>) VALUES (...), (...), ... <tail>
@@ -229,81 +229,36 @@ func (t *wtx) execRaw(query string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(t.ctx, query, args...)
 }
 
-// pgText is a bind value as PostgreSQL text input (nil for NULL).
-func pgText(v any, bytea bool) *string {
-	var s string
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case string:
-		s = x
-	case []byte:
-		if x == nil {
-			return nil
-		}
-		if bytea {
-			s = `\x` + hex.EncodeToString(x)
-		} else {
-			s = string(x)
-		}
-	case json.RawMessage:
-		if x == nil {
-			return nil
-		}
-		s = string(x)
-	case int64:
-		s = strconv.FormatInt(x, 10)
-	case int:
-		s = strconv.Itoa(x)
-	case int32:
-		s = strconv.FormatInt(int64(x), 10)
-	case bool:
-		s = strconv.FormatBool(x)
-	case time.Time:
-		s = x.UTC().Format("2006-01-02 15:04:05.999999Z07:00")
-	case *time.Time:
-		if x == nil {
-			return nil
-		}
-		return pgText(*x, bytea)
-	case driver.Valuer:
-		dv, err := x.Value()
-		if err != nil {
-			s = fmt.Sprint(x)
-		} else {
-			return pgText(dv, bytea)
-		}
-	default:
-		s = fmt.Sprint(x)
-	}
-	return &s
-}
-
-// tupleSet renders the right-hand side of "(a, b) IN (...)" for n tuples
-// of width text values in args (row-major): a padded VALUES list on SQLite
-// (see padTuples), unnest() of one text[] per column on PostgreSQL (one
-// statement text whatever n is).
-func (t *wtx) tupleSet(args []any, n, width int) (string, []any) {
+// keySet is the argument list of a decision batch lookup (write_sqlite.go,
+// write_postgres.go) for n tuples of width text values, which tuple fills:
+// on SQLite one JSON array of tuples for json_each, on PostgreSQL one text
+// array per column for unnest. Either way one statement text serves every
+// batch size.
+func (t *wtx) keySet(n, width int, tuple func(i int, tuple []string)) []any {
 	if !t.db.d.pg {
-		m, args := t.padTuples(args, n, width)
-		return "VALUES " + t.db.d.inValues(m, width), args
-	}
-	cols := make([]any, width)
-	for j := range cols {
-		col := make([]*string, 0, n)
-		for i := 0; i < n; i++ {
-			col = append(col, pgText(args[i*width+j], false))
+		all := make([][]string, n)
+		flat := make([]string, n*width)
+		for i := range all {
+			all[i] = flat[i*width : (i+1)*width : (i+1)*width]
+			tuple(i, all[i])
 		}
-		cols[j] = col
+		b, _ := json.Marshal(all) // strings only: cannot fail
+		return []any{string(b)}
 	}
-	var b strings.Builder
-	b.WriteString("SELECT * FROM unnest(")
+	cols := make([][]string, width)
 	for j := range cols {
-		if j > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d::text[]", j+1)
+		cols[j] = make([]string, n)
 	}
-	b.WriteString(")")
-	return b.String(), cols
+	row := make([]string, width)
+	for i := 0; i < n; i++ {
+		tuple(i, row)
+		for j, v := range row {
+			cols[j][i] = v
+		}
+	}
+	args := make([]any, width)
+	for j := range cols {
+		args[j] = cols[j]
+	}
+	return args
 }

@@ -124,10 +124,8 @@ func (db *DB) createSurveyLink(ctx context.Context, link *margen.SurveyLink, e *
 		if err := t.insertIdem(idem); err != nil {
 			return err
 		}
-		err = t.insertMany("survey_links", surveyLinkCols, "", 1, func(_ int, a []any) []any {
-			return append(a, l.OrgID, l.ID, l.TokenHash, l.ActID, l.MemberID, l.CustomerID, l.Team, l.CreatedBy,
-				db.d.ts(l.CreatedAt), db.d.ts(l.ExpiresAt), db.d.tsPtr(l.AnsweredAt))
-		})
+		_, err = t.exec(insertSurveyLink, l.OrgID, l.ID, l.TokenHash, l.ActID, l.MemberID, l.CustomerID, l.Team, l.CreatedBy,
+			db.d.ts(l.CreatedAt), db.d.ts(l.ExpiresAt), db.d.tsPtr(l.AnsweredAt))
 		if err != nil {
 			return conflictOr("create survey link", err, "survey.error.link_exists")
 		}
@@ -175,10 +173,8 @@ func (db *DB) CreateSurveyPoint(ctx context.Context, point *margen.SurveyPoint, 
 				return err
 			}
 		}
-		err = t.insertMany("survey_points", surveyPointCols, "", 1, func(_ int, a []any) []any {
-			return append(a, p.OrgID, p.ID, p.Name, p.Kind, p.Team, p.Token, p.TokenHash, p.AskServer, p.Active,
-				p.CreatedBy, db.d.ts(p.CreatedAt))
-		})
+		_, err = t.exec(insertSurveyPoint, p.OrgID, p.ID, p.Name, p.Kind, p.Team, p.Token, p.TokenHash, p.AskServer, p.Active,
+			p.CreatedBy, db.d.ts(p.CreatedAt))
 		if err != nil {
 			return conflictOr("create survey point", err, "survey.error.point_exists")
 		}
@@ -295,10 +291,8 @@ func (db *DB) AnswerSurvey(ctx context.Context, answer *margen.SurveyAnswer, lim
 				return t.countRefused(a.OrgID, a.PointID, refused, a.CreatedAt)
 			}
 		}
-		err = t.insertMany("survey_answers", surveyAnswerCols, "", 1, func(_ int, v []any) []any {
-			return append(v, a.OrgID, a.ID, a.LinkID, a.PointID, a.ActID, a.MemberID, a.CustomerID, a.Team,
-				a.Scale, a.Score, a.Comment, a.Language, a.Low, a.Device, db.d.ts(a.CreatedAt))
-		})
+		_, err = t.exec(insertSurveyAnswer, a.OrgID, a.ID, a.LinkID, a.PointID, a.ActID, a.MemberID, a.CustomerID, a.Team,
+			a.Scale, a.Score, a.Comment, a.Language, a.Low, a.Device, db.d.ts(a.CreatedAt))
 		if err != nil {
 			return conflictOr("answer survey", err, "survey.answered")
 		}

@@ -57,10 +57,8 @@ func (t *wtx) insertSurveyEmail(l *margen.SurveyLink, e *margen.SurveyEmail) err
 	}
 	e.CreatedAt, e.UpdatedAt = l.CreatedAt, l.CreatedAt
 	d := t.db.d
-	err := t.insertMany("survey_emails", surveyEmailCols, "", 1, func(_ int, a []any) []any {
-		return append(a, e.OrgID, e.ID, e.LinkID, e.Address, e.Language, e.Token, e.Status, e.Attempts, e.LastError,
-			e.CreatedBy, d.ts(e.CreatedAt), d.ts(e.UpdatedAt), d.tsPtr(e.SentAt))
-	})
+	_, err := t.exec(insertSurveyEmail, e.OrgID, e.ID, e.LinkID, e.Address, e.Language, e.Token, e.Status, e.Attempts,
+		e.LastError, e.CreatedBy, d.ts(e.CreatedAt), d.ts(e.UpdatedAt), d.tsPtr(e.SentAt))
 	if err != nil {
 		return dbErr("create survey email", err)
 	}

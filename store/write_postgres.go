@@ -58,6 +58,25 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5
 	$8::text[], $9::text[], $10::text[])`
 )
 
+// The decision batch's lookups on PostgreSQL: the keys travel as one text
+// array per column (keySet) and unnest turns them back into tuples. The
+// accounts are locked in key order, as every writer locks them, so
+// concurrent batches of several processes wait for each other instead of
+// deadlocking.
+const (
+	pgLockAccounts = `SELECT org_id, budget_id, subject, period, posted, pending
+	FROM budget_accounts
+	WHERE (org_id, budget_id, subject, period) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))
+	ORDER BY org_id, budget_id, subject, period
+	FOR UPDATE`
+	pgReadCustomers = customerSelect + `
+	WHERE (org_id, ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
+	pgReadErased = customerSelect + `
+	WHERE (org_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND ref = id`
+	pgReadIdem = idemSelect + `
+	WHERE (org_id, member_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
+)
+
 // insertBatchPostgres runs s.pg with the n rows as one array per column
 // (pgx encodes each array with the type the statement gives it).
 func (t *wtx) insertBatchPostgres(s *batchStmt, n int, row rowFunc) error {

@@ -90,23 +90,21 @@ func chunkRows(n int) int {
 	return c
 }
 
-// padTuples pads an IN (VALUES ...) list on SQLite to a power of two by
-// repeating its last tuple (harmless in IN), so that few statement texts
-// exist and they stay prepared. It returns the padded count and args.
-func (t *wtx) padTuples(args []any, n, width int) (int, []any) {
-	if t.db.stmts == nil || n == 0 {
-		return n, args
-	}
-	m := 1
-	for m < n {
-		m <<= 1
-	}
-	last := args[len(args)-width:]
-	for i := n; i < m; i++ {
-		args = append(args, last...)
-	}
-	return m, args
-}
+// The decision batch's lookups on SQLite: the keys travel as one JSON
+// array of tuples (keySet), unpacked by json_each, so each lookup is one
+// statement text whatever the batch size, prepared once. SQLite answers
+// the IN list with primary-key (or unique-index) searches.
+const (
+	sqliteLockAccounts = `SELECT org_id, budget_id, subject, period, posted, pending
+	FROM budget_accounts
+	WHERE (org_id, budget_id, subject, period) IN (SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?))`
+	sqliteReadCustomers = customerSelect + `
+	WHERE (org_id, ref) IN (SELECT value->>0, value->>1 FROM json_each(?))`
+	sqliteReadErased = customerSelect + `
+	WHERE (org_id, id) IN (SELECT value->>0, value->>1 FROM json_each(?)) AND ref = id`
+	sqliteReadIdem = idemSelect + `
+	WHERE (org_id, member_id, key) IN (SELECT value->>0, value->>1, value->>2 FROM json_each(?))`
+)
 
 // updateDeltasSQL applies account deltas on SQLite to accounts that exist.
 // It is the applyDeltas upsert as an UPDATE ... FROM: an upsert's DO UPDATE
