@@ -26,6 +26,7 @@ const (
 	ActionInvitationAccept      AuditAction = "invitation.accept"
 	ActionCustomerUpsert        AuditAction = "customer.upsert"
 	ActionCustomerImport        AuditAction = "customer.import"
+	ActionCustomerErase         AuditAction = "customer.erase"
 	ActionImportCustomers       AuditAction = "import.customers"
 	ActionImportMembers         AuditAction = "import.members"
 	ActionImportTeams           AuditAction = "import.teams"
@@ -79,6 +80,7 @@ var AuditActions = []AuditActionDoc{
 	{ActionInvitationAccept, "invitation id", "an invitation is accepted (right after the new member's `member.create`)"},
 	{ActionCustomerUpsert, "customer id", "a customer is created or changed by hand"},
 	{ActionCustomerImport, "customer id", "a customer is created or changed by an import (the trail names it, not its contact details)"},
+	{ActionCustomerErase, "customer id", "a customer's personal data is erased (data: how many rows of each table changed, never the erased data); the entry commits to every row it changed"},
 	{ActionImportCustomers, "\"customers\"", "an import of customers is applied (counts of new, updated, unchanged and skipped lines)"},
 	{ActionImportMembers, "\"members\"", "an import of members is applied"},
 	{ActionImportTeams, "\"teams\"", "an import of teams is applied"},

@@ -27,6 +27,7 @@ const (
 	EventCaseOpened        EventType = "case.opened"
 	EventCaseEscalated     EventType = "case.escalated"
 	EventCaseClosed        EventType = "case.closed"
+	EventCustomerErased    EventType = "customer.erased"
 )
 
 // EventTypeDoc describes one event type: when it fires and from which
@@ -66,6 +67,8 @@ var EventVocabulary = []EventTypeDoc{
 		"an open case's SLA passes and it moves one step up the approval chain (each step once), up to the owners", FollowUpEscalated{}},
 	{EventCaseClosed, []AuditAction{ActionCaseClose},
 		"a case is closed with what was done, the outcome and how the customer reacted", FollowUpClosed{}},
+	{EventCustomerErased, []AuditAction{ActionCustomerErase},
+		"a customer's personal data is erased: receivers erase their copies (owners and the manager who erased see it live)", CustomerErased{}},
 }
 
 // EventTypesAll lists every event type, for validation and documentation.
@@ -329,6 +332,19 @@ func (ReactionRecorded) Route() EventRoute { return EventRoute{} }
 // Route implements EventPayload.
 func (PolicyPublished) Route() EventRoute { return EventRoute{} }
 
+// CustomerErased is the payload of customer.erased.
+type CustomerErased struct {
+	Customer string         `json:"customer" doc:"the erased customer's id"`
+	Rows     map[string]int `json:"rows" doc:"rows changed per table"`
+}
+
+// EventType implements EventPayload.
+func (CustomerErased) EventType() EventType { return EventCustomerErased }
+
+// Route implements EventPayload: an erasure concerns no member (owners and
+// the actor see it).
+func (CustomerErased) Route() EventRoute { return EventRoute{} }
+
 // EventData is the audit data of decision, exception and approval entries
 // (decision.create, exception.request, approval.*): what their events are
 // derived from, so it carries what routing needs.
@@ -453,6 +469,11 @@ func EventsOf(e *AuditEntry) ([]EventPayload, error) {
 				out = append(out, FollowUpClosed(d))
 			}
 		}
+	case ActionCustomerErase:
+		var d ErasureAudit
+		if err = decodeAudit(e, &d); err == nil {
+			out = append(out, CustomerErased{Customer: e.Subject, Rows: d.Rows})
+		}
 	case ActionPolicyPublish:
 		var d PolicyAudit
 		if err = decodeAudit(e, &d); err == nil {
@@ -497,6 +518,8 @@ func DecodePayload(t EventType, data []byte) (EventPayload, error) {
 		p, err = decodeAs[FollowUpEscalated](data)
 	case EventCaseClosed:
 		p, err = decodeAs[FollowUpClosed](data)
+	case EventCustomerErased:
+		p, err = decodeAs[CustomerErased](data)
 	default:
 		return nil, fmt.Errorf("unknown event type %q", t)
 	}

@@ -54,6 +54,11 @@ type Store interface {
 	// Customers.
 	UpsertCustomer(ctx context.Context, c *Customer, actor string) error
 	CustomerByID(ctx context.Context, orgID, id string) (*Customer, error)
+	// EraseCustomer erases a customer's personal data (EraseCustomer, the
+	// rule) with one customer.erase entry; ExportCustomer feeds every row
+	// that mentions them, section by section (see PersonalExport).
+	EraseCustomer(ctx context.Context, orgID, customerID, actor string, at time.Time, idem *IdemWrite[*Erasure]) (*Erasure, error)
+	ExportCustomer(ctx context.Context, orgID, customerID string, fn func(section string, v any) error) error
 	ListCustomers(ctx context.Context, orgID string, page Page) ([]Customer, error)
 
 	// Policies: PublishPolicy numbers the version (1, 2, ...), stores it and

@@ -94,6 +94,8 @@ var examples = func() []*margen.AuditEntry {
 				ActID: "act_01a21415c9e37e6dbf4cf98eb0b80770", Member: marta, Team: "restaurante", ApproverRole: "owner",
 				Status: margen.CaseClosed, Scale: margen.ScaleCSAT, Score: 2, DueAt: "2026-03-15T21:27:00Z",
 				Outcome: margen.CaseResolved, Reaction: "positive"}),
+		mk(4729, 29*time.Minute+30*time.Second, owner, margen.ActionCustomerErase, "cus_5956f5de01d623e534a56c708bcd29d0",
+			margen.ErasureAudit{Rows: map[string]int{"customers": 1, "decisions": 3, "acts": 2, "survey_answers": 1}}),
 		mk(4730, 30*time.Minute, owner, margen.ActionPolicyPublish, "policy",
 			margen.PolicyAudit{Note: "La canasta de pan ya no necesita permiso",
 				SourceSHA256: "9f2c4e7a1b3d5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8", Version: 2}),
@@ -176,7 +178,7 @@ func vocabularyDoc(t *testing.T) string {
 				t.Errorf("%s.%s: no json name or no doc tag", rt.Name(), f.Name)
 			}
 			typ := map[reflect.Kind]string{reflect.String: "string", reflect.Int: "integer", reflect.Int64: "integer",
-				reflect.Bool: "boolean"}[f.Type.Kind()]
+				reflect.Bool: "boolean", reflect.Map: "object"}[f.Type.Kind()]
 			if f.Type == reflect.TypeFor[[]string]() {
 				typ = "array of strings"
 			}

@@ -55,6 +55,10 @@ type customerSeed struct {
 // card who eat at the restaurant and 30 who order by phone. A few are
 // regulars (frecuente), a few VIP; one is a waiter's cousin (empleado), on
 // whom the policy forbids any benefit.
+// erasedSeed is the customer (in customerSeeds) whose data the demo erases:
+// the first one of the contact centre, a frequent caller with a history.
+const erasedSeed = 30
+
 func customerSeeds() []customerSeed {
 	var out []customerSeed
 	for i := range 30 {

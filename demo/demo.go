@@ -75,7 +75,10 @@ type Result struct {
 	SurveyPoints              int // standing QR codes
 	SurveyLinks               int // survey links made after an act
 	SurveyAnswers             int // through links and standing QR codes
-	From, To                  time.Time
+	// Erased is the customer who asked to be forgotten: erased, after the
+	// history, through the same path as the desk's button.
+	Erased   string
+	From, To time.Time
 }
 
 // stepClock is the engine's clock during the load: the generator sets it to
@@ -126,6 +129,7 @@ type Store interface {
 	ListDecisions(ctx context.Context, orgID string, f margen.DecisionFilter) ([]margen.Decision, error)
 	ListRefusals(ctx context.Context, orgID string, f margen.RefusalFilter) ([]margen.Refusal, error)
 	CheckLedger(ctx context.Context, orgID string) (margen.LedgerReport, error)
+	EraseCustomer(ctx context.Context, orgID, customerID, actor string, at time.Time, idem *margen.IdemWrite[*margen.Erasure]) (*margen.Erasure, error)
 	VerifyAudit(ctx context.Context, orgID string) (broken int64, checked int64, err error)
 }
 
@@ -262,8 +266,18 @@ func Load(ctx context.Context, st Store, opt Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// One customer of the contact centre asked to be forgotten: their
+	// data is erased the evening before today, and their acts and scores
+	// still count.
+	gone := customerSeeds()[erasedSeed]
+	er, err := st.EraseCustomer(ctx, org.ID, margen.CustomerID(org.ID, gone.ref), owner.ID, today.Add(-time.Hour), nil)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Erased = er.CustomerID
 	fmt.Fprintf(out, "demo: %d decisions (%d allowed, %d asked for approval: %d approved, %d rejected; %d denied), %d reactions, %d other refusals\n",
 		res.Decisions, res.Allowed, res.NeedsApproval, res.Approved, res.Rejected, res.Denied, res.Reactions, res.Refusals)
 	fmt.Fprintf(out, "demo: %d standing QR codes, %d survey links, %d survey answers\n", res.SurveyPoints, res.SurveyLinks, res.SurveyAnswers)
+	fmt.Fprintf(out, "demo: customer %s asked to be forgotten: erased\n", res.Erased)
 	return res, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/demo"
 	"github.com/margenhq/margen/policy"
+	"github.com/margenhq/margen/store"
 	"github.com/margenhq/margen/store/storetest"
 )
 
@@ -151,6 +152,8 @@ func TestLoad(t *testing.T) {
 		t.Errorf("audit: broken at %d, %d checked", broken, checked)
 	}
 
+	checkErased(t, st, org, res)
+
 	// A second load writes nothing.
 	res2, err := demo.Load(ctx, st, demo.Options{Now: now.Add(24 * time.Hour)})
 	if err != nil {
@@ -244,5 +247,30 @@ func checkSurveys(t *testing.T, st margen.Store, org *margen.Org, res demo.Resul
 	}
 	if n[0] == 0 || n[1] == 0 || sat[0]*n[1] >= sat[1]*n[0] {
 		t.Errorf("satisfied: %d/%d in the first 30 days, %d/%d in the last 30: the trend must rise", sat[0], n[0], sat[1], n[1])
+	}
+}
+
+// checkErased: the customer who asked to be forgotten reads as erased, has
+// acts that still count, and no reason of theirs survives; the trail,
+// rows included, still verifies.
+func checkErased(t *testing.T, st *store.DB, org *margen.Org, res demo.Result) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := st.CustomerByID(ctx, org.ID, res.Erased)
+	if err != nil || !c.Erased() || c.Name != "" || c.Contact != "" {
+		t.Fatalf("erased customer %s: %+v (%v)", res.Erased, c, err)
+	}
+	acts, err := st.ListActs(ctx, org.ID, margen.ActFilter{CustomerID: c.ID})
+	if err != nil || len(acts) == 0 {
+		t.Fatalf("the erased customer has %d acts (%v): the demo should erase one with a history", len(acts), err)
+	}
+	for _, a := range acts {
+		if a.Reason != "" || a.Amount == 0 && a.Action == "" {
+			t.Errorf("erased customer's act %+v", a)
+		}
+	}
+	rep, err := st.CheckAudit(ctx, org.ID)
+	if err != nil || rep.Broken != 0 || rep.ProblemCount != 0 || rep.Rows == 0 {
+		t.Errorf("audit check after the erasure: %+v (%v)", rep, err)
 	}
 }

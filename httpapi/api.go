@@ -227,6 +227,8 @@ func (s *server) routes() []route {
 		{"GET /api/v1/audit", s.listAudit, manager},
 		{"POST /api/v1/imports/{kind}", s.importFile, manager},
 		{"GET /api/v1/exports/{kind}", s.exportRecords, manager},
+		{"GET /api/v1/customers/{id}/export", s.exportCustomer, manager},
+		{"POST /api/v1/customers/{id}/erase", s.eraseCustomer, manager},
 		{"GET /api/v1/ledger/check", s.checkLedger, manager},
 		{"POST /api/v1/ledger/check", s.runLedgerCheck, manager},
 		{"GET /api/v1/backups/last", s.lastBackup, manager},

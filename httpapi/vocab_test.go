@@ -91,7 +91,7 @@ func TestOpenAPIVocabulary(t *testing.T) {
 				continue
 			}
 			want := map[reflect.Kind]string{reflect.String: "string", reflect.Int: "integer", reflect.Int64: "integer",
-				reflect.Bool: "boolean", reflect.Slice: "array"}[f.Type.Kind()]
+				reflect.Bool: "boolean", reflect.Slice: "array", reflect.Map: "object"}[f.Type.Kind()]
 			if p.Type != want {
 				t.Errorf("%s.%s: type %q, want %q", rt.Name(), name, p.Type, want)
 			}

@@ -108,6 +108,10 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 		case margen.ImportCustomers:
 			c := *r.Customer
 			old, ok := st.Customers[c.Ref]
+			if ok && old.Erased() {
+				rep.Errors = append(rep.Errors, lineErr(r.Line, "ref", "error.customer_erased", "value", c.Ref))
+				continue
+			}
 			if ok {
 				if !f.Has("name") {
 					c.Name = old.Name
@@ -131,7 +135,7 @@ func Plan(f *File, env Env, st *margen.ImportState, dryRun, skipBad bool) (*Repo
 			c.OrgID = env.Org.ID
 			w.Customers = append(w.Customers, c)
 			// Contact details are personal data: the trail names the customer only.
-			audit(margen.ActionCustomerImport, c.ID, map[string]any{"ref": c.Ref, "new": !ok})
+			audit(margen.ActionCustomerImport, c.ID, map[string]any{"new": !ok})
 		case margen.ImportMembers:
 			m := *r.Member
 			old, ok := st.Members[m.Login]

@@ -307,6 +307,16 @@ func (db *DB) UpsertCustomer(ctx context.Context, cust *margen.Customer, actor s
 		if err != nil {
 			return err
 		}
+		// The id is derived from the reference: an erased customer's old
+		// reference cannot name someone new.
+		var erased bool
+		if err := t.queryRow("SELECT COUNT(*) > 0 FROM customers WHERE org_id = ? AND id = ? AND ref = id", c.OrgID, c.ID).
+			Scan(&erased); err != nil {
+			return dbErr("upsert customer", err)
+		}
+		if erased {
+			return margen.Errorf(margen.ECONFLICT, "error.customer_erased", "value", c.Ref)
+		}
 		err = t.queryRow(`INSERT INTO customers (org_id, id, ref, name, contact, tags, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org_id, ref) DO UPDATE SET
@@ -319,7 +329,7 @@ func (db *DB) UpsertCustomer(ctx context.Context, cust *margen.Customer, actor s
 		}
 		// Contact details are personal data: the trail names the customer only.
 		t.touch("customers", c.OrgID, "id", c.ID)
-		return t.audit(ch, newAudit(c.OrgID, actor, margen.ActionCustomerUpsert, c.ID, map[string]any{"ref": c.Ref}, time.Time{}))
+		return t.audit(ch, newAudit(c.OrgID, actor, margen.ActionCustomerUpsert, c.ID, map[string]any{}, time.Time{}))
 	})
 	if err != nil {
 		return err

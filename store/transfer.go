@@ -109,6 +109,32 @@ func (db *DB) importState(ctx context.Context, qr querier, q margen.ImportQuery)
 			st.Customers[c.Ref] = c
 			return err
 		})
+		if err != nil {
+			break
+		}
+		// An erased customer's reference is gone, but their id is derived
+		// from it: a file naming that reference again finds them here
+		// (the import refuses the line, margen.Customer.Erased).
+		byID := make(map[string]string, len(q.Keys))
+		ids := make([]string, 0, len(q.Keys))
+		for _, k := range q.Keys {
+			id := margen.CustomerID(q.OrgID, k)
+			byID[id] = k
+			ids = append(ids, id)
+		}
+		var idSet string
+		var idArg any
+		if idSet, idArg, err = db.keySet(ids); err != nil {
+			break
+		}
+		err = each(db.d.rebind(customerSelect+" WHERE org_id = ? AND ref = id AND id IN ("+idSet+")"), []any{q.OrgID, idArg},
+			func(s scanner) error {
+				c, err := scanCustomer(s)
+				if k, ok := byID[c.ID]; ok {
+					st.Customers[k] = c
+				}
+				return err
+			})
 	case margen.ImportMembers:
 		st.Members = make(map[string]margen.Member, len(q.Keys))
 		err = each(query, args, func(s scanner) error {

@@ -61,7 +61,7 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 func (db *DB) SearchCustomers(ctx context.Context, orgID, query string, limit int) ([]margen.Customer, error) {
 	pat := "%" + likeEscaper.Replace(strings.ToLower(query)) + "%"
 	return getMany(ctx, db, scanCustomer, customerSelect+
-		` WHERE org_id = ? AND (LOWER(name) LIKE ? ESCAPE '\' OR LOWER(ref) LIKE ? ESCAPE '\')
+		` WHERE org_id = ? AND ref <> id AND (LOWER(name) LIKE ? ESCAPE '\' OR LOWER(ref) LIKE ? ESCAPE '\')
 		ORDER BY name, ref LIMIT ?`, orgID, pat, pat, limit)
 }
 

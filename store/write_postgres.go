@@ -71,6 +71,8 @@ const (
 	FOR UPDATE`
 	pgReadCustomers = customerSelect + `
 	WHERE (org_id, ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
+	pgReadErased = customerSelect + `
+	WHERE (org_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND ref = id`
 	pgReadIdem = idemSelect + `
 	WHERE (org_id, member_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
 )

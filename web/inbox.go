@@ -172,11 +172,13 @@ func (l *inboxLookup) action(id, lang string) string {
 }
 
 // displayName is how a page names a customer: by name, else by reference,
-// and not at all when unidentified.
-func displayName(c *margen.Customer) string {
+// not at all when unidentified, and as "erased customer" once erased.
+func displayName(p *page, c *margen.Customer) string {
 	switch {
 	case c == nil:
 		return ""
+	case c.Erased():
+		return p.T("privacy.erased_customer")
 	case strings.HasPrefix(c.Ref, anonymousRefHead) && c.Name == "":
 		return "" // an unidentified customer
 	case c.Name != "":
@@ -249,7 +251,7 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 		if it.Reason = d.Reason; it.Reason == "" {
 			it.Reason = p.T("inbox.request.no_reason")
 		}
-		if it.Customer = displayName(customers[a.CustomerID]); it.Customer == "" {
+		if it.Customer = displayName(p, customers[a.CustomerID]); it.Customer == "" {
 			it.Customer = p.T("inbox.request.no_customer")
 		}
 		if a.CustomerID != "" {
@@ -423,14 +425,14 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 		return nil, err
 	}
 	for i := range acts {
-		all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], displayName(customers[acts[i].CustomerID]))})
+		all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], displayName(p, customers[acts[i].CustomerID]))})
 	}
 	for i := range refs {
 		x := &refs[i]
 		if f.Action != "" && x.Action != f.Action {
 			continue
 		}
-		all = append(all, stamped{x.CreatedAt, refusalRowOf(p, l, x, displayName(customers[x.CustomerID]))})
+		all = append(all, stamped{x.CreatedAt, refusalRowOf(p, l, x, displayName(p, customers[x.CustomerID]))})
 	}
 	slices.SortStableFunc(all, func(a, b stamped) int { return b.at.Compare(a.at) })
 	for i := range all {

@@ -58,6 +58,8 @@ type Store interface {
 	RecordReaction(ctx context.Context, r *margen.Reaction, idem *margen.Idempotency) error
 	RecordRefusal(ctx context.Context, r *margen.Refusal, c *margen.Customer, idem *margen.Idempotency) error
 	CustomerByID(ctx context.Context, orgID, id string) (*margen.Customer, error)
+	EraseCustomer(ctx context.Context, orgID, customerID, actor string, at time.Time, idem *margen.IdemWrite[*margen.Erasure]) (*margen.Erasure, error)
+	ExportCustomer(ctx context.Context, orgID, customerID string, fn func(section string, v any) error) error
 	ListBudgets(ctx context.Context, orgID string, f margen.BudgetFilter) ([]margen.BudgetAccount, error)
 	GetApproval(ctx context.Context, orgID, id string) (*margen.Approval, error)
 
@@ -216,6 +218,12 @@ func (s *server) routes() []route {
 		{"GET /desk/imports/{id}", s.uploadPage, manager},
 		{"POST /desk/imports/{id}/confirm", s.confirmUpload, manager},
 		{"GET /desk/exports", s.exportDownload, manager},
+		// A customer's file, export and erasure (privacy.go).
+		{"GET /desk/customers", s.customersPage, manager},
+		{"GET /desk/customers/{id}", s.customerPage, manager},
+		{"GET /desk/customers/{id}/export", s.customerExport, manager},
+		{"GET /desk/customers/{id}/erase", s.customerEraseConfirm, manager},
+		{"POST /desk/customers/{id}/erase", s.customerErase, manager},
 	}, s.surveyRoutes()...)
 }
 

@@ -115,6 +115,8 @@ func commands() []command {
 		{"export refusals", "export refusals of a period", cmdExport("refusals")},
 		{"export approvals", "export approval requests of a period", cmdExport("approvals")},
 		{"export audit", "export the audit trail of a period", cmdExport("audit")},
+		{"customer export", "export everything margen holds about one customer as JSON", cmdCustomerExport},
+		{"customer erase", "erase one customer's personal data, keeping scores and amounts", cmdCustomerErase},
 		{"ledger check", "re-derive the budget ledger and verify the audit trail and every row it seals", cmdLedgerCheck},
 		{"audit checkpoint", "append a signed checkpoint of the audit chain head to a file", cmdAuditCheckpoint},
 		{"audit verify", "prove the current audit history extends signed checkpoints", cmdAuditVerify},
