@@ -24,10 +24,10 @@ import (
 // scripts/ledgerscale). When a checkpoint finds more than walBehindFrames
 // frames in the log, the checkpointer marks itself behind, and the next
 // writer, right after its commit and before it lets any other writer in,
-// runs one PASSIVE checkpoint itself: it copies what the background
-// checkpoints have not copied yet (the frames of the last moments), so the
-// log is whole in the database file and the following commit starts it
-// over. That pause happens once per walBehindFrames frames of sustained
+// runs one PASSIVE checkpoint itself, at the first commit that finds no
+// background checkpoint running: it copies what the background checkpoints
+// have not copied yet (the frames of the last moments), so the log is whole
+// in the database file and the following commit starts it over. That pause happens once per walBehindFrames frames of sustained
 // writing, never at an ordinary pace. The writer's journal_size_limit then
 // truncates the file back (see Open).
 type checkpointer struct {
@@ -70,8 +70,13 @@ func (c *checkpointer) committed() {
 	if c == nil {
 		return
 	}
-	if c.behind.Load() {
-		c.checkpoint()
+	// Never wait for a background checkpoint in progress (copying a long
+	// log and syncing the database file takes hundreds of milliseconds,
+	// which every decision behind this one would wait too): catch up at
+	// a commit that finds the checkpointer idle, when little is left.
+	if c.behind.Load() && c.run.TryLock() {
+		c.checkpointLocked()
+		c.run.Unlock()
 	}
 	select {
 	case c.wake <- struct{}{}:
@@ -85,6 +90,10 @@ func (c *checkpointer) committed() {
 func (c *checkpointer) checkpoint() {
 	c.run.Lock()
 	defer c.run.Unlock()
+	c.checkpointLocked()
+}
+
+func (c *checkpointer) checkpointLocked() {
 	var busy, log, copied int64
 	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
 	// A long log is one that has not started over, whether or not this
