@@ -275,6 +275,13 @@ func Load(ctx context.Context, st Store, opt Options) (Result, error) {
 		return Result{}, err
 	}
 	res.Erased = er.CustomerID
+	// A database just filled in bulk has no statistics yet: without them
+	// PostgreSQL plans the first pages' reads as scans of whole tables.
+	if a, ok := st.(interface{ Analyze(context.Context) error }); ok {
+		if err := a.Analyze(ctx); err != nil {
+			return Result{}, err
+		}
+	}
 	fmt.Fprintf(out, "demo: %d decisions (%d allowed, %d asked for approval: %d approved, %d rejected; %d denied), %d reactions, %d other refusals\n",
 		res.Decisions, res.Allowed, res.NeedsApproval, res.Approved, res.Rejected, res.Denied, res.Reactions, res.Refusals)
 	fmt.Fprintf(out, "demo: %d standing QR codes, %d survey links, %d survey answers\n", res.SurveyPoints, res.SurveyLinks, res.SurveyAnswers)

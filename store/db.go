@@ -393,6 +393,19 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Close closes the connection pools.
+// Analyze refreshes the query planner's statistics after a bulk load (the
+// demo, an import): ANALYZE on PostgreSQL, PRAGMA optimize on SQLite.
+func (db *DB) Analyze(ctx context.Context) error {
+	q := "PRAGMA optimize"
+	if db.d.pg {
+		q = "ANALYZE"
+	}
+	if _, err := db.write.ExecContext(ctx, q); err != nil {
+		return dbErr("analyze", err)
+	}
+	return nil
+}
+
 func (db *DB) Close() error {
 	var errs []error
 	if db.ckpt != nil {
