@@ -26,14 +26,14 @@ type caseRow struct {
 	// EscalatedText says where an escalated case stands ("" when it was
 	// never escalated).
 	EscalatedText string
-	Text                                             *caseTexts
+	Text          *caseTexts
 }
 
 // caseTexts are the words every case row of a page shares: the form's
 // labels and choices, translated once per page.
 type caseTexts struct {
 	Act, Action, OutcomeLabel, ReactionLabel, Close string
-	Outcomes, Reactions                                        []option
+	Outcomes, Reactions                             []option
 }
 
 func newCaseTexts(p *page) *caseTexts {
