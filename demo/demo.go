@@ -114,6 +114,8 @@ func (c *stepClock) set(t time.Time) <-chan struct{} {
 type Store interface {
 	decision.Store
 	OrgBySlug(ctx context.Context, slug string) (*margen.Org, error)
+	// Analyze refreshes the planner's statistics after the bulk load.
+	Analyze(ctx context.Context) error
 	CreateOrg(ctx context.Context, org *margen.Org, owner *margen.Member, actor string) error
 	CreateTeam(ctx context.Context, t *margen.Team, actor string) error
 	ListTeams(ctx context.Context, orgID string) ([]margen.Team, error)
@@ -277,10 +279,8 @@ func Load(ctx context.Context, st Store, opt Options) (Result, error) {
 	res.Erased = er.CustomerID
 	// A database just filled in bulk has no statistics yet: without them
 	// PostgreSQL plans the first pages' reads as scans of whole tables.
-	if a, ok := st.(interface{ Analyze(context.Context) error }); ok {
-		if err := a.Analyze(ctx); err != nil {
-			return Result{}, err
-		}
+	if err := st.Analyze(ctx); err != nil {
+		return Result{}, err
 	}
 	fmt.Fprintf(out, "demo: %d decisions (%d allowed, %d asked for approval: %d approved, %d rejected; %d denied), %d reactions, %d other refusals\n",
 		res.Decisions, res.Allowed, res.NeedsApproval, res.Approved, res.Rejected, res.Denied, res.Reactions, res.Refusals)

@@ -111,14 +111,6 @@ type caseRuleInUse struct {
 // maxSLAText bounds the SLA's text ("720h" is 4 bytes).
 const maxSLAText = 32
 
-func (s *server) caseStore(w http.ResponseWriter, r *http.Request) (margen.CaseStore, bool) {
-	cs, ok := s.store.(margen.CaseStore)
-	if !ok {
-		s.problem(w, r, margen.Errorf(margen.EUNAVAILABLE, "error.unavailable"))
-	}
-	return cs, ok
-}
-
 func (s *server) caseSettingsDoc(x margen.CaseSettings) caseSettingsDoc {
 	d := caseSettingsDoc{CSATMax: x.CSATMax, NPSMax: x.NPSMax}
 	if x.SLA > 0 {
@@ -136,11 +128,7 @@ func (s *server) caseSettingsDoc(x margen.CaseSettings) caseSettingsDoc {
 
 // getCaseSettings answers the organisation's follow-up rule.
 func (s *server) getCaseSettings(w http.ResponseWriter, r *http.Request) {
-	cs, ok := s.caseStore(w, r)
-	if !ok {
-		return
-	}
-	x, err := cs.CaseSettings(r.Context(), state(r).org.ID)
+	x, err := s.store.CaseSettings(r.Context(), state(r).org.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -152,10 +140,6 @@ func (s *server) getCaseSettings(w http.ResponseWriter, r *http.Request) {
 // null (or absent) for the server's default; the same validation as the
 // survey desk's form (margen.CaseSettings.Validate), audited by the store.
 func (s *server) putCaseSettings(w http.ResponseWriter, r *http.Request) {
-	cs, ok := s.caseStore(w, r)
-	if !ok {
-		return
-	}
 	st := state(r)
 	body, err := readBody(w, r, maxJSONBody)
 	if err != nil {
@@ -181,11 +165,11 @@ func (s *server) putCaseSettings(w http.ResponseWriter, r *http.Request) {
 		}
 		x.SLA = d
 	}
-	if err := cs.SetCaseSettings(r.Context(), st.org.ID, x, st.member.ID); err != nil {
+	if err := s.store.SetCaseSettings(r.Context(), st.org.ID, x, st.member.ID); err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	x, err = cs.CaseSettings(r.Context(), st.org.ID)
+	x, err = s.store.CaseSettings(r.Context(), st.org.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return

@@ -38,6 +38,10 @@ type Store interface {
 	RecordReaction(ctx context.Context, r *margen.Reaction, idem *margen.Idempotency) error
 	RecordRefusal(ctx context.Context, r *margen.Refusal, c *margen.Customer, idem *margen.Idempotency) error
 	CustomerByID(ctx context.Context, orgID, id string) (*margen.Customer, error)
+
+	// An organisation's follow-up rule.
+	CaseSettings(ctx context.Context, orgID string) (margen.CaseSettings, error)
+	SetCaseSettings(ctx context.Context, orgID string, x margen.CaseSettings, actor string) error
 	EraseCustomer(ctx context.Context, orgID, customerID, actor string, at time.Time, idem *margen.IdemWrite[*margen.Erasure]) (*margen.Erasure, error)
 	ExportCustomer(ctx context.Context, orgID, customerID string, fn func(section string, v any) error) error
 	ListBudgets(ctx context.Context, orgID string, f margen.BudgetFilter) ([]margen.BudgetAccount, error)
