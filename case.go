@@ -169,16 +169,32 @@ type CaseSettings struct {
 // Validate checks the settings: CSAT 1 to 4, NPS 0 to 9 (or -1, none),
 // SLA zero (the default) or between MinCaseSLA and MaxCaseSLA.
 func (x CaseSettings) Validate() error {
-	if v := x.CSATMax; v != nil && *v != -1 && (*v < 1 || *v > 4) {
-		return Invalid("csat_max", "cases2.error.csat", "min", 1, "max", 4)
-	}
-	if v := x.NPSMax; v != nil && *v != -1 && (*v < 0 || *v > 9) {
-		return Invalid("nps_max", "cases2.error.nps", "min", 0, "max", 9)
-	}
-	if x.SLA != 0 && (x.SLA < MinCaseSLA || x.SLA > MaxCaseSLA) {
-		return Invalid("sla", "cases2.error.sla", "min", int(MinCaseSLA/time.Minute), "max", int(MaxCaseSLA/time.Hour))
+	if p := x.Problems(); len(p) > 0 {
+		return p[0]
 	}
 	return nil
+}
+
+// Problems lists every field Validate would refuse, each an Invalid error
+// naming its field (csat_max, nps_max, sla), so a form can mark them all.
+func (x CaseSettings) Problems() []*Error {
+	var out []*Error
+	if v := x.CSATMax; v != nil && *v != -1 && (*v < 1 || *v > 4) {
+		out = append(out, Invalid("csat_max", "cases2.error.csat", "min", 1, "max", 4))
+	}
+	if v := x.NPSMax; v != nil && *v != -1 && (*v < 0 || *v > 9) {
+		out = append(out, Invalid("nps_max", "cases2.error.nps", "min", 0, "max", 9))
+	}
+	if x.SLA != 0 && (x.SLA < MinCaseSLA || x.SLA > MaxCaseSLA) {
+		out = append(out, InvalidSLA())
+	}
+	return out
+}
+
+// InvalidSLA is the answer to an SLA that is not a duration between
+// MinCaseSLA and MaxCaseSLA.
+func InvalidSLA() *Error {
+	return Invalid("sla", "cases2.error.sla", "min", int(MinCaseSLA/time.Minute), "max", int(MaxCaseSLA/time.Hour))
 }
 
 // Over is the rule an organisation with these settings applies: its own

@@ -159,8 +159,7 @@ func (s *server) putCaseSettings(w http.ResponseWriter, r *http.Request) {
 	if in.SLA != nil {
 		d, err := time.ParseDuration(*in.SLA)
 		if err != nil || len(*in.SLA) > maxSLAText || d == 0 {
-			s.problem(w, r, margen.Invalid("sla", "cases2.error.sla", "min", int(margen.MinCaseSLA/time.Minute),
-				"max", int(margen.MaxCaseSLA/time.Hour)))
+			s.problem(w, r, margen.InvalidSLA())
 			return
 		}
 		x.SLA = d

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -92,38 +93,43 @@ func durationText(p *page, d time.Duration) string {
 }
 
 // readCaseSettings reads the form: each threshold "" (the default),
-// "none" or a number, the SLA in hours ("" the default, up to two
-// decimals). Errors are per field, already in p's language.
+// "none" or a number, the SLA in hours ("" the default). Text that is not
+// a number reads as a value out of range, so every message, and every
+// range, is margen.CaseSettings' own (Problems). Errors are per field,
+// already in p's language.
 func readCaseSettings(p *page, r *http.Request) (caseSettingsView, margen.CaseSettings, bool) {
 	v := caseSettingsView{CSAT: r.PostFormValue("csat_max"), NPS: r.PostFormValue("nps_max"),
 		SLAHours: r.PostFormValue("sla_hours"), Errors: map[string]string{}}
-	var x margen.CaseSettings
-	threshold := func(field, val string, lo, hi int, key string) *int {
-		switch {
-		case val == "":
+	threshold := func(val string) *int {
+		switch val {
+		case "":
 			return nil
-		case val == "none":
+		case "none":
 			n := -1
 			return &n
 		}
+		// "-1" is how the model says "none", not something to type.
 		n, err := strconv.Atoi(val)
-		if err != nil || len(val) > maxCaseField || n < lo || n > hi {
-			v.Errors[field] = p.T(key, "min", lo, "max", hi)
-			return nil
+		if err != nil || len(val) > maxCaseField || n < 0 {
+			n = math.MinInt
 		}
 		return &n
 	}
-	x.CSATMax = threshold("csat_max", v.CSAT, 1, 4, "cases2.error.csat")
-	x.NPSMax = threshold("nps_max", v.NPS, 0, 9, "cases2.error.nps")
+	x := margen.CaseSettings{CSATMax: threshold(v.CSAT), NPSMax: threshold(v.NPS)}
 	if v.SLAHours != "" {
-		h, err := strconv.ParseFloat(v.SLAHours, 64)
-		d := time.Duration(h * float64(time.Hour)).Round(time.Minute)
-		if err != nil || len(v.SLAHours) > maxCaseField || h != h || d < margen.MinCaseSLA || d > margen.MaxCaseSLA {
-			v.Errors["sla_hours"] = p.T("cases2.error.sla", "min", int(margen.MinCaseSLA/time.Minute),
-				"max", int(margen.MaxCaseSLA/time.Hour))
-		} else {
-			x.SLA = d
+		x.SLA = -1
+		if h, err := strconv.ParseFloat(v.SLAHours, 64); err == nil && len(v.SLAHours) <= maxCaseField && h > 0 && h < 1e6 {
+			if d := time.Duration(h * float64(time.Hour)).Round(time.Minute); d > 0 {
+				x.SLA = d
+			}
 		}
+	}
+	for _, e := range x.Problems() {
+		field := e.Field
+		if field == "sla" {
+			field = "sla_hours"
+		}
+		v.Errors[field] = p.message(e)
 	}
 	return v, x, len(v.Errors) == 0
 }
