@@ -39,6 +39,11 @@ type Store interface {
 	RecordRefusal(ctx context.Context, r *margen.Refusal, c *margen.Customer, idem *margen.Idempotency) error
 	CustomerByID(ctx context.Context, orgID, id string) (*margen.Customer, error)
 
+	// Survey links and answers.
+	CreateSurveyLink(ctx context.Context, l *margen.SurveyLink, actor string, idem *margen.Idempotency) error
+	CreateSurveyLinkEmail(ctx context.Context, l *margen.SurveyLink, e *margen.SurveyEmail, actor string, idem *margen.Idempotency) error
+	ListSurveyAnswers(ctx context.Context, orgID string, f margen.SurveyAnswerFilter) ([]margen.SurveyAnswer, error)
+
 	// An organisation's follow-up rule.
 	CaseSettings(ctx context.Context, orgID string) (margen.CaseSettings, error)
 	SetCaseSettings(ctx context.Context, orgID string, x margen.CaseSettings, actor string) error

@@ -4,24 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/i18n"
 )
 
 // Survey answers: the customers' own answers, filtered, and those on one
 // act. Who sees an answer is who sees its member's records (memberFilter,
 // visibleAct): frontline members their own, supervisors and above all.
-
-// surveys is the store's survey side (the SQL store implements it).
-func (s *server) surveys() (margen.SurveyStore, error) {
-	ss, ok := s.store.(margen.SurveyStore)
-	if !ok {
-		return nil, margen.Errorf(margen.EINTERNAL, "error.internal")
-	}
-	return ss, nil
-}
 
 func (s *server) listSurveyAnswers(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
@@ -48,12 +42,7 @@ func (s *server) listSurveyAnswers(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Low = &b
 	}
-	ss, err := s.surveys()
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	items, err := ss.ListSurveyAnswers(r.Context(), st.org.ID, f)
+	items, err := s.store.ListSurveyAnswers(r.Context(), st.org.ID, f)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -71,12 +60,7 @@ func (s *server) actSurveyAnswers(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	ss, err := s.surveys()
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	items, err := ss.ListSurveyAnswers(r.Context(), st.org.ID, margen.SurveyAnswerFilter{ActID: a.ID, Page: margen.Page{Limit: 500}})
+	items, err := s.store.ListSurveyAnswers(r.Context(), st.org.ID, margen.SurveyAnswerFilter{ActID: a.ID, Page: margen.Page{Limit: 500}})
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -130,17 +114,12 @@ func (s *server) createSurveyLink(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case !s.surveyEmail:
 			err = margen.Invalid("email", "mail.error.off")
-		case in.Language != "" && in.Language != "es" && in.Language != "en":
-			err = margen.Invalid("language", "error.invalid_value", "field", "language", "allowed", "es, en")
+		case in.Language != "" && !slices.Contains(i18n.Languages, in.Language):
+			err = margen.Invalid("language", "error.invalid_value", "field", "language", "allowed", strings.Join(i18n.Languages, ", "))
 		default:
 			in.Email, err = margen.ParseEmail(in.Email)
 		}
 	}
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	ss, err := s.surveys()
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -177,14 +156,9 @@ func (s *server) createSurveyLink(w http.ResponseWriter, r *http.Request) {
 	}
 	out, _ := json.Marshal(res)
 	if e != nil {
-		es, ok := s.store.(margen.SurveyEmailStore)
-		if !ok {
-			s.problem(w, r, margen.Errorf(margen.EINTERNAL, "error.internal"))
-			return
-		}
-		err = es.CreateSurveyLinkEmail(r.Context(), l, e, st.member.ID, ic.record(http.StatusCreated, out))
+		err = s.store.CreateSurveyLinkEmail(r.Context(), l, e, st.member.ID, ic.record(http.StatusCreated, out))
 	} else {
-		err = ss.CreateSurveyLink(r.Context(), l, st.member.ID, ic.record(http.StatusCreated, out))
+		err = s.store.CreateSurveyLink(r.Context(), l, st.member.ID, ic.record(http.StatusCreated, out))
 	}
 	s.respond(w, r, ic, err, http.StatusCreated, out)
 }
