@@ -166,3 +166,17 @@ type SurveyEmailStore interface {
 	// (without their tokens).
 	ListSurveyEmails(ctx context.Context, orgID string, limit int) ([]SurveyEmail, error)
 }
+
+// MaxSurveyEmailsPerHour bounds the survey emails one member asks for in an
+// hour: a busy waiter serves a few dozen tables an hour, and margen must
+// never become a relay that mails any address as often as a token can ask.
+const MaxSurveyEmailsPerHour = 60
+
+// AdmitSurveyEmail is the rule for one more email from a member who asked
+// for sentLastHour in the hour before.
+func AdmitSurveyEmail(sentLastHour int) error {
+	if sentLastHour >= MaxSurveyEmailsPerHour {
+		return Errorf(ETOOMANY, "mail.error.too_many", "max", MaxSurveyEmailsPerHour)
+	}
+	return nil
+}

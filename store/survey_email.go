@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/margenhq/margen"
 )
@@ -57,6 +58,16 @@ func (t *wtx) insertSurveyEmail(l *margen.SurveyLink, e *margen.SurveyEmail) err
 	}
 	e.CreatedAt, e.UpdatedAt = l.CreatedAt, l.CreatedAt
 	d := t.db.d
+	// Counted under the organisation's lock (createSurveyLink holds it),
+	// so concurrent requests cannot pass the cap together.
+	var n int
+	if err := t.queryRow("SELECT count(*) FROM survey_emails WHERE org_id = ? AND created_at >= ? AND created_by = ?",
+		e.OrgID, d.ts(e.CreatedAt.Add(-time.Hour)), e.CreatedBy).Scan(&n); err != nil {
+		return dbErr("count survey emails", err)
+	}
+	if err := margen.AdmitSurveyEmail(n); err != nil {
+		return err
+	}
 	_, err := t.exec(insertSurveyEmail, e.OrgID, e.ID, e.LinkID, e.Address, e.Language, e.Token, e.Status, e.Attempts,
 		e.LastError, e.CreatedBy, d.ts(e.CreatedAt), d.ts(e.UpdatedAt), d.tsPtr(e.SentAt))
 	if err != nil {
