@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -481,7 +482,8 @@ func equal(x, y value, negate bool) value {
 }
 
 // compareDoubleInt is cel-go's: a double beyond int64's range is beyond
-// every int; otherwise the int is compared as a double.
+// every int; otherwise the int is compared as a double (neither is a NaN:
+// order returns before).
 func compareDoubleInt(d float64, i int64) int {
 	switch {
 	case d < math.MinInt64:
@@ -489,17 +491,7 @@ func compareDoubleInt(d float64, i int64) int {
 	case d > math.MaxInt64:
 		return 1
 	}
-	return compareFloat(d, float64(i))
-}
-
-func compareFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(d, float64(i))
 }
 
 // order is CEL's <, <=, >, >= (with cross-type numeric comparisons, as the
@@ -516,9 +508,9 @@ func order(op binop, x, y value) value {
 	var c int
 	switch {
 	case x.k == kInt && y.k == kInt:
-		c = compareInt(x.i, y.i)
+		c = cmp.Compare(x.i, y.i)
 	case x.k == kDouble && y.k == kDouble:
-		c = compareFloat(x.f, y.f)
+		c = cmp.Compare(x.f, y.f)
 	case x.k == kInt && y.k == kDouble:
 		c = -compareDoubleInt(y.f, x.i)
 	case x.k == kDouble && y.k == kInt:
@@ -548,16 +540,6 @@ func order(op binop, x, y value) value {
 		holds = c >= 0
 	}
 	return value{k: kBool, b: holds}
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // arith is CEL's +, -, *, / and % on two ints (checked: overflow and
