@@ -193,50 +193,23 @@ func (t *wtx) readAccounts(keys []margen.OrgBudgetKey, st *margen.BatchState, fo
 	return dbErr("lock budget accounts", rows.Err())
 }
 
+// readCustomers reads the batch's customers by id: a customer's id is
+// derived from its reference (margen.CustomerID), so one lookup finds a
+// live customer and an erased one alike. An erased customer's reference is
+// gone, so a decision naming the old reference counts for the erased
+// record (which stores no name) instead of inserting a row the batch would
+// seal with values that were never stored.
 func (t *wtx) readCustomers(refs []margen.OrgRef, st *margen.BatchState) error {
 	if len(refs) == 0 {
 		return nil
 	}
+	byID := make(map[string]margen.OrgRef, len(refs))
 	args := t.keySet(len(refs), 2, func(i int, tuple []string) {
-		tuple[0], tuple[1] = refs[i].OrgID, refs[i].Ref
+		id := margen.CustomerID(refs[i].OrgID, refs[i].Ref)
+		byID[id] = refs[i]
+		tuple[0], tuple[1] = refs[i].OrgID, id
 	})
 	rows, err := t.queryRaw(t.db.d.pick(sqliteReadCustomers, pgReadCustomers), args...)
-	if err != nil {
-		return dbErr("read customers", err)
-	}
-	cs, err := collect(rows, scanCustomer)
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		st.Customers[margen.OrgRef{OrgID: c.OrgID, Ref: c.Ref}] = c
-	}
-	return t.readErased(refs, st)
-}
-
-// readErased finds, among refs not found by reference, the customers
-// erased since: an erased customer's reference is gone, but their id is
-// derived from it, so a decision naming the old reference counts for the
-// erased record (which stores no name) instead of inserting a row the
-// batch would seal with values that were never stored. It costs a query
-// only when the batch names a customer not found by reference.
-func (t *wtx) readErased(refs []margen.OrgRef, st *margen.BatchState) error {
-	var missing []margen.OrgRef
-	for _, r := range refs {
-		if _, ok := st.Customers[r]; !ok {
-			missing = append(missing, r)
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	byID := make(map[string]margen.OrgRef, len(missing))
-	args := t.keySet(len(missing), 2, func(i int, tuple []string) {
-		id := margen.CustomerID(missing[i].OrgID, missing[i].Ref)
-		byID[id] = missing[i]
-		tuple[0], tuple[1] = missing[i].OrgID, id
-	})
-	rows, err := t.queryRaw(t.db.d.pick(sqliteReadErased, pgReadErased), args...)
 	if err != nil {
 		return dbErr("read customers", err)
 	}

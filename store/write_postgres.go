@@ -70,9 +70,7 @@ const (
 	ORDER BY org_id, budget_id, subject, period
 	FOR UPDATE`
 	pgReadCustomers = customerSelect + `
-	WHERE (org_id, ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
-	pgReadErased = customerSelect + `
-	WHERE (org_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND ref = id`
+	WHERE (org_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
 	pgReadIdem = idemSelect + `
 	WHERE (org_id, member_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`
 )

@@ -99,9 +99,7 @@ const (
 	FROM budget_accounts
 	WHERE (org_id, budget_id, subject, period) IN (SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?))`
 	sqliteReadCustomers = customerSelect + `
-	WHERE (org_id, ref) IN (SELECT value->>0, value->>1 FROM json_each(?))`
-	sqliteReadErased = customerSelect + `
-	WHERE (org_id, id) IN (SELECT value->>0, value->>1 FROM json_each(?)) AND ref = id`
+	WHERE (org_id, id) IN (SELECT value->>0, value->>1 FROM json_each(?))`
 	sqliteReadIdem = idemSelect + `
 	WHERE (org_id, member_id, key) IN (SELECT value->>0, value->>1, value->>2 FROM json_each(?))`
 )
