@@ -10,6 +10,7 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
+	"github.com/margenhq/margen/jobs"
 	"github.com/margenhq/margen/store/storetest"
 )
 
@@ -101,7 +102,19 @@ func TestBrowserCustomersAndCases(t *testing.T) {
 			run(t, own, "erased", chromedp.Navigate(s.URL+"/desk/customers/"+gone))
 			look(own, "customers-erased")
 			run(t, own, "audit", chromedp.Navigate(s.URL+"/desk/audit"))
+			// Never run (the first time), then running, then its report.
 			look(own, "audit-check")
+			run(t, own, "the check runs", chromedp.Click(chromedp.CSS(`form[action="/desk/audit/check"] button`)),
+				chromedp.WaitVisible(chromedp.CSS("#check [aria-busy]")))
+			look(own, "audit-check-running")
+			r := jobs.New(db, jobs.Options{Lease: jobs.LedgerCheckLease, Concurrency: 1})
+			r.Register(margen.JobLedgerCheck, jobs.LedgerCheck(db, storetest.TestAuditKey, nil))
+			if n, err := r.Once(ctx); n != 1 || err != nil {
+				t.Fatalf("%d checks ran (%v)", n, err)
+			}
+			run(t, own, "the check's report", chromedp.WaitNotPresent(chromedp.CSS("#check [aria-busy]")),
+				chromedp.WaitVisible(chromedp.CSS("#check p.notice")))
+			look(own, "audit-check-report")
 			run(t, own, "survey desk, a wrong SLA", chromedp.Navigate(s.URL+"/desk/survey"),
 				chromedp.WaitVisible(chromedp.CSS("#case-sla")),
 				chromedp.SetValue(chromedp.CSS("#case-sla"), "9999"),
