@@ -24,6 +24,7 @@ type customerFile struct {
 	Customer margen.Customer
 	Name     string // how pages name them ("erased customer" once erased)
 	Acts     []margen.Act
+	Labels   map[string]string // action id → the policy's label in the reader's language
 	Erasure  *margen.Erasure // the erasure just done
 }
 
@@ -82,7 +83,16 @@ func (s *server) renderCustomer(w http.ResponseWriter, r *http.Request, p *page,
 	if name == "" {
 		name = p.T("privacy.customer.unidentified")
 	}
-	p.Data = customerFile{Customer: *c, Name: name, Acts: acts, Erasure: e}
+	l, err := s.lookup(r.Context(), p.Org.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	labels := make(map[string]string, len(acts))
+	for _, a := range acts {
+		labels[a.Action] = l.action(a.Action, p.Lang)
+	}
+	p.Data = customerFile{Customer: *c, Name: name, Acts: acts, Labels: labels, Erasure: e}
 	s.render(w, r, http.StatusOK, "desk_customer", "", p)
 }
 
