@@ -25,7 +25,7 @@ type customerFile struct {
 	Name     string // how pages name them ("erased customer" once erased)
 	Acts     []margen.Act
 	Labels   map[string]string // action id → the policy's label in the reader's language
-	Erasure  *margen.Erasure // the erasure just done
+	Erasure  *margen.Erasure   // the erasure just done
 }
 
 // customersPage searches customers by a part of their name or reference.
