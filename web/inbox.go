@@ -3,10 +3,12 @@ package web
 import (
 	"bytes"
 	"context"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,6 +112,27 @@ type actRow struct {
 	Details  string // after the act's link: " · flagged · positive ..."
 }
 
+// HTML is the row as the activity table shows it, written here rather
+// than by the template: its fifty rows of a dozen values each were the
+// larger part of the inbox's rendering (html/template escapes each value
+// through a call by reflection). Every value is escaped.
+func (r actRow) HTML() template.HTML {
+	e := template.HTMLEscapeString
+	var b strings.Builder
+	b.WriteString(`<tr class="` + e(r.Kind) + "\">\n<td>" + e(r.At) + "</td><td>" + e(r.Member) + "</td><td>" + e(r.Action))
+	if r.Reason != "" {
+		b.WriteString("<br><small>" + e(r.Reason) + "</small>")
+	}
+	b.WriteString("</td><td>" + e(r.Amount) + "</td><td>" + e(r.Customer) + "</td>\n<td>")
+	if r.Kind == outcomeRefusal {
+		b.WriteString(e(r.Outcome))
+	} else {
+		b.WriteString(`<a href="/acts/` + e(r.ID) + `">` + e(r.Outcome) + "</a>" + e(r.Details))
+	}
+	b.WriteString("</td>\n</tr>\n")
+	return template.HTML(b.String())
+}
+
 // inboxFilter is the activity's filter, as typed.
 type inboxFilter struct {
 	Member, Action, Outcome, Since, Until string
@@ -137,6 +160,11 @@ type inboxData struct {
 type inboxLookup struct {
 	members map[string]*margen.Member
 	pol     *policy.Policy
+}
+
+// lookupOnce is lookup read once, by whichever section asks first.
+func (s *server) lookupOnce(ctx context.Context, orgID string) func() (*inboxLookup, error) {
+	return sync.OnceValues(func() (*inboxLookup, error) { return s.lookup(ctx, orgID) })
 }
 
 func (s *server) lookup(ctx context.Context, orgID string) (*inboxLookup, error) {
@@ -198,11 +226,24 @@ func displayName(p *page, c *margen.Customer) string {
 // screen's, or up to inboxAll) their customers, their recent acts and the
 // decisions with their budgets, read at the same time (on PostgreSQL each
 // is a round trip). total counts every request the list holds.
-func (s *server) pending(ctx context.Context, p *page, l *inboxLookup, all bool) (items []inboxItem, total int, err error) {
-	list, err := s.approvals.Pending(ctx, p.Org, p.Member, margen.Page{Limit: approval.PendingMax})
-	if err != nil || len(list) == 0 {
+//
+// The lookup (lk) is read at the same time as the list: the page's other
+// sections share it.
+func (s *server) pending(ctx context.Context, p *page, lk func() (*inboxLookup, error), all bool) (items []inboxItem, total int, err error) {
+	var list []margen.Approval
+	g0, gctx0 := errgroup.WithContext(ctx)
+	g0.Go(func() (err error) {
+		list, err = s.approvals.Pending(gctx0, p.Org, p.Member, margen.Page{Limit: approval.PendingMax})
+		return err
+	})
+	g0.Go(func() error {
+		_, err := lk()
+		return err
+	})
+	if err := g0.Wait(); err != nil || len(list) == 0 {
 		return nil, 0, err
 	}
+	l, _ := lk()
 	total = len(list)
 	shown := inboxFirst
 	if all {
@@ -469,23 +510,25 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 // requests, the open cases, the activity) are read at the same time.
 func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 	ctx := r.Context()
-	l, err := s.lookup(ctx, p.Org.ID)
-	if err != nil {
-		return nil, 0, err
-	}
 	d := &inboxData{Text: newInboxTexts(p)}
 	d.setAll(r)
+	lk := s.lookupOnce(ctx, p.Org.ID)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		d.Pending, d.Total, err = s.pending(gctx, p, lk, d.All)
+		return err
+	})
+	l, err := lk()
+	if err != nil {
+		_ = g.Wait()
+		return nil, 0, err
+	}
 	f, since, until := readFilter(p, l, r.URL.Query())
 	d.Filter = f
 	names := make(map[string]string, len(l.members))
 	for id, m := range l.members {
 		names[id] = m.Name
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		d.Pending, d.Total, err = s.pending(gctx, p, l, d.All)
-		return err
-	})
 	g.Go(func() (err error) {
 		d.Cases, err = s.caseRowsNamed(gctx, p, margen.CaseFilter{Status: margen.CaseOpen, Page: margen.Page{Limit: inboxCases}},
 			true, "inbox", names)
@@ -539,13 +582,10 @@ func (d *inboxData) setMore(r *http.Request) {
 // pendingOnly is the inbox with only its pending requests (the answer's
 // fragment, the live list).
 func (s *server) pendingOnly(r *http.Request, p *page) (*inboxData, error) {
-	l, err := s.lookup(r.Context(), p.Org.ID)
-	if err != nil {
-		return nil, err
-	}
 	d := &inboxData{Text: newInboxTexts(p)}
 	d.setAll(r)
-	if d.Pending, d.Total, err = s.pending(r.Context(), p, l, d.All); err != nil {
+	var err error
+	if d.Pending, d.Total, err = s.pending(r.Context(), p, s.lookupOnce(r.Context(), p.Org.ID), d.All); err != nil {
 		return nil, err
 	}
 	d.setMore(r)

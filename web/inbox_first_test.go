@@ -83,3 +83,21 @@ func TestInboxFirstScreen(t *testing.T) {
 		}
 	})
 }
+
+// TestInboxActivityEscapes: the activity's rows, written outside the
+// template, escape what a member typed.
+func TestInboxActivityEscapes(t *testing.T) {
+	engines(t, func(t *testing.T, db *store.DB) {
+		s := newSite(t, db, false)
+		d := s.apiDecision(t, "camila", map[string]any{"action": "cortesia", "amount": 5000, "reason": `<b>postre</b> & "vino"`,
+			"customer": map[string]any{"ref": "mesa-<9>", "name": "Mesa <9>"}})
+		m := s.client(t)
+		m.signin("marta", s.Pass["marta"])
+		res, body := m.do("GET", "/inbox", nil)
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, `<small>&lt;b&gt;postre&lt;/b&gt; &amp; &#34;vino&#34;</small>`) ||
+			!strings.Contains(body, "<td>Mesa &lt;9&gt;</td>") || strings.Contains(body, "<b>postre") ||
+			!strings.Contains(body, `<a href="/acts/`+d.ActID+`">`) {
+			t.Fatalf("activity: %d %s", res.StatusCode, body)
+		}
+	})
+}
