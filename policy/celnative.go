@@ -255,6 +255,24 @@ func nativeCall(c celast.CallExpr) native {
 		return nil
 	}
 	x, y := compiled[0], compiled[1]
+	if args[1].Kind() == celast.LiteralKind {
+		// A literal right operand (`amount * 2`, `== "licor"`), the
+		// usual case, is captured rather than called for.
+		yv, _ := literal(args[1].AsLiteral())
+		switch fn {
+		case operators.Equals:
+			return func(a *activation) value { return equal(x(a), yv, false) }
+		case operators.NotEquals:
+			return func(a *activation) value { return equal(x(a), yv, true) }
+		}
+		if op, ok := binaryOp(fn); ok {
+			if op <= opGreaterEquals {
+				return func(a *activation) value { return order(op, x(a), yv) }
+			}
+			return func(a *activation) value { return arith(op, x(a), yv) }
+		}
+		return nil
+	}
 	switch fn {
 	case operators.Equals:
 		return func(a *activation) value { return equal(x(a), y(a), false) }

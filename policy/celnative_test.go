@@ -248,6 +248,8 @@ var nativeSeeds = []string{
 	`false && context.missing > 0`,
 	`size(context.payment) > 3 ? member.role == "frontline" : customer.new`,
 	`size(customer.tags) >= 1 && customer.id == "c-9"`,
+	`amount * 9223372036854775807 >= 0 && amount - 1 < 2`, // literal right operands, at the edges
+	`context.x / 0.0 != 1.5 || context.order_total == 4800000`,
 }
 
 // FuzzNative compares the native closure with cel-go on any expression

@@ -81,6 +81,10 @@ type dayKey struct {
 	loc     *time.Location
 	y, m, d int
 	key     string
+	// from and to bound the day in Unix seconds, [from, to), so that an
+	// instant can be found in it without converting it to a date; both 0
+	// when the day's edges are not plain midnights (see newDayKey).
+	from, to int64
 }
 
 // Action is one entry of the policy's action catalogue.
