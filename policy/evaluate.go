@@ -202,7 +202,7 @@ func (p *Policy) EvaluateIn(r *Request, s *Scratch) (Verdict, error) {
 	if r == nil {
 		return Verdict{}, &RequestError{Err: ErrNilRequest}
 	}
-	ai, ok := p.actionIdx[r.Action]
+	ai, ok := p.lookupAction(r.Action)
 	if !ok {
 		return Verdict{}, &RequestError{Field: "action", Err: ErrUnknownAction}
 	}
@@ -229,7 +229,7 @@ func (p *Policy) EvaluateIn(r *Request, s *Scratch) (Verdict, error) {
 
 	e := evaluator{r: r, pool: &p.acts, day: &p.day, scratch: s}
 	defer e.release()
-	ri := p.roleIdx[r.Role]
+	ri := p.lookupRole(r.Role)
 	forbids := p.anyRoleForbids[ai]
 	if ri != nil {
 		forbids = ri.forbids[ai]
@@ -285,7 +285,7 @@ func (p *Policy) EvaluateIn(r *Request, s *Scratch) (Verdict, error) {
 	for _, g := range holding {
 		if r.Amount <= g.MaxAmount || !g.Hard || !monetary {
 			n++
-			nCharges += len(g.budgets)
+			nCharges += len(g.charges)
 		}
 	}
 	if s != nil {
@@ -297,8 +297,8 @@ func (p *Policy) EvaluateIn(r *Request, s *Scratch) (Verdict, error) {
 		if g.Above != nil {
 			v.Outcome = NeedsApproval
 			v.Route = g.Above
-			if charge && len(g.budgets) > 0 {
-				_, backing := s.slices(0, len(g.budgets))
+			if charge && len(g.charges) > 0 {
+				_, backing := s.slices(0, len(g.charges))
 				v.Charges = e.charges(g, backing)
 				v.scratch = s
 			}
@@ -311,19 +311,21 @@ func (p *Policy) EvaluateIn(r *Request, s *Scratch) (Verdict, error) {
 	}
 	cands, backing := s.slices(n, nCharges)
 	for _, g := range holding {
-		c := Candidate{Rule: g.ID, Max: g.MaxAmount, Code: CodeWithinLatitude, Route: g.Above}
-		if monetary && r.Amount > g.MaxAmount {
-			if g.Hard {
-				continue
-			}
+		over := monetary && r.Amount > g.MaxAmount
+		if over && g.Hard {
+			continue
+		}
+		// Filled in place: a Candidate is large enough for a copy to show.
+		cands = append(cands, Candidate{Rule: g.ID, Max: g.MaxAmount, Code: CodeWithinLatitude, Route: g.Above})
+		c := &cands[len(cands)-1]
+		if over {
 			c.Flagged, c.Code = true, CodeSoftOverMax
 		}
-		if charge && len(g.budgets) > 0 {
+		if charge && len(g.charges) > 0 {
 			start := len(backing)
 			backing = e.charges(g, backing)
 			c.Charges = backing[start:len(backing):len(backing)]
 		}
-		cands = append(cands, c)
 	}
 	return Verdict{
 		Outcome:         Allowed,
@@ -461,25 +463,20 @@ func (e *evaluator) periodKey(period string) string {
 }
 
 func (e *evaluator) charges(g *grantRule, dst []Charge) []Charge {
-	for _, b := range g.budgets {
-		var subject string
-		switch b.Scope {
+	for _, t := range g.charges {
+		dst = append(dst, t)
+		c := &dst[len(dst)-1]
+		switch t.Scope {
 		case ScopeMember:
-			subject = e.r.MemberID
+			c.Key.Subject = e.r.MemberID
 		case ScopeCustomer:
-			subject = e.r.CustomerID
+			c.Key.Subject = e.r.CustomerID
 		case ScopeTeam:
-			subject = e.r.Team
+			c.Key.Subject = e.r.Team
 		case ScopeOrg:
-			subject = "org"
+			c.Key.Subject = "org"
 		}
-		dst = append(dst, Charge{
-			Key:    BudgetKey{BudgetID: b.ID, Subject: subject, Period: e.periodKey(b.Period)},
-			Scope:  b.Scope,
-			Period: b.Period,
-			Limit:  b.Limit,
-			Hard:   b.Hard,
-		})
+		c.Key.Period = e.periodKey(t.Period)
 	}
 	return dst
 }

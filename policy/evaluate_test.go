@@ -948,3 +948,41 @@ func TestEvaluateInDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per decision, want 0", n)
 	}
 }
+
+// TestLookupScanAndMap: actions and roles are found alike whether the
+// policy has few (scanned) or many (looked up in a map).
+func TestLookupScanAndMap(t *testing.T) {
+	for _, n := range []int{1, scanMax - 1, scanMax, scanMax + 1, 30} {
+		src := "currency: EUR\nactions:\n"
+		for i := range n {
+			src += fmt.Sprintf("  - {id: a%d, label: {es: A, en: A}}\n", i)
+		}
+		src += "roles:\n"
+		for i := range n {
+			src += fmt.Sprintf("  - {id: r%d, label: {es: R, en: R}}\n", i)
+		}
+		src += "grants:\n"
+		for i := range n {
+			src += fmt.Sprintf("  - {id: g%d, role: r%d, actions: [a%d], max_amount: 10}\n", i, i, i)
+		}
+		p := mustParse(t, src)
+		for i := range n {
+			for _, j := range []int{i, (i + 1) % n} {
+				r := &Request{Role: fmt.Sprint("r", i), Action: fmt.Sprint("a", j), Amount: 1, At: wednesday}
+				v := decide(t, p, r, nil)
+				switch {
+				case i == j && (v.Outcome != Allowed || v.Rule != fmt.Sprint("g", i)):
+					t.Fatalf("%d: %+v: verdict %+v", n, r, v)
+				case i != j && v.Code != CodeNoGrant:
+					t.Fatalf("%d: %+v: verdict %+v", n, r, v)
+				}
+			}
+		}
+		if v := decide(t, p, &Request{Role: "nobody", Action: "a0", At: wednesday}, nil); v.Code != CodeNoGrant {
+			t.Errorf("%d: unknown role: %+v", n, v)
+		}
+		if _, err := p.Evaluate(&Request{Role: "r0", Action: "a", At: wednesday}); !errors.Is(err, ErrUnknownAction) {
+			t.Errorf("%d: unknown action: %v", n, err)
+		}
+	}
+}

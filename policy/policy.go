@@ -61,6 +61,8 @@ type Policy struct {
 
 	actionIdx map[string]int
 	roleIdx   map[string]*roleIndex
+	// roleList is roleIdx's values in declaration order, for lookupRole.
+	roleList  []*roleIndex
 	budgetIdx map[string]int
 	// anyRoleForbids[action] lists, in file order, the forbid rules that
 	// apply to every role; used for members whose role the policy does not
@@ -188,10 +190,12 @@ type grantRule struct {
 	index    int // position in the file, for ordering
 	allTeams bool
 	teams    []string
-	budgets  []*Budget
-	prg      *program   // nil when the grant has no condition
-	conds    []*program // each condition alone, to say which one failed
-	path     string     // "grants[3]" for messages
+	// charges are the grant's budgets as charges, but for the subject and
+	// period key, which depend on the request.
+	charges []Charge
+	prg     *program   // nil when the grant has no condition
+	conds   []*program // each condition alone, to say which one failed
+	path    string     // "grants[3]" for messages
 }
 
 // forbidRule is a forbid compiled for evaluation.
@@ -205,6 +209,7 @@ type forbidRule struct {
 // walking the policy: the roles it reaches and, per action, the grants and
 // forbids that may apply.
 type roleIndex struct {
+	id      string
 	reach   []string
 	grants  [][]*grantRule  // by action index; ordered by role distance, then file order
 	forbids [][]*forbidRule // by action index; file order
