@@ -346,31 +346,31 @@ type evaluator struct {
 	// scratch, when not nil, holds the activation instead of pool.
 	scratch *Scratch
 	act     *activation
-	// day is the policy's cache of the last day key.
+	// day is the policy's cache of the last day's period keys.
 	day  *atomic.Pointer[dayKey]
 	errs []string
-	// period keys, computed on first use
-	dayKey, week string
+	// keys are the period keys of the request's day, found on first use.
+	keys *dayKey
 }
 
-// dayOf is PeriodKey(PeriodDay, t, loc), from the policy's one-entry cache
-// when t falls on the day it holds.
-func (e *evaluator) dayOf(t time.Time, loc *time.Location) string {
+// dayOf is the period keys of the day of t in loc, from the policy's
+// one-entry cache when t falls on the day it holds.
+func (e *evaluator) dayOf(t time.Time, loc *time.Location) *dayKey {
 	if loc == nil {
 		loc = time.UTC
 	}
 	c := e.day.Load()
 	if u := t.Unix(); c != nil && c.loc == loc && c.from <= u && u < c.to {
-		return c.key
+		return c
 	}
 	t = t.In(loc)
 	y, m, d := t.Date()
 	if c != nil && c.loc == loc && c.y == y && c.m == int(m) && c.d == d {
-		return c.key
+		return c
 	}
 	c = newDayKey(t, loc)
 	e.day.Store(c)
-	return c.key
+	return c
 }
 
 // newDayKey is the cache entry for the day of t (in loc). Its bounds are
@@ -378,7 +378,7 @@ func (e *evaluator) dayOf(t time.Time, loc *time.Location) string {
 // (so it is exactly 24 hours long); otherwise the entry is matched by date.
 func newDayKey(t time.Time, loc *time.Location) *dayKey {
 	y, m, d := t.Date()
-	c := &dayKey{loc: loc, y: y, m: int(m), d: d, key: PeriodKey(PeriodDay, t, loc)}
+	c := &dayKey{loc: loc, y: y, m: int(m), d: d, key: PeriodKey(PeriodDay, t, loc), week: PeriodKey(PeriodWeek, t, loc)}
 	from := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	to := from.Add(24 * time.Hour)
 	fy, fm, fd := from.Date()
@@ -443,21 +443,17 @@ func (e *evaluator) release() {
 }
 
 func (e *evaluator) periodKey(period string) string {
+	if e.keys == nil {
+		e.keys = e.dayOf(e.r.At, e.r.Loc)
+	}
 	switch period {
-	case PeriodDay, PeriodMonth:
-		if e.dayKey == "" {
-			e.dayKey = e.dayOf(e.r.At, e.r.Loc)
-		}
-		if period == PeriodMonth {
-			// "2026-11-25" -> "2026-11": one allocation serves both keys.
-			return e.dayKey[:len(e.dayKey)-3]
-		}
-		return e.dayKey
+	case PeriodDay:
+		return e.keys.key
+	case PeriodMonth:
+		// "2026-11-25" -> "2026-11": one allocation serves both keys.
+		return e.keys.key[:len(e.keys.key)-3]
 	case PeriodWeek:
-		if e.week == "" {
-			e.week = PeriodKey(PeriodWeek, e.r.At, e.r.Loc)
-		}
-		return e.week
+		return e.keys.week
 	}
 	return ""
 }

@@ -947,6 +947,22 @@ func TestEvaluateInDoesNotAllocate(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%v allocations per decision, want 0", n)
 	}
+
+	// A weekly budget's key comes from the day cache too.
+	p = mustParse(t, strings.Replace(basePolicy, "    period: day\n", "    period: week\n", 1))
+	r = &Request{MemberID: "m", Role: "staff", Action: "gift", Amount: 10, At: wednesday}
+	n = testing.AllocsPerRun(100, func() {
+		v, err := p.EvaluateIn(r, &s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v = v.Settle(r.Amount, nil); v.Outcome != Allowed || len(v.Budgets) != 1 || v.Budgets[0].Key.Period != "2026-W48" {
+			t.Fatalf("verdict %+v", v)
+		}
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per weekly decision, want 0", n)
+	}
 }
 
 // TestLookupScanAndMap: actions and roles are found alike whether the

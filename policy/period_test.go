@@ -99,12 +99,16 @@ func TestDayKeyCacheMatchesPeriodKey(t *testing.T) {
 	var day atomic.Pointer[dayKey]
 	for _, name := range zones {
 		loc := mustLoc(t, name)
-		start := time.Date(2011, 1, 1, 0, 0, 0, 0, time.UTC)
-		for at := start; at.Before(start.AddDate(8, 0, 0)); at = at.Add(29 * time.Minute) {
+		// 2016 to 2018 hold São Paulo's last midnight changes; the step
+		// is prime to an hour, so the walk lands on every minute.
+		start := time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
+		for at := start; at.Before(start.AddDate(3, 0, 0)); at = at.Add(53 * time.Minute) {
 			for _, u := range []time.Time{at, at.Add(-time.Second), at.Add(time.Second)} {
-				e := evaluator{day: &day}
-				if got, want := e.dayOf(u, loc), PeriodKey(PeriodDay, u, loc); got != want {
-					t.Fatalf("dayOf(%s, %s) = %q, want %q", u, name, got, want)
+				e := evaluator{r: &Request{At: u, Loc: loc}, day: &day}
+				for _, period := range []string{PeriodDay, PeriodWeek, PeriodMonth} {
+					if got, want := e.periodKey(period), PeriodKey(period, u, loc); got != want {
+						t.Fatalf("periodKey(%s) at %s in %s = %q, want %q", period, u, name, got, want)
+					}
 				}
 			}
 		}
@@ -112,10 +116,10 @@ func TestDayKeyCacheMatchesPeriodKey(t *testing.T) {
 	// Another zone's entry is never used for this one.
 	e := evaluator{day: &day}
 	at := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
-	if got := e.dayOf(at, mustLoc(t, "America/Bogota")); got != "2026-11-24" {
-		t.Fatalf("after %s: %q", day.Load().loc, got)
+	if got := e.dayOf(at, mustLoc(t, "America/Bogota")); got.key != "2026-11-24" {
+		t.Fatalf("after %s: %q", day.Load().loc, got.key)
 	}
-	if got := e.dayOf(at, nil); got != "2026-11-25" {
-		t.Fatalf("UTC after Bogotá: %q", got)
+	if got := e.dayOf(at, nil); got.key != "2026-11-25" {
+		t.Fatalf("UTC after Bogotá: %q", got.key)
 	}
 }

@@ -72,17 +72,18 @@ type Policy struct {
 	// acts recycles CEL activations between evaluations. It is a cache, not
 	// state: nothing observable depends on what it holds.
 	acts sync.Pool
-	// day caches the last day key PeriodKey built (most decisions of an
-	// organisation fall on the same day), so evaluating does not allocate
-	// it again. A cache, not state, like acts.
+	// day caches the period keys of the last day a request fell on (most
+	// decisions of an organisation fall on the same day), so evaluating
+	// does not allocate them again. A cache, not state, like acts.
 	day atomic.Pointer[dayKey]
 }
 
-// dayKey is a day in a time zone and its period key ("2026-11-25").
+// dayKey is a day in a time zone and its period keys: key for the day
+// ("2026-11-25"), and so the month, and week ("2026-W48").
 type dayKey struct {
-	loc     *time.Location
-	y, m, d int
-	key     string
+	loc       *time.Location
+	y, m, d   int
+	key, week string
 	// from and to bound the day in Unix seconds, [from, to), so that an
 	// instant can be found in it without converting it to a date; both 0
 	// when the day's edges are not plain midnights (see newDayKey).
