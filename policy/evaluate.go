@@ -459,8 +459,9 @@ func (e *evaluator) periodKey(period string) string {
 }
 
 func (e *evaluator) charges(g *grantRule, dst []Charge) []Charge {
-	for _, t := range g.charges {
-		dst = append(dst, t)
+	for i := range g.charges {
+		t := &g.charges[i]
+		dst = append(dst, *t)
 		c := &dst[len(dst)-1]
 		switch t.Scope {
 		case ScopeMember:
