@@ -76,9 +76,11 @@ func (c *compiled) budgetsFor(role, team, action string) []policy.Budget {
 }
 
 // verdict runs both phases of the policy for a prepared request: Evaluate
-// against the customer, then Settle against the budgets' usage.
-func (p *pending) verdict(cus margen.Customer, isNew bool, used func(policy.BudgetKey) int64) (policy.Verdict, error) {
-	v, err := p.pol.pol.Evaluate(policyRequest(p, cus, isNew, p.req.Org.Location()))
+// against the customer, then Settle against the budgets' usage. The
+// verdict's slices live in s (see policy.Policy.EvaluateIn); nil gives
+// it memory of its own.
+func (p *pending) verdict(s *policy.Scratch, cus margen.Customer, isNew bool, used func(policy.BudgetKey) int64) (policy.Verdict, error) {
+	v, err := p.pol.pol.EvaluateIn(policyRequest(p, cus, isNew, p.req.Org.Location()), s)
 	if err != nil {
 		return v, margen.Invalid("action", "error.invalid_request", "detail", err.Error())
 	}
@@ -148,6 +150,9 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 	customers := map[margen.OrgRef]bool{}
 	idems := map[margen.IdemKey]bool{} // recorded by this batch
 	var keys []margen.BudgetKey        // the accounts a decision charges, reused
+	// Each verdict is done with (copied into the write) before the next
+	// request is decided, so one Scratch serves the whole batch.
+	var scratch policy.Scratch
 
 	for _, p := range batch {
 		p.err, p.result = nil, Result{}
@@ -172,7 +177,7 @@ func (e *Engine) evaluate(batch []*pending, st *margen.BatchState) (*margen.Batc
 				w.Customers = append(w.Customers, cus)
 			}
 		}
-		v, err := p.verdict(cus, isNew, func(k policy.BudgetKey) int64 { return bal[orgKey(org, k)].Used() })
+		v, err := p.verdict(&scratch, cus, isNew, func(k policy.BudgetKey) int64 { return bal[orgKey(org, k)].Used() })
 		if err != nil {
 			p.err = err
 			continue

@@ -40,7 +40,7 @@ func (e *Engine) Explain(ctx context.Context, req *Request) (*margen.Decision, e
 	case err != nil:
 		return nil, err
 	}
-	v, err := p.verdict(*cus, isNew, func(k policy.BudgetKey) int64 {
+	v, err := p.verdict(nil, *cus, isNew, func(k policy.BudgetKey) int64 {
 		return used[margen.BudgetKey{BudgetID: k.BudgetID, Subject: k.Subject, Period: k.Period}]
 	})
 	if err != nil {

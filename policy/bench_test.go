@@ -8,8 +8,19 @@ import (
 
 // BenchmarkEvaluate decides a courtesy at a restaurant table against the
 // example policy: three forbid conditions, a relative condition on the
-// order, two candidate grants and two budgets, then Settle.
+// order, two candidate grants and two budgets, then Settle. It reuses one
+// Scratch, as the decision engine does across a batch.
 func BenchmarkEvaluate(b *testing.B) {
+	benchmarkEvaluate(b, new(Scratch))
+}
+
+// BenchmarkEvaluateNoScratch is BenchmarkEvaluate through Evaluate, which
+// allocates the verdict's memory.
+func BenchmarkEvaluateNoScratch(b *testing.B) {
+	benchmarkEvaluate(b, nil)
+}
+
+func benchmarkEvaluate(b *testing.B, s *Scratch) {
 	p := mustParseFile(b, "testdata/restaurant.yaml")
 	bogota := mustLoc(b, "America/Bogota")
 	r := &Request{
@@ -23,7 +34,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	used := func(BudgetKey) int64 { return 1200000 }
 	b.ReportAllocs()
 	for b.Loop() {
-		v, err := p.Evaluate(r)
+		v, err := p.EvaluateIn(r, s)
 		if err != nil {
 			b.Fatal(err)
 		}

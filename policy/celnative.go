@@ -255,6 +255,27 @@ func nativeCall(c celast.CallExpr) native {
 		return nil
 	}
 	x, y := compiled[0], compiled[1]
+	if args[1].Kind() == celast.LiteralKind {
+		// A literal right operand (`amount * 2`, `== "licor"`), the
+		// usual case, is captured rather than called for.
+		yv, _ := literal(args[1].AsLiteral())
+		switch fn {
+		case operators.Equals:
+			return func(a *activation) value { return equal(x(a), yv, false) }
+		case operators.NotEquals:
+			return func(a *activation) value { return equal(x(a), yv, true) }
+		}
+		if op, ok := binaryOp(fn); ok {
+			if op <= opGreaterEquals {
+				return func(a *activation) value { return order(op, x(a), yv) }
+			}
+			if op == opMultiply && yv.k == kInt && yv.i > 0 {
+				return nativeMultiplyBy(x, yv)
+			}
+			return func(a *activation) value { return arith(op, x(a), yv) }
+		}
+		return nil
+	}
 	switch fn {
 	case operators.Equals:
 		return func(a *activation) value { return equal(x(a), y(a), false) }
@@ -308,6 +329,21 @@ func binaryOp(fn string) (binop, bool) {
 		return opModulo, true
 	}
 	return 0, false
+}
+
+// nativeMultiplyBy is x * c for an int literal c > 0 (`amount * 2`). The
+// ints whose product with c fits in an int64 are known in advance, so the
+// usual case needs none of arith's divisions to rule out an overflow;
+// anything else goes through arith.
+func nativeMultiplyBy(x native, c value) native {
+	lo, hi := math.MinInt64/c.i, math.MaxInt64/c.i // Go's division rounds toward 0
+	return func(a *activation) value {
+		v := x(a)
+		if v.k == kInt && lo <= v.i && v.i <= hi {
+			return value{k: kInt, i: v.i * c.i}
+		}
+		return arith(opMultiply, v, c)
+	}
 }
 
 // nativeLogical is CEL's && and ||: false (true) from any operand decides,

@@ -248,6 +248,8 @@ var nativeSeeds = []string{
 	`false && context.missing > 0`,
 	`size(context.payment) > 3 ? member.role == "frontline" : customer.new`,
 	`size(customer.tags) >= 1 && customer.id == "c-9"`,
+	`amount * 9223372036854775807 >= 0 && amount - 1 < 2`, // literal right operands, at the edges
+	`context.x / 0.0 != 1.5 || context.order_total == 4800000`,
 }
 
 // FuzzNative compares the native closure with cel-go on any expression
@@ -334,5 +336,23 @@ func TestNativeTrackedStaysInterpreted(t *testing.T) {
 	prg, _, _ := comp.compile(`amount * 2 <= int(context.order_total) * 3`)
 	if prg.tracked || prg.native == nil {
 		t.Errorf("the relative condition: tracked %v, native %v", prg.tracked, prg.native != nil)
+	}
+}
+
+// TestNativeMultiplyBy checks x * c for int literals c at the edges of
+// overflow, where nativeMultiplyBy's precomputed bounds decide between
+// multiplying and asking arith (which gives the overflow back to cel-go).
+func TestNativeMultiplyBy(t *testing.T) {
+	for _, c := range []int64{1, 2, 3, 7, 30, 1 << 32, math.MaxInt64} {
+		lo, hi := math.MinInt64/c, math.MaxInt64/c
+		var reqs []*Request
+		for _, x := range []int64{lo - 1, lo, lo + 1, hi - 1, hi, hi + 1, 0, 1, -1, math.MinInt64, math.MaxInt64} {
+			reqs = append(reqs, &Request{Amount: x, At: time.Date(2026, 11, 25, 13, 30, 0, 0, time.UTC)})
+		}
+		src := fmt.Sprintf("amount * %d", c)
+		answered, gaveUp, ok := compareNative(t, src, reqs)
+		if !ok || answered == 0 || (c > 1 && gaveUp == 0) {
+			t.Errorf("%s: compiled %v, %d answered, %d given back", src, ok, answered, gaveUp)
+		}
 	}
 }

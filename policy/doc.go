@@ -30,6 +30,11 @@
 // to the first candidate whose hard budgets have room, else routes it to the
 // first candidate's approver ("budget_exhausted").
 //
+// A caller deciding requests one after another (the decision engine, over a
+// batch) passes a Scratch to EvaluateIn instead: the verdict's slices then
+// live in it, and deciding allocates nothing, as long as each verdict is
+// done with before the Scratch decides the next request.
+//
 // # Policy format
 //
 // Amounts are integers in minor units of the policy currency (cents), from

@@ -143,6 +143,10 @@ type Verdict struct {
 	// that does not hold, to tell the member what is missing. Shared with
 	// the policy: do not modify.
 	Condition *Condition
+
+	// scratch holds the slices of a verdict from EvaluateIn, and room
+	// for Settle's budget states.
+	scratch *Scratch
 }
 
 // Evaluate decides a request up to budgets (phase 1). It reads no clock and
@@ -153,10 +157,52 @@ type Verdict struct {
 // itself is invalid: unknown action, negative or too large amount, an
 // amount on a non-monetary action, or a zero At.
 func (p *Policy) Evaluate(r *Request) (Verdict, error) {
+	return p.EvaluateIn(r, nil)
+}
+
+// Scratch is memory for the slices of a verdict (its candidates, charges
+// and budget states), so that a caller deciding requests one after another
+// can decide them without allocating. The zero value is ready to use. A
+// Scratch belongs to one goroutine at a time.
+type Scratch struct {
+	cands   [4]Candidate
+	charges [8]Charge
+	budgets [4]BudgetState
+	// act is the CEL activation, here rather than from the policy's pool.
+	act activation
+	// settled reports that a Settle took budgets, so that settling the
+	// same verdict again does not overwrite what the first Settle returned.
+	settled bool
+}
+
+// slices returns empty slices with room for n candidates and nc charges,
+// from s when they fit.
+func (s *Scratch) slices(n, nc int) ([]Candidate, []Charge) {
+	if s == nil || n > len(s.cands) || nc > len(s.charges) {
+		return make([]Candidate, 0, n), make([]Charge, 0, nc)
+	}
+	return s.cands[:0:n], s.charges[:0:nc]
+}
+
+// budgetStates returns room for n budget states: s's the first time it
+// is asked, new memory after that.
+func (s *Scratch) budgetStates(n int) []BudgetState {
+	if s == nil || s.settled || n > len(s.budgets) {
+		return make([]BudgetState, n)
+	}
+	s.settled = true
+	return s.budgets[:n]
+}
+
+// EvaluateIn is Evaluate with the verdict's slices in s (in new memory when
+// s is nil). The verdict and those Settle derives from it are valid until s
+// is passed to EvaluateIn again: a caller that keeps a verdict longer must
+// copy it or use another Scratch.
+func (p *Policy) EvaluateIn(r *Request, s *Scratch) (Verdict, error) {
 	if r == nil {
 		return Verdict{}, &RequestError{Err: ErrNilRequest}
 	}
-	ai, ok := p.actionIdx[r.Action]
+	ai, ok := p.lookupAction(r.Action)
 	if !ok {
 		return Verdict{}, &RequestError{Field: "action", Err: ErrUnknownAction}
 	}
@@ -181,9 +227,9 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 		}
 	}
 
-	e := evaluator{r: r, pool: &p.acts, day: &p.day}
+	e := evaluator{r: r, pool: &p.acts, day: &p.day, scratch: s}
 	defer e.release()
-	ri := p.roleIdx[r.Role]
+	ri := p.lookupRole(r.Role)
 	forbids := p.anyRoleForbids[ai]
 	if ri != nil {
 		forbids = ri.forbids[ai]
@@ -239,8 +285,11 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 	for _, g := range holding {
 		if r.Amount <= g.MaxAmount || !g.Hard || !monetary {
 			n++
-			nCharges += len(g.budgets)
+			nCharges += len(g.charges)
 		}
+	}
+	if s != nil {
+		s.settled = false
 	}
 	if n == 0 {
 		g := holding[0]
@@ -248,33 +297,35 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 		if g.Above != nil {
 			v.Outcome = NeedsApproval
 			v.Route = g.Above
-			if charge && len(g.budgets) > 0 {
-				v.Charges = e.charges(g, make([]Charge, 0, len(g.budgets)))
+			if charge && len(g.charges) > 0 {
+				_, backing := s.slices(0, len(g.charges))
+				v.Charges = e.charges(g, backing)
+				v.scratch = s
 			}
 		}
 		return v, nil
 	}
 
-	var cands []Candidate
-	var backing []Charge
 	if !charge {
 		nCharges = 0
 	}
-	cands, backing = verdictSlices(n, nCharges)
+	cands, backing := s.slices(n, nCharges)
 	for _, g := range holding {
-		c := Candidate{Rule: g.ID, Max: g.MaxAmount, Code: CodeWithinLatitude, Route: g.Above}
-		if monetary && r.Amount > g.MaxAmount {
-			if g.Hard {
-				continue
-			}
+		over := monetary && r.Amount > g.MaxAmount
+		if over && g.Hard {
+			continue
+		}
+		// Filled in place: a Candidate is large enough for a copy to show.
+		cands = append(cands, Candidate{Rule: g.ID, Max: g.MaxAmount, Code: CodeWithinLatitude, Route: g.Above})
+		c := &cands[len(cands)-1]
+		if over {
 			c.Flagged, c.Code = true, CodeSoftOverMax
 		}
-		if charge && len(g.budgets) > 0 {
+		if charge && len(g.charges) > 0 {
 			start := len(backing)
 			backing = e.charges(g, backing)
 			c.Charges = backing[start:len(backing):len(backing)]
 		}
-		cands = append(cands, c)
 	}
 	return Verdict{
 		Outcome:         Allowed,
@@ -284,69 +335,71 @@ func (p *Policy) Evaluate(r *Request) (Verdict, error) {
 		Flagged:         cands[0].Flagged,
 		Candidates:      cands,
 		ConditionErrors: e.errs,
+		scratch:         s,
 	}, nil
-}
-
-// verdictMem backs the candidates and charges of a typical verdict in one
-// allocation.
-type verdictMem[C, H any] struct {
-	cands   C
-	charges H
-}
-
-// verdictSlices returns empty slices with room for n candidates and nc
-// charges. The usual verdicts (a grant or two, a few budgets) take one
-// allocation of about their size instead of two.
-func verdictSlices(n, nc int) ([]Candidate, []Charge) {
-	switch {
-	case nc == 0:
-		return make([]Candidate, 0, n), nil
-	case n == 1 && nc <= 2:
-		m := new(verdictMem[[1]Candidate, [2]Charge])
-		return m.cands[:0:n], m.charges[:0:nc]
-	case n <= 2 && nc <= 3:
-		m := new(verdictMem[[2]Candidate, [3]Charge])
-		return m.cands[:0:n], m.charges[:0:nc]
-	case n <= 2 && nc <= 4:
-		m := new(verdictMem[[2]Candidate, [4]Charge])
-		return m.cands[:0:n], m.charges[:0:nc]
-	}
-	return make([]Candidate, 0, n), make([]Charge, 0, nc)
 }
 
 // evaluator carries per-request state through one Evaluate call.
 type evaluator struct {
 	r    *Request
 	pool *sync.Pool
-	act  *activation
-	// day is the policy's cache of the last day key.
+	// scratch, when not nil, holds the activation instead of pool.
+	scratch *Scratch
+	act     *activation
+	// day is the policy's cache of the last day's period keys.
 	day  *atomic.Pointer[dayKey]
 	errs []string
-	// period keys, computed on first use
-	dayKey, week string
+	// keys are the period keys of the request's day, found on first use.
+	keys *dayKey
 }
 
-// dayOf is PeriodKey(PeriodDay, t, loc), from the policy's one-entry cache
-// when t falls on the day it holds.
-func (e *evaluator) dayOf(t time.Time, loc *time.Location) string {
+// dayOf is the period keys of the day of t in loc, from the policy's
+// one-entry cache when t falls on the day it holds.
+func (e *evaluator) dayOf(t time.Time, loc *time.Location) *dayKey {
 	if loc == nil {
 		loc = time.UTC
 	}
+	c := e.day.Load()
+	if u := t.Unix(); c != nil && c.loc == loc && c.from <= u && u < c.to {
+		return c
+	}
 	t = t.In(loc)
 	y, m, d := t.Date()
-	if c := e.day.Load(); c != nil && c.loc == loc && c.y == y && c.m == int(m) && c.d == d {
-		return c.key
+	if c != nil && c.loc == loc && c.y == y && c.m == int(m) && c.d == d {
+		return c
 	}
-	k := PeriodKey(PeriodDay, t, loc)
-	e.day.Store(&dayKey{loc: loc, y: y, m: int(m), d: d, key: k})
-	return k
+	c = newDayKey(t, loc)
+	e.day.Store(c)
+	return c
+}
+
+// newDayKey is the cache entry for the day of t (in loc). Its bounds are
+// set when the day begins at a midnight and has one UTC offset throughout
+// (so it is exactly 24 hours long); otherwise the entry is matched by date.
+func newDayKey(t time.Time, loc *time.Location) *dayKey {
+	y, m, d := t.Date()
+	c := &dayKey{loc: loc, y: y, m: int(m), d: d, key: PeriodKey(PeriodDay, t, loc), week: PeriodKey(PeriodWeek, t, loc)}
+	from := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	to := from.Add(24 * time.Hour)
+	fy, fm, fd := from.Date()
+	start, end := from.ZoneBounds()
+	if fy == y && fm == m && fd == d && from.Hour() == 0 && from.Minute() == 0 && from.Second() == 0 &&
+		!start.After(from) && (end.IsZero() || !end.Before(to)) {
+		c.from, c.to = from.Unix(), to.Unix()
+	}
+	return c
 }
 
 func (e *evaluator) holds(prg *program, rule string) bool {
 	if e.act == nil {
-		e.act, _ = e.pool.Get().(*activation)
-		if e.act == nil {
-			e.act = &activation{}
+		switch {
+		case e.scratch != nil:
+			e.act = &e.scratch.act
+		default:
+			e.act, _ = e.pool.Get().(*activation)
+			if e.act == nil {
+				e.act = &activation{}
+			}
 		}
 		e.act.reset(e.r)
 	}
@@ -382,51 +435,45 @@ func (e *evaluator) holdsOrFails(prg *program, rule string) bool {
 func (e *evaluator) release() {
 	if e.act != nil {
 		e.act.reset(nil)
-		e.pool.Put(e.act)
+		if e.scratch == nil {
+			e.pool.Put(e.act)
+		}
 		e.act = nil
 	}
 }
 
 func (e *evaluator) periodKey(period string) string {
+	if e.keys == nil {
+		e.keys = e.dayOf(e.r.At, e.r.Loc)
+	}
 	switch period {
-	case PeriodDay, PeriodMonth:
-		if e.dayKey == "" {
-			e.dayKey = e.dayOf(e.r.At, e.r.Loc)
-		}
-		if period == PeriodMonth {
-			// "2026-11-25" -> "2026-11": one allocation serves both keys.
-			return e.dayKey[:len(e.dayKey)-3]
-		}
-		return e.dayKey
+	case PeriodDay:
+		return e.keys.key
+	case PeriodMonth:
+		// "2026-11-25" -> "2026-11": one allocation serves both keys.
+		return e.keys.key[:len(e.keys.key)-3]
 	case PeriodWeek:
-		if e.week == "" {
-			e.week = PeriodKey(PeriodWeek, e.r.At, e.r.Loc)
-		}
-		return e.week
+		return e.keys.week
 	}
 	return ""
 }
 
 func (e *evaluator) charges(g *grantRule, dst []Charge) []Charge {
-	for _, b := range g.budgets {
-		var subject string
-		switch b.Scope {
+	for i := range g.charges {
+		t := &g.charges[i]
+		dst = append(dst, *t)
+		c := &dst[len(dst)-1]
+		switch t.Scope {
 		case ScopeMember:
-			subject = e.r.MemberID
+			c.Key.Subject = e.r.MemberID
 		case ScopeCustomer:
-			subject = e.r.CustomerID
+			c.Key.Subject = e.r.CustomerID
 		case ScopeTeam:
-			subject = e.r.Team
+			c.Key.Subject = e.r.Team
 		case ScopeOrg:
-			subject = "org"
+			c.Key.Subject = "org"
 		}
-		dst = append(dst, Charge{
-			Key:    BudgetKey{BudgetID: b.ID, Subject: subject, Period: e.periodKey(b.Period)},
-			Scope:  b.Scope,
-			Period: b.Period,
-			Limit:  b.Limit,
-			Hard:   b.Hard,
-		})
+		c.Key.Period = e.periodKey(t.Period)
 	}
 	return dst
 }
@@ -449,14 +496,22 @@ func (v Verdict) Settle(amount int64, used func(BudgetKey) int64) Verdict {
 	}
 	if v.Code != CodeUnsettled || len(v.Candidates) == 0 {
 		if len(v.Charges) > 0 && v.Budgets == nil {
-			v.Budgets = budgetStates(v.Charges, amount, true, usedOf)
+			v.Budgets = budgetStates(v.scratch, v.Charges, amount, true, usedOf, nil)
 		}
 		return v
 	}
+	// The usage read to check a candidate is kept for its budget states
+	// (up to a point): used may be a map lookup or more.
+	var buf [8]int64
 	for _, c := range v.Candidates {
 		fits, softOver := true, false
+		known := buf[:0]
 		for _, ch := range c.Charges {
-			if ch.Limit-usedOf(ch.Key) >= amount {
+			u := usedOf(ch.Key)
+			if len(known) < len(buf) {
+				known = append(known, u)
+			}
+			if ch.Limit-u >= amount {
 				continue
 			}
 			if ch.Hard {
@@ -481,7 +536,7 @@ func (v Verdict) Settle(amount int64, used func(BudgetKey) int64) Verdict {
 			v.Code = CodeWithinLatitude
 		}
 		v.Charges = c.Charges
-		v.Budgets = budgetStates(c.Charges, amount, true, usedOf)
+		v.Budgets = budgetStates(v.scratch, c.Charges, amount, true, usedOf, known)
 		return v
 	}
 	c := v.Candidates[0]
@@ -493,22 +548,29 @@ func (v Verdict) Settle(amount int64, used func(BudgetKey) int64) Verdict {
 		v.Outcome = NeedsApproval
 		v.Route = c.Route
 		v.Charges = c.Charges
-		v.Budgets = budgetStates(c.Charges, amount, true, usedOf)
+		v.Budgets = budgetStates(v.scratch, c.Charges, amount, true, usedOf, nil)
 		return v
 	}
 	v.Outcome = Denied
 	v.Charges = nil
-	v.Budgets = budgetStates(c.Charges, amount, false, usedOf)
+	v.Budgets = budgetStates(v.scratch, c.Charges, amount, false, usedOf, nil)
 	return v
 }
 
-func budgetStates(charges []Charge, amount int64, charged bool, used func(BudgetKey) int64) []BudgetState {
+// budgetStates describes charges after a decision. known holds the usage
+// of the first charges when it has been read already.
+func budgetStates(s *Scratch, charges []Charge, amount int64, charged bool, used func(BudgetKey) int64, known []int64) []BudgetState {
 	if len(charges) == 0 {
 		return nil
 	}
-	out := make([]BudgetState, len(charges))
+	out := s.budgetStates(len(charges))
 	for i, ch := range charges {
-		u := used(ch.Key)
+		var u int64
+		if i < len(known) {
+			u = known[i]
+		} else {
+			u = used(ch.Key)
+		}
 		rem := ch.Limit - u
 		exceeded := rem < amount
 		if charged {

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -44,14 +46,47 @@ type usage map[string]int64
 
 func (u usage) used(k BudgetKey) int64 { return u[k.BudgetID] }
 
-// decide runs both phases.
+// decide runs both phases, and checks that they say the same through a
+// Scratch that decided another request before.
 func decide(t *testing.T, p *Policy, r *Request, u usage) Verdict {
 	t.Helper()
 	v, err := p.Evaluate(r)
 	if err != nil {
 		t.Fatalf("Evaluate: %v", err)
 	}
+	v = v.Settle(r.Amount, u.used)
+	var s Scratch
+	// Leave a settled verdict in s: of the same request with other usage,
+	// and (when p is the restaurant's) of a request with more charges.
+	if w, err := p.EvaluateIn(r, &s); err == nil {
+		w.Settle(r.Amount, func(BudgetKey) int64 { return 1 })
+	}
+	other := req(t, "manager", "restaurante", "courtesy_gift", 600000, ctx("order_total", 1e7))
+	if w, err := p.EvaluateIn(other, &s); err == nil {
+		w.Settle(other.Amount, nil)
+	}
+	sameVerdict(t, v, decideIn(t, p, r, u, &s))
+	return v
+}
+
+// decideIn runs both phases in s.
+func decideIn(t *testing.T, p *Policy, r *Request, u usage, s *Scratch) Verdict {
+	t.Helper()
+	v, err := p.EvaluateIn(r, s)
+	if err != nil {
+		t.Fatalf("EvaluateIn: %v", err)
+	}
 	return v.Settle(r.Amount, u.used)
+}
+
+// sameVerdict fails unless two verdicts say the same, wherever their
+// slices live.
+func sameVerdict(t testing.TB, want, got Verdict) {
+	t.Helper()
+	want.scratch, got.scratch = nil, nil
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("verdicts differ:\n%+v\n%+v", want, got)
+	}
 }
 
 type want struct {
@@ -816,6 +851,154 @@ func TestDayKeyCache(t *testing.T) {
 			if want := PeriodKey(ch.Period, c.at, c.loc); ch.Key.Period != want {
 				t.Errorf("%s in %v: %s period %q, want %q", c.at, c.loc, ch.Key.BudgetID, ch.Key.Period, want)
 			}
+		}
+	}
+}
+
+// TestScratch: a verdict in a Scratch is the verdict Evaluate gives, the
+// Scratch serves one request after another, and settling one verdict twice
+// leaves the first settlement as it was.
+func TestScratch(t *testing.T) {
+	p := mustParseFile(t, "testdata/restaurant.yaml")
+	var s Scratch
+	reqs := []*Request{
+		req(t, "frontline", "restaurante", "courtesy_gift", 700000, ctx("order_total", 4800000.0), tags("frecuente")),
+		req(t, "supervisor", "restaurante", "courtesy_gift", 30000000, ctx("order_total", 1e8)), // over_max, to a manager
+		req(t, "frontline", "restaurante", "courtesy_gift", 700000, tags("empleado")),           // forbidden
+		req(t, "manager", "", "discount", 100, tags("vip")),                                     // four candidates
+		req(t, "agent", "contact-center", "priority_callback", 0),
+	}
+	for _, u := range []usage{nil, {"member_daily": 5900000}, {"member_daily": 6000000, "supervisor_daily": 4e7, "org_monthly": 2e9}} {
+		for _, r := range reqs {
+			v, err := p.Evaluate(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameVerdict(t, v.Settle(r.Amount, u.used), decideIn(t, p, r, u, &s))
+		}
+	}
+
+	r := reqs[0]
+	v, err := p.EvaluateIn(r, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := v.Settle(r.Amount, usage{"member_daily": 100}.used)
+	again := v.Settle(r.Amount, usage{"member_daily": 200}.used)
+	if first.Budgets[0].Used != 100 || again.Budgets[0].Used != 200 {
+		t.Fatalf("settled twice: %+v then %+v", first.Budgets, again.Budgets)
+	}
+}
+
+// TestScratchOverflow: a verdict with more candidates, charges or budget
+// states than a Scratch holds is the same verdict, in memory of its own.
+func TestScratchOverflow(t *testing.T) {
+	src := `currency: EUR
+actions:
+  - id: gift
+    label: {es: Regalo, en: Gift}
+roles:
+  - id: staff
+    label: {es: Personal, en: Staff}
+budgets:
+`
+	for i := range 5 {
+		src += fmt.Sprintf("  - {id: b%d, scope: member, period: day, limit: %d}\n", i, 1000*(i+1))
+	}
+	src += "grants:\n"
+	for i := range 6 {
+		src += fmt.Sprintf("  - {id: g%d, role: staff, actions: [gift], max_amount: 100000, budgets: [b0, b1, b2, b3, b4]}\n", i)
+	}
+	p := mustParse(t, src)
+	var s Scratch
+	for _, amount := range []int64{1, 1500, 9000} {
+		r := &Request{MemberID: "m", Role: "staff", Action: "gift", Amount: amount, At: wednesday}
+		v, err := p.Evaluate(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Candidates) != 6 {
+			t.Fatalf("%d candidates, want 6", len(v.Candidates))
+		}
+		got := decideIn(t, p, r, nil, &s)
+		sameVerdict(t, v.Settle(amount, nil), got)
+		if len(got.Budgets) != 5 {
+			t.Fatalf("amount %d: budgets %+v", amount, got.Budgets)
+		}
+	}
+}
+
+// TestEvaluateInDoesNotAllocate guards what BenchmarkEvaluate measures: a
+// verdict decided in a Scratch with native conditions allocates nothing.
+func TestEvaluateInDoesNotAllocate(t *testing.T) {
+	p := mustParseFile(t, "testdata/restaurant.yaml")
+	r := req(t, "frontline", "restaurante", "courtesy_gift", 700000, ctx("order_total", 4800000.0, "payment", "tarjeta"), tags("frecuente"))
+	var s Scratch
+	used := func(BudgetKey) int64 { return 1200000 }
+	n := testing.AllocsPerRun(100, func() {
+		v, err := p.EvaluateIn(r, &s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v = v.Settle(r.Amount, used); v.Outcome != Allowed || len(v.Budgets) != 2 {
+			t.Fatalf("verdict %+v", v)
+		}
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per decision, want 0", n)
+	}
+
+	// A weekly budget's key comes from the day cache too.
+	p = mustParse(t, strings.Replace(basePolicy, "    period: day\n", "    period: week\n", 1))
+	r = &Request{MemberID: "m", Role: "staff", Action: "gift", Amount: 10, At: wednesday}
+	n = testing.AllocsPerRun(100, func() {
+		v, err := p.EvaluateIn(r, &s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v = v.Settle(r.Amount, nil); v.Outcome != Allowed || len(v.Budgets) != 1 || v.Budgets[0].Key.Period != "2026-W48" {
+			t.Fatalf("verdict %+v", v)
+		}
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per weekly decision, want 0", n)
+	}
+}
+
+// TestLookupScanAndMap: actions and roles are found alike whether the
+// policy has few (scanned) or many (looked up in a map).
+func TestLookupScanAndMap(t *testing.T) {
+	for _, n := range []int{1, scanMax - 1, scanMax, scanMax + 1, 30} {
+		src := "currency: EUR\nactions:\n"
+		for i := range n {
+			src += fmt.Sprintf("  - {id: a%d, label: {es: A, en: A}}\n", i)
+		}
+		src += "roles:\n"
+		for i := range n {
+			src += fmt.Sprintf("  - {id: r%d, label: {es: R, en: R}}\n", i)
+		}
+		src += "grants:\n"
+		for i := range n {
+			src += fmt.Sprintf("  - {id: g%d, role: r%d, actions: [a%d], max_amount: 10}\n", i, i, i)
+		}
+		p := mustParse(t, src)
+		for i := range n {
+			for _, j := range []int{i, (i + 1) % n} {
+				r := &Request{Role: fmt.Sprint("r", i), Action: fmt.Sprint("a", j), Amount: 1, At: wednesday}
+				v := decide(t, p, r, nil)
+				switch {
+				case i == j && (v.Outcome != Allowed || v.Rule != fmt.Sprint("g", i)):
+					t.Fatalf("%d: %+v: verdict %+v", n, r, v)
+				case i != j && v.Code != CodeNoGrant:
+					t.Fatalf("%d: %+v: verdict %+v", n, r, v)
+				}
+			}
+		}
+		if v := decide(t, p, &Request{Role: "nobody", Action: "a0", At: wednesday}, nil); v.Code != CodeNoGrant {
+			t.Errorf("%d: unknown role: %+v", n, v)
+		}
+		if _, err := p.Evaluate(&Request{Role: "r0", Action: "a", At: wednesday}); !errors.Is(err, ErrUnknownAction) {
+			t.Errorf("%d: unknown action: %v", n, err)
 		}
 	}
 }

@@ -132,6 +132,7 @@ func FuzzEvaluate(f *testing.F) {
 	f.Add("supervisor", "restaurante", "refund", int64(500000), "payment", 1.0, "efectivo", int64(1764095400), "", true, int64(39500000))
 	f.Add("agent", "contact-center", "delivery_credit", int64(100), "delay_minutes", 45.0, "telefono", int64(0), "empleado", false, int64(-5))
 	f.Add("manager", "", "rule_exception", int64(0), "channel", 0.0, "telefono", int64(-62135596800), "x", true, int64(1<<62))
+	var scratch Scratch // reused from one input to the next
 	f.Fuzz(func(t *testing.T, role, team, action string, amount int64, key string, num float64, str string, unix int64, tag string, isNew bool, used int64) {
 		r := &Request{
 			MemberID: "m", MemberLogin: "l", Role: role, Team: team, CustomerID: "c",
@@ -154,6 +155,12 @@ func FuzzEvaluate(f *testing.F) {
 		checkVerdict(t, v, false)
 		s := v.Settle(amount, func(BudgetKey) int64 { return used })
 		checkVerdict(t, s, true)
+		w, err := p.EvaluateIn(r, &scratch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameVerdict(t, v, w)
+		sameVerdict(t, s, w.Settle(amount, func(BudgetKey) int64 { return used }))
 		if s.Outcome == Allowed && s.Code == CodeWithinLatitude && amount > 0 && a.Monetary {
 			for _, b := range s.Budgets {
 				if b.Hard && b.Limit-b.Used < amount {

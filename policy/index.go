@@ -9,7 +9,8 @@ func (p *Policy) build(grants []*grantRule, forbids []*forbidRule) {
 		p.grants = append(p.grants, g.Grant)
 		g.allTeams = len(g.Teams) == 0
 		for _, id := range g.Budgets {
-			g.budgets = append(g.budgets, &p.budgets[p.budgetIdx[id]])
+			b := p.budgets[p.budgetIdx[id]]
+			g.charges = append(g.charges, Charge{Key: BudgetKey{BudgetID: b.ID}, Scope: b.Scope, Period: b.Period, Limit: b.Limit, Hard: b.Hard})
 		}
 	}
 	for _, f := range forbids {
@@ -46,7 +47,7 @@ func (p *Policy) build(grants []*grantRule, forbids []*forbidRule) {
 	}
 	p.roleIdx = make(map[string]*roleIndex, len(p.roles))
 	for _, role := range p.roles {
-		ri := &roleIndex{reach: reach(role.ID, roleByID)}
+		ri := &roleIndex{id: role.ID, reach: reach(role.ID, roleByID)}
 		ri.grants = make([][]*grantRule, len(p.actions))
 		ri.forbids = make([][]*forbidRule, len(p.actions))
 		for ai, a := range p.actions {
@@ -67,6 +68,7 @@ func (p *Policy) build(grants []*grantRule, forbids []*forbidRule) {
 			}
 		}
 		p.roleIdx[role.ID] = ri
+		p.roleList = append(p.roleList, ri)
 	}
 }
 
@@ -93,4 +95,36 @@ func reach(id string, roles map[string]*Role) []string {
 		}
 	}
 	return out
+}
+
+// scanMax is the number of entries up to which a lookup compares the key
+// with each entry: cheaper, for the few actions and roles of a typical
+// policy, than a map lookup, which hashes the key.
+const scanMax = 8
+
+// lookupAction is actionIdx[id].
+func (p *Policy) lookupAction(id string) (int, bool) {
+	if len(p.actions) > scanMax {
+		i, ok := p.actionIdx[id]
+		return i, ok
+	}
+	for i := range p.actions {
+		if p.actions[i].ID == id {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// lookupRole is roleIdx[id].
+func (p *Policy) lookupRole(id string) *roleIndex {
+	if len(p.roleList) > scanMax {
+		return p.roleIdx[id]
+	}
+	for _, ri := range p.roleList {
+		if ri.id == id {
+			return ri
+		}
+	}
+	return nil
 }

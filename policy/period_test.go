@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -84,5 +85,41 @@ func TestPeriodKeyMatchesTimeFormat(t *testing.T) {
 				t.Fatalf("PeriodKey(%s, %s, %s) = %q, want %q", period, at, loc, got, want)
 			}
 		}
+	}
+}
+
+// The evaluator's day-key cache must answer as PeriodKey does, hour by hour
+// across time-zone changes, including zones whose clocks jump at midnight
+// (São Paulo's DST began at 00:00, so that day started at 01:00; Santiago
+// and Beirut change at midnight too) and instants just inside and outside
+// each cached day.
+func TestDayKeyCacheMatchesPeriodKey(t *testing.T) {
+	zones := []string{"UTC", "America/Bogota", "Europe/Madrid", "America/Sao_Paulo", "America/Santiago",
+		"Asia/Beirut", "America/Havana", "Pacific/Apia", "Australia/Lord_Howe", "Asia/Kolkata"}
+	var day atomic.Pointer[dayKey]
+	for _, name := range zones {
+		loc := mustLoc(t, name)
+		// 2016 to 2018 hold São Paulo's last midnight changes; the step
+		// is prime to an hour, so the walk lands on every minute.
+		start := time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC)
+		for at := start; at.Before(start.AddDate(3, 0, 0)); at = at.Add(53 * time.Minute) {
+			for _, u := range []time.Time{at, at.Add(-time.Second), at.Add(time.Second)} {
+				e := evaluator{r: &Request{At: u, Loc: loc}, day: &day}
+				for _, period := range []string{PeriodDay, PeriodWeek, PeriodMonth} {
+					if got, want := e.periodKey(period), PeriodKey(period, u, loc); got != want {
+						t.Fatalf("periodKey(%s) at %s in %s = %q, want %q", period, u, name, got, want)
+					}
+				}
+			}
+		}
+	}
+	// Another zone's entry is never used for this one.
+	e := evaluator{day: &day}
+	at := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	if got := e.dayOf(at, mustLoc(t, "America/Bogota")); got.key != "2026-11-24" {
+		t.Fatalf("after %s: %q", day.Load().loc, got.key)
+	}
+	if got := e.dayOf(at, nil); got.key != "2026-11-25" {
+		t.Fatalf("UTC after Bogotá: %q", got.key)
 	}
 }

@@ -61,6 +61,8 @@ type Policy struct {
 
 	actionIdx map[string]int
 	roleIdx   map[string]*roleIndex
+	// roleList is roleIdx's values in declaration order, for lookupRole.
+	roleList  []*roleIndex
 	budgetIdx map[string]int
 	// anyRoleForbids[action] lists, in file order, the forbid rules that
 	// apply to every role; used for members whose role the policy does not
@@ -70,17 +72,22 @@ type Policy struct {
 	// acts recycles CEL activations between evaluations. It is a cache, not
 	// state: nothing observable depends on what it holds.
 	acts sync.Pool
-	// day caches the last day key PeriodKey built (most decisions of an
-	// organisation fall on the same day), so evaluating does not allocate
-	// it again. A cache, not state, like acts.
+	// day caches the period keys of the last day a request fell on (most
+	// decisions of an organisation fall on the same day), so evaluating
+	// does not allocate them again. A cache, not state, like acts.
 	day atomic.Pointer[dayKey]
 }
 
-// dayKey is a day in a time zone and its period key ("2026-11-25").
+// dayKey is a day in a time zone and its period keys: key for the day
+// ("2026-11-25"), and so the month, and week ("2026-W48").
 type dayKey struct {
-	loc     *time.Location
-	y, m, d int
-	key     string
+	loc       *time.Location
+	y, m, d   int
+	key, week string
+	// from and to bound the day in Unix seconds, [from, to), so that an
+	// instant can be found in it without converting it to a date; both 0
+	// when the day's edges are not plain midnights (see newDayKey).
+	from, to int64
 }
 
 // Action is one entry of the policy's action catalogue.
@@ -184,10 +191,12 @@ type grantRule struct {
 	index    int // position in the file, for ordering
 	allTeams bool
 	teams    []string
-	budgets  []*Budget
-	prg      *program   // nil when the grant has no condition
-	conds    []*program // each condition alone, to say which one failed
-	path     string     // "grants[3]" for messages
+	// charges are the grant's budgets as charges, but for the subject and
+	// period key, which depend on the request.
+	charges []Charge
+	prg     *program   // nil when the grant has no condition
+	conds   []*program // each condition alone, to say which one failed
+	path    string     // "grants[3]" for messages
 }
 
 // forbidRule is a forbid compiled for evaluation.
@@ -201,6 +210,7 @@ type forbidRule struct {
 // walking the policy: the roles it reaches and, per action, the grants and
 // forbids that may apply.
 type roleIndex struct {
+	id      string
 	reach   []string
 	grants  [][]*grantRule  // by action index; ordered by role distance, then file order
 	forbids [][]*forbidRule // by action index; file order

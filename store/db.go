@@ -254,6 +254,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		// of their own.
 		return nil, errors.New("store: SQLite needs a file path (:memory: cannot be shared by the write and read connections)")
 	}
+	if err := syncData(); err != nil {
+		return nil, fmt.Errorf("store: sqlite commits with fdatasync: %w", err)
+	}
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	// Writer: WAL so readers never wait for it; synchronous(FULL) so a
 	// committed decision survives power loss (see doc.go); busy_timeout for

@@ -37,13 +37,15 @@
 // covers writers of other processes. Reads use a separate pool of
 // query_only connections. foreign_keys is on.
 //
-// synchronous(FULL): every commit fsyncs the write-ahead log, so a decision
+// synchronous(FULL): every commit syncs the write-ahead log, so a decision
 // that was answered survives a power cut, not only a crash of the process.
 // NORMAL would be faster per commit but may lose the last transactions on
 // power loss, and an answered "yes" whose budget charge is then lost is
-// exactly the double spend the ledger exists to prevent. The price is one
-// fsync per commit, and group commit pays it once per batch: DecideBatch
-// writes a whole batch of decisions in one transaction, so the fsync is
+// exactly the double spend the ledger exists to prevent. The sync is
+// fdatasync(2), as in SQLite built by a Linux distribution, not fsync(2),
+// which also journals the file's timestamps (sqlite_driver.go). The price is
+// one sync per commit, and group commit pays it once per batch: DecideBatch
+// writes a whole batch of decisions in one transaction, so the sync is
 // amortised over every decision in it. WAL checkpoints run on a separate
 // connection in the background (checkpoint.go), so no caller's commit pays
 // for copying the log back into the database file. The hot statements stay
