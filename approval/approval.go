@@ -387,6 +387,9 @@ func (s *Service) policy(ctx context.Context, orgID string) (*policy.Policy, err
 	return pol, err
 }
 
+// PendingMax is the most requests one page of Pending holds.
+const PendingMax = scanPage
+
 // Pending lists the pending requests m can decide now, oldest due first.
 // The cursor (page.After) is the id of the last request of the previous
 // page.

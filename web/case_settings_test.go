@@ -38,6 +38,7 @@ func TestCaseSettingsDesk(t *testing.T) {
 				!strings.Contains(body, "La regla de seguimiento no se guardó") {
 				t.Fatalf("%v: %d %s", bad, res.StatusCode, body)
 			}
+			invalidBeforeError(t, body) // the help stays neutral
 		}
 		if x, err := db.CaseSettings(ctx, s.Org.ID); err != nil || x.CSATMax != nil || x.NPSMax != nil || x.SLA != 0 {
 			t.Fatalf("saved after refusals: %+v, %v", x, err)

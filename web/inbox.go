@@ -3,14 +3,17 @@ package web
 import (
 	"bytes"
 	"context"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
 	"github.com/margenhq/margen/policy"
@@ -27,6 +30,8 @@ import (
 
 const (
 	inboxRecentActs = 5            // a customer's recent acts shown with a request
+	inboxFirst      = 20           // pending requests on the first screen, oldest due first
+	inboxAll        = 100          // pending requests shown at most ("more")
 	inboxActivity   = 50           // rows of the team's activity
 	maxComment      = 1000         // as the approval service bounds it
 	dateLayout      = "2006-01-02" // <input type="date">
@@ -107,6 +112,27 @@ type actRow struct {
 	Details  string // after the act's link: " · flagged · positive ..."
 }
 
+// HTML is the row as the activity table shows it, written here rather
+// than by the template: its fifty rows of a dozen values each were the
+// larger part of the inbox's rendering (html/template escapes each value
+// through a call by reflection). Every value is escaped.
+func (r actRow) HTML() template.HTML {
+	e := template.HTMLEscapeString
+	var b strings.Builder
+	b.WriteString(`<tr class="` + e(r.Kind) + "\">\n<td>" + e(r.At) + "</td><td>" + e(r.Member) + "</td><td>" + e(r.Action))
+	if r.Reason != "" {
+		b.WriteString("<br><small>" + e(r.Reason) + "</small>")
+	}
+	b.WriteString("</td><td>" + e(r.Amount) + "</td><td>" + e(r.Customer) + "</td>\n<td>")
+	if r.Kind == outcomeRefusal {
+		b.WriteString(e(r.Outcome))
+	} else {
+		b.WriteString(`<a href="/acts/` + e(r.ID) + `">` + e(r.Outcome) + "</a>" + e(r.Details))
+	}
+	b.WriteString("</td>\n</tr>\n")
+	return template.HTML(b.String())
+}
+
 // inboxFilter is the activity's filter, as typed.
 type inboxFilter struct {
 	Member, Action, Outcome, Since, Until string
@@ -119,6 +145,9 @@ type option struct{ ID, Label string }
 type inboxData struct {
 	Text     *inboxTexts
 	Pending  []inboxItem
+	Total    int       // pending requests the member can decide, shown or not
+	All      bool      // every pending request asked for ("more"), not the first screen
+	More     string    // the link to them all, when some are not shown
 	Cases    []caseRow // open follow-up cases the member may close
 	Activity []actRow
 	Filter   inboxFilter
@@ -131,6 +160,11 @@ type inboxData struct {
 type inboxLookup struct {
 	members map[string]*margen.Member
 	pol     *policy.Policy
+}
+
+// lookupOnce is lookup read once, by whichever section asks first.
+func (s *server) lookupOnce(ctx context.Context, orgID string) func() (*inboxLookup, error) {
+	return sync.OnceValues(func() (*inboxLookup, error) { return s.lookup(ctx, orgID) })
 }
 
 func (s *server) lookup(ctx context.Context, orgID string) (*inboxLookup, error) {
@@ -187,14 +221,35 @@ func displayName(p *page, c *margen.Customer) string {
 	return c.Ref
 }
 
-// pending builds the requests the member can decide now: the list, then
-// its customers, their recent acts and the decisions with their budgets,
-// read at the same time (on PostgreSQL each is a round trip).
-func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxItem, error) {
-	list, err := s.approvals.Pending(ctx, p.Org, p.Member, margen.Page{Limit: 100})
-	if err != nil || len(list) == 0 {
-		return nil, err
+// pending builds the requests the member can decide now, oldest due first:
+// the list (all of it, to count it), then for the ones shown (the first
+// screen's, or up to inboxAll) their customers, their recent acts and the
+// decisions with their budgets, read at the same time (on PostgreSQL each
+// is a round trip). total counts every request the list holds.
+//
+// The lookup (lk) is read at the same time as the list: the page's other
+// sections share it.
+func (s *server) pending(ctx context.Context, p *page, lk func() (*inboxLookup, error), all bool) (items []inboxItem, total int, err error) {
+	var list []margen.Approval
+	g0, gctx0 := errgroup.WithContext(ctx)
+	g0.Go(func() (err error) {
+		list, err = s.approvals.Pending(gctx0, p.Org, p.Member, margen.Page{Limit: approval.PendingMax})
+		return err
+	})
+	g0.Go(func() error {
+		_, err := lk()
+		return err
+	})
+	if err := g0.Wait(); err != nil || len(list) == 0 {
+		return nil, 0, err
 	}
+	l, _ := lk()
+	total = len(list)
+	shown := inboxFirst
+	if all {
+		shown = inboxAll
+	}
+	list = list[:min(total, shown)]
 	ids := make([]string, 0, len(list))
 	decIDs := make([]string, 0, len(list))
 	for i := range list {
@@ -232,10 +287,10 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 		return err
 	})
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	now := s.clock.Now()
-	items := make([]inboxItem, 0, len(list))
+	items = make([]inboxItem, 0, len(list))
 	for i := range list {
 		a := &list[i]
 		it := inboxItem{Approval: a, Title: p.T("inbox.request.title", "member", l.member(a.MemberID), "amount", p.Money(a.Amount)),
@@ -246,7 +301,7 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 		}
 		d := decs[a.DecisionID]
 		if d == nil {
-			return nil, margen.NotFound("decision")
+			return nil, 0, margen.NotFound("decision")
 		}
 		if it.Reason = d.Reason; it.Reason == "" {
 			it.Reason = p.T("inbox.request.no_reason")
@@ -267,7 +322,7 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 			if b.Budget == "" || b.Subject == "" || b.Period == "" {
 				// Not one account's key: list what it matches, as a filter.
 				if accts, err = s.store.ListBudgets(ctx, p.Org.ID, margen.BudgetFilter{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period}); err != nil {
-					return nil, err
+					return nil, 0, err
 				}
 			} else if acc, ok := accounts[margen.BudgetKey{BudgetID: b.Budget, Subject: b.Subject, Period: b.Period}]; ok {
 				accts = append(accts, acc)
@@ -279,7 +334,7 @@ func (s *server) pending(ctx context.Context, p *page, l *inboxLookup) ([]inboxI
 		}
 		items = append(items, it)
 	}
-	return items, nil
+	return items, total, nil
 }
 
 // dueText says how long is left to answer, in words.
@@ -387,26 +442,33 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 		row actRow
 	}
 	var all []stamped
-	var acts []margen.Act
+	// The acts and the refusals at the same time (on PostgreSQL each is a
+	// round trip).
+	var (
+		acts []margen.Act
+		refs []margen.Refusal
+	)
+	g, gctx := errgroup.WithContext(ctx)
 	if f.Outcome != outcomeRefusal {
 		af := margen.ActFilter{Page: margen.Page{Limit: inboxActivity}, MemberID: member, Action: f.Action, Since: since, Until: until}
 		if f.Outcome == outcomeFlagged {
 			yes := true
 			af.Flagged = &yes
 		}
-		var err error
-		if acts, err = s.store.ListActs(ctx, p.Org.ID, af); err != nil {
-			return nil, err
-		}
+		g.Go(func() (err error) {
+			acts, err = s.store.ListActs(gctx, p.Org.ID, af)
+			return err
+		})
 	}
-	var refs []margen.Refusal
 	if f.Outcome == "" || f.Outcome == outcomeRefusal {
-		var err error
-		refs, err = s.store.ListRefusals(ctx, p.Org.ID, margen.RefusalFilter{Page: margen.Page{Limit: inboxActivity},
-			MemberID: member, Since: since, Until: until})
-		if err != nil {
-			return nil, err
-		}
+		g.Go(func() (err error) {
+			refs, err = s.store.ListRefusals(gctx, p.Org.ID, margen.RefusalFilter{Page: margen.Page{Limit: inboxActivity},
+				MemberID: member, Since: since, Until: until})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	// The rows' customers in one query, not one per row.
 	ids := make([]string, 0, len(acts)+len(refs))
@@ -448,22 +510,25 @@ func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxF
 // requests, the open cases, the activity) are read at the same time.
 func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 	ctx := r.Context()
-	l, err := s.lookup(ctx, p.Org.ID)
+	d := &inboxData{Text: newInboxTexts(p)}
+	d.setAll(r)
+	lk := s.lookupOnce(ctx, p.Org.ID)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		d.Pending, d.Total, err = s.pending(gctx, p, lk, d.All)
+		return err
+	})
+	l, err := lk()
 	if err != nil {
+		_ = g.Wait()
 		return nil, 0, err
 	}
-	d := &inboxData{Text: newInboxTexts(p)}
 	f, since, until := readFilter(p, l, r.URL.Query())
 	d.Filter = f
 	names := make(map[string]string, len(l.members))
 	for id, m := range l.members {
 		names[id] = m.Name
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		d.Pending, err = s.pending(gctx, p, l)
-		return err
-	})
 	g.Go(func() (err error) {
 		d.Cases, err = s.caseRowsNamed(gctx, p, margen.CaseFilter{Status: margen.CaseOpen, Page: margen.Page{Limit: inboxCases}},
 			true, "inbox", names)
@@ -481,6 +546,7 @@ func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 	if err := g.Wait(); err != nil {
 		return nil, 0, err
 	}
+	d.setMore(r)
 	for _, m := range l.members {
 		d.Members = append(d.Members, option{m.ID, l.member(m.ID)})
 	}
@@ -494,6 +560,36 @@ func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 		d.Outcomes = append(d.Outcomes, option{o, p.T("inbox.outcome." + o)})
 	}
 	return d, status, nil
+}
+
+// setAll reads whether every pending request is asked for (the "more"
+// link, kept by the answer's form and the live list's connection).
+func (d *inboxData) setAll(r *http.Request) { d.All = r.FormValue("pending") == "all" }
+
+// setMore links to every pending request when some are not shown.
+func (d *inboxData) setMore(r *http.Request) {
+	if d.All || d.Total <= len(d.Pending) {
+		return
+	}
+	q := r.URL.Query()
+	if r.Method != http.MethodGet {
+		q = url.Values{}
+	}
+	q.Set("pending", "all")
+	d.More = "/inbox?" + q.Encode() + "#pending-heading"
+}
+
+// pendingOnly is the inbox with only its pending requests (the answer's
+// fragment, the live list).
+func (s *server) pendingOnly(r *http.Request, p *page) (*inboxData, error) {
+	d := &inboxData{Text: newInboxTexts(p)}
+	d.setAll(r)
+	var err error
+	if d.Pending, d.Total, err = s.pending(r.Context(), p, s.lookupOnce(r.Context(), p.Org.ID), d.All); err != nil {
+		return nil, err
+	}
+	d.setMore(r)
+	return d, nil
 }
 
 func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
@@ -568,7 +664,11 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("HX-Request") != "true" {
 		if msg == "" {
 			s.sessions.Put(r.Context(), keyInboxNotice, p.Notice)
-			http.Redirect(w, r, "/inbox", http.StatusSeeOther)
+			to := "/inbox"
+			if r.PostFormValue("pending") == "all" {
+				to += "?pending=all"
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
 			return
 		}
 		// Refused: the inbox again, the message beside the request.
@@ -584,20 +684,15 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "inbox", "", p)
 		return
 	}
-	l, err := s.lookup(r.Context(), st.org.ID)
+	d, err := s.pendingOnly(r, p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	items, err := s.pending(r.Context(), p, l)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if msg != "" && !markError(items, id, msg, comment) {
+	if msg != "" && !markError(d.Pending, id, msg, comment) {
 		p.Error = msg
 	}
-	p.Data = &inboxData{Text: newInboxTexts(p), Pending: items}
+	p.Data = d
 	// htmx swaps only 2xx answers: the refusal is in the fragment. The
 	// confirmation goes out of band to the status line above the list,
 	// which the live list does not overwrite.
@@ -656,16 +751,12 @@ func (s *server) inboxEvents(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r, "inbox.title", nil)
 	var shown []inboxItem
 	sendList := func() error {
-		l, err := s.lookup(ctx, st.org.ID)
+		d, err := s.pendingOnly(r, p)
 		if err != nil {
 			return err
 		}
-		items, err := s.pending(ctx, p, l)
-		if err != nil {
-			return err
-		}
-		shown = items
-		p.Data = &inboxData{Text: newInboxTexts(p), Pending: items}
+		shown = d.Pending
+		p.Data = d
 		var buf bytes.Buffer
 		if err := s.views.pages["inbox"].ExecuteTemplate(&buf, "pending", p); err != nil {
 			return err

@@ -53,7 +53,20 @@ func (s *server) withMember(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		if id := s.sessions.GetString(ctx, keyMember); id != "" {
 			orgID := s.sessions.GetString(ctx, keyOrg)
+			// The organisation is read at the same time as the member (on
+			// PostgreSQL each is a round trip before any page's own); it
+			// is used only if the member still may sign in.
+			type orgRead struct {
+				o   *margen.Org
+				err error
+			}
+			org := make(chan orgRead, 1)
+			go func() {
+				o, err := s.store.OrgByID(ctx, orgID)
+				org <- orgRead{o, err}
+			}()
 			m, err := s.store.MemberByID(ctx, orgID, id)
+			or := <-org
 			if err != nil && !margen.IsCode(err, margen.ENOTFOUND) {
 				s.fail(w, r, err)
 				return
@@ -74,12 +87,11 @@ func (s *server) withMember(next http.Handler) http.Handler {
 				if now.Sub(seen) > seenEvery {
 					s.sessions.Put(ctx, keySeen, now.Unix())
 				}
-				o, err := s.store.OrgByID(ctx, orgID)
-				if err != nil {
-					s.fail(w, r, err)
+				if or.err != nil {
+					s.fail(w, r, or.err)
 					return
 				}
-				st.member, st.org = m, o
+				st.member, st.org = m, or.o
 			}
 		}
 		next.ServeHTTP(w, r)

@@ -80,7 +80,10 @@ func (s *server) renderCustomer(w http.ResponseWriter, r *http.Request, p *page,
 		return
 	}
 	name := displayName(p, c)
-	if name == "" {
+	switch {
+	case c.Erased():
+		name = p.T("inbox3.erased_customer.title") // the file's heading: capitalised
+	case name == "":
 		name = p.T("privacy.customer.unidentified")
 	}
 	l, err := s.lookup(r.Context(), p.Org.ID)

@@ -68,7 +68,7 @@ func TestCustomerFileExportErase(t *testing.T) {
 			t.Errorf("erase without the confirmation: %d, want 400", res.StatusCode)
 		}
 		res, body = c.do("POST", erase, url.Values{"confirm": {"yes"}})
-		if res.StatusCode != http.StatusOK || !strings.Contains(body, "se borraron") || !strings.Contains(body, "cliente borrado") ||
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, "se borraron") || !strings.Contains(body, "<h1>Cliente borrado</h1>") ||
 			strings.Contains(body, name) || strings.Contains(body, contact) || strings.Contains(body, "postre para") {
 			t.Fatalf("erase: %d %s", res.StatusCode, body)
 		}

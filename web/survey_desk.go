@@ -185,10 +185,14 @@ func (s *server) actPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.newPage(r, "survey.act.title", nil)
-	v := &actView{Act: act, Member: act.MemberID, Action: act.Action, At: p.Time(act.CreatedAt)}
-	if m, err := s.store.MemberByID(r.Context(), st.org.ID, act.MemberID); err == nil {
-		v.Member = m.Name
+	// Named as the inbox names them: the member, and the action by the
+	// policy's label in the reader's language.
+	l, err := s.lookup(r.Context(), st.org.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	v := &actView{Act: act, Member: l.member(act.MemberID), Action: l.action(act.Action, p.Lang), At: p.Time(act.CreatedAt)}
 	for _, x := range act.Reactions {
 		if x.Source == margen.SourceEmployee {
 			v.Employee = append(v.Employee, x)
