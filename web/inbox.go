@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -110,27 +109,6 @@ type actRow struct {
 	Customer string
 	Outcome  string // the act's link text, or the refusal and how the customer left
 	Details  string // after the act's link: " · flagged · positive ..."
-}
-
-// HTML is the row as the activity table shows it, written here rather
-// than by the template: its fifty rows of a dozen values each were the
-// larger part of the inbox's rendering (html/template escapes each value
-// through a call by reflection). Every value is escaped.
-func (r actRow) HTML() template.HTML {
-	e := template.HTMLEscapeString
-	var b strings.Builder
-	b.WriteString(`<tr class="` + e(r.Kind) + "\">\n<td>" + e(r.At) + "</td><td>" + e(r.Member) + "</td><td>" + e(r.Action))
-	if r.Reason != "" {
-		b.WriteString("<br><small>" + e(r.Reason) + "</small>")
-	}
-	b.WriteString("</td><td>" + e(r.Amount) + "</td><td>" + e(r.Customer) + "</td>\n<td>")
-	if r.Kind == outcomeRefusal {
-		b.WriteString(e(r.Outcome))
-	} else {
-		b.WriteString(`<a href="/acts/` + e(r.ID) + `">` + e(r.Outcome) + "</a>" + e(r.Details))
-	}
-	b.WriteString("</td>\n</tr>\n")
-	return template.HTML(b.String())
 }
 
 // inboxFilter is the activity's filter, as typed.

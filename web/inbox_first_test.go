@@ -84,8 +84,7 @@ func TestInboxFirstScreen(t *testing.T) {
 	})
 }
 
-// TestInboxActivityEscapes: the activity's rows, written outside the
-// template, escape what a member typed.
+// TestInboxActivityEscapes: the activity's rows escape what a member typed.
 func TestInboxActivityEscapes(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, false)
