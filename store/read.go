@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -155,10 +156,14 @@ func (db *DB) ListActs(ctx context.Context, orgID string, f margen.ActFilter) ([
 	return acts, db.attachReactions(ctx, orgID, acts)
 }
 
-// RecentActsByCustomer returns, for each customer among ids, their n newest
-// acts (ListActs's order, with their reactions): the inbox shows a few per
-// pending request, with two queries for the whole list instead of two per
-// request.
+// RecentActsByCustomer returns, for each customer among ids, the acts of
+// their n newest decisions that became acts, newest act first, with their
+// reactions: the inbox shows a few per pending request. Each customer's
+// decisions are read newest first through the decisions' customer index
+// and the read stops at the n-th act, so a regular with hundreds of acts
+// costs no more than a newcomer. The acts are ListActs's newest unless an
+// older request was approved after a newer decision: its act then counts
+// from its decision.
 func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []string, n int) (map[string][]margen.Act, error) {
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	out := make(map[string][]margen.Act, len(ids))
@@ -167,22 +172,30 @@ func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []stri
 	}
 	cols := strings.Join(actCols, ", ")
 	for len(ids) > 0 {
-		k := min(len(ids), maxCustomersByID)
-		args := make([]any, 0, k+3)
-		args = append(args, orgID, orgID)
-		for _, id := range ids[:k] {
-			args = append(args, id)
+		k := min(len(ids), maxRecentCustomers)
+		args := make([]any, 0, 1+3*k)
+		args = append(args, orgID)
+		var q strings.Builder
+		q.WriteString("SELECT " + cols + " FROM acts WHERE org_id = ? AND id IN (")
+		for i, id := range ids[:k] {
+			if i > 0 {
+				q.WriteString(" UNION ALL ")
+			}
+			fmt.Fprintf(&q, "SELECT act_id FROM (SELECT act_id FROM decisions WHERE org_id = ? AND customer_id = ? AND act_id <> ''"+
+				" ORDER BY id DESC LIMIT ?) AS d%d", i)
+			args = append(args, orgID, id, n)
 		}
-		args = append(args, n)
-		// As ListActs, through the decisions' customer index (acts have
-		// none of their own).
-		q := "SELECT " + cols + " FROM (SELECT " + cols + ", ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY id DESC) AS rn" +
-			" FROM acts WHERE org_id = ? AND id IN (SELECT act_id FROM decisions WHERE org_id = ? AND act_id <> ''" +
-			" AND customer_id IN (?" + strings.Repeat(", ?", k-1) + "))) AS recent WHERE rn <= ? ORDER BY customer_id, id DESC"
-		acts, err := getMany(ctx, db, scanAct, q, args...)
+		q.WriteString(")")
+		acts, err := getMany(ctx, db, scanAct, q.String(), args...)
 		if err != nil {
 			return nil, err
 		}
+		slices.SortFunc(acts, func(a, b margen.Act) int {
+			if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
+				return c
+			}
+			return strings.Compare(b.ID, a.ID)
+		})
 		if err := db.attachReactions(ctx, orgID, acts); err != nil {
 			return nil, err
 		}
@@ -193,6 +206,10 @@ func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []stri
 	}
 	return out, nil
 }
+
+// maxRecentCustomers bounds the customers of one RecentActsByCustomer
+// query (each is a branch of its UNION ALL).
+const maxRecentCustomers = 100
 
 // attachReactions loads the reactions of acts with one query.
 func (db *DB) attachReactions(ctx context.Context, orgID string, acts []margen.Act) error {
