@@ -18,18 +18,26 @@ import (
 // file stays small.
 //
 // Under a writer that never pauses (an import, a load test, a generator of
-// millions of decisions) the background checkpoint never finds the whole
-// log copied before the next commit appends to it, so the log never starts
-// over and grows without end (19 GB after 1.4 million decisions, seen with
-// scripts/ledgerscale). When a checkpoint finds more than walBehindFrames
-// frames in the log, the checkpointer marks itself behind, and the next
-// writer, right after its commit and before it lets any other writer in,
-// runs one PASSIVE checkpoint itself, at the first commit that finds no
-// background checkpoint running: it copies what the background checkpoints
-// have not copied yet (the frames of the last moments), so the log is whole
-// in the database file and the following commit starts it over. That pause happens once per walBehindFrames frames of sustained
-// writing, never at an ordinary pace. The writer's journal_size_limit then
-// truncates the file back (see Open).
+// millions of decisions), and under a steady load too (a commit every few
+// milliseconds), the background checkpoint hardly ever finds the whole log
+// copied before the next commit appends to it, so the log never starts over:
+// it grew to 1.3 GB beside a 128 MB database under scripts/ratios.sh, and
+// to 19 GB after 1.4 million decisions with scripts/ledgerscale. A log that
+// only grows costs every commit: each one appends past the end of the file,
+// so its fdatasync also journals the file's new size (p50 1.4 ms, p99
+// 5.2 ms under strace at 600 decisions/s, against 0.35 ms to overwrite a
+// block already written). So when a checkpoint finds more than
+// walBehindFrames frames in the log, the checkpointer marks itself behind,
+// and the next writer, right after its commit and before it lets any other
+// writer in, runs one PASSIVE checkpoint itself, at the first commit that
+// finds no background checkpoint running: it copies only what the background
+// checkpoints have not copied yet (the frames of the last moments), so the
+// log is whole in the database file and the following commit starts it over
+// from its beginning, overwriting the file instead of growing it. That costs
+// the writer one short copy and one sync of the database file about once
+// per walBehindFrames frames of writing (every second or two under a steady
+// load), never at an ordinary pace, and the log's file stays about
+// walBehindFrames long.
 type checkpointer struct {
 	db     *sql.DB
 	wake   chan struct{}
@@ -47,17 +55,19 @@ type checkpointer struct {
 const checkpointEvery = 100 * time.Millisecond
 
 // walBehindFrames is the log length, in frames (pages of 4 KiB), beyond
-// which the writer catches the checkpoint up itself: 4 GiB. A catch-up
-// stalls the writer while it copies what the background checkpoints left
-// (measured at 512 MiB with scripts/ratios.sh: the p99 at half the maximum
-// rate went from 49-63 ms to 500-650 ms, catching up at most every 5 s),
-// so the bound is set where only a writer that never pauses reaches it
-// (an import, a generator of millions of decisions); the log's file is
-// then bounded instead of filling the disk.
-var walBehindFrames int64 = 1 << 20
+// which the writer catches the checkpoint up itself: 16 MiB, about a second
+// of writing at half the writer's maximum rate. The catch-up copies only
+// what the last background checkpoint left, so it is short; with a much
+// longer bound the background checkpoints fall further behind, and a
+// catch-up of hundreds of megabytes stalled the writer (measured at 512 MiB
+// with scripts/ratios.sh: the p99 at half the maximum rate went from
+// 49-63 ms to 500-650 ms).
+var walBehindFrames int64 = 4096
 
-// walCatchUpEvery spaces the writer's catch-ups.
-var walCatchUpEvery = 5 * time.Second
+// walCatchUpEvery spaces the writer's catch-ups: a reader that keeps an old
+// snapshot open stops the log from starting over, and the log then stays
+// long however often the writer copies it.
+var walCatchUpEvery = time.Second
 
 func newCheckpointer(base string) (*checkpointer, error) {
 	db, err := sql.Open(sqliteDriver, base+"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)")
@@ -85,9 +95,7 @@ func (c *checkpointer) committed() {
 	// log and syncing the database file takes hundreds of milliseconds,
 	// which every decision behind this one would wait too): catch up at
 	// a commit that finds the checkpointer idle, when little is left.
-	// At most once per walCatchUpEvery: a reader that keeps an old
-	// snapshot open stops the log from starting over, and the log then
-	// stays long however often the writer copies it.
+	// At most once per walCatchUpEvery (see there).
 	if c.behind.Load() && time.Since(time.Unix(0, c.caughtUp.Load())) >= walCatchUpEvery && c.run.TryLock() {
 		c.caughtUp.Store(time.Now().UnixNano())
 		c.checkpointLocked()

@@ -8,8 +8,20 @@ import (
 	"github.com/margenhq/margen"
 )
 
-// Today reads an organisation's day for the manager's desk in one read
-// snapshot: the decisions made in [since, until) by outcome (decisions_created
+// todayReactionsQuery reads the newest reactions with their acts. The
+// newest reactions are picked first, on their primary key, and only they
+// are joined: written as one join, SQLite's planner (without statistics)
+// walked every act of the organisation and sorted the result, 8 ms a page
+// with the demo's 2,000 acts.
+const todayReactionsQuery = `SELECT r.id, r.act_id, r.source, r.sentiment, r.note, r.member_id, r.created_at,
+		a.member_id, a.action, a.amount
+	FROM (SELECT id, act_id, source, sentiment, note, member_id, created_at, org_id FROM reactions
+		WHERE org_id = ? ORDER BY id DESC LIMIT ?) r
+	JOIN acts a ON a.org_id = r.org_id AND a.id = r.act_id
+	ORDER BY r.id DESC`
+
+// Today reads an organisation's day for the manager's desk in three reads:
+// the decisions made in [since, until) by outcome (decisions_created
 // index), the open approval requests and the oldest one's time
 // (approvals_status index), and the last `reactions` reactions with their
 // acts (primary keys).
@@ -46,10 +58,7 @@ func (db *DB) Today(ctx context.Context, orgID string, since, until time.Time, r
 		return nil, dbErr("today: pending approvals", err)
 	}
 
-	rows, err = db.readPool().QueryContext(ctx, db.d.rebind(`SELECT r.id, r.act_id, r.source, r.sentiment, r.note, r.member_id, r.created_at,
-			a.member_id, a.action, a.amount
-		FROM reactions r JOIN acts a ON a.org_id = r.org_id AND a.id = r.act_id
-		WHERE r.org_id = ? ORDER BY r.id DESC LIMIT ?`), orgID, pageLimit(reactions))
+	rows, err = db.readPool().QueryContext(ctx, db.d.rebind(todayReactionsQuery), orgID, pageLimit(reactions))
 	if err != nil {
 		return nil, dbErr("today: reactions", err)
 	}

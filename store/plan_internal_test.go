@@ -75,6 +75,9 @@ func TestDecisionReadsSeekTheirIndexOnSQLite(t *testing.T) {
 		{`SELECT budget_id, subject, period, SUM(amount) FROM ledger_entries
 			WHERE org_id = ? AND decision_id = ? AND kind = 'pending'
 			GROUP BY budget_id, subject, period ORDER BY budget_id, subject, period`, "USING INDEX ledger_entries_decision (org_id=? AND decision_id=?)"},
+		// The desk's newest reactions: the reactions' primary key first,
+		// then each one's act, not every act of the organisation.
+		{todayReactionsQuery, "SEARCH reactions USING INDEX sqlite_autoindex_reactions_1 (org_id=?); SCAN r; SEARCH a USING INDEX sqlite_autoindex_acts_1 (org_id=? AND id=?)"},
 	} {
 		args := make([]any, strings.Count(c.query, "?"))
 		for i := range args {

@@ -1012,6 +1012,23 @@ func testReactions(t *testing.T, db *store.DB) {
 	if len(audit) != 1 || audit[0].Action != margen.ActionReactionRecord || audit[0].Subject != r.ID || audit[0].Actor != s.member.ID {
 		t.Fatalf("reaction audit = %+v", audit)
 	}
+	// The desk's day: the newest reactions first, each with its act.
+	for _, n := range []int{2, 10} {
+		day, err := db.Today(ctx, s.org.ID, clockAt.Add(-time.Hour), clockAt.Add(time.Hour), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []margen.Reaction{act.Reactions[2], act.Reactions[1], act.Reactions[0]}[:min(n, 3)]
+		if len(day.Reactions) != len(want) {
+			t.Fatalf("Today(%d) reactions = %+v", n, day.Reactions)
+		}
+		for i, x := range day.Reactions {
+			if x.ID != want[i].ID || x.Sentiment != want[i].Sentiment || x.ActID != actID ||
+				x.ActMember != act.MemberID || x.ActAction != act.Action || x.ActAmount != act.Amount {
+				t.Errorf("Today(%d) reaction %d = %+v, want %+v of act %+v", n, i, x, want[i], act)
+			}
+		}
+	}
 	verifyAudit(t, db, s.org.ID)
 }
 
