@@ -137,6 +137,14 @@ func (f *inboxFilter) query() url.Values {
 
 type option struct{ ID, Label string }
 
+// filterOption is a choice of the activity's filter, chosen or not: the
+// template compares no value per option (the filter lists every member
+// and action).
+type filterOption struct {
+	ID, Label string
+	Selected  bool
+}
+
 // inboxData is the inbox page.
 type inboxData struct {
 	Text     *inboxTexts
@@ -149,9 +157,9 @@ type inboxData struct {
 	Older    string // the link to the activity's next rows, when there are more
 	Newest   string // the link back to its newest rows, on a later screen
 	Filter   inboxFilter
-	Members  []option
-	Actions  []option
-	Outcomes []option
+	Members  []filterOption
+	Actions  []filterOption
+	Outcomes []filterOption
 }
 
 // inboxLookup resolves ids to names for one rendering.
@@ -571,16 +579,16 @@ func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 	}
 	d.setMore(r)
 	for _, m := range l.members {
-		d.Members = append(d.Members, option{m.ID, l.member(m.ID)})
+		d.Members = append(d.Members, filterOption{m.ID, l.member(m.ID), m.ID == f.Member})
 	}
-	slices.SortFunc(d.Members, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
+	slices.SortFunc(d.Members, func(a, b filterOption) int { return strings.Compare(a.Label, b.Label) })
 	if l.pol != nil {
 		for _, a := range l.pol.Actions() {
-			d.Actions = append(d.Actions, option{a.ID, label(a.Label, p.Lang, a.ID)})
+			d.Actions = append(d.Actions, filterOption{a.ID, label(a.Label, p.Lang, a.ID), a.ID == f.Action})
 		}
 	}
 	for _, o := range outcomes {
-		d.Outcomes = append(d.Outcomes, option{o, p.T("inbox.outcome." + o)})
+		d.Outcomes = append(d.Outcomes, filterOption{o, p.T("inbox.outcome." + o), o == f.Outcome})
 	}
 	return d, status, nil
 }
