@@ -292,11 +292,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		"&_pragma=foreign_keys(1)" +
 		"&_pragma=cache_size(-16000)" +
 		"&_pragma=temp_store(MEMORY)"
-	read, err := sql.Open(sqliteDriver, readDSN)
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("store: open sqlite: %w", err)
-	}
+	// The read connections keep their statements prepared (see
+	// readConnector); the driver is the writer's, sqliteDriver.
+	read := sql.OpenDB(readConnector{drv: write.Driver(), dsn: readDSN})
 	read.SetMaxOpenConns(sqliteReadConns)
 	read.SetMaxIdleConns(sqliteReadConns)
 	read.SetConnMaxIdleTime(0)
