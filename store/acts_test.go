@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -104,8 +105,23 @@ func TestListActsByMemberAndCustomer(t *testing.T) {
 				}
 			}
 			// The inbox's batched form: each customer's newest acts, as
-			// ListActs lists them one customer at a time.
+			// ListActs lists them one customer at a time, with the same
+			// reactions (two on one act, one on another).
 			decide("ana", "c1", 10)
+			c1acts, err := db.ListActs(ctx, org.ID, margen.ActFilter{CustomerID: c1})
+			if err != nil || len(c1acts) < 2 {
+				t.Fatalf("c1's acts: %d, %v", len(c1acts), err)
+			}
+			for i, r := range []struct{ act, source, sentiment string }{
+				{c1acts[0].ID, margen.SourceEmployee, margen.ReactionPositive},
+				{c1acts[0].ID, margen.SourceCustomer, margen.ReactionNegative},
+				{c1acts[1].ID, margen.SourceEmployee, margen.ReactionNeutral},
+			} {
+				if err := db.RecordReaction(ctx, &margen.Reaction{OrgID: org.ID, ActID: r.act, Source: r.source, Sentiment: r.sentiment,
+					Note: fmt.Sprint("note ", i)}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
 			for _, n := range []int{1, 2, 5} {
 				recent, err := db.RecentActsByCustomer(ctx, org.ID, []string{c2, c1, c2, margen.CustomerID(org.ID, "nobody")}, n)
 				if err != nil {
@@ -124,7 +140,7 @@ func TestListActsByMemberAndCustomer(t *testing.T) {
 						t.Fatalf("n=%d, %s: %d acts, want %d", n, c, len(got), len(want))
 					}
 					for i := range want {
-						if got[i].ID != want[i].ID || got[i].CustomerID != c || len(got[i].Reactions) != len(want[i].Reactions) {
+						if !reflect.DeepEqual(got[i], want[i]) || got[i].CustomerID != c {
 							t.Errorf("n=%d, %s: act %d is %+v, want %+v", n, c, i, got[i], want[i])
 						}
 					}

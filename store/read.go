@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -170,13 +171,14 @@ func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []stri
 	if n <= 0 {
 		return out, nil
 	}
-	cols := strings.Join(actCols, ", ")
 	for len(ids) > 0 {
 		k := min(len(ids), maxRecentCustomers)
-		args := make([]any, 0, 1+3*k)
-		args = append(args, orgID)
+		args := make([]any, 0, 2+3*k)
+		args = append(args, orgID, orgID)
 		var q strings.Builder
-		q.WriteString("SELECT " + cols + " FROM acts WHERE org_id = ? AND id IN (")
+		// The acts and their reactions in one statement: one row per
+		// reaction (reactions_act), the act's alone when it has none.
+		q.WriteString(recentSelect)
 		for i, id := range ids[:k] {
 			if i > 0 {
 				q.WriteString(" UNION ALL ")
@@ -186,25 +188,72 @@ func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []stri
 			args = append(args, orgID, id, n)
 		}
 		q.WriteString(")")
-		acts, err := getMany(ctx, db, scanAct, q.String(), args...)
+		rows, err := getMany(ctx, db, scanActReaction, q.String(), args...)
 		if err != nil {
 			return nil, err
 		}
+		acts := actsWithReactions(rows)
 		slices.SortFunc(acts, func(a, b margen.Act) int {
 			if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
 				return c
 			}
 			return strings.Compare(b.ID, a.ID)
 		})
-		if err := db.attachReactions(ctx, orgID, acts); err != nil {
-			return nil, err
-		}
 		for _, a := range acts {
 			out[a.CustomerID] = append(out[a.CustomerID], a)
 		}
 		ids = ids[k:]
 	}
 	return out, nil
+}
+
+// recentSelect reads acts with their reactions (organisation twice, then
+// the acts' ids).
+var recentSelect = "SELECT a." + strings.Join(actCols, ", a.") + ", COALESCE(r.id, ''), COALESCE(r.source, '')," +
+	" COALESCE(r.sentiment, ''), COALESCE(r.note, ''), COALESCE(r.member_id, ''), r.created_at, r.score" +
+	" FROM acts a LEFT JOIN reactions r ON r.org_id = ? AND r.act_id = a.id WHERE a.org_id = ? AND a.id IN ("
+
+// actReaction is an act and one of its reactions (ID "" when it has none).
+type actReaction struct {
+	act margen.Act
+	r   margen.Reaction
+}
+
+func scanActReaction(s scanner) (actReaction, error) {
+	var x actReaction
+	var score sql.NullInt64
+	a := &x.act
+	err := s.Scan(&a.OrgID, &a.ID, &a.DecisionID, &a.MemberID, &a.CustomerID, &a.Action, &a.Amount, &a.Currency,
+		&a.Reason, &a.Flagged, tsCol{&a.CreatedAt}, &a.AfterTheFact, &a.Team,
+		&x.r.ID, &x.r.Source, &x.r.Sentiment, &x.r.Note, &x.r.MemberID, tsCol{&x.r.CreatedAt}, &score)
+	if x.r.ID != "" {
+		x.r = reaction(a.OrgID, a.ID, x.r, score)
+	}
+	return x, err
+}
+
+// actsWithReactions folds the rows of acts joined to their reactions: each
+// act once, its reactions in id order (as attachReactions gives them).
+func actsWithReactions(rows []actReaction) []margen.Act {
+	idx := make(map[string]int, len(rows))
+	acts := make([]margen.Act, 0, len(rows))
+	for i := range rows {
+		x := &rows[i]
+		j, ok := idx[x.act.ID]
+		if !ok {
+			j = len(acts)
+			idx[x.act.ID] = j
+			x.act.Reactions = []margen.Reaction{}
+			acts = append(acts, x.act)
+		}
+		if x.r.ID != "" {
+			acts[j].Reactions = append(acts[j].Reactions, x.r)
+		}
+	}
+	for i := range acts {
+		slices.SortFunc(acts[i].Reactions, func(a, b margen.Reaction) int { return strings.Compare(a.ID, b.ID) })
+	}
+	return acts
 }
 
 // maxRecentCustomers bounds the customers of one RecentActsByCustomer

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,7 @@ const (
 	inboxRecentActs = 5            // a customer's recent acts shown with a request
 	inboxFirst      = 20           // pending requests on the first screen, oldest due first
 	inboxAll        = 100          // pending requests shown at most ("more")
-	inboxActivity   = 50           // rows of the team's activity
+	inboxActivity   = 20           // rows of the team's activity a screen shows ("older": the next ones)
 	maxComment      = 1000         // as the approval service bounds it
 	dateLayout      = "2006-01-02" // <input type="date">
 )
@@ -101,6 +102,7 @@ func newInboxTexts(p *page) *inboxTexts {
 type actRow struct {
 	ID       string // the act's id (its page shows both reactions)
 	Kind     string // "act" or "refusal"
+	Refusal  bool   // Kind is "refusal" (a field: the template compares nothing per row)
 	At       string
 	Member   string
 	Action   string
@@ -111,13 +113,37 @@ type actRow struct {
 	Details  string // after the act's link: " · flagged · positive ..."
 }
 
-// inboxFilter is the activity's filter, as typed.
+// inboxFilter is the activity's filter, as typed, and where its page
+// starts (Before: the older rows' link, "" for the newest).
 type inboxFilter struct {
 	Member, Action, Outcome, Since, Until string
+	Before                                string
 	Errors                                map[string]string
+
+	since, until time.Time // read: [since, until), zero when open
+	before       margen.ActivityCursor
+}
+
+// query is the filter as the activity's links keep it (the cursor apart).
+func (f *inboxFilter) query() url.Values {
+	q := url.Values{}
+	for _, kv := range [][2]string{{"member", f.Member}, {"action", f.Action}, {"outcome", f.Outcome}, {"since", f.Since}, {"until", f.Until}} {
+		if kv[1] != "" {
+			q.Set(kv[0], kv[1])
+		}
+	}
+	return q
 }
 
 type option struct{ ID, Label string }
+
+// filterOption is a choice of the activity's filter, chosen or not: the
+// template compares no value per option (the filter lists every member
+// and action).
+type filterOption struct {
+	ID, Label string
+	Selected  bool
+}
 
 // inboxData is the inbox page.
 type inboxData struct {
@@ -128,10 +154,12 @@ type inboxData struct {
 	More     string    // the link to them all, when some are not shown
 	Cases    []caseRow // open follow-up cases the member may close
 	Activity []actRow
+	Older    string // the link to the activity's next rows, when there are more
+	Newest   string // the link back to its newest rows, on a later screen
 	Filter   inboxFilter
-	Members  []option
-	Actions  []option
-	Outcomes []option
+	Members  []filterOption
+	Actions  []filterOption
+	Outcomes []filterOption
 }
 
 // inboxLookup resolves ids to names for one rendering.
@@ -346,7 +374,7 @@ func actRowOf(p *page, l *inboxLookup, a *margen.Act, customer string) actRow {
 }
 
 func refusalRowOf(p *page, l *inboxLookup, x *margen.Refusal, customer string) actRow {
-	r := actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID), Action: l.action(x.Action, p.Lang),
+	r := actRow{Kind: outcomeRefusal, Refusal: true, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID), Action: l.action(x.Action, p.Lang),
 		Amount: amountText(p, x.Amount), Reason: x.Wanted, Customer: customer, Outcome: p.T("inbox.outcome.refusal")}
 	if x.Left != "" {
 		r.Outcome += ": " + p.T("counter.refusal.left."+x.Left)
@@ -362,11 +390,18 @@ func amountText(p *page, minor int64) string {
 	return p.Money(minor)
 }
 
-// readFilter reads and bounds the activity's filter; problems are put
-// beside their field.
-func readFilter(p *page, l *inboxLookup, q url.Values) (f inboxFilter, since, until time.Time) {
+// readFilter reads and bounds the activity's filter and its cursor;
+// problems are put beside their field (the cursor's beside the filter).
+func readFilter(p *page, l *inboxLookup, q url.Values) (f inboxFilter) {
 	f = inboxFilter{Member: q.Get("member"), Action: q.Get("action"), Outcome: q.Get("outcome"),
-		Since: q.Get("since"), Until: q.Get("until"), Errors: map[string]string{}}
+		Since: q.Get("since"), Until: q.Get("until"), Before: q.Get("before"), Errors: map[string]string{}}
+	if f.Before != "" {
+		var ok bool
+		if f.before, ok = parseActivityCursor(f.Before); !ok {
+			f.Errors["before"] = p.T("inbox4.filter.error.before")
+			f.Before = ""
+		}
+	}
 	if f.Member != "" && l.members[f.Member] == nil {
 		f.Errors["member"] = p.T("inbox.filter.error.member")
 	}
@@ -391,14 +426,14 @@ func readFilter(p *page, l *inboxLookup, q url.Values) (f inboxFilter, since, un
 		}
 		return t
 	}
-	since, until = day("since", f.Since), day("until", f.Until)
-	if !until.IsZero() {
-		until = until.AddDate(0, 0, 1) // the whole day
+	f.since, f.until = day("since", f.Since), day("until", f.Until)
+	if !f.until.IsZero() {
+		f.until = f.until.AddDate(0, 0, 1) // the whole day
 	}
-	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+	if !f.since.IsZero() && !f.until.IsZero() && !f.since.Before(f.until) {
 		f.Errors["until"] = p.T("inbox.filter.error.range")
 	}
-	return f, since, until
+	return f
 }
 
 func hasAction(pol *policy.Policy, id string) bool {
@@ -406,82 +441,86 @@ func hasAction(pol *policy.Policy, id string) bool {
 	return ok
 }
 
-// activity lists the team's recent acts (with their reactions) and
-// refusals, newest first, narrowed by the filter. The scope is the JSON
-// API's: a member who does not see everything sees only their own.
-func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f inboxFilter, since, until time.Time) ([]actRow, error) {
-	member := f.Member
+// activity lists the team's acts (with their reactions) and refusals,
+// newest first, narrowed by the filter, from the cursor (Before) on: a
+// screen of rows, and the cursor of the next screen ("" when none is
+// older). The scope is the JSON API's: a member who does not see
+// everything sees only their own.
+func (s *server) activity(ctx context.Context, p *page, l *inboxLookup, f *inboxFilter) ([]actRow, string, error) {
+	af := margen.ActivityFilter{MemberID: f.Member, Action: f.Action, Since: f.since, Until: f.until, Before: f.before,
+		Limit: inboxActivity + 1}
 	if !margen.SeesAll(p.Member) {
-		member = p.Member.ID
+		af.MemberID = p.Member.ID
 	}
-	var rows []actRow
-	type stamped struct {
-		at  time.Time
-		row actRow
+	switch f.Outcome {
+	case outcomeAct:
+		af.Kind = margen.ActivityAct
+	case outcomeFlagged:
+		af.Kind, af.Flagged = margen.ActivityAct, true
+	case outcomeRefusal:
+		af.Kind = margen.ActivityRefusal
 	}
-	var all []stamped
-	// The acts and the refusals at the same time (on PostgreSQL each is a
-	// round trip).
-	var (
-		acts []margen.Act
-		refs []margen.Refusal
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	if f.Outcome != outcomeRefusal {
-		af := margen.ActFilter{Page: margen.Page{Limit: inboxActivity}, MemberID: member, Action: f.Action, Since: since, Until: until}
-		if f.Outcome == outcomeFlagged {
-			yes := true
-			af.Flagged = &yes
-		}
-		g.Go(func() (err error) {
-			acts, err = s.store.ListActs(gctx, p.Org.ID, af)
-			return err
-		})
-	}
-	if f.Outcome == "" || f.Outcome == outcomeRefusal {
-		g.Go(func() (err error) {
-			refs, err = s.store.ListRefusals(gctx, p.Org.ID, margen.RefusalFilter{Page: margen.Page{Limit: inboxActivity},
-				MemberID: member, Since: since, Until: until})
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	// The rows' customers in one query, not one per row.
-	ids := make([]string, 0, len(acts)+len(refs))
-	for i := range acts {
-		if acts[i].CustomerID != "" {
-			ids = append(ids, acts[i].CustomerID)
-		}
-	}
-	for i := range refs {
-		if refs[i].CustomerID != "" {
-			ids = append(ids, refs[i].CustomerID)
-		}
-	}
-	customers, err := s.store.CustomersByID(ctx, p.Org.ID, ids)
+	items, err := s.store.Activity(ctx, p.Org.ID, af)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	for i := range acts {
-		all = append(all, stamped{acts[i].CreatedAt, actRowOf(p, l, &acts[i], displayName(p, customers[acts[i].CustomerID]))})
+	next := ""
+	if len(items) > inboxActivity {
+		items = items[:inboxActivity]
+		next = activityCursor(items[inboxActivity-1].Cursor())
 	}
-	for i := range refs {
-		x := &refs[i]
-		if f.Action != "" && x.Action != f.Action {
-			continue
+	rows := make([]actRow, 0, len(items))
+	for _, x := range items {
+		if x.Act != nil {
+			rows = append(rows, actRowOf(p, l, x.Act, displayName(p, x.Customer)))
+		} else {
+			rows = append(rows, refusalRowOf(p, l, x.Refusal, displayName(p, x.Customer)))
 		}
-		all = append(all, stamped{x.CreatedAt, refusalRowOf(p, l, x, displayName(p, customers[x.CustomerID]))})
 	}
-	slices.SortStableFunc(all, func(a, b stamped) int { return b.at.Compare(a.at) })
-	for i := range all {
-		if i == inboxActivity {
-			break
+	return rows, next, nil
+}
+
+// activityLink is the inbox at its activity, with the query q.
+func activityLink(q url.Values) string {
+	if len(q) == 0 {
+		return "/inbox#activity-heading"
+	}
+	return "/inbox?" + q.Encode() + "#activity-heading"
+}
+
+// activityCursor is a row's place in the activity as the older rows' link
+// carries it: its time in microseconds since 1970, a dot, its id.
+func activityCursor(c margen.ActivityCursor) string {
+	return strconv.FormatInt(c.At.UnixMicro(), 10) + "." + c.ID
+}
+
+// maxCursorID bounds the id of a cursor (ids are "act_" or "ref_" and 32
+// hexadecimal digits; imported ones are kept as they came).
+const maxCursorID = 80
+
+// parseActivityCursor reads a cursor activityCursor wrote; false for
+// anything else. Its time has at most 16 digits (until the year 2286), its
+// id only letters, digits, "_" and "-".
+func parseActivityCursor(v string) (margen.ActivityCursor, bool) {
+	us, id, ok := strings.Cut(v, ".")
+	if !ok || len(us) == 0 || len(us) > 16 || len(id) == 0 || len(id) > maxCursorID {
+		return margen.ActivityCursor{}, false
+	}
+	for _, c := range us {
+		if c < '0' || c > '9' {
+			return margen.ActivityCursor{}, false
 		}
-		rows = append(rows, all[i].row)
 	}
-	return rows, nil
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-') {
+			return margen.ActivityCursor{}, false
+		}
+	}
+	n, err := strconv.ParseInt(us, 10, 64)
+	if err != nil {
+		return margen.ActivityCursor{}, false
+	}
+	return margen.ActivityCursor{At: time.UnixMicro(n).UTC(), ID: id}, true
 }
 
 // inboxData builds the whole page: its three sections (the pending
@@ -501,8 +540,8 @@ func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 		_ = g.Wait()
 		return nil, 0, err
 	}
-	f, since, until := readFilter(p, l, r.URL.Query())
-	d.Filter = f
+	d.Filter = readFilter(p, l, r.URL.Query())
+	f := &d.Filter
 	names := make(map[string]string, len(l.members))
 	for id, m := range l.members {
 		names[id] = m.Name
@@ -517,8 +556,22 @@ func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 		status = http.StatusBadRequest
 	} else {
 		g.Go(func() (err error) {
-			d.Activity, err = s.activity(gctx, p, l, f, since, until)
-			return err
+			var next string
+			if d.Activity, next, err = s.activity(gctx, p, l, f); err != nil {
+				return err
+			}
+			q := f.query()
+			if d.All {
+				q.Set("pending", "all")
+			}
+			if f.Before != "" {
+				d.Newest = activityLink(q)
+			}
+			if next != "" {
+				q.Set("before", next)
+				d.Older = activityLink(q)
+			}
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -526,16 +579,16 @@ func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 	}
 	d.setMore(r)
 	for _, m := range l.members {
-		d.Members = append(d.Members, option{m.ID, l.member(m.ID)})
+		d.Members = append(d.Members, filterOption{m.ID, l.member(m.ID), m.ID == f.Member})
 	}
-	slices.SortFunc(d.Members, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
+	slices.SortFunc(d.Members, func(a, b filterOption) int { return strings.Compare(a.Label, b.Label) })
 	if l.pol != nil {
 		for _, a := range l.pol.Actions() {
-			d.Actions = append(d.Actions, option{a.ID, label(a.Label, p.Lang, a.ID)})
+			d.Actions = append(d.Actions, filterOption{a.ID, label(a.Label, p.Lang, a.ID), a.ID == f.Action})
 		}
 	}
 	for _, o := range outcomes {
-		d.Outcomes = append(d.Outcomes, option{o, p.T("inbox.outcome." + o)})
+		d.Outcomes = append(d.Outcomes, filterOption{o, p.T("inbox.outcome." + o), o == f.Outcome})
 	}
 	return d, status, nil
 }
