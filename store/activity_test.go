@@ -4,12 +4,12 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/decision"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/store/storetest"
 )
 
@@ -39,24 +39,6 @@ grants:
     hard: false
 `
 
-// setClock is a clock a test sets.
-type setClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *setClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *setClock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
 // TestActivity: the acts and refusals merged newest first, then by id,
 // with the acts' reactions and the rows' customers; paged by the last row
 // shown, no row is skipped or repeated, even among rows of the same
@@ -67,7 +49,7 @@ func TestActivity(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
 			db := e.Open(t)
-			clock := &setClock{}
+			clock := testsupport.NewClock(time.Time{}, 0)
 			eng := decision.New(db, decision.Options{Clock: clock})
 			defer eng.Close()
 			type orgData struct {
@@ -123,7 +105,7 @@ func TestActivity(t *testing.T) {
 			// Three instants; the middle one holds acts and refusals of
 			// both members at the same microsecond.
 			for i, at := range []time.Time{base, base.Add(time.Hour), base.Add(2 * time.Hour)} {
-				clock.set(at)
+				clock.Set(at)
 				n := 1
 				if i == 1 {
 					n = 3
