@@ -222,15 +222,24 @@ type actReaction struct {
 func scanActReaction(s scanner) (actReaction, error) {
 	var x actReaction
 	var score sql.NullInt64
-	a := &x.act
-	err := s.Scan(&a.OrgID, &a.ID, &a.DecisionID, &a.MemberID, &a.CustomerID, &a.Action, &a.Amount, &a.Currency,
-		&a.Reason, &a.Flagged, tsCol{&a.CreatedAt}, &a.AfterTheFact, &a.Team,
-		&x.r.ID, &x.r.Source, &x.r.Sentiment, &x.r.Note, &x.r.MemberID, tsCol{&x.r.CreatedAt}, &score)
-	if x.r.ID != "" {
-		x.r = reaction(a.OrgID, a.ID, x.r, score)
+	act, err := scanAct(withColumns{s, []any{&x.r.ID, &x.r.Source, &x.r.Sentiment, &x.r.Note, &x.r.MemberID,
+		tsCol{&x.r.CreatedAt}, &score}})
+	x.act = act
+	if err == nil && x.r.ID != "" {
+		x.r = reaction(act.OrgID, act.ID, x.r, score)
 	}
 	return x, err
 }
+
+// withColumns scans a row whose first columns a scan function reads and
+// whose last ones are more: the act's columns by scanAct, then its
+// reaction's.
+type withColumns struct {
+	s    scanner
+	more []any
+}
+
+func (w withColumns) Scan(dest ...any) error { return w.s.Scan(append(dest, w.more...)...) }
 
 // actsWithReactions folds the rows of acts joined to their reactions: each
 // act once, its reactions in id order (as attachReactions gives them).
