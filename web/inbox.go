@@ -102,7 +102,6 @@ func newInboxTexts(p *page) *inboxTexts {
 type actRow struct {
 	ID       string // the act's id (its page shows both reactions)
 	Kind     string // "act" or "refusal"
-	Refusal  bool   // Kind is "refusal" (a field: the template compares nothing per row)
 	At       string
 	Member   string
 	Action   string
@@ -373,8 +372,11 @@ func actRowOf(p *page, l *inboxLookup, a *margen.Act, customer string) actRow {
 	return r
 }
 
+// IsRefusal tells a refusal's row from an act's.
+func (r actRow) IsRefusal() bool { return r.Kind == outcomeRefusal }
+
 func refusalRowOf(p *page, l *inboxLookup, x *margen.Refusal, customer string) actRow {
-	r := actRow{Kind: outcomeRefusal, Refusal: true, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID), Action: l.action(x.Action, p.Lang),
+	r := actRow{Kind: outcomeRefusal, At: p.Time(x.CreatedAt), Member: l.member(x.MemberID), Action: l.action(x.Action, p.Lang),
 		Amount: amountText(p, x.Amount), Reason: x.Wanted, Customer: customer, Outcome: p.T("inbox.outcome.refusal")}
 	if x.Left != "" {
 		r.Outcome += ": " + p.T("counter.refusal.left."+x.Left)
