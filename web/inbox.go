@@ -553,18 +553,23 @@ func (s *server) inboxData(r *http.Request, p *page) (*inboxData, int, error) {
 			true, "inbox", names)
 		return err
 	})
+	// The links keep the filter (and the pending list's "all").
+	q := f.query()
+	if d.All {
+		q.Set("pending", "all")
+	}
 	status := http.StatusOK
 	if len(f.Errors) > 0 {
 		status = http.StatusBadRequest
+		if _, bad := f.Errors["before"]; bad {
+			// The message says to go back to the newest rows: link them.
+			d.Newest = activityLink(q)
+		}
 	} else {
 		g.Go(func() (err error) {
 			var next string
 			if d.Activity, next, err = s.activity(gctx, p, l, f); err != nil {
 				return err
-			}
-			q := f.query()
-			if d.All {
-				q.Set("pending", "all")
 			}
 			if f.Before != "" {
 				d.Newest = activityLink(q)

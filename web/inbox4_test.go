@@ -133,5 +133,12 @@ func TestInboxActivityPages(t *testing.T) {
 				t.Errorf("before=%.40q: %d\n%s", bad, res.StatusCode, body)
 			}
 		}
+		// The refused link's message sends to the newest rows: they are
+		// linked, with the filter kept.
+		res, body := m.do("GET", "/inbox?outcome=refusal&before=x", nil)
+		if res.StatusCode != http.StatusBadRequest ||
+			!strings.Contains(body, `<a href="/inbox?outcome=refusal#activity-heading">Ver las más recientes</a>`) {
+			t.Errorf("a refused cursor links no way back: %d\n%s", res.StatusCode, body)
+		}
 	})
 }
