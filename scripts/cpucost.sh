@@ -4,7 +4,8 @@
 # database of scripts/ratios.sh, starts margen serve, sends N decisions in a
 # closed loop (C connections, 8 members, 1,000 customers), and reads the
 # server process's user+system CPU time (/proc/PID/stat) before and after
-# the load. Builds are measured alternately, ROUNDS times.
+# the load, and its peak resident memory (VmHWM). Builds are measured
+# alternately, ROUNDS times.
 #
 #   BEFORE=5b829bb N=20000 ROUNDS=3 scripts/cpucost.sh    # before and after, SQLite
 #   ENGINE=postgres MARGEN_BENCH_POSTGRES=postgres://... scripts/cpucost.sh
@@ -121,13 +122,14 @@ for round in $(seq 1 "$ROUNDS"); do
 		c0=$(cpu "$srv")
 		"$L" -url "$url" -token "$tokens" -c "$C" -n "$N" -customers 1000 >"$tmp/load.txt"
 		c1=$(cpu "$srv")
+		hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$srv/status")
 		kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 		ok=$(grep -c '^status     map\[201:[0-9]*\]$' "$tmp/load.txt" || true)
 		rate=$(awk '$1 == "throughput" {print $2}' "$tmp/load.txt")
 		chk=$("$M" ledger check --db "$db" --org bench 2>&1 | tail -1)
 		awk -v b="$b" -v r="$round" -v c0="$c0" -v c1="$c1" -v t="$tick" -v n="$N" -v rate="$rate" -v ok="$ok" \
-			-v l="$(cut -d' ' -f1 /proc/loadavg)" -v chk="$chk" 'BEGIN {
-			printf "round %d %-6s server CPU %6.1f µs/decision  (%.0f decisions/s, load %s, all 201: %s) %s\n",
-				r, b, (c1 - c0) / t / n * 1e6, rate, l, (ok == 1 ? "yes" : "NO"), chk }'
+			-v l="$(cut -d' ' -f1 /proc/loadavg)" -v chk="$chk" -v hwm="$hwm" 'BEGIN {
+			printf "round %d %-6s server CPU %6.1f µs/decision, peak RSS %d MB  (%.0f decisions/s, load %s, all 201: %s) %s\n",
+				r, b, (c1 - c0) / t / n * 1e6, hwm / 1024, rate, l, (ok == 1 ? "yes" : "NO"), chk }'
 	done
 done

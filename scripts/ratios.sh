@@ -20,7 +20,8 @@
 # their ratio (target >= 0.5 on SQLite); p99 at half margen's rate, the
 # empty server's p99 at that rate and their ratio (target <= 4). It also
 # runs the policy evaluation benchmark of each build (target <= 1 us with
-# three CEL conditions).
+# three CEL conditions), and times the disk's fdatasync after a small
+# batch's writes (scripts/synclat): the floor of a durable answer's latency.
 #
 # Knobs (environment): N (default 50000), C (256), DUR (10s), ROUNDS (1),
 # ENGINES ("sqlite postgres"), BEFORE (a git revision; empty: none).
@@ -54,7 +55,7 @@ trap cleanup EXIT
 builds=(after)
 echo "building (after: $root)..."
 (cd "$root" && go build -o "$tmp/after/margen" ./cmd/margen && go build -o "$tmp/margen-load" ./cmd/margen-load &&
-	go build -o "$tmp/emptyserver" ./scripts/emptyserver)
+	go build -o "$tmp/emptyserver" ./scripts/emptyserver && go build -o "$tmp/synclat" ./scripts/synclat)
 if [[ -n $BEFORE ]]; then
 	echo "building (before: $BEFORE)..."
 	mkdir -p "$tmp/src-before"
@@ -67,6 +68,12 @@ L="$tmp/margen-load"
 echo
 echo "=== machine"
 echo "nproc $(nproc); $(free -h | awk '/^Mem:/ {print "memory " $2}'); load $(cut -d' ' -f1-3 /proc/loadavg); $(go version)"
+
+echo
+echo "=== the disk under a commit: fdatasync after a small batch's log writes (scripts/synclat)"
+# The floor of any durable answer's latency: a decision waits for at least
+# one such sync (two when it arrives while a batch is being synced).
+"$tmp/synclat" -dir "$tmp" -n 2000 | tee "$tmp/sync.txt"
 
 echo
 echo "=== policy evaluation (go test -bench Evaluate -benchmem), interleaved"
@@ -232,3 +239,4 @@ done
 echo
 echo "=== summary (round by round, in the order run)"
 printf '%s\n' "${summary[@]}"
+echo "disk fdatasync (scripts/synclat): $(awk '/^latency/ {print $2, $3, $6, $7}' "$tmp/sync.txt")"

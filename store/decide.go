@@ -103,7 +103,7 @@ func (t *wtx) lockOrgs(ids []string, st *margen.BatchState) (map[string]*chain, 
 	if err := rows.Err(); err != nil {
 		return nil, dbErr("lock orgs", err)
 	}
-	rows, err = t.query("SELECT org_id, version FROM policy_versions WHERE active AND org_id IN ("+in+")", args...)
+	rows, err = t.query(activeVersionsSelect+"("+in+")", args...)
 	if err != nil {
 		return nil, dbErr("read policy versions", err)
 	}
@@ -118,6 +118,10 @@ func (t *wtx) lockOrgs(ids []string, st *margen.BatchState) (map[string]*chain, 
 	}
 	return chains, dbErr("read policy versions", rows.Err())
 }
+
+// activeVersionsSelect reads the active policy version of the organisations
+// listed after it; it seeks policy_versions_active (migration 00021).
+const activeVersionsSelect = "SELECT org_id, version FROM policy_versions WHERE active AND org_id IN "
 
 func compareKeys(a, b margen.OrgBudgetKey) int {
 	return cmp.Or(

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -333,6 +335,73 @@ func TestMigrateTeamScore(t *testing.T) {
 			}
 			if _, err := p.DownTo(ctx, 10); err != nil {
 				t.Fatalf("down: %v", err)
+			}
+		})
+	}
+}
+
+// TestMigrateActiveIndexes: migration 00021 rebuilds policy_versions_active
+// and webhooks_active with data in place: the active version is still
+// found, a second active version of an organisation is still refused,
+// after going up, down and up again.
+func TestMigrateActiveIndexes(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) *DB{EngineSQLite: oldSQLite, EnginePostgres: oldPostgres} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := open(t)
+			p, err := db.provider(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(ctx, 20); err != nil {
+				t.Fatal(err)
+			}
+			ts := db.d.ts(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC))
+			exec := func(q string, args ...any) error {
+				_, err := db.write.ExecContext(ctx, db.d.rebind(q), args...)
+				return err
+			}
+			if err := exec("INSERT INTO orgs (id, slug, name, currency, timezone, language, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+				"org_1", "o", "O", "EUR", "UTC", "es", ts); err != nil {
+				t.Fatal(err)
+			}
+			for v := 1; v <= 3; v++ {
+				if err := exec("INSERT INTO policy_versions (org_id, version, source, active, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+					"org_1", v, "version: 1", v == 2, "mem_1", ts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, active := range []bool{false, true} {
+				if err := exec("INSERT INTO webhooks (org_id, id, url, events, secret, active, after_seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+					"org_1", fmt.Sprint("whk_", i), "https://example.com/h", `["*"]`, "whsec_x", active, 0, ts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check := func(when string) {
+				t.Helper()
+				pv, err := db.ActivePolicy(ctx, "org_1")
+				if err != nil || pv.Version != 2 {
+					t.Fatalf("%s: active policy = %+v, %v; want version 2", when, pv, err)
+				}
+				orgs, err := db.OrgsWithWebhooks(ctx)
+				if err != nil || !slices.Equal(orgs, []string{"org_1"}) {
+					t.Fatalf("%s: organisations with webhooks = %v, %v", when, orgs, err)
+				}
+				if err := exec("UPDATE policy_versions SET active = TRUE WHERE org_id = ? AND version = 3", "org_1"); err == nil {
+					t.Fatalf("%s: a second active version was stored", when)
+				}
+			}
+			up := func() error { _, err := p.UpTo(ctx, 21); return err }
+			down := func() error { _, err := p.DownTo(ctx, 20); return err }
+			for _, step := range []struct {
+				name string
+				do   func() error
+			}{{"up", up}, {"down", down}, {"up again", up}} {
+				if err := step.do(); err != nil {
+					t.Fatalf("%s: %v", step.name, err)
+				}
+				check(step.name)
 			}
 		})
 	}

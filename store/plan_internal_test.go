@@ -54,7 +54,8 @@ func planOf(t *testing.T, rows *sql.Rows) string {
 // The decision path's filtered reads seek their index on a SQLite database
 // the planner has no statistics for (margen never runs ANALYZE on its own):
 // a member's or customer's decisions, the flagged acts (migration 00020
-// gave acts_flagged the query's condition), a decision's ledger entries.
+// gave acts_flagged the query's condition), a decision's ledger entries,
+// the active policy version and webhooks (migration 00021, likewise).
 // It also guards the tables' layout: as WITHOUT ROWID tables, decisions
 // and ledger_entries are walked by primary key (org_id=?) instead, the
 // planner's default estimates rating a covering primary-key range as cheap
@@ -77,6 +78,14 @@ func TestDecisionReadsSeekTheirIndexOnSQLite(t *testing.T) {
 			GROUP BY budget_id, subject, period ORDER BY budget_id, subject, period`, "USING INDEX ledger_entries_decision (org_id=? AND decision_id=?)"},
 		// The desk's newest reactions: the reactions' primary key first,
 		// then each one's act, not every act of the organisation.
+		// The writer's read of the active policy versions, on every
+		// batch, and the policy's own read (migration 00021).
+		{activeVersionsSelect + "(?, ?)", "USING INDEX policy_versions_active (org_id=?)"},
+		{policySelect + " WHERE org_id = ? AND active", "USING INDEX policy_versions_active (org_id=?)"},
+		// The webhook dispatcher's organisations with an active endpoint
+		// (an organisation's own endpoints, few, are read in id order by
+		// their primary key).
+		{orgsWithWebhooksQuery, "SCAN webhooks USING INDEX webhooks_active"},
 		{todayReactionsQuery, "SEARCH reactions USING INDEX sqlite_autoindex_reactions_1 (org_id=?); SCAN r; SEARCH a USING INDEX sqlite_autoindex_acts_1 (org_id=? AND id=?)"},
 	} {
 		args := make([]any, strings.Count(c.query, "?"))

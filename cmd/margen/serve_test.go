@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,25 @@ func TestCaseThresholdsConfig(t *testing.T) {
 	_, _, err = margenRun(t, "serve", "--case-csat-max", "9", "--db", filepath.Join(t.TempDir(), "x.db"))
 	if err == nil || !strings.Contains(err.Error(), "--case-csat-max") {
 		t.Errorf("serve --case-csat-max 9: %v", err)
+	}
+}
+
+// TestServeGCPace: serve runs the collector at serveGCPercent unless GOGC
+// is set, which then decides alone.
+func TestServeGCPace(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	if got := setGCPace(func(string) string { return "" }); got != serveGCPercent {
+		t.Errorf("setGCPace without GOGC = %d, want %d", got, serveGCPercent)
+	}
+	if now := debug.SetGCPercent(100); now != serveGCPercent {
+		t.Errorf("collector pace without GOGC = %d, want %d", now, serveGCPercent)
+	}
+	env := map[string]string{"GOGC": "150"}
+	if got := setGCPace(func(k string) string { return env[k] }); got != -1 {
+		t.Errorf("setGCPace with GOGC=150 = %d, want -1 (left to GOGC)", got)
+	}
+	if now := debug.SetGCPercent(100); now != 100 {
+		t.Errorf("collector pace with GOGC set = %d, want it untouched (100)", now)
 	}
 }
