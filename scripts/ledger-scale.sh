@@ -9,7 +9,12 @@
 #   scripts/ledger-scale.sh                  # 10k, 100k and 1M decisions
 #   SIZES="1000000 3000000 10000000" scripts/ledger-scale.sh
 #
-# Knobs (environment): SIZES, DIR (where the databases go, default a
+# With JOB=1 it also runs the check as the server does: `margen serve` on
+# the database, the check queued with POST /api/v1/ledger/check (an owner's
+# token), and the server's peak resident memory (VmHWM) read once the
+# report says the check is done.
+#
+# Knobs (environment): SIZES, JOB, DIR (where the databases go, default a
 # temporary directory, removed on exit unless KEEP=1). Each decision writes
 # about 1.7 kB (decision, act or approval, two ledger entries, an audit
 # entry with its row digests): 10M decisions need about 17 GB of disk, and
@@ -25,6 +30,30 @@ fi
 # A fixed audit key for the generated databases (any 32 bytes, hex).
 export MARGEN_AUDIT_KEY=${MARGEN_AUDIT_KEY:-6d617267656e207363616c652074657374206175646974206b65792033326221}
 
+# job DB: the check as a job of `margen serve`, and the server's peak memory.
+job() {
+	local db=$1 tok log="$dir/serve.log" url="" report="" start pid
+	tok=$("$dir/margen" token create --db "$db" --org scale --member owner --name "scale-$(date +%s%N)" 2>/dev/null | tail -1)
+	"$dir/margen" serve --db "$db" --addr 127.0.0.1:0 >"$log" 2>&1 &
+	pid=$!
+	for _ in $(seq 1 100); do
+		url=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/listening on //' || true)
+		[[ -n $url ]] && break
+		sleep 0.1
+	done
+	[[ -n $url ]] || { cat "$log" >&2; kill "$pid"; return 1; }
+	start=$(date +%s)
+	curl -sf -X POST -H "Authorization: Bearer $tok" "$url/api/v1/ledger/check" >/dev/null
+	while sleep 5; do
+		report=$(curl -sf -H "Authorization: Bearer $tok" "$url/api/v1/ledger/check")
+		[[ $report == *'"running":false'* && $report != *'"checked_at":null'* ]] && break
+	done
+	echo "as a job of margen serve: $(( $(date +%s) - start )) s, server peak $(awk '/^VmHWM/ {print $2, $3}' "/proc/$pid/status")"
+	echo "${report:0:400}"
+	kill -TERM "$pid"
+	wait "$pid" 2>/dev/null || true
+}
+
 cd "$root"
 go build -o "$dir/margen" ./cmd/margen
 go build -o "$dir/ledgerscale" ./scripts/ledgerscale
@@ -37,4 +66,7 @@ for n in $SIZES; do
 	echo "== $n decisions ($(du -h "$db" | cut -f1))"
 	/usr/bin/time -v "$dir/margen" ledger check --db "$db" --org scale 2>"$dir/time.txt"
 	grep -E "Elapsed|Maximum resident" "$dir/time.txt"
+	if [[ -n ${JOB:-} ]]; then
+		job "$db"
+	fi
 done

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/margenhq/margen"
+	"github.com/margenhq/margen/jobs"
 )
 
 func TestServeConfig(t *testing.T) {
@@ -218,5 +219,34 @@ func TestServeGCPace(t *testing.T) {
 	}
 	if now := debug.SetGCPercent(100); now != 100 {
 		t.Errorf("collector pace with GOGC set = %d, want it untouched (100)", now)
+	}
+}
+
+// TestLedgerCheckAtDefaultPace: while serve runs the collector at its own
+// pace, a ledger check runs at Go's default one, and the pace is set back
+// after it; with GOGC set, the job is left alone.
+func TestLedgerCheckAtDefaultPace(t *testing.T) {
+	prev := debug.SetGCPercent(serveGCPercent)
+	defer debug.SetGCPercent(prev)
+	during := 0
+	k := jobs.Kind{Handler: func(context.Context, *jobs.Attempt) error {
+		during = debug.SetGCPercent(-1)
+		debug.SetGCPercent(during)
+		return nil
+	}}
+	if err := atDefaultPace(serveGCPercent, k).Handler(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if during != 100 {
+		t.Errorf("pace during the check = %d, want 100", during)
+	}
+	if now := debug.SetGCPercent(serveGCPercent); now != serveGCPercent {
+		t.Errorf("pace after the check = %d, want %d", now, serveGCPercent)
+	}
+	if err := atDefaultPace(-1, k).Handler(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if during != serveGCPercent {
+		t.Errorf("pace during the check with GOGC set = %d, want it untouched (%d)", during, serveGCPercent)
 	}
 }
