@@ -41,7 +41,7 @@ type DeskStore interface {
 	// are absent): one query for the customers of a page's rows.
 	CustomersByID(ctx context.Context, orgID string, ids []string) (map[string]*Customer, error)
 	// RecentActsByCustomer returns each customer's n newest acts, newest
-	// first, with their reactions.
+	// first, without their reactions (Reactions is nil).
 	RecentActsByCustomer(ctx context.Context, orgID string, ids []string, n int) (map[string][]Act, error)
 	// DecisionsByID returns the decisions among ids, by id (ids not found
 	// are absent).

@@ -33,6 +33,17 @@ const (
 	activityTail = ") AS p LEFT JOIN customers c ON c.org_id = ? AND c.id = p.customer_id" +
 		" LEFT JOIN reactions r ON r.org_id = ? AND r.act_id = p.id AND p.kind = 'act'" +
 		" ORDER BY p.created_at DESC, p.id DESC, r.id"
+	// On PostgreSQL the same joins are LATERAL reads by key, one per row
+	// of the page: joined plainly, its planner costed a probe of an index
+	// as a page read from disk and hashed the whole of both tables for the
+	// page's 21 rows (with the demo's 1,900 reactions and 440 customers:
+	// 0.5-0.7 ms a call, against 0.2-0.25 ms; pgbench, prepared). OFFSET 0
+	// keeps each subquery a subquery, not a join to plan again.
+	activityTailPG = ") AS p LEFT JOIN LATERAL (SELECT id, ref, name, contact, tags, created_at FROM customers" +
+		" WHERE org_id = ? AND id = p.customer_id OFFSET 0) AS c ON TRUE" +
+		" LEFT JOIN LATERAL (SELECT id, source, sentiment, note, member_id, created_at, score FROM reactions" +
+		" WHERE org_id = ? AND act_id = p.id AND p.kind = 'act' OFFSET 0) AS r ON TRUE" +
+		" ORDER BY p.created_at DESC, p.id DESC, r.id"
 )
 
 // Activity lists the organisation's acts and refusals under f, newest
@@ -81,7 +92,7 @@ func (db *DB) Activity(ctx context.Context, orgID string, f margen.ActivityFilte
 	if len(args) == 0 {
 		return []margen.ActivityItem{}, nil
 	}
-	q.WriteString(activityOrder + activityTail)
+	q.WriteString(activityOrder + db.d.pick(activityTail, activityTailPG))
 	args = append(args, limit, orgID, orgID)
 
 	c, release, err := db.conn(ctx, db.read)

@@ -430,6 +430,12 @@ func getOne[T any](ctx context.Context, db *DB, what string, scan func(scanner) 
 
 // getMany reads rows through the read pool.
 func getMany[T any](ctx context.Context, db *DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	return getManyCap(ctx, db, 0, scan, query, args...)
+}
+
+// getManyCap is getMany for a query whose rows are about capacity: the
+// slice is made that large at once instead of grown row by row.
+func getManyCap[T any](ctx context.Context, db *DB, capacity int, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	c, release, err := db.conn(ctx, db.read)
 	if err != nil {
 		return nil, err
@@ -439,13 +445,18 @@ func getMany[T any](ctx context.Context, db *DB, scan func(scanner) (T, error), 
 	if err != nil {
 		return nil, dbErr("list", err)
 	}
-	return collect(rows, scan)
+	return collectCap(rows, capacity, scan)
 }
 
 // collect scans and closes rows; an empty result is an empty, non-nil slice.
 func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	return collectCap(rows, 0, scan)
+}
+
+// collectCap is collect into a slice made with room for capacity rows.
+func collectCap[T any](rows *sql.Rows, capacity int, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
-	out := []T{}
+	out := make([]T, 0, capacity)
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {

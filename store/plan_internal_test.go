@@ -72,7 +72,7 @@ func TestDecisionReadsSeekTheirIndexOnSQLite(t *testing.T) {
 		{decisionSelect + " WHERE org_id = ? AND customer_id = ? ORDER BY id DESC LIMIT ?", "USING INDEX decisions_customer (org_id=? AND customer_id=?)"},
 		{actSelect + " WHERE org_id = ? AND flagged ORDER BY id DESC LIMIT ?", "USING INDEX acts_flagged (org_id=?)"},
 		// RecentActsByCustomer's branch per customer.
-		{"SELECT act_id FROM decisions WHERE org_id = ? AND customer_id = ? AND act_id <> '' ORDER BY id DESC LIMIT ?", "USING INDEX decisions_customer (org_id=? AND customer_id=?)"},
+		{recentBranch + " AND d.customer_id = ? ORDER BY d.id DESC LIMIT ?", "SEARCH d USING INDEX decisions_customer (org_id=? AND customer_id=?); SEARCH a USING INDEX sqlite_autoindex_acts_1 (org_id=? AND id=?)"},
 		{`SELECT budget_id, subject, period, SUM(amount) FROM ledger_entries
 			WHERE org_id = ? AND decision_id = ? AND kind = 'pending'
 			GROUP BY budget_id, subject, period ORDER BY budget_id, subject, period`, "USING INDEX ledger_entries_decision (org_id=? AND decision_id=?)"},

@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -158,13 +157,24 @@ func (db *DB) ListActs(ctx context.Context, orgID string, f margen.ActFilter) ([
 }
 
 // RecentActsByCustomer returns, for each customer among ids, the acts of
-// their n newest decisions that became acts, newest act first, with their
-// reactions: the inbox shows a few per pending request. Each customer's
-// decisions are read newest first through the decisions' customer index
-// and the read stops at the n-th act, so a regular with hundreds of acts
-// costs no more than a newcomer. The acts are ListActs's newest unless an
-// older request was approved after a newer decision: its act then counts
-// from its decision.
+// their n newest decisions that became acts, newest act first, without
+// their reactions (Reactions is nil): the inbox shows a few per pending
+// request, what was done and for how much. Each customer's decisions are
+// read newest first through the decisions' customer index, each joined to
+// its act by the act's key, and the read stops at the n-th act, so a
+// regular with hundreds of acts costs no more than a newcomer. The acts are
+// ListActs's newest unless an older request was approved after a newer
+// decision: its act then counts from its decision.
+//
+// The join is inside each customer's read: given the acts' ids from a
+// UNION ALL instead ("a.id IN (...)"), PostgreSQL hashed them and read
+// every act of the organisation (0.8-1.1 ms a call with the demo's 2,200
+// acts, against 0.2-0.4 ms; pgbench, prepared). On PostgreSQL the
+// customers are one array parameter read through LATERAL: one statement
+// text whatever their number, planned in a fraction of the time of a
+// branch per customer (with nine branches PostgreSQL spent 2.3 ms planning
+// each execution when it chose custom plans). SQLite has no LATERAL: a
+// UNION ALL branch per customer.
 func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []string, n int) (map[string][]margen.Act, error) {
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	out := make(map[string][]margen.Act, len(ids))
@@ -173,97 +183,54 @@ func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []stri
 	}
 	for len(ids) > 0 {
 		k := min(len(ids), maxRecentCustomers)
-		args := make([]any, 0, 2+3*k)
-		args = append(args, orgID, orgID)
-		var q strings.Builder
-		// The acts and their reactions in one statement: one row per
-		// reaction (reactions_act), the act's alone when it has none.
-		q.WriteString(recentSelect)
-		for i, id := range ids[:k] {
-			if i > 0 {
-				q.WriteString(" UNION ALL ")
+		var (
+			q    string
+			args []any
+		)
+		if db.d.pg {
+			q = "SELECT a.* FROM unnest(?::text[]) AS c(id) CROSS JOIN LATERAL (" + recentBranch +
+				" AND d.customer_id = c.id ORDER BY d.id DESC LIMIT ?) AS a"
+			args = []any{ids[:k], orgID, n}
+		} else {
+			var b strings.Builder
+			args = make([]any, 0, 3*k)
+			for i, id := range ids[:k] {
+				if i > 0 {
+					b.WriteString(" UNION ALL ")
+				}
+				fmt.Fprintf(&b, "SELECT * FROM (%s AND d.customer_id = ? ORDER BY d.id DESC LIMIT ?) AS d%d", recentBranch, i)
+				args = append(args, orgID, id, n)
 			}
-			fmt.Fprintf(&q, "SELECT act_id FROM (SELECT act_id FROM decisions WHERE org_id = ? AND customer_id = ? AND act_id <> ''"+
-				" ORDER BY id DESC LIMIT ?) AS d%d", i)
-			args = append(args, orgID, id, n)
+			q = b.String()
 		}
-		q.WriteString(")")
-		rows, err := getMany(ctx, db, scanActReaction, q.String(), args...)
+		acts, err := getManyCap(ctx, db, min(k*n, maxLimit), scanAct, q, args...)
 		if err != nil {
 			return nil, err
 		}
-		acts := actsWithReactions(rows)
 		slices.SortFunc(acts, func(a, b margen.Act) int {
 			if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
 				return c
 			}
 			return strings.Compare(b.ID, a.ID)
 		})
-		for _, a := range acts {
-			out[a.CustomerID] = append(out[a.CustomerID], a)
+		// Each customer's acts are a run of the sorted slice.
+		for i := 0; i < len(acts); {
+			j := i
+			for ; j < len(acts) && acts[j].CustomerID == acts[i].CustomerID; j++ {
+				acts[j].Reactions = nil // not read
+			}
+			out[acts[i].CustomerID] = acts[i:j:j]
+			i = j
 		}
 		ids = ids[k:]
 	}
 	return out, nil
 }
 
-// recentSelect reads acts with their reactions (organisation twice, then
-// the acts' ids).
-var recentSelect = "SELECT a." + strings.Join(actCols, ", a.") + ", COALESCE(r.id, ''), COALESCE(r.source, '')," +
-	" COALESCE(r.sentiment, ''), COALESCE(r.note, ''), COALESCE(r.member_id, ''), r.created_at, r.score" +
-	" FROM acts a LEFT JOIN reactions r ON r.org_id = ? AND r.act_id = a.id WHERE a.org_id = ? AND a.id IN ("
-
-// actReaction is an act and one of its reactions (ID "" when it has none).
-type actReaction struct {
-	act margen.Act
-	r   margen.Reaction
-}
-
-func scanActReaction(s scanner) (actReaction, error) {
-	var x actReaction
-	var score sql.NullInt64
-	act, err := scanAct(withColumns{s, []any{&x.r.ID, &x.r.Source, &x.r.Sentiment, &x.r.Note, &x.r.MemberID,
-		tsCol{&x.r.CreatedAt}, &score}})
-	x.act = act
-	if err == nil && x.r.ID != "" {
-		x.r = reaction(act.OrgID, act.ID, x.r, score)
-	}
-	return x, err
-}
-
-// withColumns scans a row whose first columns a scan function reads and
-// whose last ones are more: the act's columns by scanAct, then its
-// reaction's.
-type withColumns struct {
-	s    scanner
-	more []any
-}
-
-func (w withColumns) Scan(dest ...any) error { return w.s.Scan(append(dest, w.more...)...) }
-
-// actsWithReactions folds the rows of acts joined to their reactions: each
-// act once, its reactions in id order (as attachReactions gives them).
-func actsWithReactions(rows []actReaction) []margen.Act {
-	idx := make(map[string]int, len(rows))
-	acts := make([]margen.Act, 0, len(rows))
-	for i := range rows {
-		x := &rows[i]
-		j, ok := idx[x.act.ID]
-		if !ok {
-			j = len(acts)
-			idx[x.act.ID] = j
-			x.act.Reactions = []margen.Reaction{}
-			acts = append(acts, x.act)
-		}
-		if x.r.ID != "" {
-			acts[j].Reactions = append(acts[j].Reactions, x.r)
-		}
-	}
-	for i := range acts {
-		slices.SortFunc(acts[i].Reactions, func(a, b margen.Reaction) int { return strings.Compare(a.ID, b.ID) })
-	}
-	return acts
-}
+// recentBranch is a customer's newest acts in RecentActsByCustomer, by
+// their decisions (the organisation follows; then the customer, and n).
+var recentBranch = "SELECT a." + strings.Join(actCols, ", a.") +
+	" FROM decisions d JOIN acts a ON a.org_id = d.org_id AND a.id = d.act_id WHERE d.org_id = ? AND d.act_id <> ''"
 
 // maxRecentCustomers bounds the customers of one RecentActsByCustomer
 // query (each is a branch of its UNION ALL).
