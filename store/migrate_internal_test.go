@@ -17,6 +17,7 @@ import (
 
 	"github.com/margenhq/margen"
 	"github.com/margenhq/margen/approval"
+	"github.com/pressly/goose/v3"
 )
 
 // TestMigrateJobs: migration 00004 moves the pending deliveries of an
@@ -28,13 +29,7 @@ func TestMigrateJobs(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := open(t)
-			p, err := db.provider(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 2); err != nil {
-				t.Fatal(err)
-			}
+			p := upTo(t, db, 2)
 			at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 			lease := at.Add(time.Minute)
 			ts := db.d.ts
@@ -116,6 +111,21 @@ func oldSQLite(t *testing.T) *DB {
 	return db
 }
 
+// upTo migrates db, opened by oldSQLite or oldPostgres, to version v and
+// returns its migrations, to go further up or down.
+func upTo(t *testing.T, db *DB, v int64) *goose.Provider {
+	t.Helper()
+	ctx := context.Background()
+	p, err := db.provider(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // oldPostgres opens an empty schema of the MARGEN_TEST_POSTGRES server
 // without migrating it (skipped without the variable).
 func oldPostgres(t *testing.T) *DB {
@@ -175,13 +185,7 @@ func TestMigrateTeamScore(t *testing.T) {
 			ctx := context.Background()
 			db := open(t)
 			db.key = margen.AuditKey("migrate test audit key, 32 bytes")
-			p, err := db.provider(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 10); err != nil {
-				t.Fatal(err)
-			}
+			p := upTo(t, db, 10)
 			org := &margen.Org{Slug: "o", Name: "O", Currency: "EUR", Timezone: "UTC", Language: "es"}
 			if err := db.CreateOrg(ctx, org, &margen.Member{Login: "owner", Name: "Owner", Role: "owner"}, "test"); err != nil {
 				t.Fatal(err)
@@ -221,7 +225,7 @@ func TestMigrateTeamScore(t *testing.T) {
 			}()
 			at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 			ts := db.d.ts(at)
-			err = db.writeTx(ctx, func(w *wtx) error {
+			err := db.writeTx(ctx, func(w *wtx) error {
 				c, err := w.lockOrg(org.ID)
 				if err != nil {
 					return err
@@ -350,13 +354,7 @@ func TestMigrateActiveIndexes(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := open(t)
-			p, err := db.provider(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 20); err != nil {
-				t.Fatal(err)
-			}
+			p := upTo(t, db, 20)
 			ts := db.d.ts(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC))
 			exec := func(q string, args ...any) error {
 				_, err := db.write.ExecContext(ctx, db.d.rebind(q), args...)
