@@ -213,14 +213,9 @@ func (db *DB) RecentActsByCustomer(ctx context.Context, orgID string, ids []stri
 			}
 			return strings.Compare(b.ID, a.ID)
 		})
-		// Each customer's acts are a run of the sorted slice.
-		for i := 0; i < len(acts); {
-			j := i
-			for ; j < len(acts) && acts[j].CustomerID == acts[i].CustomerID; j++ {
-				acts[j].Reactions = nil // not read
-			}
-			out[acts[i].CustomerID] = acts[i:j:j]
-			i = j
+		for _, a := range acts {
+			a.Reactions = nil // not read
+			out[a.CustomerID] = append(out[a.CustomerID], a)
 		}
 		ids = ids[k:]
 	}
