@@ -45,7 +45,12 @@ job() {
 	start=$(date +%s)
 	curl -sf -X POST -H "Authorization: Bearer $tok" "$url/api/v1/ledger/check" >/dev/null
 	while sleep 5; do
-		report=$(curl -sf -H "Authorization: Bearer $tok" "$url/api/v1/ledger/check")
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "margen serve stopped before the check ended:" >&2
+			tail -5 "$log" >&2
+			return 1
+		fi
+		report=$(curl -sf -H "Authorization: Bearer $tok" "$url/api/v1/ledger/check" || true)
 		[[ $report == *'"running":false'* && $report != *'"checked_at":null'* ]] && break
 	done
 	echo "as a job of margen serve: $(( $(date +%s) - start )) s, server peak $(awk '/^VmHWM/ {print $2, $3}' "/proc/$pid/status")"
