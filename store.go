@@ -68,8 +68,12 @@ type Store interface {
 	PolicyByVersion(ctx context.Context, orgID string, version int) (*PolicyVersion, error)
 	ListPolicies(ctx context.Context, orgID string) ([]PolicyVersion, error)
 
-	// Decisions are written in batches: see DecideBatch.
+	// Decisions are written in batches: see DecideBatch. CommitBatch is
+	// DecideBatch returning as soon as the batch is committed, with a wait
+	// that returns once it is durable, so a writer can start its next
+	// batch while the disk syncs this one.
 	DecideBatch(ctx context.Context, q BatchQuery, decide func(*BatchState) (*BatchWrite, error)) error
+	CommitBatch(ctx context.Context, q BatchQuery, decide func(*BatchState) (*BatchWrite, error)) (durable func() error, err error)
 
 	GetDecision(ctx context.Context, orgID, id string) (*Decision, error)
 	ListDecisions(ctx context.Context, orgID string, f DecisionFilter) ([]Decision, error)

@@ -89,8 +89,8 @@ type slowStore struct {
 	sizes []int
 }
 
-func (s *slowStore) DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) error {
-	return s.Store.DecideBatch(ctx, q, func(st *margen.BatchState) (*margen.BatchWrite, error) {
+func (s *slowStore) CommitBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) (func() error, error) {
+	return s.Store.CommitBatch(ctx, q, func(st *margen.BatchState) (*margen.BatchWrite, error) {
 		w, err := decide(st)
 		if w != nil {
 			s.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -82,9 +83,13 @@ type Engine struct {
 	// (a moving average over recent batches); only the writer uses it.
 	perDecision time.Duration
 	queue       chan *pending
-	done        chan struct{}
-	closed      sync.Once
-	stop        chan struct{}
+	// syncing holds a place for each committed batch whose callers wait
+	// for its sync (at most maxSyncing); answering counts them for Close.
+	syncing   chan struct{}
+	answering sync.WaitGroup
+	done      chan struct{}
+	closed    sync.Once
+	stop      chan struct{}
 
 	mu       sync.RWMutex
 	policies map[string]*compiled // org id -> active policy
@@ -160,9 +165,10 @@ type pending struct {
 }
 
 // Store is what the engine asks of the database (margen.Store has it): the
-// batch write, the active policy, and two reads for explanations.
+// batch write (committed, then made durable while the next batch is
+// written), the active policy, and two reads for explanations.
 type Store interface {
-	DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) error
+	CommitBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) (durable func() error, err error)
 	ActivePolicy(ctx context.Context, orgID string) (*margen.PolicyVersion, error)
 	ListBudgets(ctx context.Context, orgID string, f margen.BudgetFilter) ([]margen.BudgetAccount, error)
 	CustomerByID(ctx context.Context, orgID, id string) (*margen.Customer, error)
@@ -195,6 +201,7 @@ func New(store Store, opt Options) *Engine {
 		timeout:   opt.WriteTimeout,
 		batchTime: opt.MaxBatchTime,
 		queue:     make(chan *pending, 4*opt.MaxBatch),
+		syncing:   make(chan struct{}, maxSyncing),
 		done:      make(chan struct{}),
 		stop:      make(chan struct{}),
 		policies:  make(map[string]*compiled),
@@ -463,12 +470,16 @@ func policyRequest(p *pending, cus margen.Customer, isNew bool, loc *time.Locati
 }
 
 // writer is the one goroutine that writes decisions: it takes what is
-// waiting, commits it as one batch and answers every caller.
+// waiting, commits it as one batch and answers every caller once the batch
+// is durable. It does not wait for that itself: while the disk syncs one
+// batch, the writer commits the next (see answer).
 func (e *Engine) writer() {
 	defer close(e.done)
-	batch := make([]*pending, 0, e.max)
+	defer e.answering.Wait()
 	for {
-		batch = batch[:0]
+		// A new slice each time: the last batch's callers may still be
+		// waiting for its sync, in answer.
+		batch := make([]*pending, 0, e.max)
 		select {
 		case p := <-e.queue:
 			batch = append(batch, p)
@@ -480,7 +491,7 @@ func (e *Engine) writer() {
 					batch = append(batch, p)
 					if len(batch) == e.max {
 						e.commit(batch)
-						batch = batch[:0]
+						batch = make([]*pending, 0, e.max)
 					}
 					continue
 				default:
@@ -582,13 +593,13 @@ func (e *Engine) commit(batch []*pending) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	err := e.commitOnce(ctx, batch)
+	durable, err := e.commitOnce(ctx, batch)
 	for attempt := 1; err != nil && ctx.Err() == nil && attempt < maxAttempts && retryable(err); attempt++ {
 		select {
 		case <-time.After(time.Duration(attempt) * time.Millisecond):
 		case <-ctx.Done():
 		}
-		err = e.commitOnce(ctx, batch)
+		durable, err = e.commitOnce(ctx, batch)
 	}
 	if err != nil && ctx.Err() != nil {
 		// Out of time: whatever the database said last (a cancelled
@@ -604,6 +615,45 @@ func (e *Engine) commit(batch []*pending) {
 		e.commit(batch[half:])
 		return
 	}
+	if err != nil {
+		e.reply(batch, err)
+		return
+	}
+	e.answer(batch, durable)
+}
+
+// maxSyncing bounds the committed batches waiting for their sync at once.
+// One sync covers every commit before it, so while it runs the writer
+// commits at most a batch or two; the bound only stops a disk that no longer
+// answers from piling up goroutines: the writer then waits too, its queue
+// fills, and new decisions are refused as busy at their deadline.
+const maxSyncing = 8
+
+// answer answers a committed batch's callers once durable says it is on
+// disk, in a goroutine of its own, so the writer goes on to the next batch.
+func (e *Engine) answer(batch []*pending, durable func() error) {
+	e.syncing <- struct{}{}
+	e.answering.Go(func() {
+		defer func() { <-e.syncing }()
+		err := durable()
+		if err != nil {
+			err = fmt.Errorf("decision: committed but not made durable: %w", err)
+		}
+		e.reply(batch, err)
+		if err == nil && e.committed != nil {
+			last := ""
+			for _, p := range batch {
+				if org := p.req.Org.ID; org != last {
+					e.committed(org)
+					last = org
+				}
+			}
+		}
+	})
+}
+
+// reply answers every caller of a batch with err (nil: recorded).
+func (e *Engine) reply(batch []*pending, err error) {
 	for _, p := range batch {
 		if err != nil {
 			p.err = err
@@ -612,15 +662,6 @@ func (e *Engine) commit(batch []*pending) {
 			}
 		}
 		close(p.ready)
-	}
-	if err == nil && e.committed != nil {
-		last := ""
-		for _, p := range batch {
-			if org := p.req.Org.ID; org != last {
-				e.committed(org)
-				last = org
-			}
-		}
 	}
 }
 
@@ -632,7 +673,7 @@ func retryable(err error) bool {
 	return errors.As(err, &r) && r.Retryable()
 }
 
-func (e *Engine) commitOnce(ctx context.Context, batch []*pending) error {
+func (e *Engine) commitOnce(ctx context.Context, batch []*pending) (durable func() error, err error) {
 	q := margen.BatchQuery{}
 	orgs := map[string]bool{}
 	keys := map[margen.OrgBudgetKey]bool{}
@@ -668,7 +709,7 @@ func (e *Engine) commitOnce(ctx context.Context, batch []*pending) error {
 	})
 
 	var stale []string
-	err := e.store.DecideBatch(ctx, q, func(st *margen.BatchState) (*margen.BatchWrite, error) {
+	durable, err = e.store.CommitBatch(ctx, q, func(st *margen.BatchState) (*margen.BatchWrite, error) {
 		for _, p := range batch {
 			if v := st.PolicyVersions[p.req.Org.ID]; v != p.pol.version {
 				stale = append(stale, p.req.Org.ID)
@@ -689,11 +730,11 @@ func (e *Engine) commitOnce(ctx context.Context, batch []*pending) error {
 		for _, p := range batch {
 			c, perr := e.policy(ctx, p.req.Org.ID, false)
 			if perr != nil {
-				return perr
+				return nil, perr
 			}
 			p.pol = c
 			p.keys = e.possibleKeys(c, p)
 		}
 	}
-	return err
+	return durable, err
 }

@@ -93,14 +93,14 @@ type poisonStore struct {
 	calls atomic.Int64
 }
 
-func (s *poisonStore) DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) error {
+func (s *poisonStore) CommitBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) (func() error, error) {
 	s.calls.Add(1)
 	for _, c := range q.Customers {
 		if c.Ref == "poison" {
-			return errors.New("poisonStore: value refused")
+			return nil, errors.New("poisonStore: value refused")
 		}
 	}
-	return s.Store.DecideBatch(ctx, q, decide)
+	return s.Store.CommitBatch(ctx, q, decide)
 }
 
 // TestFailingRequestIsIsolated: a request that makes its batch of 64 fail

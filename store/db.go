@@ -34,6 +34,15 @@ const (
 	EnginePostgres = "postgres"
 )
 
+// The page cache of a SQLite read connection (KiB, negative as SQLite takes
+// it) and how a whole-organisation scan (scanSnapshot) sets the connection
+// for its while, then sets it back: sorts in temporary files, a 2 MB cache.
+const (
+	readCacheKiB = "-16000"
+	readPragmas  = "PRAGMA temp_store = MEMORY; PRAGMA cache_size = " + readCacheKiB
+	scanPragmas  = "PRAGMA temp_store = FILE; PRAGMA cache_size = -2000"
+)
+
 // sqliteReadConns is the size of the SQLite read pool. Readers never block
 // the writer in WAL mode, so a few connections serve the UI and the API.
 const sqliteReadConns = 4
@@ -98,6 +107,9 @@ type DB struct {
 	// ckpt copies the SQLite WAL back into the database file off the
 	// commit path (nil on PostgreSQL).
 	ckpt *checkpointer
+	// wal makes SQLite commits durable off the write connection (nil on
+	// PostgreSQL, whose commit returns once its log is flushed).
+	wal *walSync
 	// stmts caches prepared statements on the SQLite write connection (nil
 	// on PostgreSQL, where pgx caches prepared statements per connection).
 	stmts *stmtCache
@@ -258,14 +270,15 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("store: sqlite commits with fdatasync: %w", err)
 	}
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
-	// Writer: WAL so readers never wait for it; synchronous(FULL) so a
-	// committed decision survives power loss (see doc.go); busy_timeout for
+	// Writer: WAL so readers never wait for it; synchronous(NORMAL) because
+	// commits are synced by walSync after the writer lets go of the
+	// connection, before anyone is answered (see doc.go); busy_timeout for
 	// the rare writer of another process; immediate transactions so a write
 	// transaction never has to upgrade a read lock (and deadlock on it).
 	writeDSN := base + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(10000)" +
 		"&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)" +
+		"&_pragma=synchronous(NORMAL)" +
 		"&_pragma=foreign_keys(1)" +
 		"&_pragma=cache_size(-32000)" +
 		"&_pragma=temp_store(MEMORY)" +
@@ -290,7 +303,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	readDSN := base + "?_pragma=busy_timeout(10000)" +
 		"&_pragma=query_only(1)" +
 		"&_pragma=foreign_keys(1)" +
-		"&_pragma=cache_size(-16000)" +
+		"&_pragma=cache_size(" + readCacheKiB + ")" +
 		"&_pragma=temp_store(MEMORY)"
 	// The read connections keep their statements prepared (see
 	// readConnector); the driver is the writer's, sqliteDriver.
@@ -304,7 +317,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		read.Close()
 		return nil, err
 	}
-	return &DB{engine: EngineSQLite, d: dialect{}, write: write, read: read, ckpt: ckpt, stmts: newStmtCache(write)}, nil
+	return &DB{engine: EngineSQLite, d: dialect{}, write: write, read: read, ckpt: ckpt, wal: newWALSync(path),
+		stmts: newStmtCache(write)}, nil
 }
 
 // checkSchema migrates, or verifies that the schema is current. A new,
@@ -329,6 +343,9 @@ func (db *DB) checkSchema(ctx context.Context, migrate bool) error {
 		res, err := p.Up(ctx)
 		if err != nil {
 			return fmt.Errorf("store: migrate %s: %w", db.engine, err)
+		}
+		if err := db.durable(); err != nil {
+			return err
 		}
 		for _, r := range res {
 			db.log.Info("migration applied", "engine", db.engine, "version", r.Source.Version,
@@ -417,6 +434,7 @@ func (db *DB) Close() error {
 	if db.read != db.write {
 		errs = append(errs, db.read.Close())
 	}
+	errs = append(errs, db.wal.close())
 	return errors.Join(errs...)
 }
 

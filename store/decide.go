@@ -23,7 +23,7 @@ import (
 //     returned unchanged;
 //  5. write the result with one multi-row statement per table, apply the
 //     account deltas and chain the audit entries;
-//  6. commit.
+//  6. commit, and return once the commit is durable.
 //
 // The number of statements does not grow with the batch, which is what makes
 // a batch cheap per decision. Because every writer takes the organisation
@@ -38,7 +38,22 @@ import (
 // entries are written, which on PostgreSQL can deadlock with another batch
 // (it is then reported as retryable, not as a lost update).
 func (db *DB) DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) error {
-	return db.writeTx(ctx, func(t *wtx) error {
+	durable, err := db.CommitBatch(ctx, q, decide)
+	if err != nil {
+		return err
+	}
+	return durable()
+}
+
+// CommitBatch is DecideBatch up to its commit: it returns as soon as the
+// write connection is free for the next transaction, with durable, which
+// returns once the commit is on disk (on SQLite the log's sync runs after
+// the commit, see walSync; on PostgreSQL the commit has already waited for
+// its log and durable returns at once). The decision engine answers its
+// callers only after durable returns nil; a non-nil error from it means the
+// write may be lost and nothing more can be written (walSync).
+func (db *DB) CommitBatch(ctx context.Context, q margen.BatchQuery, decide func(*margen.BatchState) (*margen.BatchWrite, error)) (durable func() error, err error) {
+	n, err := db.commitTx(ctx, func(t *wtx) error {
 		t.batch = true
 		st := &margen.BatchState{
 			PolicyVersions: make(map[string]int, len(q.OrgIDs)),
@@ -68,6 +83,10 @@ func (db *DB) DecideBatch(ctx context.Context, q margen.BatchQuery, decide func(
 		}
 		return t.writeBatch(w, chains, st.Balances)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return func() error { return db.wal.wait(n) }, nil
 }
 
 // lockOrgs locks the organisation rows in id order, then reads their active

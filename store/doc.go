@@ -37,19 +37,26 @@
 // covers writers of other processes. Reads use a separate pool of
 // query_only connections. foreign_keys is on.
 //
-// synchronous(FULL): every commit syncs the write-ahead log, so a decision
-// that was answered survives a power cut, not only a crash of the process.
-// NORMAL would be faster per commit but may lose the last transactions on
-// power loss, and an answered "yes" whose budget charge is then lost is
-// exactly the double spend the ledger exists to prevent. The sync is
-// fdatasync(2), as in SQLite built by a Linux distribution, not fsync(2),
-// which also journals the file's timestamps (sqlite_driver.go). The price is
-// one sync per commit, and group commit pays it once per batch: DecideBatch
-// writes a whole batch of decisions in one transaction, so the sync is
-// amortised over every decision in it. WAL checkpoints run on a separate
-// connection in the background (checkpoint.go), so no caller's commit pays
-// for copying the log back into the database file. The hot statements stay
-// prepared on the write connection (stmtcache.go).
+// Every write is synced to the write-ahead log before anyone is answered,
+// so a decision that was answered survives a power cut, not only a crash of
+// the process: an answered "yes" whose budget charge is then lost is
+// exactly the double spend the ledger exists to prevent. The sync is not
+// SQLite's, though (walsync.go): the write connection runs with
+// synchronous(NORMAL), so its COMMIT only appends to the log, and each write
+// then waits, after it has let go of the connection, for a fdatasync(2) of
+// the log that began after its commit. While the disk syncs one commit the
+// writer already runs the next transaction, and one sync answers every
+// commit that waited for it; with synchronous(FULL) each commit held the
+// only write connection for its own sync (docs/benchmarks.md, "The writer
+// no longer waits for the disk"). A power cut can lose only commits not
+// yet answered, and always the newest ones (the log is written in order).
+// The sync is fdatasync, not fsync, which also journals the file's
+// timestamps (sqlite_driver.go, for the checkpointer's syncs). Group commit
+// amortises the rest: DecideBatch writes a whole batch of decisions in one
+// transaction. WAL checkpoints run on a separate connection in the
+// background (checkpoint.go), so no caller's commit pays for copying the
+// log back into the database file. The hot statements stay prepared on the
+// write connection (stmtcache.go).
 //
 // # PostgreSQL
 //

@@ -81,10 +81,19 @@ func (t *wtx) insertIdem(idem *margen.Idempotency) error {
 }
 
 // Idempotency returns the stored answer for a key (perhaps expired: the
-// caller checks Live).
+// caller checks Live). A stored answer is replayed to a client, so it is
+// returned only once it is durable (walSync): the write that stored it may
+// have committed a moment ago, its own caller not answered yet.
 func (db *DB) Idempotency(ctx context.Context, orgID, memberID, key string) (*margen.Idempotency, error) {
-	return getOne(ctx, db, "idempotency", scanIdem, idemSelect+" WHERE org_id = ? AND member_id = ? AND key = ?",
+	rec, err := getOne(ctx, db, "idempotency", scanIdem, idemSelect+" WHERE org_id = ? AND member_id = ? AND key = ?",
 		orgID, memberID, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.wal.wait(db.wal.latest()); err != nil {
+		return nil, err
+	}
+	return rec, nil
 }
 
 // PurgeIdempotency deletes up to limit records expired at now, of every

@@ -114,9 +114,24 @@ type wtx struct {
 // it failed, would write the same thing twice. On SQLite a COMMIT that
 // returns an error has not happened, so the deadline applies to it too.
 func (db *DB) writeTx(ctx context.Context, fn func(t *wtx) error) error {
-	c, release, err := db.conn(ctx, db.write)
+	n, err := db.commitTx(ctx, fn)
 	if err != nil {
 		return err
+	}
+	// Durable before anyone is answered, but synced after the write
+	// connection is free for the next transaction (walSync).
+	return db.wal.wait(n)
+}
+
+// commitTx runs fn in a write transaction and commits it; on SQLite it
+// returns the commit's number for walSync.wait.
+func (db *DB) commitTx(ctx context.Context, fn func(t *wtx) error) (uint64, error) {
+	if err := db.wal.failed(); err != nil {
+		return 0, err
+	}
+	c, release, err := db.conn(ctx, db.write)
+	if err != nil {
+		return 0, err
 	}
 	// On PostgreSQL the transaction's statements are cancelled on the
 	// server by their own contexts (the writer's deadline), not by closing
@@ -128,7 +143,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(t *wtx) error) error {
 	tx, err := c.BeginTx(txCtx, nil)
 	if err != nil {
 		release()
-		return dbErr("begin", err)
+		return 0, dbErr("begin", err)
 	}
 	t := &wtx{db: db, tx: tx, ctx: ctx}
 	// Deferred calls run last-in first-out: the rollback (a no-op after a
@@ -139,13 +154,14 @@ func (db *DB) writeTx(ctx context.Context, fn func(t *wtx) error) error {
 	defer release()
 	defer tx.Rollback()
 	if err := fn(t); err != nil {
-		return err
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
-		return dbErr("commit", err)
+		return 0, dbErr("commit", err)
 	}
+	n := db.wal.commit()
 	db.ckpt.committed()
-	return nil
+	return n, nil
 }
 
 // exec runs a statement written with ? placeholders.

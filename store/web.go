@@ -91,13 +91,20 @@ func (s *Sessions) FindCtx(ctx context.Context, token string) ([]byte, bool, err
 func (s *Sessions) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	_, err := s.db.write.ExecContext(ctx, s.db.d.rebind(`INSERT INTO sessions (token, data, expiry) VALUES (?, ?, ?)
 		ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`), token, b, expiry.UnixNano())
-	return dbErr("commit session", err)
+	if err != nil {
+		return dbErr("commit session", err)
+	}
+	return s.db.durable()
 }
 
 // DeleteCtx removes a session.
 func (s *Sessions) DeleteCtx(ctx context.Context, token string) error {
 	_, err := s.db.write.ExecContext(ctx, s.db.d.rebind("DELETE FROM sessions WHERE token = ?"), token)
-	return dbErr("delete session", err)
+	if err != nil {
+		return dbErr("delete session", err)
+	}
+	// A signed-out session must stay signed out after a power cut.
+	return s.db.durable()
 }
 
 // Find is FindCtx without a context.
