@@ -38,9 +38,12 @@ func (db *DB) CheckLedger(ctx context.Context, orgID string) (margen.LedgerRepor
 
 // scanSnapshot runs fn on one read connection, in one read-only snapshot
 // (REPEATABLE READ on PostgreSQL; a SQLite read transaction is one). On
-// SQLite the connection sorts in temporary files for the while (the read
-// pool keeps its sorts in memory, which is right for a page of rows but
-// not for an ORDER BY over every entry of an organisation).
+// SQLite the connection sorts in temporary files and keeps a small page
+// cache for the while: the read pool keeps its sorts in memory and a large
+// cache, which is right for a page of rows read again and again, not for one
+// pass over every entry of an organisation (a cache that big would only hold
+// pages the scan never reads twice, in a server's memory, beside its other
+// readers').
 func (db *DB) scanSnapshot(ctx context.Context, what string, fn func(q queryFunc) error) error {
 	c, release, err := db.conn(ctx, db.read)
 	if err != nil {
@@ -48,13 +51,13 @@ func (db *DB) scanSnapshot(ctx context.Context, what string, fn func(q queryFunc
 	}
 	defer release()
 	if !db.d.pg {
-		if _, err := c.ExecContext(ctx, "PRAGMA temp_store = FILE"); err != nil {
+		if _, err := c.ExecContext(ctx, scanPragmas); err != nil {
 			return dbErr(what, err)
 		}
-		// Back to the pool's setting; a connection that cannot be reset
+		// Back to the pool's settings; a connection that cannot be reset
 		// is not returned to the pool.
 		defer func() {
-			if _, err := c.ExecContext(context.WithoutCancel(ctx), "PRAGMA temp_store = MEMORY"); err != nil {
+			if _, err := c.ExecContext(context.WithoutCancel(ctx), readPragmas); err != nil {
 				c.Raw(func(any) error { return driver.ErrBadConn })
 			}
 		}()
