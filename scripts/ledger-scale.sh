@@ -14,7 +14,8 @@
 # token), and the server's peak resident memory (VmHWM) read once the
 # report says the check is done.
 #
-# Knobs (environment): SIZES, JOB, DIR (where the databases go, default a
+# Knobs (environment): SIZES, JOB, CLI (0: skip the command-line check,
+# e.g. to measure only the job), DIR (where the databases go, default a
 # temporary directory, removed on exit unless KEEP=1). Each decision writes
 # about 1.7 kB (decision, act or approval, two ledger entries, an audit
 # entry with its row digests): 10M decisions need about 17 GB of disk, and
@@ -30,18 +31,25 @@ fi
 # A fixed audit key for the generated databases (any 32 bytes, hex).
 export MARGEN_AUDIT_KEY=${MARGEN_AUDIT_KEY:-6d617267656e207363616c652074657374206175646974206b65792033326221}
 
-# job DB: the check as a job of `margen serve`, and the server's peak memory.
+# job DB: the check as a job of `margen serve`, and the server's peak memory:
+# its resident set before the check (idle), its peak (VmHWM), and at the
+# highest sample (every 5 s) how much of it was the Go heap (in use, from
+# /debug/pprof/heap) rather than SQLite's caches and the runtime. The heap profile
+# taken at that sample is left in $dir/heap-peak.pprof.
 job() {
-	local db=$1 tok log="$dir/serve.log" url="" report="" start pid
+	local db=$1 tok log="$dir/serve.log" url="" dbg="" report="" start pid rss heap top=0 topheap=0 idle
 	tok=$("$dir/margen" token create --db "$db" --org scale --member owner --name "scale-$(date +%s%N)" 2>/dev/null | tail -1)
-	"$dir/margen" serve --db "$db" --addr 127.0.0.1:0 >"$log" 2>&1 &
+	"$dir/margen" serve --db "$db" --addr 127.0.0.1:0 --debug-addr 127.0.0.1:0 >"$log" 2>&1 &
 	pid=$!
 	for _ in $(seq 1 100); do
-		url=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/listening on //' || true)
-		[[ -n $url ]] && break
+		url=$(grep -o 'margen listening on http://127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/margen listening on //' || true)
+		dbg=$(grep -o 'debug listening on http://127\.0\.0\.1:[0-9]*' "$log" | head -1 | sed 's/debug listening on //' || true)
+		[[ -n $url && -n $dbg ]] && break
 		sleep 0.1
 	done
 	[[ -n $url ]] || { cat "$log" >&2; kill "$pid"; return 1; }
+	sleep 5
+	idle=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
 	start=$(date +%s)
 	curl -sf -X POST -H "Authorization: Bearer $tok" "$url/api/v1/ledger/check" >/dev/null
 	while sleep 5; do
@@ -50,10 +58,20 @@ job() {
 			tail -5 "$log" >&2
 			return 1
 		fi
+		rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+		if ((rss > top)); then
+			top=$rss
+			# Not /metrics: its first scrape counts rows, which fills
+			# read connections' caches and would be measured too.
+			heap=$(curl -sf "$dbg/debug/pprof/heap?debug=1" | awk '$2 == "HeapInuse" {printf "%d", $4 / 1024}')
+			topheap=${heap:-0}
+			curl -sf -o "$dir/heap-peak.pprof" "$dbg/debug/pprof/heap" || true
+		fi
 		report=$(curl -sf -H "Authorization: Bearer $tok" "$url/api/v1/ledger/check" || true)
 		[[ $report == *'"running":false'* && $report != *'"checked_at":null'* ]] && break
 	done
-	echo "as a job of margen serve: $(( $(date +%s) - start )) s, server peak $(awk '/^VmHWM/ {print $2, $3}' "/proc/$pid/status")"
+	echo "as a job of margen serve: $(( $(date +%s) - start )) s, server peak $(awk '/^VmHWM/ {print $2, $3}' "/proc/$pid/status")" \
+		"(idle before the check $idle kB; highest 5 s sample $top kB, of which Go heap in use $topheap kB)"
 	echo "${report:0:400}"
 	kill -TERM "$pid"
 	wait "$pid" 2>/dev/null || true
@@ -69,8 +87,10 @@ for n in $SIZES; do
 		"$dir/ledgerscale" -db "$db" -decisions "$n" -batch 2000
 	fi
 	echo "== $n decisions ($(du -h "$db" | cut -f1))"
-	/usr/bin/time -v "$dir/margen" ledger check --db "$db" --org scale 2>"$dir/time.txt"
-	grep -E "Elapsed|Maximum resident" "$dir/time.txt"
+	if [[ ${CLI:-1} != 0 ]]; then
+		/usr/bin/time -v "$dir/margen" ledger check --db "$db" --org scale 2>"$dir/time.txt"
+		grep -E "Elapsed|Maximum resident" "$dir/time.txt"
+	fi
 	if [[ -n ${JOB:-} ]]; then
 		job "$db"
 	fi
