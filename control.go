@@ -42,8 +42,17 @@ type ApprovalStore interface {
 		resolve func(*ResolutionState) (*ResolutionWrite, error)) (*Approval, error)
 
 	// DueApprovals lists pending requests of every organisation whose due
-	// time is at or before now, oldest first (the SLA worker's scan).
-	DueApprovals(ctx context.Context, now time.Time, limit int) ([]Approval, error)
+	// time is at or before now, oldest first, then by id (the SLA worker's
+	// scan), resuming after the request after names (zero: from the first).
+	DueApprovals(ctx context.Context, now time.Time, after DueAfter, limit int) ([]Approval, error)
+}
+
+// DueAfter is where a scan of due requests resumes: after the request due
+// at DueAt with id ID, in (due time, id) order. The zero value starts at
+// the first.
+type DueAfter struct {
+	DueAt time.Time
+	ID    string
 }
 
 // ApprovalFilter narrows ListApprovals. Empty fields match everything.

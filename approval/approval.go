@@ -67,6 +67,7 @@ const (
 	maxScan        = 10000           // pending requests Pending sorts at most
 	sweepBatch     = 500
 	sweepWorkers   = 4
+	sweepPages     = 20 // batches one sweep reads at most (see Sweep)
 )
 
 // Service answers, routes and times out approval requests. It is safe for
@@ -81,6 +82,11 @@ type Service struct {
 
 	dirMu sync.Mutex
 	dirs  map[string]*cachedDir
+
+	// sweepMu serialises this service's sweeps; sweepAt is where the next
+	// one resumes (see Sweep).
+	sweepMu sync.Mutex
+	sweepAt margen.DueAfter
 }
 
 // New returns the approval service over a store and the decision engine
@@ -684,43 +690,65 @@ func validateException(x *ExceptionRequest) error {
 // (escalate, approve, deny), exactly once even when several processes sweep
 // at the same time (a request another sweeper or an approver resolved first
 // is skipped silently). It returns how many requests this call resolved.
+//
+// The scan walks the due requests in (due time, id) order, so a request
+// whose timeout fails (it is retried when the walk comes round again) never
+// hides the ones behind it, and an organisation whose policy cannot be
+// loaded is skipped for the rest of the sweep after its first failure, so
+// it neither floods the log nor holds up the other organisations'
+// escalations. A sweep reads at most sweepPages batches and the next one
+// resumes where it stopped (requests that fall due later always sort after
+// that point), so a backlog of failing requests costs each sweep a bounded
+// read and delays the others by at most its length over that bound, in
+// sweeps; in the ordinary case a sweep reads every due request and the next
+// one starts from the first.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
+	s.sweepMu.Lock()
+	defer s.sweepMu.Unlock()
 	now := s.clock.Now()
 	var (
 		mu       sync.Mutex
 		done     int
 		firstErr error
+		after    = s.sweepAt
+		broken   = map[string]bool{} // organisations whose policy failed
 	)
-	tried := map[string]int{} // approval id -> level tried in this sweep
-	for {
+	s.sweepAt = margen.DueAfter{} // unless this sweep stops short of the end
+	for page := 0; ; page++ {
+		if page == sweepPages {
+			s.sweepAt = after
+			break
+		}
 		if err := ctx.Err(); err != nil {
 			return done, err
 		}
-		due, err := s.st.DueApprovals(ctx, now, sweepBatch)
+		due, err := s.st.DueApprovals(ctx, now, after, sweepBatch)
 		if err != nil {
 			return done, err
 		}
-		todo := make(chan *margen.Approval, len(due))
-		for i := range due {
-			a := &due[i]
-			if lvl, ok := tried[a.ID]; ok && lvl == a.Level {
-				continue // failed earlier in this sweep: next sweep retries it
-			}
-			tried[a.ID] = a.Level
-			todo <- a
-		}
-		close(todo)
-		if len(todo) == 0 {
+		if len(due) == 0 {
 			break
 		}
+		after = margen.DueAfter{DueAt: due[len(due)-1].DueAt, ID: due[len(due)-1].ID}
+		todo := make(chan *margen.Approval, len(due))
+		for i := range due {
+			todo <- &due[i]
+		}
+		close(todo)
 		var wg sync.WaitGroup
-		for range min(sweepWorkers, len(todo)) {
+		for range min(sweepWorkers, len(due)) {
 			wg.Go(func() {
 				for a := range todo {
 					if ctx.Err() != nil {
 						return
 					}
-					ok, err := s.timeout(ctx, a)
+					mu.Lock()
+					skip := broken[a.OrgID]
+					mu.Unlock()
+					if skip {
+						continue
+					}
+					ok, polErr, err := s.timeout(ctx, a)
 					mu.Lock()
 					if ok {
 						done++
@@ -728,9 +756,20 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 					if err != nil && firstErr == nil && ctx.Err() == nil {
 						firstErr = err
 					}
+					if polErr {
+						if broken[a.OrgID] {
+							err = nil // logged once by the worker that found it
+						}
+						broken[a.OrgID] = true
+					}
 					mu.Unlock()
 					if err != nil && ctx.Err() == nil {
-						s.log.Warn("approval: timeout not applied", "org", a.OrgID, "approval", a.ID, "err", err)
+						if polErr {
+							s.log.Warn("approval: the organisation's policy cannot be loaded: its overdue requests wait for the next sweep",
+								"org", a.OrgID, "err", err)
+						} else {
+							s.log.Warn("approval: timeout not applied", "org", a.OrgID, "approval", a.ID, "err", err)
+						}
 					}
 				}
 			})
@@ -753,11 +792,12 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 }
 
 // timeout applies a due request's on_timeout. ok is false when someone
-// else resolved it first.
-func (s *Service) timeout(ctx context.Context, a *margen.Approval) (ok bool, err error) {
+// else resolved it first; polErr says err is the organisation's policy
+// failing to load, not this request's.
+func (s *Service) timeout(ctx context.Context, a *margen.Approval) (ok, polErr bool, err error) {
 	pol, err := s.policy(ctx, a.OrgID)
 	if err != nil {
-		return false, err
+		return false, true, err
 	}
 	now := s.clock.Now()
 	switch a.OnTimeout {
@@ -778,9 +818,9 @@ func (s *Service) timeout(ctx context.Context, a *margen.Approval) (ok bool, err
 		err = s.resolve(ctx, a, margen.ApprovalExpired, "", now)
 	}
 	if margen.IsCode(err, margen.ECONFLICT) {
-		return false, nil
+		return false, false, nil
 	}
-	return err == nil, err
+	return err == nil, false, err
 }
 
 func (s *Service) resolve(ctx context.Context, a *margen.Approval, status, actID string, now time.Time) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/margenhq/margen/approval"
 	"github.com/margenhq/margen/decision"
 	"github.com/margenhq/margen/events"
+	"github.com/margenhq/margen/internal/testsupport"
 	"github.com/margenhq/margen/policy"
 	"github.com/margenhq/margen/store/storetest"
 )
@@ -607,6 +608,54 @@ func TestRaceAnswers(t *testing.T) {
 			}
 			t.Logf("%s: %d approved, %d rejected, %d expired", e.Name, approved.Load(), rejected.Load(), expired.Load())
 			f.checkLedger()
+		})
+	}
+}
+
+// TestSweepSkipsABrokenOrganisation: an organisation whose policy cannot be
+// loaded, with more overdue requests than one scan's batch, older than
+// everyone else's, neither stops the sweep nor delays another
+// organisation's escalation.
+func TestSweepSkipsABrokenOrganisation(t *testing.T) {
+	for _, e := range storetest.Engines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			st := e.Open(t)
+			f := newFixture(t, st, testPolicy)
+			ctx := ctxT(t)
+			bad := testsupport.NewOrg(t, st, testsupport.OrgOptions{Slug: slug("broken"), At: t0, Policy: testPolicy,
+				Owner:   testsupport.Member{Login: "owner", Role: "manager"},
+				Members: []testsupport.Member{{Login: "b1", Access: margen.AccessFrontline, Role: "frontline"}}})
+			d := &storetest.Decider{Limit: 1 << 50, At: t0.Add(-time.Hour)}
+			for i := range 501 {
+				d.Reqs = append(d.Reqs, storetest.Request{OrgID: bad.Org.ID, MemberID: bad.Members["b1"].ID,
+					CustomerRef: fmt.Sprintf("c%d", i), Amount: 1, Action: "ask"})
+			}
+			if err := st.DecideBatch(ctx, d.Query(), d.Decide); err != nil {
+				t.Fatal(err)
+			}
+			// A policy the store took without checking it, as after an
+			// upgrade that reads old policies more strictly.
+			if err := st.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: bad.Org.ID, Source: "version: 1",
+				CreatedBy: bad.Owner.ID}, nil); err != nil {
+				t.Fatal(err)
+			}
+
+			r := f.request("fl2", "refund", 3000) // 10m, escalate to manager
+			f.clock.Add(10*time.Minute + time.Second)
+			n, err := f.svc.Sweep(ctx)
+			if err == nil {
+				t.Error("the sweep reported no error for the organisation whose policy fails")
+			}
+			if n != 1 {
+				t.Fatalf("the sweep resolved %d requests, want 1 (the healthy organisation's)", n)
+			}
+			if got := f.approval(r.ID); got.ApproverRole != "manager" || got.Level != 1 {
+				t.Fatalf("the healthy organisation's request was not escalated: %+v", got)
+			}
+			left, err := st.DueApprovals(ctx, f.clock.Now(), margen.DueAfter{}, 1000)
+			if err != nil || len(left) != 501 {
+				t.Fatalf("the broken organisation's requests: %d still due (%v), want all 501 for the next sweep", len(left), err)
+			}
 		})
 	}
 }

@@ -121,12 +121,19 @@ func completeHistory(a *margen.Approval, evs []margen.ApprovalEvent) []margen.Ap
 
 // DueApprovals lists pending requests of every organisation due at or
 // before now, oldest due first (the partial index approvals_due).
-func (db *DB) DueApprovals(ctx context.Context, now time.Time, limit int) ([]margen.Approval, error) {
+func (db *DB) DueApprovals(ctx context.Context, now time.Time, after margen.DueAfter, limit int) ([]margen.Approval, error) {
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	return getMany(ctx, db, scanApproval, approvalSelect+" WHERE status = 'pending' AND due_at <= ? ORDER BY due_at LIMIT ?",
-		db.d.ts(now), limit)
+	if after.ID == "" {
+		return getMany(ctx, db, scanApproval, approvalSelect+" WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+			db.d.ts(now), limit)
+	}
+	// The index on due_at serves the range from the cursor's due time; the
+	// requests due at that same time up to the cursor's id are filtered out.
+	return getMany(ctx, db, scanApproval, approvalSelect+` WHERE status = 'pending' AND due_at <= ? AND due_at >= ?
+		AND (due_at > ? OR id > ?) ORDER BY due_at, id LIMIT ?`,
+		db.d.ts(now), db.d.ts(after.DueAt), db.d.ts(after.DueAt), after.ID, limit)
 }
 
 // PendingApprovals counts the open requests of every organisation.

@@ -527,11 +527,11 @@ func testApprovalEscalation(t *testing.T, db *store.DB, _ func() *store.DB) {
 	if list, _ := db.ListApprovals(ctx, org.ID, margen.ApprovalFilter{ApproverRoles: []string{"manager"}}); len(list) != 0 {
 		t.Fatalf("manager still sees the escalated request: %+v", list)
 	}
-	dueList, err := db.DueApprovals(ctx, due, 10)
+	dueList, err := db.DueApprovals(ctx, due, margen.DueAfter{}, 10)
 	if err != nil || len(dueList) != 1 || dueList[0].Level != 1 {
 		t.Fatalf("DueApprovals = %+v, %v", dueList, err)
 	}
-	if dueList, _ := db.DueApprovals(ctx, due.Add(-time.Microsecond), 10); len(dueList) != 0 {
+	if dueList, _ := db.DueApprovals(ctx, due.Add(-time.Microsecond), margen.DueAfter{}, 10); len(dueList) != 0 {
 		t.Fatalf("due before its time: %+v", dueList)
 	}
 
@@ -610,22 +610,39 @@ func testDueApprovals(t *testing.T, db *store.DB, _ func() *store.DB) {
 		return out
 	}
 	at := clockAt.Add(17 * time.Minute)
-	due, err := db.DueApprovals(ctx, at, 10)
+	due, err := db.DueApprovals(ctx, at, margen.DueAfter{}, 10)
 	if err != nil || !reflect.DeepEqual(ids(due), []string{a0.ApprovalID, b1.ApprovalID, a2.ApprovalID}) {
 		t.Fatalf("DueApprovals = %v, %v", ids(due), err)
 	}
 	if due[1].OrgID != orgB.ID {
 		t.Fatalf("due approval without its organisation: %+v", due[1])
 	}
-	if due, _ := db.DueApprovals(ctx, at, 2); len(due) != 2 {
-		t.Fatalf("limit 2 = %d", len(due))
+	first, _ := db.DueApprovals(ctx, at, margen.DueAfter{}, 2)
+	if len(first) != 2 {
+		t.Fatalf("limit 2 = %d", len(first))
+	}
+	// Resuming after the second gives the third, and nothing after it.
+	next, err := db.DueApprovals(ctx, at, margen.DueAfter{DueAt: first[1].DueAt, ID: first[1].ID}, 2)
+	if err != nil || !reflect.DeepEqual(ids(next), []string{a2.ApprovalID}) {
+		t.Fatalf("DueApprovals after %s = %v, %v; want [%s]", first[1].ID, ids(next), err, a2.ApprovalID)
+	}
+	// Two requests due at the same time: the cursor's id decides.
+	same := ask(t, db, orgA.ID, a.ID, clockAt.Add(4*time.Minute), 1, 2)
+	lo, hi := same[0].ApprovalID, same[1].ApprovalID
+	if hi < lo {
+		lo, hi = hi, lo
+	}
+	sameDue := clockAt.Add(19 * time.Minute)
+	rest, err := db.DueApprovals(ctx, sameDue, margen.DueAfter{DueAt: sameDue, ID: lo}, 10)
+	if err != nil || !reflect.DeepEqual(ids(rest), []string{hi}) {
+		t.Fatalf("DueApprovals after %s at the same due time = %v, %v; want [%s]", lo, ids(rest), err, hi)
 	}
 	resolve(t, db, orgB.ID, margen.Resolution{ApprovalID: b1.ApprovalID, Status: margen.ApprovalRejected, Actor: ownerB.ID})
-	due, err = db.DueApprovals(ctx, clockAt.Add(time.Hour), 10)
-	if err != nil || !reflect.DeepEqual(ids(due), []string{a0.ApprovalID, a2.ApprovalID, b3.ApprovalID}) {
+	due, err = db.DueApprovals(ctx, clockAt.Add(time.Hour), margen.DueAfter{}, 10)
+	if err != nil || !reflect.DeepEqual(ids(due), []string{a0.ApprovalID, a2.ApprovalID, b3.ApprovalID, lo, hi}) {
 		t.Fatalf("DueApprovals after an answer = %v, %v", ids(due), err)
 	}
-	if n, err := db.PendingApprovals(ctx); err != nil || n != 3 {
+	if n, err := db.PendingApprovals(ctx); err != nil || n != 5 {
 		t.Fatalf("PendingApprovals = %d, %v", n, err)
 	}
 }
