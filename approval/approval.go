@@ -756,20 +756,20 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 					if err != nil && firstErr == nil && ctx.Err() == nil {
 						firstErr = err
 					}
+					// An organisation whose policy fails is logged once,
+					// by the worker that found it first.
+					firstBroken := polErr && !broken[a.OrgID]
 					if polErr {
-						if broken[a.OrgID] {
-							err = nil // logged once by the worker that found it
-						}
 						broken[a.OrgID] = true
 					}
 					mu.Unlock()
-					if err != nil && ctx.Err() == nil {
-						if polErr {
-							s.log.Warn("approval: the organisation's policy cannot be loaded: its overdue requests wait for the next sweep",
-								"org", a.OrgID, "err", err)
-						} else {
-							s.log.Warn("approval: timeout not applied", "org", a.OrgID, "approval", a.ID, "err", err)
-						}
+					switch {
+					case err == nil || ctx.Err() != nil:
+					case firstBroken:
+						s.log.Warn("approval: the organisation's policy cannot be loaded: its overdue requests wait for a later sweep",
+							"org", a.OrgID, "err", err)
+					case !polErr:
+						s.log.Warn("approval: timeout not applied", "org", a.OrgID, "approval", a.ID, "err", err)
 					}
 				}
 			})

@@ -90,7 +90,7 @@ func (db *DB) Idempotency(ctx context.Context, orgID, memberID, key string) (*ma
 	if err != nil {
 		return nil, err
 	}
-	if err := db.wal.wait(db.wal.latest()); err != nil {
+	if err := db.durable(); err != nil {
 		return nil, err
 	}
 	return rec, nil

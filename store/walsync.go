@@ -108,8 +108,9 @@ func (w *walSync) wait(n uint64) error {
 	}
 }
 
-// durable makes every write this process has committed so far durable, for
-// writes that do not go through writeTx (sessions, migrations).
+// durable makes every write this process has committed so far durable: for
+// writes that do not go through writeTx (sessions, migrations), and for a
+// read that hands back what another write stored (a replayed answer).
 func (db *DB) durable() error { return db.wal.wait(db.wal.commit()) }
 
 // failed is the error of a failed sync, which refuses every later write
@@ -121,17 +122,6 @@ func (w *walSync) failed() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
-}
-
-// latest is the number of the last commit: a reader that must not answer
-// with what a power cut could still take back waits for it.
-func (w *walSync) latest() uint64 {
-	if w == nil {
-		return 0
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.committed
 }
 
 // sync runs one fdatasync of the log. The log's file is opened at the first

@@ -16,7 +16,7 @@ type gatedSync struct {
 	finish chan error
 }
 
-func gate(t *testing.T, db *DB) *gatedSync {
+func gate(db *DB) *gatedSync {
 	g := &gatedSync{began: make(chan struct{}, 16), finish: make(chan error, 16)}
 	db.wal.syncFile = func(f *os.File) error {
 		g.began <- struct{}{}
@@ -72,7 +72,7 @@ func count(t *testing.T, db *DB) int {
 // and the next transaction commits, covered by the next sync.
 func TestWriteReturnsOnceLogSynced(t *testing.T) {
 	db := openWALTest(t)
-	g := gate(t, db)
+	g := gate(db)
 	first := make(chan error, 1)
 	go func() { first <- insert(db, 1) }()
 	g.waitBegan(t) // the first write is committed and syncing
@@ -116,7 +116,7 @@ func TestWriteReturnsOnceLogSynced(t *testing.T) {
 // the next one.
 func TestOneSyncAnswersManyWrites(t *testing.T) {
 	db := openWALTest(t)
-	g := gate(t, db)
+	g := gate(db)
 	done := make(chan error, 20)
 	go func() { done <- insert(db, 0) }()
 	g.waitBegan(t)
@@ -125,7 +125,12 @@ func TestOneSyncAnswersManyWrites(t *testing.T) {
 	}
 	// All 19 commit (the connection is free) and wait for the next sync.
 	deadline := time.Now().Add(10 * time.Second)
-	for db.wal.latest() < 20 && time.Now().Before(deadline) {
+	committed := func() uint64 {
+		db.wal.mu.Lock()
+		defer db.wal.mu.Unlock()
+		return db.wal.committed
+	}
+	for committed() < 20 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	g.finish <- nil
@@ -147,7 +152,7 @@ func TestOneSyncAnswersManyWrites(t *testing.T) {
 // the error and every later write is refused before it writes anything.
 func TestFailedSyncRefusesWrites(t *testing.T) {
 	db := openWALTest(t)
-	g := gate(t, db)
+	g := gate(db)
 	if _, err := db.write.Exec("INSERT INTO t (n) VALUES (0)"); err != nil {
 		t.Fatal(err)
 	}
