@@ -21,6 +21,40 @@ import (
 	"github.com/margenhq/margen/store/storetest"
 )
 
+// scalePolicy is a valid policy for the generated organisation, so the
+// server treats it as it would a real one (the decisions themselves are
+// written by storetest.Decider, not evaluated against it).
+const scalePolicy = `currency: EUR
+actions:
+  - id: gift
+    label: {es: "Cortesía", en: "Gift"}
+roles:
+  - id: waiter
+    label: {es: "Mesero", en: "Waiter"}
+  - id: manager
+    label: {es: "Gerente", en: "Manager"}
+    inherits: [waiter]
+budgets:
+  - id: daily
+    scope: member
+    period: day
+    limit: 100000
+approval:
+  approver: manager
+  sla: 15m
+  on_timeout: deny
+grants:
+  - id: gift
+    role: waiter
+    actions: [gift]
+    max_amount: 1000
+    budgets: [daily]
+  - id: manager_gift
+    role: manager
+    actions: [gift]
+    max_amount: 100000
+`
+
 func main() {
 	path := flag.String("db", "", "SQLite database to create (must not exist)")
 	n := flag.Int("decisions", 1_000_000, "decisions to write")
@@ -49,7 +83,7 @@ func main() {
 	if err := db.CreateOrg(ctx, org, owner, ""); err != nil {
 		log.Fatal(err)
 	}
-	if err := db.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: "version: 1", CreatedBy: owner.ID}, nil); err != nil {
+	if err := db.PublishPolicy(ctx, &margen.PolicyVersion{OrgID: org.ID, Source: scalePolicy, CreatedBy: owner.ID}, nil); err != nil {
 		log.Fatal(err)
 	}
 	ids := make([]string, *members)
@@ -65,7 +99,11 @@ func main() {
 	// (member budgets) and months (customer budgets) as in a real year.
 	at := time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)
 	start := time.Now()
-	d := &storetest.Decider{Limit: 1 << 50}
+	// Every tenth decision asks for approval; those requests stay pending,
+	// due two years after they were asked, so the server's SLA worker has
+	// nothing to do on this organisation, as on one whose requests are
+	// answered in time.
+	d := &storetest.Decider{Limit: 1 << 50, SLA: 2 * 365 * 24 * time.Hour}
 	for done := 0; done < *n; {
 		size := min(*batch, *n-done)
 		d.Reqs = d.Reqs[:0]

@@ -30,6 +30,9 @@ type Decider struct {
 	Reqs  []Request
 	Limit int64
 	At    time.Time // decision time; zero means now
+	// SLA is the time an "ask" request's approver has before it is due;
+	// zero means 15 minutes.
+	SLA time.Duration
 	// Out holds the decisions of the last Decide call, one per request
 	// (zero Decision for a request answered from its idempotency record).
 	Out []margen.Decision
@@ -72,6 +75,10 @@ func (d *Decider) Query() margen.BatchQuery {
 // Decide evaluates the requests in order against the running balances.
 func (d *Decider) Decide(st *margen.BatchState) (*margen.BatchWrite, error) {
 	at := d.at()
+	sla := d.SLA
+	if sla == 0 {
+		sla = 15 * time.Minute
+	}
 	w := &margen.BatchWrite{}
 	d.Out = make([]margen.Decision, len(d.Reqs))
 	bal := make(map[margen.OrgBudgetKey]margen.Balance, len(st.Balances))
@@ -131,8 +138,8 @@ func (d *Decider) Decide(st *margen.BatchState) (*margen.BatchWrite, error) {
 			x.Explanation = margen.Explanation{Code: "approval.needed", Args: map[string]any{"role": "manager"}}
 			x.ApprovalID = margen.NewID("apr")
 			w.Approvals = append(w.Approvals, margen.Approval{ID: x.ApprovalID, OrgID: r.OrgID, DecisionID: x.ID, MemberID: r.MemberID,
-				CustomerID: cid, Action: action, Amount: r.Amount, ApproverRole: "manager", SLA: 15 * time.Minute,
-				DueAt: at.Add(15 * time.Minute), OnTimeout: "escalate", EscalateTo: "owner", Status: margen.ApprovalPending, CreatedAt: at})
+				CustomerID: cid, Action: action, Amount: r.Amount, ApproverRole: "manager", SLA: sla,
+				DueAt: at.Add(sla), OnTimeout: "escalate", EscalateTo: "owner", Status: margen.ApprovalPending, CreatedAt: at})
 			kind = margen.EntryPending
 		default:
 			x.Outcome = margen.OutcomeAllowed
