@@ -115,13 +115,19 @@ for round in $(seq 1 "$ROUNDS"); do
 		[[ -n $url ]] || { cat "$tmp/serve.log" >&2; exit 1; }
 		# warm up (policy cache, prepared statements), then measure
 		"$L" -url "$url" -token "$tokens" -c "$C" -n 2000 -customers 1000 >/dev/null
+		prof=""
 		if [[ -n $PROFILE && $b == after ]]; then
 			dbg=$(grep -o '^margen debug listening on http://127\.0\.0\.1:[0-9]*' "$tmp/serve.log" | head -1 | sed 's/.*listening on //' || true)
-			[[ -n $dbg ]] && curl -s -o "cpucost-after-$round.pprof" "$dbg/debug/pprof/profile?seconds=10" &
+			if [[ -n $dbg ]]; then
+				curl -s -o "cpucost-after-$round.pprof" "$dbg/debug/pprof/profile?seconds=10" &
+				prof=$!
+			fi
 		fi
 		c0=$(cpu "$srv")
 		"$L" -url "$url" -token "$tokens" -c "$C" -n "$N" -customers 1000 >"$tmp/load.txt"
 		c1=$(cpu "$srv")
+		# the profile covers 10 s: keep the server up until it is written
+		[[ -n $prof ]] && wait "$prof"
 		hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$srv/status")
 		kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 		ok=$(grep -c '^status     map\[201:[0-9]*\]$' "$tmp/load.txt" || true)
