@@ -6,10 +6,12 @@
 //
 // Decisions are group-committed: one writer goroutine per process collects
 // the decisions waiting at that moment (up to MaxBatch, waiting at most
-// MaxWait for more), evaluates them in arrival order against the running
+// MaxWait for more, and while the previous batch waits for its sync, until
+// that sync ends), evaluates them in arrival order against the running
 // balances of the budget accounts it locked, writes them in one transaction
-// and only then answers every caller. One fsync thus serves a whole batch,
-// and the store's row locks keep several processes correct.
+// and answers every caller once the store says the batch is durable. One
+// fsync thus serves a whole batch, and the store's row locks keep several
+// processes correct.
 //
 // The package holds no SQL and no HTTP: it meets the database through
 // the small Store interface it declares (margen.Store has it) and the

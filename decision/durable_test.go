@@ -2,6 +2,7 @@ package decision_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -12,10 +13,11 @@ import (
 )
 
 // syncGate holds every committed batch's durability until the test lets it
-// through, and reports each commit.
+// through, and reports each commit with the number of customers it wrote
+// for (one per decision when every decision names its own).
 type syncGate struct {
 	margen.Store
-	committed chan struct{}
+	committed chan int
 	release   chan struct{}
 }
 
@@ -24,7 +26,7 @@ func (s *syncGate) CommitBatch(ctx context.Context, q margen.BatchQuery, decide 
 	if err != nil {
 		return nil, err
 	}
-	s.committed <- struct{}{}
+	s.committed <- len(q.Customers)
 	return func() error {
 		<-s.release
 		return durable()
@@ -33,9 +35,9 @@ func (s *syncGate) CommitBatch(ctx context.Context, q margen.BatchQuery, decide 
 
 // TestAnsweredOnlyOnceDurable: a decision is answered only after its batch
 // is durable, and while one batch waits for the disk the writer commits the
-// next one instead of waiting with it.
+// next one (after at most MaxBatchTime) instead of waiting with it.
 func TestAnsweredOnlyOnceDurable(t *testing.T) {
-	st := &syncGate{Store: storetest.OpenSQLite(t), committed: make(chan struct{}, 8), release: make(chan struct{})}
+	st := &syncGate{Store: storetest.OpenSQLite(t), committed: make(chan int, 8), release: make(chan struct{})}
 	f := setupWith(t, st, testPolicy, decision.Options{})
 	var once sync.Once
 	free := func() { once.Do(func() { close(st.release) }) }
@@ -68,6 +70,59 @@ func TestAnsweredOnlyOnceDurable(t *testing.T) {
 	}
 	free()
 	for range 2 {
+		select {
+		case err := <-answers:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("decisions not answered once durable")
+		}
+	}
+}
+
+// TestGathersWhileTheLastBatchSyncs: what arrives while a batch waits for
+// its sync is committed in one batch when that sync ends, not one commit
+// per arrival (each commit writes the pages every decision touches again).
+func TestGathersWhileTheLastBatchSyncs(t *testing.T) {
+	st := &syncGate{Store: storetest.OpenSQLite(t), committed: make(chan int, 16), release: make(chan struct{})}
+	// A batch time far longer than the test, so only the sync's end (or a
+	// full batch) lets the writer commit.
+	f := setupWith(t, st, testPolicy, decision.Options{MaxBatchTime: time.Minute})
+	var once sync.Once
+	free := func() { once.Do(func() { close(st.release) }) }
+	t.Cleanup(free)
+	ctx := context.Background()
+	const later = 5
+	answers := make(chan error, later+1)
+	decide := func(ref string) {
+		_, err := f.eng.Decide(ctx, f.req("courtesy_gift", 10, ref))
+		answers <- err
+	}
+	go decide("first")
+	select {
+	case <-st.committed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first decision was never committed")
+	}
+	for i := range later {
+		go decide(fmt.Sprint("later-", i))
+	}
+	select {
+	case n := <-st.committed:
+		t.Fatalf("a batch of %d was committed while the first batch's sync was still running", n)
+	case <-time.After(300 * time.Millisecond):
+	}
+	free()
+	select {
+	case n := <-st.committed:
+		if n != later {
+			t.Fatalf("after the sync, a batch of %d was committed, want all %d that arrived during it", n, later)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the decisions that arrived during the sync were never committed")
+	}
+	for range later + 1 {
 		select {
 		case err := <-answers:
 			if err != nil {

@@ -286,8 +286,13 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		// the commit of whichever writer crosses the threshold.
 		"&_pragma=wal_autocheckpoint(0)" +
 		// When the log starts over after a burst, its file is cut back
-		// to 64 MiB instead of keeping the burst's size on disk.
-		"&_pragma=journal_size_limit(67108864)"
+		// to 256 MiB instead of keeping the burst's size on disk. Not
+		// less: under a steady load of thousands of decisions a second
+		// the log grows past 100 MiB between two starts over (see
+		// checkpointer), and a file cut back and grown again each time
+		// made every sync journal the file's new size, which raised the
+		// p99 at half the maximum rate by about half (docs/benchmarks.md).
+		"&_pragma=journal_size_limit(268435456)"
 	write, err := sql.Open(sqliteDriver, writeDSN)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
