@@ -33,103 +33,101 @@ func (s *syncGate) CommitBatch(ctx context.Context, q margen.BatchQuery, decide 
 	}, nil
 }
 
+// gated is an engine on a syncGate: decide sends a decision from its own
+// goroutine, its answer going to answers; commit waits for the next commit
+// and returns its size; free lets every sync through (also at cleanup,
+// before the engine's Close, should the test fail); answered waits for n
+// answers, all of them successes.
+type gated struct {
+	t       *testing.T
+	st      *syncGate
+	f       *fixture
+	answers chan error
+	once    sync.Once
+}
+
+func newGated(t *testing.T, opt decision.Options) *gated {
+	st := &syncGate{Store: storetest.OpenSQLite(t), committed: make(chan int, 16), release: make(chan struct{})}
+	g := &gated{t: t, st: st, f: setupWith(t, st, testPolicy, opt), answers: make(chan error, 16)}
+	t.Cleanup(g.free)
+	return g
+}
+
+func (g *gated) free() { g.once.Do(func() { close(g.st.release) }) }
+
+func (g *gated) decide(ref string) {
+	go func() {
+		_, err := g.f.eng.Decide(context.Background(), g.f.req("courtesy_gift", 10, ref))
+		g.answers <- err
+	}()
+}
+
+func (g *gated) commit(what string) int {
+	g.t.Helper()
+	select {
+	case n := <-g.st.committed:
+		return n
+	case <-time.After(10 * time.Second):
+		g.t.Fatalf("%s was never committed", what)
+		return 0
+	}
+}
+
+func (g *gated) answered(n int) {
+	g.t.Helper()
+	for range n {
+		select {
+		case err := <-g.answers:
+			if err != nil {
+				g.t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			g.t.Fatal("decisions not answered once durable")
+		}
+	}
+}
+
 // TestAnsweredOnlyOnceDurable: a decision is answered only after its batch
 // is durable, and while one batch waits for the disk the writer commits the
 // next one (after at most MaxBatchTime) instead of waiting with it.
 func TestAnsweredOnlyOnceDurable(t *testing.T) {
-	st := &syncGate{Store: storetest.OpenSQLite(t), committed: make(chan int, 8), release: make(chan struct{})}
-	f := setupWith(t, st, testPolicy, decision.Options{})
-	var once sync.Once
-	free := func() { once.Do(func() { close(st.release) }) }
-	t.Cleanup(free) // before the engine's Close, should the test fail
-	ctx := context.Background()
-	answers := make(chan error, 2)
-	decide := func(ref string) {
-		_, err := f.eng.Decide(ctx, f.req("courtesy_gift", 10, ref))
-		answers <- err
-	}
-	waitCommit := func(what string) {
-		t.Helper()
-		select {
-		case <-st.committed:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s was never committed", what)
-		}
-	}
-
-	go decide("first")
-	waitCommit("the first decision")
-	go decide("second")
+	g := newGated(t, decision.Options{})
+	g.decide("first")
+	g.commit("the first decision")
+	g.decide("second")
 	// The first batch is committed and not durable: the writer must still
 	// commit the second.
-	waitCommit("the second decision, while the first waited for its sync,")
+	g.commit("the second decision, while the first waited for its sync,")
 	select {
-	case err := <-answers:
+	case err := <-g.answers:
 		t.Fatalf("a decision was answered (%v) before its batch was durable", err)
 	default:
 	}
-	free()
-	for range 2 {
-		select {
-		case err := <-answers:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("decisions not answered once durable")
-		}
-	}
+	g.free()
+	g.answered(2)
 }
 
 // TestGathersWhileTheLastBatchSyncs: what arrives while a batch waits for
 // its sync is committed in one batch when that sync ends, not one commit
 // per arrival (each commit writes the pages every decision touches again).
 func TestGathersWhileTheLastBatchSyncs(t *testing.T) {
-	st := &syncGate{Store: storetest.OpenSQLite(t), committed: make(chan int, 16), release: make(chan struct{})}
 	// A batch time far longer than the test, so only the sync's end (or a
 	// full batch) lets the writer commit.
-	f := setupWith(t, st, testPolicy, decision.Options{MaxBatchTime: time.Minute})
-	var once sync.Once
-	free := func() { once.Do(func() { close(st.release) }) }
-	t.Cleanup(free)
-	ctx := context.Background()
+	g := newGated(t, decision.Options{MaxBatchTime: time.Minute})
+	g.decide("first")
+	g.commit("the first decision")
 	const later = 5
-	answers := make(chan error, later+1)
-	decide := func(ref string) {
-		_, err := f.eng.Decide(ctx, f.req("courtesy_gift", 10, ref))
-		answers <- err
-	}
-	go decide("first")
-	select {
-	case <-st.committed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first decision was never committed")
-	}
 	for i := range later {
-		go decide(fmt.Sprint("later-", i))
+		g.decide(fmt.Sprint("later-", i))
 	}
 	select {
-	case n := <-st.committed:
+	case n := <-g.st.committed:
 		t.Fatalf("a batch of %d was committed while the first batch's sync was still running", n)
 	case <-time.After(300 * time.Millisecond):
 	}
-	free()
-	select {
-	case n := <-st.committed:
-		if n != later {
-			t.Fatalf("after the sync, a batch of %d was committed, want all %d that arrived during it", n, later)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the decisions that arrived during the sync were never committed")
+	g.free()
+	if n := g.commit("the decisions that arrived during the sync"); n != later {
+		t.Fatalf("after the sync, a batch of %d was committed, want all %d that arrived during it", n, later)
 	}
-	for range later + 1 {
-		select {
-		case err := <-answers:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("decisions not answered once durable")
-		}
-	}
+	g.answered(later + 1)
 }
