@@ -40,7 +40,7 @@ budgets:
     period: day
     limit: 100000
 approval:
-  approver: manager
+  approver: owner
   sla: 15m
   on_timeout: deny
 grants:
@@ -79,7 +79,7 @@ func main() {
 	}
 	defer db.Close()
 	org := &margen.Org{Slug: "scale", Name: "Scale", Currency: "EUR", Timezone: "UTC", Language: "en"}
-	owner := &margen.Member{Login: "owner", Name: "Owner", Role: "manager", Active: true}
+	owner := &margen.Member{Login: "owner", Name: "Owner", Role: "owner", Active: true}
 	if err := db.CreateOrg(ctx, org, owner, ""); err != nil {
 		log.Fatal(err)
 	}
